@@ -1,0 +1,88 @@
+"""The ``mese`` command-line tool: database, demo data, worker, staff accounts, local server."""
+
+from __future__ import annotations
+
+import click
+
+from models.config import ModelsConfig
+
+
+@click.group()
+def cli() -> None:
+    """MESE member area and back office."""
+
+
+@cli.group()
+def db() -> None:
+    """Database schema."""
+
+
+@db.command("upgrade")
+def db_upgrade() -> None:
+    """Create or migrate the database to the latest schema."""
+    from models.db import prepare
+    from models.schema import upgrade
+
+    config = ModelsConfig.from_env()
+    prepare(config)
+    upgrade(config.database_url)
+    click.echo("Base de données à jour.")
+
+
+@cli.command()
+@click.option("--reset/--keep", default=False, help="Empty the demo tables first.")
+def demo(reset: bool) -> None:
+    """Load realistic demo data (the RIMON family of the guide, a retiree, staff) and print the credentials."""
+    from models.db import session_scope
+    from models.demo import load_demo
+
+    with session_scope() as session:
+        credentials = load_demo(session, reset=reset)
+    click.echo("Données de démonstration chargées. Identifiants :")
+    for line in credentials:
+        click.echo(f"  {line}")
+
+
+@cli.command()
+@click.option("--burst", is_flag=True, help="Stop when the queue is empty (for scripts and tests).")
+def worker(burst: bool) -> None:
+    """Run an RQ worker with its scheduler, relaying the outbox periodically."""
+    from jobs.worker import run_worker
+
+    run_worker(burst=burst)
+
+
+@cli.group()
+def staff() -> None:
+    """Back-office staff accounts."""
+
+
+@staff.command("create")
+@click.option("--email", required=True)
+@click.option("--name", "full_name", required=True)
+@click.option("--role", type=click.Choice(["agent", "manager", "admin"]), required=True)
+@click.password_option()
+def staff_create(email: str, full_name: str, role: str, password: str) -> None:
+    """Create a staff user; prints the TOTP secret to enrol in an authenticator app."""
+    from models.db import session_scope
+    from models.staff.entities import StaffRole
+    from models.staff.operations import create_staff
+
+    with session_scope() as session:
+        user, totp_uri = create_staff(session, email=email, full_name=full_name, role=StaffRole(role),
+                                      password=password)
+    click.echo(f"Compte créé : {email} ({role}).")
+    click.echo(f"Enrôlez ce code dans une application d'authentification : {totp_uri}")
+
+
+@cli.command()
+@click.option("--host", default="127.0.0.1")
+@click.option("--port", default=5000, type=int)
+def serve(host: str, port: int) -> None:
+    """Serve the member area and the back office on one port (embedded use; gunicorn in production)."""
+    from werkzeug.serving import run_simple
+
+    from wsgi import app
+
+    click.echo(f"Espace adhérent : http://{host}:{port}/   Back office : http://{host}:{port}/backoffice/")
+    run_simple(host, port, app, threaded=True, use_reloader=False)

@@ -1,0 +1,79 @@
+"""Settings of the back office, read from the environment with one default each."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from jobs.config import JobsConfig
+from models.config import ModelsConfig
+
+DEV_SECRET = "dev-backoffice-secret-change-me"
+
+
+def _bool(value: str) -> bool:
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+@dataclass(frozen=True)
+class BackofficeConfig:
+    """Everything the back office needs; its cookie is limited to /backoffice."""
+
+    models: ModelsConfig = field(default_factory=ModelsConfig)
+    jobs: JobsConfig = field(default_factory=JobsConfig)
+    secret_key: str = DEV_SECRET
+    cookie_secure: bool = True
+    session_idle_minutes: int = 30
+    staff_password_max_age_days: int = 90
+    #: Whether staff must enter a TOTP code (always on in production).
+    require_totp: bool = True
+    mount_path: str = "/backoffice"
+    export_max_rows: int = 10000
+    testing: bool = False
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> BackofficeConfig:
+        """Build the settings from ``environ`` (default: the process environment)."""
+        env = os.environ if environ is None else environ
+        d = cls()
+        return cls(
+            models=ModelsConfig.from_env(env),
+            jobs=JobsConfig.from_env(env),
+            secret_key=env.get("BACKOFFICE_SECRET_KEY", d.secret_key),
+            cookie_secure=_bool(env.get("COOKIE_SECURE", str(d.cookie_secure))),
+            session_idle_minutes=int(env.get("BACKOFFICE_IDLE_MINUTES", d.session_idle_minutes)),
+            staff_password_max_age_days=int(env.get("STAFF_PASSWORD_MAX_AGE_DAYS", d.staff_password_max_age_days)),
+            require_totp=_bool(env.get("STAFF_REQUIRE_TOTP", str(d.require_totp))),
+            export_max_rows=int(env.get("EXPORT_MAX_ROWS", d.export_max_rows)),
+        )
+
+    def flask_settings(self) -> dict:
+        """The Flask configuration keys derived from these settings."""
+        return {
+            "SECRET_KEY": self.secret_key,
+            "SESSION_COOKIE_NAME": "mese_backoffice",
+            "SESSION_COOKIE_SECURE": self.cookie_secure,
+            "SESSION_COOKIE_HTTPONLY": True,
+            "SESSION_COOKIE_SAMESITE": "Strict",
+            "SESSION_COOKIE_PATH": self.mount_path,
+            "PERMANENT_SESSION_LIFETIME": timedelta(minutes=self.session_idle_minutes),
+            "SESSION_REFRESH_EACH_REQUEST": True,
+            "REMEMBER_COOKIE_DURATION": timedelta(seconds=0),
+            "MAX_CONTENT_LENGTH": 12 * 1024 * 1024,
+            "TESTING": self.testing,
+            "SQLALCHEMY_ENGINES": {"default": self.models.database_url},
+            "BABEL_DEFAULT_LOCALE": "fr",
+            "BABEL_DEFAULT_TIMEZONE": "Europe/Paris",
+        }
+
+    def problems(self) -> list[str]:
+        """Reasons this configuration must not start in production (empty when fine)."""
+        issues = self.models.problems() + self.jobs.problems(self.models.is_production)
+        if self.models.is_production:
+            if self.secret_key == DEV_SECRET:
+                issues.append("BACKOFFICE_SECRET_KEY uses the development secret")
+            if not self.require_totp:
+                issues.append("STAFF_REQUIRE_TOTP must be true in production")
+        return issues

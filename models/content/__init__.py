@@ -1,0 +1,1 @@
+"""Content managed by staff: news, documents, terms of use, lists of choices."""

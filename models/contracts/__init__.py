@@ -1,0 +1,1 @@
+"""Contracts, the people they cover and when, bank accounts, contributions and reimbursements."""

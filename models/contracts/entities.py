@@ -1,0 +1,200 @@
+"""Mapped classes of contracts, beneficiaries, coverage periods, bank accounts and money."""
+
+from __future__ import annotations
+
+import enum
+from datetime import date, datetime
+from typing import TYPE_CHECKING
+
+from sqlalchemy import CheckConstraint, ForeignKey, Index, String
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from ..base import Base, StrEnumType, TimestampMixin
+from ..crypto import EncryptedString
+from ..formats import mask_bic, mask_iban, mask_nir
+
+if TYPE_CHECKING:
+    from ..members.entities import Member
+
+
+class ContractKind(enum.StrEnum):
+    """Collective contracts cover employees; individual contracts cover retirees."""
+
+    COLLECTIVE = "collective"
+    INDIVIDUAL = "individual"
+
+
+class BeneficiaryRole(enum.StrEnum):
+    """A covered person's place in the family, with the guide's French label."""
+
+    PRINCIPAL = "principal"
+    SPOUSE = "spouse"
+    CHILD = "child"
+
+    @property
+    def label(self) -> str:
+        """French label shown to members."""
+        return {"principal": "Assuré Principal", "spouse": "Conjoint", "child": "Enfant"}[self.value]
+
+
+class Contract(TimestampMixin, Base):
+    """A health contract held by a member (e.g. C40SOCLE)."""
+
+    __tablename__ = "contract"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    member_id: Mapped[int] = mapped_column(ForeignKey("member.id"), index=True)
+    number: Mapped[str] = mapped_column(String(30))
+    product: Mapped[str] = mapped_column(String(100))
+    level: Mapped[str] = mapped_column(String(50), default="")
+    kind: Mapped[ContractKind] = mapped_column(StrEnumType(ContractKind, 12))
+    subscribed_on: Mapped[date]
+    ended_on: Mapped[date | None]
+    guarantees_file_id: Mapped[int | None] = mapped_column(ForeignKey("stored_file.id"))
+
+    member: Mapped[Member] = relationship(back_populates="contracts")
+    coverages: Mapped[list[Coverage]] = relationship(back_populates="contract", cascade="all, delete-orphan")
+    contributions: Mapped[list[Contribution]] = relationship(
+        back_populates="contract", order_by="Contribution.due_on", cascade="all, delete-orphan"
+    )
+
+    def __str__(self) -> str:
+        return self.number
+
+
+class Beneficiary(TimestampMixin, Base):
+    """A person of the member's family covered by one or more of the member's contracts."""
+
+    __tablename__ = "beneficiary"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    member_id: Mapped[int] = mapped_column(ForeignKey("member.id"), index=True)
+    role: Mapped[BeneficiaryRole] = mapped_column(StrEnumType(BeneficiaryRole, 12))
+    first_name: Mapped[str] = mapped_column(String(100))
+    last_name: Mapped[str] = mapped_column(String(100))
+    birth_date: Mapped[date]
+    nir: Mapped[str | None] = mapped_column(EncryptedString())
+    organism_number: Mapped[str] = mapped_column(String(20), default="", comment="N° Organisme de rattachement")
+    teletransmission_active: Mapped[bool] = mapped_column(default=False)
+
+    member: Mapped[Member] = relationship(back_populates="beneficiaries")
+    coverages: Mapped[list[Coverage]] = relationship(back_populates="beneficiary", cascade="all, delete-orphan")
+
+    @property
+    def full_name(self) -> str:
+        """First name then last name in capitals (Zoé RIMON)."""
+        return f"{self.first_name} {self.last_name.upper()}"
+
+    @property
+    def masked_nir(self) -> str:
+        """The NIR masked as in the guide, or an empty string."""
+        return mask_nir(self.nir) if self.nir else ""
+
+    def is_covered_on(self, day: date) -> bool:
+        """True when one of this person's coverage periods includes ``day``."""
+        return any(c.includes(day) for c in self.coverages)
+
+    def __str__(self) -> str:
+        return self.full_name
+
+
+class Coverage(Base):
+    """A period during which a beneficiary is covered by a contract."""
+
+    __tablename__ = "coverage"
+    __table_args__ = (CheckConstraint("end_on IS NULL OR end_on >= start_on", name="period"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    beneficiary_id: Mapped[int] = mapped_column(ForeignKey("beneficiary.id"), index=True)
+    contract_id: Mapped[int] = mapped_column(ForeignKey("contract.id"), index=True)
+    start_on: Mapped[date]
+    end_on: Mapped[date | None]
+
+    beneficiary: Mapped[Beneficiary] = relationship(back_populates="coverages")
+    contract: Mapped[Contract] = relationship(back_populates="coverages")
+
+    def includes(self, day: date) -> bool:
+        """True when ``day`` falls inside the period (open end = still covered)."""
+        return self.start_on <= day and (self.end_on is None or day <= self.end_on)
+
+
+class BankAccount(Base):
+    """A bank account used for reimbursements or contributions; old ones are kept as history."""
+
+    __tablename__ = "bank_account"
+    __table_args__ = (Index("ix_bank_account_member_valid", "member_id", "valid_to"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    member_id: Mapped[int] = mapped_column(ForeignKey("member.id"))
+    beneficiary_id: Mapped[int | None] = mapped_column(ForeignKey("beneficiary.id"))
+    holder: Mapped[str] = mapped_column(String(140))
+    iban: Mapped[str] = mapped_column(EncryptedString())
+    bic: Mapped[str] = mapped_column(String(11))
+    valid_from: Mapped[datetime]
+    valid_to: Mapped[datetime | None] = mapped_column(comment="set when replaced")
+
+    member: Mapped[Member] = relationship(back_populates="bank_accounts")
+
+    @property
+    def masked_iban(self) -> str:
+        """The IBAN masked as in the guide."""
+        return mask_iban(self.iban)
+
+    @property
+    def masked_bic(self) -> str:
+        """The BIC masked as in the guide."""
+        return mask_bic(self.bic)
+
+
+class ContributionStatus(enum.StrEnum):
+    """Where a scheduled contribution stands."""
+
+    SCHEDULED = "scheduled"
+    PAID = "paid"
+    UNPAID = "unpaid"
+
+
+class Contribution(Base):
+    """One instalment of the contributions schedule of an individual contract."""
+
+    __tablename__ = "contribution"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    contract_id: Mapped[int] = mapped_column(ForeignKey("contract.id"), index=True)
+    period_start: Mapped[date]
+    period_end: Mapped[date]
+    due_on: Mapped[date]
+    amount_cents: Mapped[int]
+    status: Mapped[ContributionStatus] = mapped_column(
+        StrEnumType(ContributionStatus, 10), default=ContributionStatus.SCHEDULED
+    )
+
+    contract: Mapped[Contract] = relationship(back_populates="contributions")
+
+
+class PaidTo(enum.StrEnum):
+    """Who received the MESE share of a reimbursement."""
+
+    MEMBER = "member"
+    PROFESSIONAL = "professional"
+
+
+class Reimbursement(Base):
+    """One reimbursed act: what was spent, who paid what, and when MESE paid."""
+
+    __tablename__ = "reimbursement"
+    __table_args__ = (Index("ix_reimbursement_member_care", "member_id", "care_on"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    member_id: Mapped[int] = mapped_column(ForeignKey("member.id"))
+    beneficiary_id: Mapped[int] = mapped_column(ForeignKey("beneficiary.id"), index=True)
+    care_on: Mapped[date]
+    act: Mapped[str] = mapped_column(String(120))
+    spent_cents: Mapped[int]
+    social_security_cents: Mapped[int]
+    mese_cents: Mapped[int]
+    left_to_pay_cents: Mapped[int]
+    paid_to: Mapped[PaidTo] = mapped_column(StrEnumType(PaidTo, 12))
+    paid_on: Mapped[date | None]
+
+    beneficiary: Mapped[Beneficiary] = relationship()

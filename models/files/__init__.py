@@ -1,0 +1,1 @@
+"""Stored files: uploads and generated documents, kept outside the web root by content hash."""

@@ -1,0 +1,109 @@
+"""French identifiers: NIR, FINESS, IBAN, mobile numbers; checking, canonical form and masking."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+from schwifty import IBAN
+from schwifty.exceptions import SchwiftyException
+from stdnum.exceptions import ValidationError
+from stdnum.fr import nir as stdnum_nir
+
+_SEPARATORS = re.compile(r"[\s.\-\u00a0]")
+
+
+def compact(value: str) -> str:
+    """Drop spaces, dots, hyphens and non-breaking spaces; fold full-width digits to ASCII."""
+    return _SEPARATORS.sub("", unicodedata.normalize("NFKC", value or "")).upper()
+
+
+def canonical_nir(value: str) -> str:
+    """Return the NIR as 13 characters (key dropped) or raise ValueError.
+
+    Accepts 13 characters, or 15 with a key that must be right; 2A/2B (Corsica) included.
+    """
+    nir = compact(value)
+    if not re.fullmatch(r"[1-478]\d{4}(\d{2}|2A|2B)\d{6}(\d{2})?", nir):
+        raise ValueError("format")
+    if len(nir) == 15:
+        try:
+            stdnum_nir.validate(nir)
+        except ValidationError as exc:
+            raise ValueError("key") from exc
+    return nir[:13]
+
+
+def nir_with_key(nir13: str) -> str:
+    """The 15-character NIR with its 2-digit key."""
+    return nir13 + stdnum_nir.calc_check_digits(nir13)
+
+
+def mask_nir(nir: str) -> str:
+    """Mask a NIR as the guide shows it: ``284801XXXX1174``."""
+    full = nir_with_key(nir) if len(nir) == 13 else nir
+    return full[:6] + "XXXX" + full[-4:]
+
+
+def luhn_ok(digits: str) -> bool:
+    """True when ``digits`` passes the Luhn check."""
+    total = 0
+    for i, ch in enumerate(reversed(digits)):
+        d = int(ch)
+        if i % 2 == 1:
+            d = d * 2 - 9 if d > 4 else d * 2
+        total += d
+    return total % 10 == 0
+
+
+def canonical_finess(value: str) -> str:
+    """Return a FINESS number (9 characters, Luhn key) or raise ValueError("format"/"key")."""
+    finess = compact(value)
+    if not re.fullmatch(r"(\d{2}|2A|2B)\d{7}", finess):
+        raise ValueError("format")
+    digits = finess.replace("2A", "21", 1).replace("2B", "22", 1) if finess[:2] in ("2A", "2B") else finess
+    if not luhn_ok(digits):
+        raise ValueError("key")
+    return finess
+
+
+def canonical_iban(value: str) -> str:
+    """Return the IBAN in compact upper case, French RIB key included, or raise ValueError."""
+    try:
+        return IBAN(compact(value), validate_bban=True).compact
+    except SchwiftyException as exc:
+        raise ValueError(str(exc)) from exc
+
+
+def mask_iban(iban: str) -> str:
+    """Mask an IBAN as the guide shows it: ``XXXX.XXXXXXXX.XXXXXXXX.XXXX.136``."""
+    return "XXXX.XXXXXXXX.XXXXXXXX.XXXX." + iban[-3:]
+
+
+def mask_bic(bic: str) -> str:
+    """Mask a BIC as the guide shows it: ``CMCI XXXX``."""
+    return f"{bic[:4]} XXXX"
+
+
+def canonical_mobile(value: str) -> str:
+    """Return a French mobile number in E.164 (+336..., +337...) or raise ValueError."""
+    digits = re.sub(r"[\s.\-()\u00a0]", "", unicodedata.normalize("NFKC", value or ""))
+    if digits.startswith("+33"):
+        digits = "0" + digits[3:]
+    elif digits.startswith("0033"):
+        digits = "0" + digits[4:]
+    if not re.fullmatch(r"0[67]\d{8}", digits):
+        raise ValueError("format")
+    return "+33" + digits[1:]
+
+
+def display_phone(e164: str) -> str:
+    """Show ``+33606060606`` as ``0606060606``, as in the guide."""
+    return "0" + e164[3:] if e164 and e164.startswith("+33") else (e164 or "")
+
+
+def normalise_text(value: str) -> str:
+    """Lower-case, accent-free, single-spaced text for matching names."""
+    text = unicodedata.normalize("NFKD", value or "")
+    text = "".join(c for c in text if not unicodedata.combining(c)).lower()
+    return " ".join(re.sub(r"[^a-z0-9]+", " ", text).split())

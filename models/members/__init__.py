@@ -1,0 +1,1 @@
+"""Members: their account, identity, contact details and sign-in secrets."""

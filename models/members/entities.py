@@ -1,0 +1,155 @@
+"""Mapped classes of members and of the secrets that let them sign in."""
+
+from __future__ import annotations
+
+import enum
+import secrets
+from datetime import date, datetime
+from typing import TYPE_CHECKING
+
+from sqlalchemy import ForeignKey, Index, String
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from ..base import Base, StrEnumType, TimestampMixin
+from ..crypto import EncryptedString
+from ..formats import mask_nir
+
+if TYPE_CHECKING:
+    from ..contracts.entities import BankAccount, Beneficiary, Contract
+
+
+class Civility(enum.StrEnum):
+    """Civility as printed before the name."""
+
+    MADAME = "Madame"
+    MONSIEUR = "Monsieur"
+
+
+class SecondFactor(enum.StrEnum):
+    """How a member proves possession after the password."""
+
+    SMS = "sms"
+    TOTP = "totp"
+
+
+def new_session_token() -> str:
+    """A random 256-bit token identifying the member's sessions (rotated to end them all)."""
+    return secrets.token_urlsafe(32)
+
+
+class Member(TimestampMixin, Base):
+    """An adherent: the person who holds the account of a family (the principal insured)."""
+
+    __tablename__ = "member"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    number: Mapped[str] = mapped_column(String(20), unique=True, comment="Identifiant mese")
+    civility: Mapped[Civility] = mapped_column(StrEnumType(Civility, 10))
+    first_name: Mapped[str] = mapped_column(String(100))
+    last_name: Mapped[str] = mapped_column(String(100))
+    birth_date: Mapped[date]
+    nir: Mapped[str] = mapped_column(EncryptedString(), comment="13 characters, encrypted")
+    nir_index: Mapped[str] = mapped_column(String(64), index=True, comment="blind index of the NIR")
+    email: Mapped[str | None] = mapped_column(String(254))
+    mobile: Mapped[str | None] = mapped_column(String(20), comment="E.164")
+    mobile_verified: Mapped[bool] = mapped_column(default=False)
+    address_line: Mapped[str] = mapped_column(String(200), default="")
+    postcode: Mapped[str] = mapped_column(String(10), default="")
+    city: Mapped[str] = mapped_column(String(100), default="")
+
+    password_hash: Mapped[str | None] = mapped_column(String(255))
+    password_set_at: Mapped[datetime | None]
+    second_factor: Mapped[SecondFactor] = mapped_column(StrEnumType(SecondFactor, 10), default=SecondFactor.SMS)
+    totp_secret: Mapped[str | None] = mapped_column(EncryptedString())
+    totp_last_timecode: Mapped[int | None]
+    session_token: Mapped[str] = mapped_column(String(64), unique=True, default=new_session_token)
+    failed_login_count: Mapped[int] = mapped_column(default=0)
+    last_failed_login_at: Mapped[datetime | None]
+    locked_at: Mapped[datetime | None]
+    accepted_terms_id: Mapped[int | None] = mapped_column(ForeignKey("terms_version.id"))
+    accepted_terms_at: Mapped[datetime | None]
+    last_login_at: Mapped[datetime | None]
+
+    contracts: Mapped[list[Contract]] = relationship(back_populates="member", order_by="Contract.number")
+    beneficiaries: Mapped[list[Beneficiary]] = relationship(back_populates="member", order_by="Beneficiary.id")
+    bank_accounts: Mapped[list[BankAccount]] = relationship(back_populates="member")
+
+    @property
+    def full_name(self) -> str:
+        """First name then last name in capitals, as in the guide (Léa RIMON)."""
+        return f"{self.first_name} {self.last_name.upper()}"
+
+    @property
+    def masked_nir(self) -> str:
+        """The NIR as the member area shows it."""
+        return mask_nir(self.nir)
+
+    def __str__(self) -> str:
+        return f"{self.number} {self.full_name}"
+
+
+class PasswordHistory(Base):
+    """A password hash a member used before, so that it is never used again."""
+
+    __tablename__ = "password_history"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    member_id: Mapped[int] = mapped_column(ForeignKey("member.id", ondelete="CASCADE"), index=True)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[datetime]
+
+
+class CodePurpose(enum.StrEnum):
+    """What a one-time code proves."""
+
+    LOGIN = "login"
+    MOBILE = "mobile"
+
+
+class OneTimeCode(Base):
+    """A 6-digit code sent by SMS: stored as a keyed hash, short-lived, single use."""
+
+    __tablename__ = "one_time_code"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    member_id: Mapped[int] = mapped_column(ForeignKey("member.id", ondelete="CASCADE"), index=True)
+    purpose: Mapped[CodePurpose] = mapped_column(StrEnumType(CodePurpose, 10))
+    code_hash: Mapped[str] = mapped_column(String(64))
+    binding: Mapped[str] = mapped_column(String(64), comment="hash of the sign-in attempt it belongs to")
+    destination: Mapped[str | None] = mapped_column(String(20), comment="mobile the code went to")
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    attempts: Mapped[int] = mapped_column(default=0)
+    used_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]
+
+
+class TokenPurpose(enum.StrEnum):
+    """What a link sent by e-mail lets its holder do."""
+
+    PASSWORD_RESET = "password_reset"
+
+
+class AccountToken(Base):
+    """A single-use link token sent by e-mail; only its SHA-256 is stored."""
+
+    __tablename__ = "account_token"
+    __table_args__ = (Index("ix_account_token_member_purpose", "member_id", "purpose"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    member_id: Mapped[int] = mapped_column(ForeignKey("member.id", ondelete="CASCADE"))
+    purpose: Mapped[TokenPurpose] = mapped_column(StrEnumType(TokenPurpose, 20))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    used_at: Mapped[datetime | None]
+
+
+class UsedCaptcha(Base):
+    """A captcha proof already accepted once, kept until it expires so it cannot be replayed."""
+
+    __tablename__ = "used_captcha"
+
+    signature: Mapped[str] = mapped_column(String(128), primary_key=True)
+    expires_at: Mapped[datetime] = mapped_column(index=True)
+

@@ -1,0 +1,57 @@
+"""Mapped class of outbox messages."""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, ForeignKey, Index, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from ..base import Base, StrEnumType, utcnow
+
+
+class Channel(enum.StrEnum):
+    """How a message leaves."""
+
+    EMAIL = "email"
+    SMS = "sms"
+    FAX = "fax"
+
+
+class OutboxStatus(enum.StrEnum):
+    """Delivery state: pending → enqueued → sent, or back to pending with a retry time, or dead."""
+
+    PENDING = "pending"
+    ENQUEUED = "enqueued"
+    SENT = "sent"
+    DEAD = "dead"
+
+
+class OutboxMessage(Base):
+    """One message to deliver, with its rendered content and delivery record."""
+
+    __tablename__ = "outbox_message"
+    __table_args__ = (Index("ix_outbox_message_due", "status", "next_attempt_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    channel: Mapped[Channel] = mapped_column(StrEnumType(Channel, 10))
+    recipient: Mapped[str] = mapped_column(String(254))
+    subject: Mapped[str] = mapped_column(String(255), default="")
+    text_body: Mapped[str] = mapped_column(Text, default="")
+    html_body: Mapped[str | None] = mapped_column(Text)
+    #: Attachments to join: ``{"file_id": 12}`` for a stored file, or
+    #: ``{"render": "coverage_letter", "request_id": 7, "filename": "..."}`` for a PDF the job renders.
+    attachments: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    template: Mapped[str] = mapped_column(String(80), default="", comment="template it was rendered from")
+    member_id: Mapped[int | None] = mapped_column(ForeignKey("member.id", ondelete="SET NULL"), index=True)
+    related: Mapped[str | None] = mapped_column(String(40), comment="reference of the request it belongs to")
+    status: Mapped[OutboxStatus] = mapped_column(StrEnumType(OutboxStatus, 10), default=OutboxStatus.PENDING)
+    attempts: Mapped[int] = mapped_column(default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
+    enqueued_at: Mapped[datetime | None]
+    sent_at: Mapped[datetime | None]
+    receipt: Mapped[str | None] = mapped_column(String(255), comment="what the channel answered")

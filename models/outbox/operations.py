@@ -1,0 +1,95 @@
+"""Queueing messages in the outbox, rendered from templates/email in French."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from sqlalchemy.orm import Session
+
+from ..base import utcnow
+from .entities import Channel, OutboxMessage
+
+TEMPLATES_DIR = Path(__file__).resolve().parents[2] / "templates"
+#: Key of ``session.info`` set when a message is queued, read by the after-commit nudge in jobs/.
+NEW_MESSAGES_KEY = "outbox_new_messages"
+
+
+@lru_cache(maxsize=1)
+def template_environment() -> Environment:
+    """Jinja environment for e-mails, SMS and PDFs (HTML autoescaped, undefined names fail)."""
+    env = Environment(
+        loader=FileSystemLoader(TEMPLATES_DIR),
+        autoescape=select_autoescape(["html"]),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters["date_fr"] = lambda d: d.strftime("%d/%m/%Y") if d else ""
+    env.filters["euros"] = lambda cents: f"{cents / 100:,.2f} €".replace(",", " ").replace(".", ",")
+    return env
+
+
+def render_blocks(template_name: str, context: dict[str, Any]) -> dict[str, str]:
+    """Render each top-level block (subject, text, html) of a template separately."""
+    template = template_environment().get_template(template_name)
+    ctx = template.new_context(dict(context))
+    return {name: "".join(block(ctx)).strip() for name, block in template.blocks.items()}
+
+
+def _add(session: Session, message: OutboxMessage) -> OutboxMessage:
+    session.add(message)
+    session.info[NEW_MESSAGES_KEY] = True
+    return message
+
+
+def queue_email(
+    session: Session,
+    *,
+    to: str,
+    template: str,
+    context: dict[str, Any],
+    member_id: int | None = None,
+    related: str | None = None,
+    attachments: list[dict[str, Any]] | None = None,
+) -> OutboxMessage:
+    """Render ``templates/email/<template>.html`` and queue it for ``to``.
+
+    The template defines the blocks ``subject``, ``text`` and ``html``.
+    """
+    parts = render_blocks(f"email/{template}.html", context)
+    return _add(session, OutboxMessage(
+        channel=Channel.EMAIL, recipient=to, subject=parts["subject"], text_body=parts["text"],
+        html_body=parts.get("html"), template=template, member_id=member_id, related=related,
+        attachments=attachments or [], next_attempt_at=utcnow(),
+    ))
+
+
+def queue_sms(session: Session, *, to: str, text: str, member_id: int | None = None,
+              template: str = "") -> OutboxMessage:
+    """Queue an SMS to ``to`` (E.164). ``text`` is the whole message."""
+    return _add(session, OutboxMessage(
+        channel=Channel.SMS, recipient=to, text_body=text, template=template, member_id=member_id,
+        next_attempt_at=utcnow(),
+    ))
+
+
+def queue_fax(
+    session: Session,
+    *,
+    to: str,
+    template: str,
+    context: dict[str, Any],
+    attachments: list[dict[str, Any]],
+    member_id: int | None = None,
+    related: str | None = None,
+) -> OutboxMessage:
+    """Queue a fax to ``to``: a cover text rendered from ``templates/email/<template>.html`` and documents."""
+    parts = render_blocks(f"email/{template}.html", context)
+    return _add(session, OutboxMessage(
+        channel=Channel.FAX, recipient=to, subject=parts["subject"], text_body=parts["text"],
+        html_body=None, template=template, member_id=member_id, related=related,
+        attachments=attachments, next_attempt_at=utcnow(),
+    ))

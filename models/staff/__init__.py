@@ -1,0 +1,1 @@
+"""Staff users of the back office and their roles."""

@@ -1,0 +1,43 @@
+"""Mapped class of staff users."""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+
+from sqlalchemy import String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from ..base import Base, StrEnumType, TimestampMixin
+from ..crypto import EncryptedString
+from ..members.entities import new_session_token
+
+
+class StaffRole(enum.StrEnum):
+    """What a staff user may do: agents work queues, managers also report and edit content."""
+
+    AGENT = "agent"
+    MANAGER = "manager"
+    ADMIN = "admin"
+
+
+class StaffUser(TimestampMixin, Base):
+    """A person of MESE who signs in to the back office."""
+
+    __tablename__ = "staff_user"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(254), unique=True)
+    full_name: Mapped[str] = mapped_column(String(150))
+    role: Mapped[StaffRole] = mapped_column(StrEnumType(StaffRole, 10))
+    password_hash: Mapped[str] = mapped_column(String(255))
+    password_set_at: Mapped[datetime]
+    totp_secret: Mapped[str | None] = mapped_column(EncryptedString())
+    totp_last_timecode: Mapped[int | None]
+    active: Mapped[bool] = mapped_column(default=True)
+    session_token: Mapped[str] = mapped_column(String(64), unique=True, default=new_session_token)
+    failed_login_count: Mapped[int] = mapped_column(default=0)
+    last_login_at: Mapped[datetime | None]
+
+    def __str__(self) -> str:
+        return self.full_name

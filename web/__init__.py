@@ -1,0 +1,69 @@
+"""Web plumbing shared by the member area and the back office: database glue, headers, start-up checks."""
+
+from __future__ import annotations
+
+import secrets
+import sys
+
+from flask import Flask, g, request
+from flask_sqlalchemy_lite import SQLAlchemy
+
+from models.config import ModelsConfig
+from models.db import engine_options, install_sqlite_pragmas, prepare
+from models.files import storage
+
+
+def configure_database(app: Flask, db: SQLAlchemy, config: ModelsConfig) -> None:
+    """Bind the app's Flask-SQLAlchemy-Lite ``db`` to the configured database."""
+    prepare(config)
+    storage.configure(config.files_dir)
+    app.config["SQLALCHEMY_ENGINES"] = {
+        "default": {"url": config.database_url, **engine_options(config.database_url)}
+    }
+    db.init_app(app)
+    with app.app_context():
+        install_sqlite_pragmas(db.engine)
+
+
+def refuse_unsafe_start(problems: list[str], app_name: str) -> None:
+    """Stop the start-up with a clear message when production settings are unsafe."""
+    if problems:
+        lines = "\n".join(f"  - {p}" for p in problems)
+        sys.exit(f"{app_name} refuses to start with MESE_ENV=production:\n{lines}")
+
+
+def csp_nonce() -> str:
+    """The nonce of this response's Content-Security-Policy, for <script nonce=...> tags."""
+    if "csp_nonce" not in g:
+        g.csp_nonce = secrets.token_urlsafe(16)
+    return g.csp_nonce
+
+
+def install_security_headers(app: Flask, *, hsts: bool) -> None:
+    """Add CSP (no inline script), HSTS, frame and sniffing protections to every response."""
+    app.jinja_env.globals["csp_nonce"] = csp_nonce
+
+    @app.after_request
+    def _headers(response):
+        nonce = csp_nonce()
+        response.headers.setdefault(
+            "Content-Security-Policy",
+            f"default-src 'self'; script-src 'self' 'nonce-{nonce}'; style-src 'self' 'nonce-{nonce}'; "
+            "img-src 'self' data:; font-src 'self'; worker-src 'self' blob:; connect-src 'self'; "
+            "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
+        )
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        response.headers["X-Frame-Options"] = "DENY"
+        response.headers["Referrer-Policy"] = "same-origin"
+        response.headers["Cross-Origin-Opener-Policy"] = "same-origin"
+        response.headers["Permissions-Policy"] = "camera=(), microphone=(), geolocation=()"
+        if hsts:
+            response.headers["Strict-Transport-Security"] = "max-age=31536000; includeSubDomains"
+        if request.endpoint != "static" and "Cache-Control" not in response.headers:
+            response.headers["Cache-Control"] = "no-store"
+        return response
+
+
+def client_ip() -> str | None:
+    """The caller's address (ProxyFix has already applied trusted X-Forwarded-For)."""
+    return request.remote_addr
