@@ -15,7 +15,7 @@ from alembic import command
 from models.schema import MIGRATIONS_DIR, alembic_config
 
 ADMIN_URL = os.environ.get("PG_ADMIN_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
-SCRATCH = "mese_migration_scratch"
+SCRATCH = f"mese_migration_scratch_{os.getpid()}"
 
 
 def main() -> int:
@@ -26,6 +26,8 @@ def main() -> int:
         old.unlink()
     url = ADMIN_URL.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://") + f"/{SCRATCH}"
     command.revision(alembic_config(url), message="initial schema", autogenerate=True)
+    with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{SCRATCH}"')
     print("written:", *sorted(p.name for p in Path(MIGRATIONS_DIR / "versions").glob("*.py")))
     return 0
 
