@@ -21,7 +21,6 @@ class ModelsConfig:
     field_key: str = DEV_FIELD_KEY
     files_dir: Path = ROOT / "var" / "files"
     password_max_age_days: int = 180
-    timezone: str = "Europe/Paris"
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> ModelsConfig:
@@ -34,7 +33,6 @@ class ModelsConfig:
             field_key=env.get("FIELD_ENCRYPTION_KEY", d.field_key),
             files_dir=Path(env.get("FILES_DIR", str(d.files_dir))),
             password_max_age_days=int(env.get("PASSWORD_MAX_AGE_DAYS", d.password_max_age_days)),
-            timezone=env.get("MESE_TIMEZONE", d.timezone),
         )
 
     @property
