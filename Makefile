@@ -1,33 +1,38 @@
 # MESE: one command to run the product on its embedded defaults, one to run the tests.
 VENV ?= .venv
 PY := $(VENV)/bin/python
-PIP := $(VENV)/bin/pip
 MESE := $(VENV)/bin/mese
 PORT ?= 5000
-TEST_DATABASE_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/mese_test
 
-.PHONY: install run test migration clean
+.PHONY: install install-dev run test migration clean
 
-$(VENV)/.installed: setup.cfg setup.py
+$(VENV)/bin/python:
 	python3 -m venv $(VENV)
-	$(PIP) install -q --upgrade pip
-	$(PIP) install -q -e '.[dev]'
+	$(VENV)/bin/pip install -q --upgrade pip
+
+$(VENV)/.installed: setup.cfg setup.py | $(VENV)/bin/python
+	$(VENV)/bin/pip install -q -e .
 	touch $@
 
-install: $(VENV)/.installed
+$(VENV)/.installed-dev: setup.cfg setup.py | $(VENV)/bin/python
+	$(VENV)/bin/pip install -q -e '.[dev]'
+	touch $@ $(VENV)/.installed
 
-## Run the member area (/) and back office (/backoffice) with demo data, SQLite, in-process jobs.
+install: $(VENV)/.installed
+install-dev: $(VENV)/.installed-dev
+
+## Run the member area (/) and back office (/backoffice) with demo data: SQLite, in-process jobs, files for mail/SMS/fax.
 run: install
 	$(MESE) db upgrade
 	$(MESE) demo
-	$(MESE) serve --port $(PORT)
+	COOKIE_SECURE=false $(MESE) serve --port $(PORT)
 
 ## Run the test suite against the machine's PostgreSQL and Redis, with a local SMTP server.
-test: install
+test: install-dev
 	$(PY) -m pytest
 
 ## Regenerate the single initial migration from models/ (before the first release only).
-migration: install
+migration: install-dev
 	$(PY) -m tests.tools.regenerate_migration
 
 clean:

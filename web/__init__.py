@@ -67,3 +67,19 @@ def install_security_headers(app: Flask, *, hsts: bool) -> None:
 def client_ip() -> str | None:
     """The caller's address (ProxyFix has already applied trusted X-Forwarded-For)."""
     return request.remote_addr
+
+
+def check_redis_reachable(environ=None) -> None:
+    """In production, stop the start-up with a clear message when Redis does not answer."""
+    from jobs.config import JobsConfig
+    from models.config import ModelsConfig
+
+    models_config, jobs_config = ModelsConfig.from_env(environ), JobsConfig.from_env(environ)
+    if not models_config.is_production or not jobs_config.redis_url:
+        return  # a missing REDIS_URL is reported by each app's own configuration check
+    import redis
+
+    try:
+        redis.Redis.from_url(jobs_config.redis_url, socket_connect_timeout=2, socket_timeout=2).ping()
+    except redis.RedisError as exc:
+        refuse_unsafe_start([f"Redis at REDIS_URL does not answer ({exc.__class__.__name__})"], "MESE")
