@@ -1,0 +1,133 @@
+"""Benchmark of the hospital coverage queue on realistic volumes (100,000 members, 1,000,000 requests).
+
+Builds a scratch PostgreSQL database from the Alembic migrations, fills it with SQL
+(generate_series), then measures what agents do all day: claim the next request (alone and four
+at once) and open the first page of the queue. Prints its figures; asserts nothing.
+
+    python -m bench.queue_bench            # PG_ADMIN_DSN=postgresql://postgres@127.0.0.1:5432/postgres
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import threading
+import time
+from datetime import UTC, datetime
+
+import psycopg
+from sqlalchemy import select, text
+
+from models.config import ModelsConfig
+from models.db import session_factory
+from models.requests.entities import HospitalCoverageRequest, RequestStatus
+from models.requests.workflow import claim_next
+from models.schema import upgrade
+from models.staff.entities import StaffRole, StaffUser
+
+ADMIN = os.environ.get("PG_ADMIN_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
+NAME = "mese_bench"
+MEMBERS = int(os.environ.get("BENCH_MEMBERS", 100_000))
+REQUESTS = int(os.environ.get("BENCH_REQUESTS", 1_000_000))
+
+FILL = """
+INSERT INTO member (number, civility, first_name, last_name, birth_date, nir, nir_index, email, mobile_verified,
+  address_line, postcode, city, second_factor, session_token, failed_login_count, created_at, updated_at)
+SELECT (4000000 + g)::text, 'Madame', 'Prénom' || g, 'NOM' || g, date '1950-01-01' + (g % 20000),
+  'v1:x', md5(g::text) || md5(g::text), 'm' || g || '@example.test', false, '', '', '', 'sms', md5('t' || g),
+  0, now(), now()
+FROM generate_series(1, :members) g;
+INSERT INTO beneficiary (member_id, role, first_name, last_name, birth_date, organism_number,
+  teletransmission_active, created_at, updated_at)
+SELECT id, 'principal', first_name, last_name, birth_date, '', false, now(), now() FROM member;
+INSERT INTO hospital_coverage_request (reference, status, created_at, updated_at, due_on, member_id,
+  beneficiary_id, establishment_name, start_on, admission_fax, no_coverage_notice_shown)
+SELECT 'PEC-2026-' || lpad(g::text, 7, '0'),
+  CASE WHEN g % 100 < 97 THEN 'done' WHEN g % 100 < 99 THEN 'in_progress' ELSE 'new' END,
+  now() - (g || ' seconds')::interval * 30, now(), current_date + 2, (g % :members) + 1, (g % :members) + 1,
+  'Clinique ' || (g % 900), current_date + 10, '0476000000', false
+FROM generate_series(1, :requests) g;
+ANALYZE;
+"""
+
+
+def timed(fn, repeat: int) -> list[float]:
+    out = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        out.append((time.perf_counter() - start) * 1000)
+    return out
+
+
+def summary(label: str, ms: list[float]) -> None:
+    print(f"{label:<58} median {statistics.median(ms):8.2f} ms   min {min(ms):8.2f}   max {max(ms):8.2f}   n={len(ms)}")
+
+
+def main() -> None:
+    with psycopg.connect(ADMIN, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{NAME}"')
+        conn.execute(f'CREATE DATABASE "{NAME}"')
+    url = ADMIN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://") + f"/{NAME}"
+    upgrade(url)
+    config = ModelsConfig(database_url=url)
+    Session = session_factory(config)
+    start = time.perf_counter()
+    with Session() as s, s.begin():
+        for statement in FILL.split(";"):
+            if statement.strip():
+                s.execute(text(statement), {"members": MEMBERS, "requests": REQUESTS})
+        for i in range(4):
+            s.add(StaffUser(email=f"a{i}@bench", full_name=f"Agent {i}", role=StaffRole.AGENT, password_hash="x",
+                            password_set_at=datetime.now(UTC)))
+    print(f"filled {MEMBERS:,} members and {REQUESTS:,} requests in {time.perf_counter() - start:.1f} s")
+
+    with Session() as s:
+        new_count = s.scalar(select(text("count(*)")).select_from(HospitalCoverageRequest).where(
+            HospitalCoverageRequest.status == RequestStatus.NEW))
+        agents = list(s.scalars(select(StaffUser)))
+    print(f"queue: {new_count:,} new requests")
+
+    def one_claim(agent_id: int) -> None:
+        with Session() as s, s.begin():
+            claim_next(s, HospitalCoverageRequest, staff=s.get(StaffUser, agent_id), now=datetime.now(UTC))
+
+    summary("claim_next, one agent (commit included)", timed(lambda: one_claim(agents[0].id), 200))
+
+    claimed: list[int] = []
+    lock = threading.Lock()
+
+    def agent_loop(agent_id: int, n: int) -> None:
+        for _ in range(n):
+            with Session() as s, s.begin():
+                r = claim_next(s, HospitalCoverageRequest, staff=s.get(StaffUser, agent_id), now=datetime.now(UTC))
+                with lock:
+                    claimed.append(r.id)
+
+    threads = [threading.Thread(target=agent_loop, args=(a.id, 250)) for a in agents]
+    start = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    elapsed = time.perf_counter() - start
+    print(f"4 agents x 250 claims: {len(claimed)} claims, {len(set(claimed))} distinct, "
+          f"{len(claimed) / elapsed:.0f} claims/s")
+
+    def first_page() -> None:
+        with Session() as s:
+            s.execute(select(HospitalCoverageRequest).where(HospitalCoverageRequest.status == RequestStatus.NEW)
+                      .order_by(HospitalCoverageRequest.created_at, HospitalCoverageRequest.id).limit(20)).all()
+
+    summary("queue page 1 (status=new, ORDER BY created_at, id LIMIT 20)", timed(first_page, 50))
+
+    def member_requests() -> None:
+        with Session() as s:
+            s.execute(select(HospitalCoverageRequest).where(HospitalCoverageRequest.member_id == 4242)
+                      .order_by(HospitalCoverageRequest.created_at.desc()).limit(20)).all()
+
+    summary("one member's requests (member_id index)", timed(member_requests, 50))
+
+
+if __name__ == "__main__":
+    main()
