@@ -1,13 +1,113 @@
-"""Home page (first cut)."""
+"""Home page: the news banner, the procedures in direct access, the member's requests."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
 
 from flask import Blueprint, render_template
-from flask_login import login_required
+from flask_babel import lazy_gettext as _l
+from flask_login import current_user, login_required
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+
+from models.base import utcnow
+from models.content.entities import NewsItem
+from models.requests.queries import member_hospital_coverage_requests
+from models.requests.workflow import PARIS, local_today
+
+from ..extensions import db
 
 bp = Blueprint("home", __name__)
+
+
+@dataclass(frozen=True)
+class Tile:
+    """A procedure in direct access; ``endpoint`` is None until its page exists."""
+
+    label: str
+    category: str
+    endpoint: str | None = None
+
+
+#: The menu bar's categories, with the anchors its links point to.
+CATEGORIES = (
+    ("informations", _l("Informations personnelles")),
+    ("contact", _l("Contact/ dépôt de documents")),
+    ("remboursements", _l("Mes remboursements")),
+    ("services", _l("Services et outils")),
+    ("retraite", _l("Futur(e) retraité(e)")),
+)
+
+#: "Vos démarches en accès direct", in the guide's order.
+TILES = (
+    Tile(_l("Dépôt de documents"), "contact"),
+    Tile(_l("Contacter la mutuelle"), "contact"),
+    Tile(_l("Ma carte Mutuelle"), "services"),
+    Tile(_l("Mes remboursements"), "remboursements"),
+    Tile(_l("Prévention santé"), "services"),
+    Tile(_l("Mon assistance"), "services"),
+    Tile("Téléconsultation MaQuestionMédicale", "services"),
+    Tile(_l("Réseau Kalixia"), "services"),
+    Tile(_l("Prise en charge hospitalière"), "contact", "hospital_coverage.new"),
+    Tile(_l("Attestation"), "services"),
+    Tile(_l("Documents contractuels"), "informations"),
+    Tile(_l("Mon contrat /ma famille"), "informations"),
+)
+
+
+def current_news(session: Session, today: date) -> list[NewsItem]:
+    """Published news items whose period includes ``today``, newest first."""
+    return list(session.scalars(
+        select(NewsItem)
+        .where(NewsItem.published, NewsItem.starts_on <= today,
+               or_(NewsItem.ends_on.is_(None), NewsItem.ends_on >= today))
+        .order_by(NewsItem.starts_on.desc(), NewsItem.id.desc())
+        .limit(5)
+    ))
+
+
+def safe_link(url: str | None) -> str | None:
+    """A staff-entered link if it is a web address or a path of this site; never ``javascript:`` and the like."""
+    url = (url or "").strip()
+    if url.startswith(("https://", "http://")) or (url.startswith("/") and not url.startswith("//")):
+        return url
+    return None
 
 
 @bp.get("/")
 @login_required
 def index():
     """Page d'accueil."""
-    return render_template("member/home/index.html")
+    today = local_today(utcnow())
+    return render_template(
+        "member/home/index.html",
+        news=current_news(db.session, today),
+        tiles=TILES,
+        categories=CATEGORIES,
+        requests=member_hospital_coverage_requests(db.session, current_user, limit=10),
+    )
+
+
+@bp.app_template_filter("date_fr")
+def date_fr(value: date | datetime | None) -> str:
+    """A date as the guide writes it (10/01/1984); instants are shown in French time."""
+    if value is None:
+        return ""
+    if isinstance(value, datetime):
+        value = value.astimezone(PARIS)
+    return value.strftime("%d/%m/%Y")
+
+
+@bp.app_template_filter("datetime_fr")
+def datetime_fr(value: datetime | None) -> str:
+    """An instant in French time: 10/01/2026 à 14h05."""
+    if value is None:
+        return ""
+    local = value.astimezone(PARIS)
+    return f"{local:%d/%m/%Y} à {local:%H}h{local:%M}"
+
+
+@bp.app_context_processor
+def _link_helpers() -> dict:
+    return {"safe_link": safe_link}

@@ -1,5 +1,82 @@
-"""Hospital coverage pages (placeholder until the form lands)."""
+"""Prise en charge hospitalière: the form, the no-coverage notice, the confirmation page."""
 
-from flask import Blueprint
+from __future__ import annotations
+
+from datetime import timedelta
+
+from flask import Blueprint, abort, redirect, render_template, url_for
+from flask_babel import gettext as _
+from flask_login import current_user, login_required
+
+from models.base import utcnow
+from models.errors import DomainError, ValidationFailed
+from models.requests import queries
+from models.requests.hospital_coverage import (
+    FAX_OR_EMAIL_MESSAGE, MAX_DAYS_AHEAD, NoCoverageNeeded, selectable_beneficiaries, submit_hospital_coverage,
+)
+from models.requests.workflow import history, local_today
+from web import client_ip
+
+from ..extensions import db
+from .forms import HospitalCoverageForm
 
 bp = Blueprint("hospital_coverage", __name__)
+
+
+@bp.route("/", methods=["GET", "POST"])
+@login_required
+def new():
+    """The form of the guide; on success, POST/redirect/GET to the confirmation page."""
+    now = utcnow()
+    today = local_today(now)
+    form = HospitalCoverageForm()
+    form.offer(selectable_beneficiaries(db.session, current_user, today), _("Choisissez une personne"))
+    form.ensure_token()
+    notice = None
+    if form.is_submitted():
+        form.validate()  # CSRF and the date's format only: every business rule is checked by the model
+        try:
+            submitted = submit_hospital_coverage(db.session, current_user, form.to_input(), now=now, ip=client_ip())
+        except NoCoverageNeeded as exc:
+            db.session.rollback()
+            notice = exc
+        except ValidationFailed as exc:
+            db.session.rollback()
+            _show_errors(form, exc.errors)
+        except DomainError as exc:
+            db.session.rollback()
+            _show_errors(form, {exc.field or "establishment_name": [exc.message]})
+        else:
+            db.session.commit()
+            return redirect(url_for(".show", reference=submitted.reference), code=303)
+    return render_template(
+        "member/hospital_coverage/new.html",
+        form=form,
+        notice=notice,
+        no_coverage=queries.no_coverage_list(db.session),
+        fax_or_email_message=FAX_OR_EMAIL_MESSAGE,
+        min_date=today.isoformat(),
+        max_date=(today + timedelta(days=MAX_DAYS_AHEAD)).isoformat(),
+    )
+
+
+def _show_errors(form: HospitalCoverageForm, errors: dict[str, list[str]]) -> None:
+    """Put the model's messages next to their fields; a date the form could not read keeps its own message."""
+    for name, messages in errors.items():
+        field = getattr(form, name, None)
+        if field is None:
+            continue
+        if name == "start_on" and field.errors:
+            continue
+        field.errors = list(field.errors) + [m for m in messages if m not in field.errors]
+
+
+@bp.get("/<reference>")
+@login_required
+def show(reference: str):
+    """One of the member's requests: reference, status, what was asked. Another member's: 404."""
+    coverage = queries.member_hospital_coverage_request(db.session, current_user, reference)
+    if coverage is None:
+        abort(404)
+    return render_template("member/hospital_coverage/show.html", coverage=coverage,
+                           events=history(db.session, coverage))

@@ -9,6 +9,7 @@ from datetime import date, datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from ..audit.entities import AuditEvent
 from ..audit.operations import record
 from ..content.entities import NoCoverageEstablishment
 from ..contracts.entities import Beneficiary
@@ -22,8 +23,23 @@ from .workflow import local_today, start_request, transition
 
 FAX_OR_EMAIL_MESSAGE = "Il est nécessaire de saisir au moins le fax ou l'email afin de pouvoir envoyer la demande"
 REQUIRED_MESSAGE = "Ce champ est obligatoire."
+NOT_IN_FAMILY_MESSAGE = "Choisissez une personne de votre contrat."
+NOT_COVERED_MESSAGE = "Cette personne n'est pas couverte par votre contrat à cette date."
+PAST_DATE_MESSAGE = "La date de début d'hospitalisation ne peut pas être dans le passé."
+TOO_FAR_MESSAGE = "La date de début d'hospitalisation doit être dans moins d'un an."
+FINESS_LENGTH_MESSAGE = "Le N° Finess doit comporter 9 caractères."
+FINESS_KEY_MESSAGE = "Ce N° Finess n'est pas valide (clé de contrôle incorrecte)."
+FAX_FORMAT_MESSAGE = "Saisissez un numéro de fax français à 10 chiffres."
+EMAIL_FORMAT_MESSAGE = "Saisissez une adresse email valide."
+NO_COVERAGE_MESSAGE = ("Pour cet établissement, la prise en charge n'est pas nécessaire : la présentation de votre "
+                       "carte Mutuelle est suffisante.")
 EMAIL_RE = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]{2,}$")
+FORM_TOKEN_RE = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
 MAX_DAYS_AHEAD = 366
+#: How long a form token is remembered to recognise a second click on "Valider".
+FORM_TOKEN_MEMORY = timedelta(days=1)
+SUBMITTED_ACTION = "hospital_coverage.submitted"
+_MAX_ID = 2**31 - 1
 
 
 @dataclass(frozen=True)
@@ -37,17 +53,15 @@ class HospitalCoverageInput:
     admission_fax: str
     admission_email: str
     confirm_no_coverage: bool = False
+    #: Random token of the form page; a second submission with the same token returns the first request.
+    form_token: str = ""
 
 
 class NoCoverageNeeded(DomainError):
     """The establishment is on the list where the member card suffices; the member must confirm."""
 
     def __init__(self, establishment: NoCoverageEstablishment):
-        super().__init__(
-            "Pour cet établissement, la prise en charge n'est pas nécessaire : la présentation de votre "
-            "carte Mutuelle est suffisante.",
-            field="establishment_name",
-        )
+        super().__init__(NO_COVERAGE_MESSAGE, field="establishment_name")
         self.establishment = establishment
 
 
@@ -61,6 +75,18 @@ def family_beneficiaries(session: Session, member: Member) -> list[Beneficiary]:
 def covered_beneficiaries(session: Session, member: Member, on: date) -> list[Beneficiary]:
     """The people of the member's family covered on ``on``."""
     return [b for b in family_beneficiaries(session, member) if b.is_covered_on(on)]
+
+
+def selectable_beneficiaries(session: Session, member: Member, today: date) -> list[Beneficiary]:
+    """The people who may be chosen on the form: covered on at least one day a request may start on.
+
+    The exact check against the start date is done on submission (and by the page's script).
+    """
+    last = today + timedelta(days=MAX_DAYS_AHEAD)
+    return [
+        b for b in family_beneficiaries(session, member)
+        if any(c.start_on <= last and (c.end_on is None or c.end_on >= today) for c in b.coverages)
+    ]
 
 
 def no_coverage_match(session: Session, establishment_name: str) -> NoCoverageEstablishment | None:
@@ -79,10 +105,15 @@ def no_coverage_match(session: Session, establishment_name: str) -> NoCoverageEs
 
 
 def canonical_fax(value: str) -> str:
-    """A French fax number as 10 digits (0XXXXXXXXX), or ValueError."""
-    digits = re.sub(r"[\s.\-()\u00a0]", "", value)
-    if digits.startswith("+33"):
-        digits = "0" + digits[3:]
+    """A French fax number as 10 digits (0XXXXXXXXX), or ValueError.
+
+    Accepts spaces, dots, hyphens, and the international forms +33 4..., +33 (0)4..., 0033 4....
+    """
+    digits = re.sub(r"[\s.\-()\u00a0/]", "", value)
+    for prefix in ("+330", "00330", "+33", "0033"):
+        if digits.startswith(prefix):
+            digits = "0" + digits[len(prefix):]
+            break
     if not re.fullmatch(r"0[1-59]\d{8}", digits):
         raise ValueError("format")
     return digits
@@ -107,27 +138,27 @@ def _validate(session: Session, member: Member, data: HospitalCoverageInput, tod
         try:
             clean["finess"] = canonical_finess(data.finess)
         except ValueError as exc:
-            fail("finess", "Le N° Finess doit comporter 9 caractères." if str(exc) == "format"
-                 else "Ce N° Finess n'est pas valide (clé de contrôle incorrecte).")
+            fail("finess", FINESS_LENGTH_MESSAGE if str(exc) == "format" else FINESS_KEY_MESSAGE)
 
     if data.start_on is None:
         fail("start_on", REQUIRED_MESSAGE)
     elif data.start_on < today:
-        fail("start_on", "La date de début d'hospitalisation ne peut pas être dans le passé.")
+        fail("start_on", PAST_DATE_MESSAGE)
     elif data.start_on > today + timedelta(days=MAX_DAYS_AHEAD):
-        fail("start_on", "La date de début d'hospitalisation doit être dans moins d'un an.")
+        fail("start_on", TOO_FAR_MESSAGE)
     clean["start_on"] = data.start_on
 
     beneficiary = None
     if data.beneficiary_id is None:
         fail("beneficiary_id", REQUIRED_MESSAGE)
     else:
-        beneficiary = session.get(Beneficiary, data.beneficiary_id)
+        in_range = 0 < data.beneficiary_id <= _MAX_ID
+        beneficiary = session.get(Beneficiary, data.beneficiary_id) if in_range else None
         if beneficiary is None or beneficiary.member_id != member.id:
-            fail("beneficiary_id", "Choisissez une personne de votre contrat.")
+            fail("beneficiary_id", NOT_IN_FAMILY_MESSAGE)
             beneficiary = None
         elif data.start_on is not None and not beneficiary.is_covered_on(data.start_on):
-            fail("beneficiary_id", "Cette personne n'est pas couverte par votre contrat à cette date.")
+            fail("beneficiary_id", NOT_COVERED_MESSAGE)
     clean["beneficiary"] = beneficiary
 
     fax, email = data.admission_fax.strip(), data.admission_email.strip()
@@ -138,10 +169,10 @@ def _validate(session: Session, member: Member, data: HospitalCoverageInput, tod
         try:
             clean["admission_fax"] = canonical_fax(fax)
         except ValueError:
-            fail("admission_fax", "Saisissez un numéro de fax français à 10 chiffres.")
+            fail("admission_fax", FAX_FORMAT_MESSAGE)
     if email:
         if len(email) > 254 or not EMAIL_RE.match(email):
-            fail("admission_email", "Saisissez une adresse email valide.")
+            fail("admission_email", EMAIL_FORMAT_MESSAGE)
         else:
             clean["admission_email"] = email.lower()
 
@@ -150,14 +181,45 @@ def _validate(session: Session, member: Member, data: HospitalCoverageInput, tod
     return clean
 
 
+def _already_submitted(
+    session: Session, member: Member, form_token: str, now: datetime
+) -> HospitalCoverageRequest | None:
+    """The request this member already sent from the form carrying ``form_token``, if any.
+
+    The member's row is locked first, so two submissions of one form that arrive together are
+    handled one after the other and the second finds the first (PostgreSQL; SQLite serialises writes).
+    """
+    session.execute(select(Member.id).where(Member.id == member.id).with_for_update())
+    events = session.scalars(
+        select(AuditEvent).where(
+            AuditEvent.member_id == member.id,
+            AuditEvent.action == SUBMITTED_ACTION,
+            AuditEvent.at >= now - FORM_TOKEN_MEMORY,
+        )
+    )
+    for event in events:
+        if event.details.get("form_token") == form_token and event.subject_id is not None:
+            return session.get(HospitalCoverageRequest, event.subject_id)
+    return None
+
+
 def submit_hospital_coverage(
     session: Session, member: Member, data: HospitalCoverageInput, *, now: datetime, ip: str | None = None
 ) -> HospitalCoverageRequest:
     """A member asks MESE to send a coverage letter to a hospital or clinic.
 
-    Checks every field (nothing is written when one is wrong); when the establishment needs no
-    coverage, raises NoCoverageNeeded unless the member confirmed. Queues the acknowledgement e-mail.
+    Checks every field and raises ValidationFailed with the messages per field (nothing is
+    written when one is wrong); when the establishment needs no coverage, raises
+    NoCoverageNeeded unless the member confirmed. Otherwise adds the request (reference, due
+    date, history), an audit event and the acknowledgement e-mail to the member in the outbox.
+    Idempotent per form: a second submission with the same ``form_token`` (double click, reload)
+    returns the request of the first one and writes nothing.
     """
+    token = data.form_token if FORM_TOKEN_RE.match(data.form_token or "") else ""
+    if token:
+        existing = _already_submitted(session, member, token, now)
+        if existing is not None:
+            return existing
     clean = _validate(session, member, data, local_today(now))
     match = no_coverage_match(session, clean["establishment_name"])
     if match is not None and not data.confirm_no_coverage:
@@ -173,8 +235,11 @@ def submit_hospital_coverage(
         no_coverage_notice_shown=match is not None,
     )
     start_request(session, request, now=now)
-    record(session, "hospital_coverage.submitted", actor_type="member", actor_id=member.id, subject=request,
-           member_id=member.id, ip=ip, now=now, reference=request.reference)
+    details = {"reference": request.reference}
+    if token:
+        details["form_token"] = token
+    record(session, SUBMITTED_ACTION, actor_type="member", actor_id=member.id, subject=request,
+           member_id=member.id, ip=ip, now=now, **details)
     if member.email:
         queue_email(session, to=member.email, template="hospital_coverage_received", member_id=member.id,
                     related=request.reference,

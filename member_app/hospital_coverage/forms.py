@@ -1,0 +1,105 @@
+"""The hospital coverage form: it only reads what the member typed; the rules live in models/."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import secrets
+
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from wtforms import DateField, EmailField, HiddenField, SelectChoice, SelectField, StringField, TelField
+
+from models.contracts.entities import Beneficiary
+from models.requests.hospital_coverage import HospitalCoverageInput
+
+_MAX_ID = 2**31 - 1
+DATE_FORMAT_MESSAGE = "Saisissez une date valide, au format jj/mm/aaaa."
+
+
+def beneficiary_id(value) -> int | None:
+    """The chosen person's id: None when nothing is chosen, -1 for a value that is no id at all."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, int):
+        return value
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        return -1
+    return number if 0 < number <= _MAX_ID else -1
+
+
+class LenientDateField(DateField):
+    """An ``<input type=date>`` that also reads jj/mm/aaaa (browsers without a date picker).
+
+    An empty value is no error here: the model says the field is required.
+    """
+
+    def __init__(self, label=None, validators=None, **kwargs):
+        super().__init__(label, validators, format=["%Y-%m-%d", "%d/%m/%Y"], **kwargs)
+
+    def process_formdata(self, valuelist):
+        if not valuelist:
+            return
+        text = " ".join(valuelist).strip()
+        self.data = None
+        if not text:
+            return
+        for fmt in self.strptime_format:
+            try:
+                self.data = dt.datetime.strptime(text, fmt).date()
+                return
+            except ValueError:
+                continue
+        raise ValueError(DATE_FORMAT_MESSAGE)
+
+
+class HospitalCoverageForm(FlaskForm):
+    """Prise en charge hospitalière: the fields of the guide, in its order."""
+
+    beneficiary_id = SelectField(_l("Personne"), coerce=beneficiary_id, validate_choice=False)
+    establishment_name = StringField(
+        _l("Nom de l'établissement"), render_kw={"maxlength": 200, "autocomplete": "off"})
+    finess = StringField(
+        _l("N° Finess de l'hôpital ou de la clinique"),
+        render_kw={"maxlength": 12, "autocomplete": "off", "autocapitalize": "characters", "spellcheck": "false",
+                   "class": "short"})
+    start_on = LenientDateField(_l("Date de début d'hospitalisation"), render_kw={"class": "short"})
+    admission_fax = TelField(
+        _l("Fax du service d'admission"), render_kw={"maxlength": 25, "autocomplete": "off", "inputmode": "tel"})
+    admission_email = EmailField(
+        _l("Email du service d'admission"), render_kw={"maxlength": 254, "autocomplete": "off"})
+    form_token = HiddenField()
+    confirm_no_coverage = HiddenField()
+
+    def offer(self, people: list[Beneficiary], placeholder: str) -> None:
+        """Offer ``people`` in "Personne", each with its coverage periods for the page's script."""
+        self.beneficiary_id.choices = [SelectChoice("", placeholder)] + [
+            SelectChoice(
+                str(person.id),
+                f"{person.full_name} ({person.role.label})",
+                render_kw={"data-periods": json.dumps(
+                    [[c.start_on.isoformat(), c.end_on.isoformat() if c.end_on else None]
+                     for c in sorted(person.coverages, key=lambda c: c.start_on)])},
+            )
+            for person in people
+        ]
+
+    def ensure_token(self) -> None:
+        """Give a fresh form its one-time token (kept as is when the form comes back with errors)."""
+        if not self.form_token.data:
+            self.form_token.data = secrets.token_urlsafe(24)
+
+    def to_input(self) -> HospitalCoverageInput:
+        """The use case's input from what was posted."""
+        return HospitalCoverageInput(
+            beneficiary_id=self.beneficiary_id.data,
+            establishment_name=self.establishment_name.data or "",
+            finess=self.finess.data or "",
+            start_on=self.start_on.data,
+            admission_fax=self.admission_fax.data or "",
+            admission_email=self.admission_email.data or "",
+            confirm_no_coverage=self.confirm_no_coverage.data == "1",
+            form_token=self.form_token.data or "",
+        )
