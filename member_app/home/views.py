@@ -108,6 +108,14 @@ def datetime_fr(value: datetime | None) -> str:
     return f"{local:%d/%m/%Y} à {local:%H}h{local:%M}"
 
 
+@bp.app_template_filter("phone_fr")
+def phone_fr(value: str | None) -> str:
+    """A 10-digit French number in pairs: 04 76 00 00 00."""
+    if value and len(value) == 10 and value.isdigit():
+        return " ".join(value[i:i + 2] for i in range(0, 10, 2))
+    return value or ""
+
+
 @bp.app_context_processor
 def _link_helpers() -> dict:
     return {"safe_link": safe_link}

@@ -29,8 +29,12 @@
 
   function say(text) { if (status) { status.textContent = text; } }
 
+  var shownDay;  /* the date the options were last filtered for */
+
   function update() {
     var day = isoDay(dateInput.value);
+    if (day === shownDay) { return; }  /* "input" then "change" for one edit */
+    shownDay = day;
     var lost = null;
     var offered = 0;
     Array.prototype.forEach.call(select.options, function (option) {
@@ -51,6 +55,7 @@
     }
   }
 
+  select.addEventListener("change", function () { say(""); });
   dateInput.addEventListener("change", update);
   dateInput.addEventListener("input", update);
   update();

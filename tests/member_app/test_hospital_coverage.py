@@ -207,7 +207,7 @@ def test_a_correct_request_leads_to_its_confirmation_page_and_queues_the_acknowl
     assert request.reference in page
     assert "Nouvelle" in page
     assert "un accusé de réception vous a été envoyé par email" in page
-    assert "Zoé RIMON" in page and "Clinique des Cèdres" in page and "0476000000" in page
+    assert "Zoé RIMON" in page and "Clinique des Cèdres" in page and "04 76 00 00 00" in page
     assert (today() + timedelta(days=10)).strftime("%d/%m/%Y") in page
 
 
