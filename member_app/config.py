@@ -9,6 +9,7 @@ from datetime import timedelta
 
 from jobs.config import JobsConfig
 from models.config import ModelsConfig
+from models.members.security import SignInPolicy
 
 DEV_SECRET = "dev-member-secret-change-me"
 
@@ -33,6 +34,34 @@ class MemberAppConfig:
     captcha_enabled: bool = True
     captcha_secret: str = "dev-captcha-secret-change-me"
     testing: bool = False
+    # The sign-in settings below are not read from the environment yet (the README documents every
+    # variable); tests and deployments that need other values build the config with them.
+    #: Address of the member area in links sent by e-mail (e.g. https://adherents.mese.fr); empty: the
+    #: address of the request. Set it in production so a forged Host header cannot reach an e-mail.
+    public_url: str = ""
+    #: PBKDF2 iterations per proof-of-work try (about half a second of a phone's time at 5000).
+    captcha_cost: int = 5000
+    captcha_minutes: int = 10
+    sms_code_minutes: int = 5
+    sms_code_attempts: int = 5
+    sms_resend_seconds: int = 60
+    sms_codes_per_hour: int = 5
+    #: Consecutive failures before a growing delay (1, 2, 4... minutes), and before the account locks.
+    signin_delay_after: int = 5
+    signin_lock_after: int = 10
+    signin_base_delay_seconds: int = 60
+    #: Time allowed between the password step and the second factor.
+    signin_pending_minutes: int = 10
+    reset_link_minutes: int = 60
+    #: A session ends this long after sign-in, however active (idle timeout: session_idle_minutes).
+    session_absolute_hours: int = 12
+    #: Per-address rate limits (flask-limiter syntax) of the sign-in forms.
+    limit_signin: str = "10 per minute;60 per hour"
+    limit_signin_identifier: str = "20 per hour"
+    limit_codes: str = "15 per 15 minutes"
+    limit_code_sends: str = "5 per 15 minutes"
+    limit_account_forms: str = "10 per hour"
+    limit_captcha: str = "30 per minute"
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> MemberAppConfig:
@@ -51,6 +80,16 @@ class MemberAppConfig:
             trusted_proxies=int(env.get("TRUSTED_PROXIES", d.trusted_proxies)),
             captcha_enabled=_bool(env.get("CAPTCHA_ENABLED", str(d.captcha_enabled))),
             captcha_secret=env.get("CAPTCHA_SECRET", d.captcha_secret),
+        )
+
+    def sign_in_policy(self) -> SignInPolicy:
+        """The numbers of the sign-in rules, for the use cases of models.members.security."""
+        return SignInPolicy(
+            delay_after_failures=self.signin_delay_after, lock_after_failures=self.signin_lock_after,
+            base_delay_seconds=self.signin_base_delay_seconds, code_minutes=self.sms_code_minutes,
+            code_attempts=self.sms_code_attempts, code_resend_seconds=self.sms_resend_seconds,
+            codes_per_hour=self.sms_codes_per_hour, captcha_minutes=self.captcha_minutes,
+            captcha_cost=self.captcha_cost, password_max_age_days=self.models.password_max_age_days,
         )
 
     def flask_settings(self) -> dict:
@@ -89,4 +128,6 @@ class MemberAppConfig:
                 issues.append("CAPTCHA_SECRET uses the development secret")
             if not self.cookie_secure:
                 issues.append("COOKIE_SECURE must be true in production")
+            if not self.captcha_enabled:
+                issues.append("CAPTCHA_ENABLED must be true in production")
         return issues

@@ -1,46 +1,548 @@
-"""Sign-in pages of the member area (first cut: member number and password)."""
+"""Sign-in pages: login with captcha, second factor, activation, forgotten password, change, terms, security."""
 
 from __future__ import annotations
 
-from flask import Blueprint, flash, redirect, render_template, request, session, url_for
-from flask_login import login_required, login_user, logout_user
+import re
+import secrets
+import time
+
+import segno
+from flask import (Blueprint, current_app, flash, jsonify, make_response, redirect, render_template, request,
+                   session, url_for)
+from flask_babel import gettext as _
+from flask_login import current_user, login_required, login_user, logout_user
 from sqlalchemy import select
 
-from models.members.entities import Member
-from models.members.passwords import verify_password
+from models.audit.operations import record
+from models.base import utcnow
+from models.errors import DomainError
+from models.formats import display_phone
+from models.members import security
+from models.members.activation import (ActivationRequest, InvalidLink, request_activation, request_password_reset,
+                                       reset_password, valid_reset_token)
+from models.members.entities import CodePurpose, Member, SecondFactor
+from models.members.passwords import SPECIAL_CHARACTERS_DISPLAY, PasswordRejected
+from models.members.security import CodeCheck, CodeNotSent, Throttle, WrongCurrentPassword
+from web import client_ip
 
-from ..extensions import db, login_manager
+from ..config import MemberAppConfig
+from ..extensions import db, limiter, login_manager
+from .forms import (ActivationForm, ChangePasswordForm, CodeForm, ForgotPasswordForm, LoginForm, MobileForm,
+                    NewPasswordForm, TermsForm)
 
 bp = Blueprint("auth", __name__)
+
+#: Key of the Flask session holding a sign-in whose second factor is still to come.
+PENDING = "signin"
+#: Endpoints a signed-in member may reach while a step (expired password, terms) is pending.
+ALWAYS_OPEN = {"auth.logout", "auth.captcha_challenge"}
+GENERIC_FAILURE = ("Identifiant ou mot de passe incorrect, ou accès temporairement suspendu après plusieurs "
+                   "erreurs.")
+CODE_MESSAGES = {
+    CodeCheck.WRONG: "Code incorrect. Vérifiez les 6 chiffres et réessayez.",
+    CodeCheck.EXPIRED: "Ce code a expiré : demandez un nouveau code.",
+    CodeCheck.EXHAUSTED: "Trop d'essais pour ce code : demandez un nouveau code.",
+    CodeCheck.MISSING: "Aucun code valable pour cette connexion : demandez un nouveau code.",
+    CodeCheck.REPLAYED: "Ce code a déjà servi : attendez le code suivant de votre application.",
+}
+_IDENTIFIER_COOKIE = re.compile(r"[0-9A-Za-z]{1,20}")
+
+
+def _config() -> MemberAppConfig:
+    return current_app.extensions["mese_config"]
+
+
+def _policy() -> security.SignInPolicy:
+    return _config().sign_in_policy()
+
+
+def _identifier_key() -> str:
+    return "signin-id:" + security.canonical_identifier(request.form.get("identifiant", "")).lower()
+
+
+def _public_url(endpoint: str, **values) -> str:
+    """An absolute link for e-mails, on the configured public address rather than the request's Host."""
+    base = _config().public_url
+    if base:
+        return base.rstrip("/") + url_for(endpoint, **values)
+    return url_for(endpoint, _external=True, **values)
 
 
 @login_manager.user_loader
 def load_member(session_token: str) -> Member | None:
-    """Find the signed-in member by the token kept in the session cookie."""
-    return db.session.scalar(select(Member).where(Member.session_token == session_token))
+    """The signed-in member, by the token of the session cookie; a locked account has no session."""
+    member = db.session.scalar(select(Member).where(Member.session_token == session_token))
+    return member if member is not None and member.locked_at is None else None
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Session helpers
+
+
+def _fresh_session() -> None:
+    """Drop everything in the session but the language: a new session starts at each sign-in step."""
+    lang = session.get("lang")
+    session.clear()
+    if lang:
+        session["lang"] = lang
+
+
+def _begin_pending(member: Member, via: str) -> dict:
+    _fresh_session()
+    session[PENDING] = {"token": member.session_token, "attempt": secrets.token_urlsafe(32), "at": time.time(),
+                        "via": via, "mobile": False}
+    return session[PENDING]
+
+
+def _pending() -> tuple[Member, dict] | tuple[None, None]:
+    data = session.get(PENDING)
+    if not data or time.time() - data.get("at", 0) > _config().signin_pending_minutes * 60:
+        return None, None
+    member = db.session.scalar(select(Member).where(Member.session_token == data["token"]))
+    if member is None or member.locked_at is not None:
+        return None, None
+    return member, data
+
+
+def _pending_expired():
+    _fresh_session()
+    flash(_("Votre connexion n'a pas abouti à temps ou a été interrompue : reconnectez-vous."), "error")
+    return redirect(url_for(".login"))
+
+
+def _next_step(member: Member) -> str | None:
+    """The endpoint of what a signed-in member must still do before anything else."""
+    now = utcnow()
+    if security.password_expired(member, _policy(), now):
+        return "auth.change_password"
+    if security.terms_to_accept(db.session, member, now) is not None:
+        return "auth.terms"
+    return None
+
+
+def _continue():
+    step = _next_step(current_user)
+    if step is None:
+        session["auth_complete"] = True
+        return redirect(url_for("home.index"))
+    return redirect(url_for(step))
+
+
+@bp.before_app_request
+def enforce_sign_in_steps():
+    """Absolute session timeout; then an expired password or new terms come before any other page."""
+    endpoint = request.endpoint
+    if endpoint is None or endpoint == "static" or endpoint in ALWAYS_OPEN or not current_user.is_authenticated:
+        return None
+    signed_in_at = session.get("auth_at")
+    if signed_in_at and time.time() - signed_in_at > _config().session_absolute_hours * 3600:
+        logout_user()
+        _fresh_session()
+        flash(_("Votre session a expiré : reconnectez-vous."), "error")
+        return redirect(url_for("auth.login"))
+    if session.get("auth_complete"):
+        return None
+    step = _next_step(current_user)
+    if step is None:
+        session["auth_complete"] = True
+        return None
+    if endpoint != step:
+        return redirect(url_for(step))
+    return None
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Captcha
+
+
+def _captcha_ok() -> bool:
+    config = _config()
+    if not config.captcha_enabled:
+        return True
+    ok = security.verify_captcha(db.session, request.form.get("altcha", ""), secret=config.captcha_secret,
+                                 now=utcnow())
+    if not ok:
+        record(db.session, "signin.captcha_failed", actor_type="anonymous", ip=client_ip(), endpoint=request.endpoint)
+    return ok
+
+
+CAPTCHA_ERROR = "Cochez « Je ne suis pas un robot » et attendez la fin de la vérification."
+
+
+@bp.get("/altcha/challenge")
+@limiter.limit(lambda: _config().limit_captcha)
+def captcha_challenge():
+    """A fresh proof-of-work challenge for the "Je ne suis pas un robot" widget."""
+    config = _config()
+    response = jsonify(security.captcha_challenge(config.captcha_secret, policy=_policy(), now=utcnow()))
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.app_context_processor
+def _auth_globals():
+    return {"captcha_enabled": _config().captcha_enabled, "special_characters": SPECIAL_CHARACTERS_DISPLAY,
+            "password_max_age_days": _config().models.password_max_age_days}
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Log in and second factor
+
+
+def _identifier_cookie_name() -> str:
+    return "__Host-mese-identifiant" if _config().cookie_secure else "mese-identifiant"
+
+
+def _remember_identifier(response, form: LoginForm) -> None:
+    config = _config()
+    number = security.canonical_identifier(form.identifiant.data)
+    if form.remember.data and _IDENTIFIER_COOKIE.fullmatch(number):
+        response.set_cookie(_identifier_cookie_name(), number, max_age=config.remember_login_days * 86400,
+                            secure=config.cookie_secure, httponly=True, samesite="Lax", path="/")
+    else:
+        response.delete_cookie(_identifier_cookie_name(), path="/", secure=config.cookie_secure, httponly=True,
+                               samesite="Lax")
+
+
+def _start_second_factor(member: Member, pending: dict) -> str:
+    """Send the SMS code (or skip to the app code, or to the mobile page); return where to go."""
+    if member.second_factor is SecondFactor.TOTP:
+        return url_for(".second_factor")
+    if not (member.mobile and member.mobile_verified):
+        return url_for(".mobile")
+    try:
+        security.send_code(db.session, member, attempt=pending["attempt"], purpose=CodePurpose.LOGIN,
+                           destination=member.mobile, policy=_policy(), ip=client_ip(), now=utcnow())
+    except CodeNotSent as exc:
+        flash(exc.message, "error")
+    return url_for(".second_factor")
 
 
 @bp.route("/connexion", methods=["GET", "POST"])
+@limiter.limit(lambda: _config().limit_signin, methods=["POST"])
+@limiter.limit(lambda: _config().limit_signin_identifier, methods=["POST"], key_func=_identifier_key)
 def login():
-    """ACCÉDER À VOTRE ESPACE PERSONNEL."""
+    """ACCÉDER À VOTRE ESPACE PERSONNEL: identifiant, mot de passe, captcha, then the second factor."""
+    if current_user.is_authenticated:
+        return _continue()
+    form = LoginForm()
+    error = captcha_error = None
+    if request.method == "GET":
+        remembered = request.cookies.get(_identifier_cookie_name(), "")
+        if _IDENTIFIER_COOKIE.fullmatch(remembered):
+            form.identifiant.data, form.remember.data = remembered, True
+    elif form.validate_on_submit():
+        if not _captcha_ok():
+            captcha_error = CAPTCHA_ERROR
+        else:
+            member = security.check_password(db.session, form.identifiant.data, form.password.data,
+                                             policy=_policy(), ip=client_ip(), now=utcnow())
+            if member is not None:
+                pending = _begin_pending(member, via="password")
+                response = redirect(_start_second_factor(member, pending))
+                db.session.commit()
+                _remember_identifier(response, form)
+                return response
+            error = GENERIC_FAILURE
+        db.session.commit()
+    return render_template("member/auth/login.html", form=form, error=error, captcha_error=captcha_error)
+
+
+@bp.route("/connexion/code", methods=["GET", "POST"])
+@limiter.limit(lambda: _config().limit_codes, methods=["POST"])
+def second_factor():
+    """2nd security: the 6-digit code, by SMS (or from the authenticator app)."""
+    member, pending = _pending()
+    if member is None:
+        return _pending_expired()
+    purpose = CodePurpose.MOBILE if pending.get("mobile") else CodePurpose.LOGIN
+    use_app = purpose is CodePurpose.LOGIN and member.second_factor is SecondFactor.TOTP
+    if purpose is CodePurpose.LOGIN and not use_app and not (member.mobile and member.mobile_verified):
+        return redirect(url_for(".mobile"))
+    form = CodeForm()
     error = None
-    if request.method == "POST":
-        number = request.form.get("identifiant", "").strip()
-        password = request.form.get("password", "")
-        member = db.session.scalar(select(Member).where(Member.number == number))
-        if verify_password(member.password_hash if member else None, password):
-            session.clear()
-            login_user(member)
-            return redirect(url_for("home.index"))
-        error = "Identifiant ou mot de passe incorrect."
-    return render_template("member/auth/login.html", error=error)
+    if form.validate_on_submit():
+        policy, now, ip = _policy(), utcnow(), client_ip()
+        if security.throttle(member, policy, now) is not Throttle.OPEN:
+            error = _("Trop d'essais : patientez quelques minutes avant de réessayer.")
+        else:
+            if use_app:
+                outcome = security.check_totp(db.session, member, form.code.data, policy=policy, ip=ip, now=now)
+            else:
+                outcome = security.check_code(db.session, member, form.code.data, attempt=pending["attempt"],
+                                              purpose=purpose, policy=policy, ip=ip, now=now)
+            if outcome is CodeCheck.OK:
+                security.complete_sign_in(db.session, member, method="totp" if use_app else "sms",
+                                          via=pending["via"], ip=ip, now=now)
+                db.session.commit()
+                _fresh_session()
+                login_user(member)
+                session.permanent = True
+                session["auth_at"] = time.time()
+                return _continue()
+            if member.locked_at is not None:
+                db.session.commit()
+                _fresh_session()
+                flash(_(GENERIC_FAILURE), "error")
+                return redirect(url_for(".login"))
+            error = _(CODE_MESSAGES[outcome])
+        db.session.commit()
+    destination = member.mobile
+    if purpose is CodePurpose.MOBILE:
+        destination = security.pending_mobile(db.session, member, pending["attempt"])
+    return render_template("member/auth/second_factor.html", form=form, error=error, use_app=use_app,
+                           purpose=purpose.value, masked_mobile=security.mask_mobile(destination),
+                           code_minutes=_config().sms_code_minutes)
+
+
+@bp.post("/connexion/code/nouveau")
+@limiter.limit(lambda: _config().limit_code_sends)
+def resend_code():
+    """Recevoir un nouveau code (the previous one stops working)."""
+    member, pending = _pending()
+    if member is None:
+        return _pending_expired()
+    if pending.get("mobile"):
+        return redirect(url_for(".mobile"))
+    if member.mobile and member.mobile_verified and member.second_factor is not SecondFactor.TOTP:
+        try:
+            security.send_code(db.session, member, attempt=pending["attempt"], purpose=CodePurpose.LOGIN,
+                               destination=member.mobile, policy=_policy(), ip=client_ip(), now=utcnow())
+            flash(_("Un nouveau code vous a été envoyé par SMS."))
+        except CodeNotSent as exc:
+            flash(exc.message, "error")
+        db.session.commit()
+    return redirect(url_for(".second_factor"))
+
+
+@bp.route("/connexion/mobile", methods=["GET", "POST"])
+@limiter.limit(lambda: _config().limit_code_sends, methods=["POST"])
+def mobile():
+    """No mobile on file: the member enters one, which a code sent to it confirms."""
+    member, pending = _pending()
+    if member is None:
+        return _pending_expired()
+    if member.mobile and member.mobile_verified and not pending.get("mobile"):
+        return redirect(url_for(".second_factor"))
+    form = MobileForm()
+    error = None
+    if request.method == "GET" and member.mobile:
+        form.mobile.data = display_phone(member.mobile)
+    if form.validate_on_submit():
+        try:
+            security.send_code(db.session, member, attempt=pending["attempt"], purpose=CodePurpose.MOBILE,
+                               destination=form.mobile.data, policy=_policy(), ip=client_ip(), now=utcnow())
+            pending["mobile"] = True
+            session.modified = True
+            db.session.commit()
+            return redirect(url_for(".second_factor"))
+        except CodeNotSent as exc:
+            error = exc.message
+    return render_template("member/auth/mobile.html", form=form, error=error)
 
 
 @bp.post("/deconnexion")
-@login_required
 def logout():
-    """End the session."""
-    logout_user()
-    session.clear()
-    flash("Vous êtes déconnecté(e).")
-    return redirect(url_for("auth.login"))
+    """Se déconnecter: this session ends, and so does every copy of its cookie."""
+    if current_user.is_authenticated:
+        member = db.session.get(Member, current_user.id)
+        security.sign_out(db.session, member, ip=client_ip(), now=utcnow())
+        db.session.commit()
+        logout_user()
+    _fresh_session()
+    flash(_("Vous êtes déconnecté(e)."))
+    response = redirect(url_for(".login"))
+    response.headers["Clear-Site-Data"] = '"cache"'
+    return response
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Activation and forgotten password
+
+
+@bp.route("/activation", methods=["GET", "POST"])
+@limiter.limit(lambda: _config().limit_account_forms, methods=["POST"])
+def activation():
+    """Activation de votre espace: the login ID goes by e-mail to the address on file, if the identity matches."""
+    form = ActivationForm()
+    captcha_error = None
+    if form.validate_on_submit():
+        if _captcha_ok():
+            request_activation(db.session, ActivationRequest(
+                last_name=form.last_name.data, first_name=form.first_name.data, birth_date=form.birth_date.data,
+                nir=form.nir.data), login_url=_public_url(".login"), ip=client_ip(), now=utcnow())
+            db.session.commit()
+            return redirect(url_for(".activation_sent"))
+        captcha_error = CAPTCHA_ERROR
+        db.session.commit()
+    return render_template("member/auth/activation.html", form=form, captcha_error=captcha_error)
+
+
+@bp.get("/activation/envoyee")
+def activation_sent():
+    """The one answer of the activation form, whoever asked."""
+    return render_template("member/auth/activation_sent.html")
+
+
+@bp.route("/mot-de-passe-oublie", methods=["GET", "POST"])
+@limiter.limit(lambda: _config().limit_account_forms, methods=["POST"])
+@limiter.limit(lambda: _config().limit_account_forms, methods=["POST"], key_func=_identifier_key)
+def forgot_password():
+    """Mot de passe oublié (ou expiré, ou jamais défini): a single-use link by e-mail."""
+    form = ForgotPasswordForm()
+    captcha_error = None
+    if form.validate_on_submit():
+        if _captcha_ok():
+            config = _config()
+            request_password_reset(db.session, form.identifiant.data,
+                                   make_link=lambda token: _public_url(".reset_password", token=token),
+                                   valid_minutes=config.reset_link_minutes, ip=client_ip(), now=utcnow())
+            db.session.commit()
+            return redirect(url_for(".forgot_password_sent"))
+        captcha_error = CAPTCHA_ERROR
+        db.session.commit()
+    return render_template("member/auth/forgot_password.html", form=form, captcha_error=captcha_error)
+
+
+@bp.get("/mot-de-passe-oublie/envoye")
+def forgot_password_sent():
+    """The one answer of the forgotten-password form, whoever asked."""
+    return render_template("member/auth/forgot_password_sent.html", minutes=_config().reset_link_minutes)
+
+
+@bp.route("/mot-de-passe/nouveau/<token>", methods=["GET", "POST"], endpoint="reset_password")
+@limiter.limit(lambda: _config().limit_account_forms, methods=["POST"])
+def reset_password_page(token: str):
+    """Choose a new password from the e-mailed link; the second factor follows."""
+    now = utcnow()
+    if valid_reset_token(db.session, token, now) is None:
+        return render_template("member/auth/link_invalid.html"), 410
+    form = NewPasswordForm()
+    if form.validate_on_submit():
+        try:
+            member = reset_password(db.session, token, form.new_password.data, ip=client_ip(), now=now)
+        except InvalidLink:
+            db.session.commit()
+            return render_template("member/auth/link_invalid.html"), 410
+        except PasswordRejected as exc:
+            form.new_password.errors = list(exc.problems)
+        else:
+            pending = _begin_pending(member, via="reset")
+            target = _start_second_factor(member, pending)
+            db.session.commit()
+            flash(_("Votre mot de passe est enregistré. Pour terminer, confirmez votre identité avec le code "
+                    "à 6 chiffres."))
+            return redirect(target)
+    return render_template("member/auth/reset_password.html", form=form)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Signed-in pages: password change, terms, security of the sign-in
+
+
+@bp.route("/mon-compte/mot-de-passe", methods=["GET", "POST"])
+@login_required
+@limiter.limit(lambda: _config().limit_signin, methods=["POST"])
+def change_password():
+    """Modifier mon mot de passe (also where an expired password is replaced before anything else)."""
+    member = db.session.get(Member, current_user.id)
+    expired = security.password_expired(member, _policy(), utcnow())
+    form = ChangePasswordForm()
+    if form.validate_on_submit():
+        try:
+            security.change_password(db.session, member, form.current_password.data, form.new_password.data,
+                                     policy=_policy(), ip=client_ip(), now=utcnow())
+        except WrongCurrentPassword as exc:
+            db.session.commit()
+            if member.locked_at is not None:
+                logout_user()
+                _fresh_session()
+                flash(_(GENERIC_FAILURE), "error")
+                return redirect(url_for(".login"))
+            form.current_password.errors = [exc.message]
+        except PasswordRejected as exc:
+            form.new_password.errors = list(exc.problems)
+        else:
+            db.session.commit()
+            complete = session.get("auth_complete")
+            login_user(member)  # this session carries the new token; all others have ended
+            session["auth_complete"] = complete
+            flash(_("Votre mot de passe a été modifié. Vos autres sessions ont été fermées."))
+            return _continue()
+    return render_template("member/auth/change_password.html", form=form, expired=expired)
+
+
+@bp.route("/conditions-generales", methods=["GET", "POST"])
+@login_required
+def terms():
+    """The terms of use in force, to accept before anything else."""
+    member = db.session.get(Member, current_user.id)
+    now = utcnow()
+    version = security.current_terms(db.session, now)
+    if version is None:
+        return _continue()
+    form = TermsForm()
+    if form.validate_on_submit():
+        security.accept_terms(db.session, member, version, ip=client_ip(), now=now)
+        db.session.commit()
+        return _continue()
+    return render_template("member/auth/terms.html", form=form, terms=version,
+                           accepted=member.accepted_terms_id == version.id)
+
+
+@bp.get("/mon-compte/securite")
+@login_required
+def account_security():
+    """Sécurité de la connexion: SMS code or authenticator app."""
+    member = db.session.get(Member, current_user.id)
+    return render_template("member/auth/security.html", member=member, form=CodeForm(),
+                           masked_mobile=security.mask_mobile(member.mobile))
+
+
+@bp.route("/mon-compte/securite/application", methods=["GET", "POST"])
+@login_required
+@limiter.limit(lambda: _config().limit_codes, methods=["POST"])
+def totp_enrolment():
+    """Use an authenticator app: scan the QR code, then type the code it shows."""
+    member = db.session.get(Member, current_user.id)
+    if member.second_factor is SecondFactor.TOTP:
+        return redirect(url_for(".account_security"))
+    form = CodeForm()
+    error = None
+    if not member.totp_secret:
+        security.begin_totp_enrolment(db.session, member, now=utcnow())
+        db.session.commit()
+    if form.validate_on_submit():
+        if security.confirm_totp_enrolment(db.session, member, form.code.data, ip=client_ip(), now=utcnow()):
+            db.session.commit()
+            flash(_("Votre application d'authentification est activée : elle remplace désormais le code par SMS."))
+            return redirect(url_for(".account_security"))
+        db.session.commit()
+        error = _("Code incorrect. Saisissez le code affiché par votre application, sans attendre qu'il change.")
+    uri = security.totp_uri(member)
+    qr = segno.make(uri, error="m").svg_data_uri(scale=5, border=2)
+    return render_template("member/auth/totp_enrolment.html", form=form, error=error, qr=qr,
+                           secret=member.totp_secret)
+
+
+@bp.post("/mon-compte/securite/sms")
+@login_required
+@limiter.limit(lambda: _config().limit_codes)
+def totp_disable():
+    """Go back to SMS codes, proven with a code of the authenticator app."""
+    member = db.session.get(Member, current_user.id)
+    form = CodeForm()
+    if form.validate_on_submit() and security.disable_totp(db.session, member, form.code.data, ip=client_ip(),
+                                                           now=utcnow()):
+        db.session.commit()
+        flash(_("Vous recevrez désormais le code de connexion par SMS."))
+    else:
+        db.session.commit()
+        flash(_("Code incorrect : votre application d'authentification reste active."), "error")
+    return redirect(url_for(".account_security"))
+
+
+@bp.errorhandler(DomainError)
+def _domain_error(exc: DomainError):
+    flash(exc.message, "error")
+    return redirect(url_for("home.index"))

@@ -74,6 +74,23 @@ class Member(TimestampMixin, Base):
     beneficiaries: Mapped[list[Beneficiary]] = relationship(back_populates="member", order_by="Beneficiary.id")
     bank_accounts: Mapped[list[BankAccount]] = relationship(back_populates="member")
 
+    # The four members below are the user protocol of Flask-Login, written out so that
+    # models/ stays free of Flask. The session carries the rotating token, never the id.
+    @property
+    def is_authenticated(self) -> bool:
+        return True
+
+    @property
+    def is_active(self) -> bool:
+        return self.locked_at is None
+
+    @property
+    def is_anonymous(self) -> bool:
+        return False
+
+    def get_id(self) -> str:
+        return self.session_token
+
     @property
     def full_name(self) -> str:
         """First name then last name in capitals, as in the guide (Léa RIMON)."""

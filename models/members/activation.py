@@ -1,0 +1,147 @@
+"""Account activation (login ID by e-mail) and password reset links, without telling who is a member."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from ..audit.operations import record
+from ..crypto import blind_index
+from ..errors import DomainError
+from ..formats import canonical_nir, normalise_text
+from ..outbox.operations import queue_email
+from .entities import AccountToken, Member, TokenPurpose
+from .security import end_all_sessions, find_member
+from .passwords import set_password
+
+#: At most this many reset e-mails per member and hour; further requests get the same answer, no e-mail.
+RESETS_PER_HOUR = 5
+
+
+class InvalidLink(DomainError):
+    """A reset link that is unknown, already used, replaced by a newer one or expired."""
+
+
+@dataclass(frozen=True)
+class ActivationRequest:
+    """What the member types on "Activation de votre espace" (the principal insured's identity)."""
+
+    last_name: str
+    first_name: str
+    birth_date: date
+    nir: str
+
+
+def _matches(member: Member, request: ActivationRequest) -> bool:
+    return (normalise_text(member.last_name) == normalise_text(request.last_name)
+            and normalise_text(member.first_name) == normalise_text(request.first_name)
+            and member.birth_date == request.birth_date)
+
+
+def request_activation(session: Session, request: ActivationRequest, *, login_url: str, ip: str | None,
+                       now: datetime) -> Member | None:
+    """Send the login ID to the e-mail on file of the member matching name, first name, birth date and NIR.
+
+    The NIR is looked up through its blind index, never in clear. Returns the matched member for tests
+    only: the page must answer the same whether or not someone matched.
+    """
+    try:
+        index = blind_index(canonical_nir(request.nir))
+    except ValueError:
+        index = None
+    candidates = session.scalars(select(Member).where(Member.nir_index == index)).all() if index else []
+    member = next((m for m in candidates if _matches(m, request)), None)
+    if member is None:
+        record(session, "account.activation_requested", actor_type="anonymous", ip=ip, now=now, matched=False)
+        return None
+    record(session, "account.activation_requested", actor_type="member", actor_id=member.id, subject=member,
+           member_id=member.id, ip=ip, now=now, matched=True, email_on_file=bool(member.email))
+    if member.email:
+        queue_email(session, to=member.email, template="account_activation", member_id=member.id,
+                    context={"member": member, "login_url": login_url})
+    return member
+
+
+def _token_hash(raw: str) -> str:
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
+def request_password_reset(session: Session, identifier: str, *, make_link: Callable[[str], str],
+                           valid_minutes: int, ip: str | None, now: datetime) -> Member | None:
+    """E-mail a single-use link to set a new password to the member with this number, if any.
+
+    Only the SHA-256 of the link's token is stored; older links stop working. Returns the member for
+    tests only: the page answers the same for unknown numbers and members without an e-mail.
+    """
+    member = find_member(session, identifier)
+    if member is None or not member.email:
+        record(session, "password.reset_requested", actor_type="member" if member else "anonymous",
+               actor_id=member.id if member else None, member_id=member.id if member else None, ip=ip, now=now,
+               sent=False, reason="no_email" if member else "unknown_identifier")
+        return None
+    recent = session.scalar(select(func.count()).select_from(AccountToken).where(
+        AccountToken.member_id == member.id, AccountToken.purpose == TokenPurpose.PASSWORD_RESET,
+        AccountToken.created_at > now - timedelta(hours=1)))
+    if recent >= RESETS_PER_HOUR:
+        record(session, "password.reset_requested", actor_type="member", actor_id=member.id, subject=member,
+               member_id=member.id, ip=ip, now=now, sent=False, reason="too_many")
+        return None
+    _expire_links(session, member, now)
+    raw = secrets.token_urlsafe(32)
+    session.add(AccountToken(member_id=member.id, purpose=TokenPurpose.PASSWORD_RESET, token_hash=_token_hash(raw),
+                             created_at=now, expires_at=now + timedelta(minutes=valid_minutes)))
+    queue_email(session, to=member.email, template="account_password_reset", member_id=member.id,
+                context={"member": member, "link": make_link(raw), "minutes": valid_minutes,
+                         "first_password": member.password_hash is None})
+    record(session, "password.reset_requested", actor_type="member", actor_id=member.id, subject=member,
+           member_id=member.id, ip=ip, now=now, sent=True)
+    return member
+
+
+def _expire_links(session: Session, member: Member, now: datetime) -> None:
+    session.execute(update(AccountToken).where(
+        AccountToken.member_id == member.id, AccountToken.purpose == TokenPurpose.PASSWORD_RESET,
+        AccountToken.used_at.is_(None), AccountToken.expires_at > now).values(expires_at=now))
+
+
+def valid_reset_token(session: Session, raw: str, now: datetime, *, lock: bool = False) -> AccountToken | None:
+    """The unused, unexpired reset token behind a link, or None."""
+    if not raw or len(raw) > 100:
+        return None
+    query = select(AccountToken).where(
+        AccountToken.token_hash == _token_hash(raw), AccountToken.purpose == TokenPurpose.PASSWORD_RESET,
+        AccountToken.used_at.is_(None), AccountToken.expires_at > now)
+    return session.scalar(query.with_for_update() if lock else query)
+
+
+def reset_password(session: Session, raw: str, new_password: str, *, ip: str | None, now: datetime) -> Member:
+    """Set a new password through a reset link: the link is used up, the lock lifted, other sessions ended.
+
+    Raises :class:`InvalidLink` or ``PasswordRejected`` (the link then stays usable). The caller must still
+    ask for the second factor before the member is signed in.
+    """
+    token = valid_reset_token(session, raw, now, lock=True)
+    if token is None:
+        record(session, "password.reset_failed", actor_type="anonymous", ip=ip, now=now, reason="invalid_link")
+        raise InvalidLink("Ce lien n'est plus valable : il a déjà servi, a été remplacé par un plus récent ou a expiré.")
+    member = session.get(Member, token.member_id)
+    first = member.password_hash is None
+    set_password(session, member, new_password, now=now)
+    token.used_at = now
+    _expire_links(session, member, now)
+    member.failed_login_count = 0
+    member.last_failed_login_at = None
+    member.locked_at = None
+    end_all_sessions(member)
+    record(session, "password.reset", actor_type="member", actor_id=member.id, subject=member, member_id=member.id,
+           ip=ip, now=now, first_password=first)
+    if member.email and not first:
+        queue_email(session, to=member.email, template="account_password_changed", member_id=member.id,
+                    context={"member": member, "changed_at": now})
+    return member

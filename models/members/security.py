@@ -1,0 +1,458 @@
+"""Member sign-in: guessing limits, captcha replay guard, SMS codes, authenticator app, terms, sessions."""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import hmac
+import re
+import secrets
+import unicodedata
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import altcha
+import pyotp
+from pyotp.exceptions import OTPVerificationError
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from ..audit.operations import record
+from ..content.entities import TermsVersion
+from ..crypto import blind_index
+from ..errors import DomainError
+from ..formats import display_phone
+from ..outbox.operations import queue_email, queue_sms
+from .entities import CodePurpose, Member, OneTimeCode, SecondFactor, UsedCaptcha, new_session_token
+from .passwords import ExpiryPolicy, hash_password, needs_rehash, set_password, verify_password
+
+#: Proof-of-work algorithm of the captcha; bundled with the widget, no WebAssembly needed.
+CAPTCHA_ALGORITHM = "PBKDF2/SHA-256"
+TOTP_ISSUER = "MESE"
+
+
+@dataclass(frozen=True)
+class SignInPolicy:
+    """The numbers of the sign-in rules, in one place (the member app builds it from its settings)."""
+
+    #: After this many consecutive failures, each new try waits a growing delay (ANS: > 1 min after 5).
+    delay_after_failures: int = 5
+    #: After this many consecutive failures the account is locked until a password reset (CNIL: <= 10).
+    lock_after_failures: int = 10
+    #: First delay; it doubles with each further failure (1, 2, 4, 8, 16 minutes).
+    base_delay_seconds: int = 60
+    code_minutes: int = 5
+    code_attempts: int = 5
+    code_resend_seconds: int = 60
+    codes_per_hour: int = 5
+    captcha_minutes: int = 10
+    captcha_cost: int = 5000
+    password_max_age_days: int = 180
+
+    @property
+    def expiry(self) -> ExpiryPolicy:
+        """The password expiry rule."""
+        return ExpiryPolicy(self.password_max_age_days)
+
+
+class Throttle(enum.StrEnum):
+    """Whether an account may try to sign in now."""
+
+    OPEN = "open"
+    DELAYED = "delayed"
+    LOCKED = "locked"
+
+
+class CodeCheck(enum.StrEnum):
+    """Outcome of checking a 6-digit code."""
+
+    OK = "ok"
+    WRONG = "wrong"
+    EXPIRED = "expired"
+    EXHAUSTED = "exhausted"
+    MISSING = "missing"
+    REPLAYED = "replayed"
+
+
+class CodeNotSent(DomainError):
+    """A new code was refused: the previous one is too recent, or too many were sent this hour."""
+
+
+def _actor(member: Member | None) -> dict:
+    return {"actor_type": "member", "actor_id": member.id, "member_id": member.id} if member else \
+        {"actor_type": "anonymous"}
+
+
+def canonical_identifier(value: str) -> str:
+    """The member number as typed, without spaces, full-width digits folded."""
+    return re.sub(r"\s+", "", unicodedata.normalize("NFKC", value or ""))[:20]
+
+
+def find_member(session: Session, identifier: str) -> Member | None:
+    """The member whose number is ``identifier``, or None."""
+    number = canonical_identifier(identifier)
+    return session.scalar(select(Member).where(Member.number == number)) if number else None
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Guessing limits
+
+
+def throttle(member: Member, policy: SignInPolicy, now: datetime) -> Throttle:
+    """Locked after too many failures; else delayed while the growing wait since the last failure runs."""
+    if member.locked_at is not None:
+        return Throttle.LOCKED
+    over = member.failed_login_count - policy.delay_after_failures
+    if over >= 0 and member.last_failed_login_at is not None:
+        wait = timedelta(seconds=policy.base_delay_seconds * 2 ** over)
+        if now < member.last_failed_login_at + wait:
+            return Throttle.DELAYED
+    return Throttle.OPEN
+
+
+def register_failure(session: Session, member: Member, *, policy: SignInPolicy, ip: str | None, now: datetime,
+                     step: str) -> None:
+    """Count one failed sign-in (password or code); lock the account and tell its owner at the limit."""
+    member.failed_login_count += 1
+    member.last_failed_login_at = now
+    if member.failed_login_count >= policy.lock_after_failures and member.locked_at is None:
+        member.locked_at = now
+        record(session, "signin.locked", subject=member, ip=ip, now=now, step=step,
+               failures=member.failed_login_count, **_actor(member))
+        if member.email:
+            queue_email(session, to=member.email, template="account_locked", member_id=member.id,
+                        context={"member": member, "failures": member.failed_login_count})
+
+
+def check_password(session: Session, identifier: str, password: str, *, policy: SignInPolicy,
+                   ip: str | None, now: datetime) -> Member | None:
+    """First step of sign-in: the member if the password is right and the account may sign in, else None.
+
+    Unknown, locked, delayed or wrong: the caller answers the same, and one hash is computed in every case.
+    """
+    member = find_member(session, identifier)
+    if member is None:
+        verify_password(None, password)
+        record(session, "signin.failed", ip=ip, now=now, reason="unknown_identifier", **_actor(None))
+        return None
+    state = throttle(member, policy, now)
+    if state is not Throttle.OPEN:
+        verify_password(None, password)
+        record(session, "signin.refused", subject=member, ip=ip, now=now, reason=state.value, **_actor(member))
+        return None
+    if not verify_password(member.password_hash, password):
+        register_failure(session, member, policy=policy, ip=ip, now=now, step="password")
+        record(session, "signin.failed", subject=member, ip=ip, now=now,
+               reason="no_password" if member.password_hash is None else "wrong_password",
+               failures=member.failed_login_count, **_actor(member))
+        return None
+    if needs_rehash(member.password_hash):
+        member.password_hash = hash_password(password)
+    member.failed_login_count = 0
+    member.last_failed_login_at = None
+    record(session, "signin.password_ok", subject=member, ip=ip, now=now, **_actor(member))
+    return member
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Captcha (ALTCHA proof of work, verified here, replay refused)
+
+
+def captcha_challenge(secret: str, *, policy: SignInPolicy, now: datetime) -> dict:
+    """A signed proof-of-work challenge for the widget, valid ``captcha_minutes``."""
+    challenge = altcha.create_challenge(CAPTCHA_ALGORITHM, policy.captcha_cost, hmac_secret=secret,
+                                        expires_at=now + timedelta(minutes=policy.captcha_minutes))
+    return challenge.to_dict()
+
+
+def verify_captcha(session: Session, payload: str, *, secret: str, now: datetime) -> bool:
+    """True once per solved challenge: checks the proof, then records its signature until it expires."""
+    if not payload or len(payload) > 4000:
+        return False
+    result = altcha.verify_solution(payload, secret)
+    if not result.verified:
+        return False
+    challenge = altcha.Payload.from_base64(payload).challenge
+    expires_ts = challenge.parameters.expires_at
+    if not isinstance(expires_ts, int) or not challenge.signature:
+        return False
+    expires_at = datetime.fromtimestamp(expires_ts, tz=now.tzinfo)
+    if expires_at <= now:
+        return False
+    session.execute(delete(UsedCaptcha).where(UsedCaptcha.expires_at < now))
+    if session.get(UsedCaptcha, challenge.signature) is not None:
+        return False
+    try:
+        with session.begin_nested():
+            session.add(UsedCaptcha(signature=challenge.signature, expires_at=expires_at))
+    except IntegrityError:  # the same proof sent twice at once: the other request won
+        return False
+    return True
+
+
+# ---------------------------------------------------------------------------------------------------------
+# One-time codes sent by SMS
+
+
+def attempt_binding(attempt: str) -> str:
+    """What a code stores to belong to one sign-in attempt (a hash of the attempt's random id)."""
+    return hashlib.sha256(attempt.encode()).hexdigest()
+
+
+def _code_hash(binding: str, code: str) -> str:
+    return blind_index(f"one-time-code:{binding}:{code}")
+
+
+def normalise_code(code: str) -> str:
+    """Digits of a typed code: spaces dropped, full-width digits folded."""
+    return re.sub(r"\s+", "", unicodedata.normalize("NFKC", code or ""))
+
+
+def mask_mobile(e164: str | None) -> str:
+    """A mobile number as a code page shows it: ``06 ** ** ** 22``."""
+    digits = display_phone(e164 or "")
+    return f"{digits[:2]} ** ** ** {digits[-2:]}" if len(digits) == 10 else ""
+
+
+def send_code(session: Session, member: Member, *, attempt: str, purpose: CodePurpose, destination: str,
+              policy: SignInPolicy, ip: str | None, now: datetime) -> OneTimeCode:
+    """Send a fresh random 6-digit code by SMS to ``destination`` for this sign-in attempt.
+
+    Earlier codes of the member for the same purpose stop working. Raises :class:`CodeNotSent` when the
+    last code of this attempt is younger than ``code_resend_seconds``, or ``codes_per_hour`` codes were sent
+    to the member in the last hour.
+    """
+    binding = attempt_binding(attempt)
+    last = session.scalar(select(func.max(OneTimeCode.created_at)).where(
+        OneTimeCode.member_id == member.id, OneTimeCode.binding == binding))
+    if last is not None and now - last < timedelta(seconds=policy.code_resend_seconds):
+        raise CodeNotSent("Un code vient de vous être envoyé : patientez une minute avant d'en demander un autre.")
+    sent = session.scalar(select(func.count()).select_from(OneTimeCode).where(
+        OneTimeCode.member_id == member.id, OneTimeCode.created_at > now - timedelta(hours=1)))
+    if sent >= policy.codes_per_hour:
+        raise CodeNotSent("Trop de codes ont été demandés : réessayez dans une heure.")
+    session.execute(update(OneTimeCode).where(
+        OneTimeCode.member_id == member.id, OneTimeCode.purpose == purpose,
+        OneTimeCode.used_at.is_(None), OneTimeCode.revoked_at.is_(None)).values(revoked_at=now))
+    code = f"{secrets.randbelow(10 ** 6):06d}"
+    otc = OneTimeCode(member_id=member.id, purpose=purpose, code_hash=_code_hash(binding, code), binding=binding,
+                      destination=destination, created_at=now,
+                      expires_at=now + timedelta(minutes=policy.code_minutes))
+    session.add(otc)
+    queue_sms(session, to=destination, member_id=member.id, template=f"code_{purpose.value}",
+              text=f"MESE : votre code de sécurité est {code}. Il est valable {policy.code_minutes} minutes. "
+                   "Ne le communiquez à personne, même pas à MESE.")
+    session.flush()
+    record(session, "signin.code_sent", subject=member, ip=ip, now=now, channel="sms", purpose=purpose.value,
+           **_actor(member))
+    return otc
+
+
+def pending_mobile(session: Session, member: Member, attempt: str) -> str | None:
+    """The new mobile number awaiting confirmation in this sign-in attempt, if any."""
+    return session.scalar(select(OneTimeCode.destination).where(
+        OneTimeCode.member_id == member.id, OneTimeCode.purpose == CodePurpose.MOBILE,
+        OneTimeCode.binding == attempt_binding(attempt)).order_by(OneTimeCode.id.desc()).limit(1))
+
+
+def check_code(session: Session, member: Member, code: str, *, attempt: str, purpose: CodePurpose,
+               policy: SignInPolicy, ip: str | None, now: datetime) -> CodeCheck:
+    """Check a code typed for this sign-in attempt: right, unexpired, unused, within its attempts.
+
+    A wrong code counts against the code (``code_attempts``) and as a failed sign-in of the member.
+    A right code for a new mobile number records that number as the member's verified mobile.
+    """
+    binding = attempt_binding(attempt)
+    otc = session.scalar(
+        select(OneTimeCode).where(OneTimeCode.member_id == member.id, OneTimeCode.purpose == purpose,
+                                  OneTimeCode.binding == binding, OneTimeCode.used_at.is_(None),
+                                  OneTimeCode.revoked_at.is_(None))
+        .order_by(OneTimeCode.id.desc()).limit(1).with_for_update())
+    if otc is None:
+        outcome = CodeCheck.MISSING
+    elif now >= otc.expires_at:
+        outcome = CodeCheck.EXPIRED
+    elif otc.attempts >= policy.code_attempts:
+        outcome = CodeCheck.EXHAUSTED
+    else:
+        otc.attempts += 1
+        typed = normalise_code(code)
+        right = bool(re.fullmatch(r"\d{6}", typed)) and hmac.compare_digest(otc.code_hash, _code_hash(binding, typed))
+        outcome = CodeCheck.OK if right else CodeCheck.WRONG
+        if not right and otc.attempts >= policy.code_attempts:
+            otc.revoked_at = now
+    if outcome is not CodeCheck.OK:
+        if outcome is CodeCheck.WRONG:
+            register_failure(session, member, policy=policy, ip=ip, now=now, step="code")
+        record(session, "signin.code_failed", subject=member, ip=ip, now=now, channel="sms",
+               purpose=purpose.value, reason=outcome.value, **_actor(member))
+        return outcome
+    otc.used_at = now
+    if purpose is CodePurpose.MOBILE:
+        member.mobile = otc.destination
+        member.mobile_verified = True
+        record(session, "mobile.confirmed", subject=member, ip=ip, now=now, **_actor(member))
+        if member.email:
+            queue_email(session, to=member.email, template="account_mobile_added", member_id=member.id,
+                        context={"member": member, "masked_mobile": mask_mobile(otc.destination)})
+    return CodeCheck.OK
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Authenticator app (TOTP)
+
+
+def _totp(secret: str) -> pyotp.TOTP:
+    return pyotp.TOTP(secret)
+
+
+def begin_totp_enrolment(session: Session, member: Member, *, now: datetime) -> str:
+    """Give the member a new authenticator secret (not yet in use) and return its otpauth:// URI."""
+    if member.second_factor is SecondFactor.TOTP:
+        raise DomainError("Une application d'authentification est déjà active.")
+    member.totp_secret = pyotp.random_base32()
+    return totp_uri(member)
+
+
+def totp_uri(member: Member) -> str:
+    """The otpauth:// URI of the member's pending or active secret, for the QR code."""
+    return _totp(member.totp_secret).provisioning_uri(name=member.number, issuer_name=TOTP_ISSUER)
+
+
+def _verify_totp(member: Member, code: str, now: datetime) -> int | None:
+    typed = normalise_code(code)
+    if not member.totp_secret or not re.fullmatch(r"\d{6}", typed):
+        return None
+    try:
+        return _totp(member.totp_secret).verify_and_get_timecode(typed, for_time=now, valid_window=1)
+    except OTPVerificationError:
+        return None
+
+
+def confirm_totp_enrolment(session: Session, member: Member, code: str, *, ip: str | None, now: datetime) -> bool:
+    """Switch the member to the authenticator app once it shows a right code; tell the member by e-mail."""
+    timecode = _verify_totp(member, code, now)
+    if timecode is None:
+        record(session, "totp.enrolment_failed", subject=member, ip=ip, now=now, **_actor(member))
+        return False
+    member.second_factor = SecondFactor.TOTP
+    member.totp_last_timecode = timecode
+    record(session, "totp.enabled", subject=member, ip=ip, now=now, **_actor(member))
+    if member.email:
+        queue_email(session, to=member.email, template="account_second_factor_changed", member_id=member.id,
+                    context={"member": member, "method": "une application d'authentification"})
+    return True
+
+
+def disable_totp(session: Session, member: Member, code: str, *, ip: str | None, now: datetime) -> bool:
+    """Go back to SMS codes, proven by a right authenticator code; tell the member by e-mail."""
+    if member.second_factor is not SecondFactor.TOTP or check_totp_code(member, code, now) is not CodeCheck.OK:
+        record(session, "totp.disable_failed", subject=member, ip=ip, now=now, **_actor(member))
+        return False
+    member.second_factor = SecondFactor.SMS
+    member.totp_secret = None
+    member.totp_last_timecode = None
+    record(session, "totp.disabled", subject=member, ip=ip, now=now, **_actor(member))
+    if member.email:
+        queue_email(session, to=member.email, template="account_second_factor_changed", member_id=member.id,
+                    context={"member": member, "method": "un code reçu par SMS"})
+    return True
+
+
+def check_totp_code(member: Member, code: str, now: datetime) -> CodeCheck:
+    """Check an authenticator code and consume its time step, so the same code never works twice."""
+    timecode = _verify_totp(member, code, now)
+    if timecode is None:
+        return CodeCheck.WRONG
+    if member.totp_last_timecode is not None and timecode <= member.totp_last_timecode:
+        return CodeCheck.REPLAYED
+    member.totp_last_timecode = timecode
+    return CodeCheck.OK
+
+
+def check_totp(session: Session, member: Member, code: str, *, policy: SignInPolicy, ip: str | None,
+               now: datetime) -> CodeCheck:
+    """Second step of sign-in with the authenticator app; a wrong or replayed code is a failed sign-in."""
+    session.refresh(member, with_for_update=True)  # two requests with one code: the second sees its time step
+    outcome = check_totp_code(member, code, now) if member.second_factor is SecondFactor.TOTP else CodeCheck.MISSING
+    if outcome is not CodeCheck.OK:
+        register_failure(session, member, policy=policy, ip=ip, now=now, step="totp")
+        record(session, "signin.code_failed", subject=member, ip=ip, now=now, channel="totp",
+               reason=outcome.value, **_actor(member))
+    return outcome
+
+
+# ---------------------------------------------------------------------------------------------------------
+# End of sign-in, sessions, terms
+
+
+def complete_sign_in(session: Session, member: Member, *, method: str, via: str, ip: str | None,
+                     now: datetime) -> None:
+    """Record a sign-in whose second factor succeeded."""
+    member.failed_login_count = 0
+    member.last_failed_login_at = None
+    member.last_login_at = now
+    record(session, "signin.succeeded", subject=member, ip=ip, now=now, method=method, via=via, **_actor(member))
+
+
+def end_all_sessions(member: Member) -> str:
+    """Give the member a new session token: every session holding the old one ends. Returns the new token."""
+    member.session_token = new_session_token()
+    return member.session_token
+
+
+def sign_out(session: Session, member: Member, *, ip: str | None, now: datetime) -> None:
+    """Sign out: the session token changes, so no copy of the session cookie works any more."""
+    end_all_sessions(member)
+    record(session, "signin.signed_out", subject=member, ip=ip, now=now, **_actor(member))
+
+
+def current_terms(session: Session, now: datetime) -> TermsVersion | None:
+    """The latest published version of the terms of use."""
+    return session.scalar(select(TermsVersion).where(TermsVersion.published_at <= now)
+                          .order_by(TermsVersion.published_at.desc(), TermsVersion.id.desc()).limit(1))
+
+
+def terms_to_accept(session: Session, member: Member, now: datetime) -> TermsVersion | None:
+    """The version the member must accept before anything else, or None."""
+    terms = current_terms(session, now)
+    return terms if terms is not None and member.accepted_terms_id != terms.id else None
+
+
+def accept_terms(session: Session, member: Member, terms: TermsVersion, *, ip: str | None, now: datetime) -> None:
+    """Record that the member accepted ``terms``."""
+    member.accepted_terms_id = terms.id
+    member.accepted_terms_at = now
+    record(session, "terms.accepted", subject=member, ip=ip, now=now, version=terms.version, **_actor(member))
+
+
+def password_expired(member: Member, policy: SignInPolicy, now: datetime) -> bool:
+    """True when the member must set a new password before anything else."""
+    return policy.expiry.expired(member, now)
+
+
+class WrongCurrentPassword(DomainError):
+    """The current password given to change it is wrong."""
+
+
+def change_password(session: Session, member: Member, current: str, new: str, *, policy: SignInPolicy,
+                    ip: str | None, now: datetime) -> str:
+    """Modifier mon mot de passe: check the current one, apply the rules, end the other sessions, notify.
+
+    Returns the new session token (the caller keeps its own session with it). Raises
+    :class:`WrongCurrentPassword` (counted as a failed sign-in) or ``PasswordRejected``.
+    """
+    if not verify_password(member.password_hash, current):
+        register_failure(session, member, policy=policy, ip=ip, now=now, step="password_change")
+        record(session, "password.change_failed", subject=member, ip=ip, now=now, reason="wrong_current",
+               **_actor(member))
+        raise WrongCurrentPassword("Le mot de passe actuel est incorrect.", field="current_password")
+    set_password(session, member, new, now=now)
+    member.failed_login_count = 0
+    token = end_all_sessions(member)
+    record(session, "password.changed", subject=member, ip=ip, now=now, **_actor(member))
+    if member.email:
+        queue_email(session, to=member.email, template="account_password_changed", member_id=member.id,
+                    context={"member": member, "changed_at": now})
+    return token
