@@ -75,6 +75,22 @@ def staff_create(email: str, full_name: str, role: str, password: str) -> None:
     click.echo(f"Enrôlez ce code dans une application d'authentification : {totp_uri}")
 
 
+@staff.command("unlock")
+@click.option("--email", required=True)
+def staff_unlock(email: str) -> None:
+    """Unlock an account locked by failed sign-ins (when no admin can sign in to do it)."""
+    from models.base import utcnow
+    from models.db import session_scope
+    from models.staff.operations import find_staff_by_email, unlock_staff
+
+    with session_scope() as session:
+        user = find_staff_by_email(session, email)
+        if user is None:
+            raise click.ClickException(f"Aucun compte pour {email}.")
+        unlock_staff(session, user, by=None, now=utcnow())
+    click.echo(f"Compte déverrouillé : {email}.")
+
+
 @cli.command()
 @click.option("--host", default="127.0.0.1")
 @click.option("--port", default=5000, type=int)

@@ -31,6 +31,10 @@ class BackofficeConfig:
     require_totp: bool = True
     mount_path: str = "/backoffice"
     export_max_rows: int = 10000
+    #: Number of reverse proxies in front of the app whose X-Forwarded-For/-Proto are trusted.
+    trusted_proxies: int = 0
+    #: Minutes a staff member has to type the TOTP code after a correct password.
+    totp_step_minutes: int = 5
     testing: bool = False
 
     @classmethod
@@ -47,6 +51,8 @@ class BackofficeConfig:
             staff_password_max_age_days=int(env.get("STAFF_PASSWORD_MAX_AGE_DAYS", d.staff_password_max_age_days)),
             require_totp=_bool(env.get("STAFF_REQUIRE_TOTP", str(d.require_totp))),
             export_max_rows=int(env.get("EXPORT_MAX_ROWS", d.export_max_rows)),
+            trusted_proxies=int(env.get("TRUSTED_PROXIES", d.trusted_proxies)),
+            totp_step_minutes=int(env.get("STAFF_TOTP_STEP_MINUTES", d.totp_step_minutes)),
         )
 
     def flask_settings(self) -> dict:

@@ -39,5 +39,22 @@ class StaffUser(TimestampMixin, Base):
     failed_login_count: Mapped[int] = mapped_column(default=0)
     last_login_at: Mapped[datetime | None]
 
+    # The four members below are the user protocol of Flask-Login, written out so that
+    # models/ stays free of Flask. The session carries the rotating token, never the id.
+    @property
+    def is_authenticated(self) -> bool:
+        return True
+
+    @property
+    def is_active(self) -> bool:
+        return self.active
+
+    @property
+    def is_anonymous(self) -> bool:
+        return False
+
+    def get_id(self) -> str:
+        return self.session_token
+
     def __str__(self) -> str:
         return self.full_name

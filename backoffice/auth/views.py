@@ -1,0 +1,155 @@
+"""Sign-in pages of the back office: password, TOTP code, password change, sign-out."""
+
+from __future__ import annotations
+
+import time
+
+from flask import Blueprint, flash, redirect, render_template, request, session, url_for
+from flask_login import current_user, login_user, logout_user
+from sqlalchemy import select
+
+from models.base import utcnow
+from models.errors import ValidationFailed
+from models.staff.entities import StaffUser
+from models.staff.operations import (
+    LOGIN_REFUSED_MESSAGE, authenticate_staff, change_staff_password, complete_staff_login, is_locked,
+    record_staff_logout, verify_staff_totp,
+)
+from web import client_ip
+
+from ..extensions import current_config, db, login_manager
+from .forms import LoginForm, PasswordChangeForm, TotpForm
+
+bp = Blueprint("auth", __name__)
+
+#: Session keys. ``_user_id`` (Flask-Login) holds the staff session token.
+PENDING_KEY = "staff_pending"
+AUTH_COMPLETE_KEY = "auth_complete"
+LAST_SEEN_KEY = "last_seen"
+WRONG_CODE_MESSAGE = "Code incorrect ou déjà utilisé. Si vous venez de l'utiliser, attendez le code suivant."
+
+
+@login_manager.user_loader
+def load_staff(session_token: str) -> StaffUser | None:
+    """The signed-in staff member, found by the token kept in the cookie; inactive accounts are refused."""
+    user = db.session.scalar(select(StaffUser).where(StaffUser.session_token == session_token))
+    return user if user is not None and user.active else None
+
+
+def staff_signed_in() -> bool:
+    """True when an active staff member passed every sign-in step in this session."""
+    return bool(current_user.is_authenticated and current_user.is_active and session.get(AUTH_COMPLETE_KEY))
+
+
+def safe_next(target: str | None) -> str | None:
+    """``target`` if it is a path of this application (never another site), else None."""
+    if (target and target.startswith("/") and not target.startswith("//") and "\\" not in target
+            and target.isprintable() and len(target) <= 500):
+        return target
+    return None
+
+
+def _start_session(user: StaffUser, next_path: str | None):
+    """Open a new session for ``user`` (nothing of the previous one survives) and go on."""
+    session.clear()
+    login_user(user)
+    session[AUTH_COMPLETE_KEY] = True
+    session[LAST_SEEN_KEY] = int(time.time())
+    session.permanent = True
+    target = safe_next(next_path)
+    return redirect(request.script_root + target if target else url_for("admin.index"))
+
+
+def _pending_user() -> StaffUser | None:
+    """The staff member who gave a correct password and still has to type the code, if in time."""
+    pending = session.get(PENDING_KEY)
+    if not isinstance(pending, dict):
+        return None
+    if time.time() - pending.get("at", 0) > current_config().totp_step_minutes * 60:
+        return None
+    user = db.session.get(StaffUser, pending.get("id")) if isinstance(pending.get("id"), int) else None
+    return user if user is not None and user.active else None
+
+
+@bp.route("/connexion", methods=["GET", "POST"])
+def login():
+    """Step 1: e-mail and password (one answer for every failure)."""
+    if staff_signed_in():
+        return redirect(url_for("admin.index"))
+    form = LoginForm()
+    error = None
+    if form.validate_on_submit():
+        now = utcnow()
+        user = authenticate_staff(db.session, form.email.data, form.password.data, now=now, ip=client_ip())
+        db.session.commit()
+        if user is not None:
+            next_path = safe_next(request.args.get("next"))
+            if not current_config().require_totp:
+                complete_staff_login(db.session, user, now=now, ip=client_ip())
+                db.session.commit()
+                return _start_session(user, next_path)
+            session.clear()
+            session[PENDING_KEY] = {"id": user.id, "at": int(time.time()), "next": next_path}
+            return redirect(url_for("auth.totp"))
+        error = LOGIN_REFUSED_MESSAGE
+    return render_template("backoffice/auth/login.html", form=form, error=error)
+
+
+@bp.route("/connexion/code", methods=["GET", "POST"])
+def totp():
+    """Step 2: the code of the authenticator app, accepted once."""
+    user = _pending_user()
+    if user is None:
+        session.pop(PENDING_KEY, None)
+        flash("Votre connexion a expiré : saisissez à nouveau votre e-mail et votre mot de passe.", "error")
+        return redirect(url_for("auth.login"))
+    form = TotpForm()
+    error = None
+    if form.validate_on_submit():
+        now = utcnow()
+        if verify_staff_totp(db.session, user, form.code.data, now=now, ip=client_ip()):
+            complete_staff_login(db.session, user, now=now, ip=client_ip())
+            db.session.commit()
+            return _start_session(user, session.get(PENDING_KEY, {}).get("next"))
+        db.session.commit()
+        if is_locked(user):
+            session.clear()
+            flash(LOGIN_REFUSED_MESSAGE, "error")
+            return redirect(url_for("auth.login"))
+        error = WRONG_CODE_MESSAGE
+    return render_template("backoffice/auth/totp.html", form=form, error=error)
+
+
+@bp.post("/deconnexion")
+def logout():
+    """End the session (POST only, with the CSRF token)."""
+    if current_user.is_authenticated:
+        record_staff_logout(db.session, current_user, now=utcnow(), ip=client_ip())
+        db.session.commit()
+    logout_user()
+    session.clear()
+    flash("Vous êtes déconnecté(e).", "info")
+    return redirect(url_for("auth.login"))
+
+
+@bp.route("/mot-de-passe", methods=["GET", "POST"])
+def change_password():
+    """Choose a new password; required once the current one has expired."""
+    if not staff_signed_in():
+        return redirect(url_for("auth.login"))
+    form = PasswordChangeForm()
+    if form.validate_on_submit():
+        user = current_user._get_current_object()
+        try:
+            change_staff_password(db.session, user, current_password=form.current_password.data,
+                                  new_password=form.new_password.data, confirmation=form.confirmation.data,
+                                  now=utcnow(), ip=client_ip())
+        except ValidationFailed as exc:
+            db.session.rollback()
+            for name, messages in exc.errors.items():
+                getattr(form, name).errors = list(messages)
+        else:
+            db.session.commit()
+            flash("Votre mot de passe a été modifié.", "success")
+            return _start_session(user, None)
+    return render_template("backoffice/auth/password.html", form=form)

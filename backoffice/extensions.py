@@ -1,0 +1,24 @@
+"""Extensions of the back office, bound in create_app (separate from the member area's)."""
+
+from __future__ import annotations
+
+from flask import current_app
+from flask_babel import Babel
+from flask_login import LoginManager
+from flask_sqlalchemy_lite import SQLAlchemy
+from flask_wtf import CSRFProtect
+
+from .config import BackofficeConfig
+
+db = SQLAlchemy()
+login_manager = LoginManager()
+csrf = CSRFProtect()
+babel = Babel()
+
+#: Key of ``app.extensions`` holding the BackofficeConfig the app was built from.
+CONFIG_KEY = "mese_backoffice_config"
+
+
+def current_config() -> BackofficeConfig:
+    """The BackofficeConfig of the running app."""
+    return current_app.extensions[CONFIG_KEY]

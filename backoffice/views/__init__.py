@@ -1,0 +1,52 @@
+"""Views of the back office, registered on the Admin instance in one place."""
+
+from __future__ import annotations
+
+from flask_admin import Admin
+
+from models.content.entities import (
+    ContactReason, ContentDocument, DocumentCategory, DocumentType, NewsItem, NoCoverageEstablishment, TermsVersion,
+)
+from models.staff.entities import StaffUser
+
+from .audit import AuditEventView
+from .content import (
+    ContactReasonView, ContentDocumentView, DocumentCategoryView, DocumentTypeView, NewsItemView,
+    NoCoverageEstablishmentView, TermsVersionView,
+)
+from .outbox import OutboxConsoleView
+from .queues.hospital_coverage import HospitalCoverageQueueView
+from .staff import StaffUserView
+
+QUEUES = "Files d'attente"
+CONTENT = "Contenus"
+ADMINISTRATION = "Administration"
+
+
+def register_views(admin: Admin, db) -> None:
+    """Add every view; call inside an application context."""
+    admin.add_view(HospitalCoverageQueueView(db, name="Prises en charge hospitalières", category=QUEUES,
+                                             endpoint="hospital_coverage", url="/prises-en-charge"))
+
+    admin.add_view(NewsItemView(NewsItem, db, name="Actualités", category=CONTENT, endpoint="news",
+                                url="/actualites"))
+    admin.add_view(ContentDocumentView(ContentDocument, db, name="Documents", category=CONTENT,
+                                       endpoint="content_documents", url="/documents"))
+    admin.add_view(TermsVersionView(TermsVersion, db, name="Conditions d'utilisation", category=CONTENT,
+                                    endpoint="terms", url="/conditions-utilisation"))
+    admin.add_view(DocumentCategoryView(DocumentCategory, db, name="Catégories de documents", category=CONTENT,
+                                        endpoint="document_categories", url="/categories-documents"))
+    admin.add_view(DocumentTypeView(DocumentType, db, name="Types de documents", category=CONTENT,
+                                    endpoint="document_types", url="/types-documents"))
+    admin.add_view(ContactReasonView(ContactReason, db, name="Motifs de contact", category=CONTENT,
+                                     endpoint="contact_reasons", url="/motifs-contact"))
+    admin.add_view(NoCoverageEstablishmentView(NoCoverageEstablishment, db, name="Établissements sans prise en charge",
+                                               category=CONTENT, endpoint="no_coverage",
+                                               url="/etablissements-sans-prise-en-charge"))
+
+    admin.add_view(OutboxConsoleView(db, name="Envois (e-mail, SMS, fax)", category=ADMINISTRATION,
+                                     endpoint="outbox", url="/envois"))
+    admin.add_view(AuditEventView(db, name="Journal d'audit", category=ADMINISTRATION, endpoint="audit",
+                                  url="/journal"))
+    admin.add_view(StaffUserView(StaffUser, db, name="Personnel", category=ADMINISTRATION, endpoint="staff",
+                                 url="/personnel"))

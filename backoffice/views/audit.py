@@ -1,0 +1,34 @@
+"""The audit trail, read-only, for managers and admins."""
+
+from __future__ import annotations
+
+from flask_admin.contrib.sqla.filters import FilterEqual
+
+from models.audit.entities import AuditEvent
+
+from .base import SUPERVISORS, StaffModelView
+
+
+class AuditEventView(StaffModelView):
+    """Journal d'audit: who did what to which record, when and from where."""
+
+    allowed_roles = SUPERVISORS
+    can_create = False
+    can_edit = False
+    can_view_details = False
+    simple_list_pager = True
+    column_list = ["at", "actor_type", "actor_id", "action", "subject_type", "subject_id", "member_id", "ip",
+                   "details"]
+    column_labels = {"at": "Date", "actor_type": "Auteur", "actor_id": "Auteur (id)", "action": "Action",
+                     "subject_type": "Objet", "subject_id": "Objet (id)", "member_id": "Adhérent (id)", "ip": "IP",
+                     "details": "Détails"}
+    column_default_sort = [("id", True)]
+    column_filters = [
+        FilterEqual(AuditEvent.action, "Action"),
+        FilterEqual(AuditEvent.actor_id, "Auteur (id)"),
+        FilterEqual(AuditEvent.member_id, "Adhérent (id)"),
+        FilterEqual(AuditEvent.subject_type, "Objet"),
+    ]
+
+    def __init__(self, session, **kwargs):
+        super().__init__(AuditEvent, session, **kwargs)

@@ -1,0 +1,236 @@
+"""The one place where back-office access is decided, with audit of member data and safe exports.
+
+Every view of the back office inherits StaffModelView, StaffBaseView or StaffIndexView
+(tests/backoffice/test_access.py walks ``admin._views`` to keep it so).
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from flask import abort, flash, redirect, request, url_for
+from flask_admin import AdminIndexView, BaseView, expose
+from flask_admin.contrib.sqla import ModelView
+from flask_admin.helpers import get_redirect_target
+from flask_admin.model.helpers import get_mdict_item_or_list
+from flask_admin.model import typefmt
+from flask_login import current_user
+from sqlalchemy import asc, desc
+
+from models.audit.operations import record
+from models.base import utcnow
+from models.errors import DomainError
+from models.requests.entities import HospitalCoverageRequest
+from models.requests.workflow import local_today
+from models.staff.entities import StaffRole, StaffUser
+from models.staff.queue import queue_overview
+from web import client_ip
+
+from ..auth.views import staff_signed_in
+from ..extensions import current_config, db
+
+PARIS = ZoneInfo("Europe/Paris")
+ALL_STAFF = (StaffRole.AGENT, StaffRole.MANAGER, StaffRole.ADMIN)
+SUPERVISORS = (StaffRole.MANAGER, StaffRole.ADMIN)
+ADMINS = (StaffRole.ADMIN,)
+#: A cell starting with one of these is a formula for Excel or LibreOffice (CSV/formula injection).
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+
+
+def current_staff() -> StaffUser:
+    """The signed-in staff member (the real object, not Flask-Login's proxy)."""
+    return current_user._get_current_object()
+
+
+def formula_safe(value: Any) -> Any:
+    """``value`` prefixed with a quote when a spreadsheet would run it as a formula."""
+    if isinstance(value, str) and value.startswith(FORMULA_PREFIXES):
+        return "'" + value
+    return value
+
+
+def date_fr(value: date | None) -> str:
+    """A date as 31/12/2026 (empty for None)."""
+    return value.strftime("%d/%m/%Y") if value else ""
+
+
+def datetime_fr(value: datetime | None) -> str:
+    """An instant as 31/12/2026 14:05, Paris time (empty for None)."""
+    return value.astimezone(PARIS).strftime("%d/%m/%Y %H:%M") if value else ""
+
+
+def _date_fr(view, value: date, *_args) -> str:
+    return date_fr(value)
+
+
+def _datetime_fr(view, value: datetime, *_args) -> str:
+    return datetime_fr(value)
+
+
+def _bool_fr(view, value: bool, *_args) -> str:
+    return "Oui" if value else "Non"
+
+
+class StaffAccessMixin:
+    """Access rule of every back-office page: signed-in active staff, both factors, allowed role."""
+
+    #: Roles that may open the view.
+    allowed_roles: tuple[StaffRole, ...] = ALL_STAFF
+
+    def is_accessible(self) -> bool:
+        return staff_signed_in() and current_user.role in self.allowed_roles
+
+    def inaccessible_callback(self, name, **kwargs):
+        if not staff_signed_in():
+            path = request.full_path.rstrip("?") if request.method == "GET" else None
+            return redirect(url_for("auth.login", next=path))
+        abort(403)
+
+
+class StaffIndexView(StaffAccessMixin, AdminIndexView):
+    """Home page of the back office: the state of the queues and the "next request" button."""
+
+    @expose()
+    def index(self):
+        overview = queue_overview(db.session, HospitalCoverageRequest, staff=current_staff(),
+                                  today=local_today(utcnow()))
+        return self.render(self._template, overview=overview)
+
+
+class StaffBaseView(StaffAccessMixin, BaseView):
+    """A back-office page that is not a list of records (reports, tools)."""
+
+
+class StaffModelView(StaffAccessMixin, ModelView):
+    """A list of records with the back office's rules.
+
+    - rows a staff member may see are decided once, in ``scope()``, and applied by
+      ``get_query``, ``get_count_query`` and ``get_one`` alike;
+    - opening the details of a record holding member data writes an audit event;
+    - exports are for managers and admins, capped by ``EXPORT_MAX_ROWS``, formula-safe and audited;
+    - nothing is deleted from the back office unless a view says so.
+    """
+
+    #: Roles that may export the list (member data leaves the building: supervisors only).
+    export_roles: tuple[StaffRole, ...] = SUPERVISORS
+    #: Whether this list offers an export at all.
+    exportable = True
+    #: Whether the records show a member's personal data (audited on every details view).
+    holds_member_data = False
+
+    can_delete = False
+    can_view_details = True
+    export_types = ["csv", "xlsx"]
+    page_size = 20
+    column_default_sort = [("id", True)]
+    column_display_actions = True
+    column_type_formatters = {**typefmt.BASE_FORMATTERS, date: _date_fr, datetime: _datetime_fr, bool: _bool_fr}
+    column_type_formatters_detail = column_type_formatters
+    column_type_formatters_export = {**typefmt.EXPORT_FORMATTERS, date: _date_fr, datetime: _datetime_fr,
+                                     bool: _bool_fr}
+
+    # -- rows ------------------------------------------------------------------------------
+    def scope(self, query):
+        """Restrict ``query`` to the rows the current staff member may see (default: all)."""
+        return query
+
+    def get_query(self):
+        return self.scope(super().get_query())
+
+    def get_count_query(self):
+        return self.scope(super().get_count_query())
+
+    def get_one(self, id):
+        try:
+            pk = int(id)
+        except (TypeError, ValueError):
+            return None
+        return self.get_query().filter(self.model.id == pk).one_or_none()
+
+    def get_for_update(self, id):
+        """The record ``id`` if visible to the current staff member, locked until commit (or None)."""
+        try:
+            pk = int(id)
+        except (TypeError, ValueError):
+            return None
+        return (self.get_query().filter(self.model.id == pk)
+                .with_for_update(of=self.model).populate_existing().one_or_none())
+
+    def _apply_sorting(self, query, joins, sort_column, sort_desc):
+        query, joins = super()._apply_sorting(query, joins, sort_column, sort_desc)
+        if sort_column is not None:
+            # A stable page order needs a unique tiebreaker after the column the user chose.
+            query = query.order_by(desc(self.model.id) if sort_desc else asc(self.model.id))
+        return query, joins
+
+    # -- details and audit -----------------------------------------------------------------
+    def member_id_of(self, model) -> int | None:
+        """The member whose data ``model`` shows, for the audit trail."""
+        return getattr(model, "member_id", None)
+
+    def audit(self, action: str, model=None, **details) -> None:
+        """Add an audit event by the current staff member (the caller commits)."""
+        record(db.session, action, actor_type="staff", actor_id=current_user.id, subject=model,
+               member_id=self.member_id_of(model) if model is not None else None, ip=client_ip(), now=utcnow(),
+               **details)
+
+    def details_extra(self, model) -> dict[str, Any]:
+        """More template arguments of the details page (history, messages...)."""
+        return {}
+
+    @expose("/details/")
+    def details_view(self):
+        return_url = get_redirect_target() or self.get_url(".index_view")
+        if not self.can_view_details:
+            return redirect(return_url)
+        model = self.get_one(get_mdict_item_or_list(request.args, "id"))
+        if model is None:
+            flash("Cet enregistrement n'existe pas ou ne vous est pas accessible.", "error")
+            return redirect(return_url)
+        if self.holds_member_data:
+            self.audit("backoffice.viewed", model, view=self.endpoint)
+            db.session.commit()
+        template = self.details_modal_template if self.details_modal and request.args.get("modal") \
+            else self.details_template
+        return self.render(template, model=model, details_columns=self._details_columns,
+                           get_value=self.get_detail_value, return_url=return_url, **self.details_extra(model))
+
+    # -- exports ---------------------------------------------------------------------------
+    @property
+    def can_export(self) -> bool:
+        return self.exportable and staff_signed_in() and current_user.role in self.export_roles
+
+    @property
+    def export_max_rows(self) -> int:
+        return current_config().export_max_rows
+
+    def get_export_value(self, model, name):
+        return formula_safe(super().get_export_value(model, name))
+
+    @expose("/export/<export_type>/")
+    def export(self, export_type: str):
+        if self.can_export and export_type in self.export_types:
+            self.audit("backoffice.exported", view=self.endpoint, format=export_type,
+                       filters=sorted(k for k in request.args if k.startswith("flt")),
+                       search=bool(request.args.get("search")))
+            db.session.commit()
+        return super().export(export_type)
+
+    # -- changes made through forms --------------------------------------------------------
+    def on_model_change(self, form, model, is_created: bool) -> None:
+        db.session.flush()
+        self.audit(f"{self.endpoint}.{'created' if is_created else 'updated'}", model)
+
+    def handle_view_exception(self, exc: Exception) -> bool:
+        if isinstance(exc, DomainError):
+            flash(exc.message, "error")
+            return True
+        return super().handle_view_exception(exc)
+
+    # -- helpers for actions ---------------------------------------------------------------
+    @staticmethod
+    def action_ids(ids) -> list[int]:
+        """Flask-Admin gives the ticked rows as strings; keep the well-formed ones as ints."""
+        return [int(i) for i in ids if str(i).isdigit()]

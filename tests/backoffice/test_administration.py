@@ -1,0 +1,177 @@
+"""Administration pages: staff accounts, the outbox console, the audit trail."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import select
+
+from models.audit.entities import AuditEvent
+from models.base import utcnow
+from models.outbox.console import requeue_messages
+from models.outbox.entities import Channel, OutboxMessage, OutboxStatus
+from models.outbox.operations import NEW_MESSAGES_KEY
+from models.staff.entities import StaffRole, StaffUser
+from models.staff.operations import MAX_FAILED_LOGINS
+from tests.factories import make_staff
+
+from .support import csrf_from, local, sign_in
+
+STAFF = "/personnel/"
+OUTBOX = "/envois/"
+
+
+def _message(session, *, status: OutboxStatus, member=None, related="PEC-2026-000001") -> OutboxMessage:
+    message = OutboxMessage(channel=Channel.FAX, recipient="0476000001", subject="Prise en charge", related=related,
+                            member_id=member.id if member else None, status=status, attempts=6,
+                            last_error="gateway timeout", next_attempt_at=utcnow() - timedelta(days=1))
+    session.add(message)
+    session.commit()
+    return message
+
+
+# -- staff accounts ----------------------------------------------------------------------------
+
+def test_staff_pages_show_no_secret(session, as_staff, admin, agent):
+    client = as_staff(admin)
+    for page in (STAFF, STAFF + f"edit/?id={agent.id}", STAFF + f"details/?id={agent.id}"):
+        html = client.get(page).get_data(as_text=True)
+        assert agent.full_name in html, page
+        for secret in ('type="password"', "password_hash", "totp_secret", "session_token", agent.password_hash,
+                       agent.totp_secret, agent.session_token):
+            assert secret not in html, (page, secret)
+    assert client.get(STAFF + "new/").status_code == 302  # accounts are created with `mese staff create`
+
+
+def test_admin_changes_a_role_and_the_sessions_of_that_user_end(session, as_staff, admin, agent):
+    old_token = agent.session_token
+    client = as_staff(admin)
+    page = STAFF + f"edit/?id={agent.id}"
+    response = client.post(page, data={"full_name": "Alice Martin", "role": "manager", "active": "y",
+                                       "csrf_token": csrf_from(client, page)})
+    assert response.status_code == 302
+    session.expire_all()
+    user = session.get(StaffUser, agent.id)
+    assert (user.full_name, user.role, user.active) == ("Alice Martin", StaffRole.MANAGER, True)
+    assert user.session_token != old_token
+    event = session.scalar(select(AuditEvent).where(AuditEvent.action == "staff.updated"))
+    assert event.actor_id == admin.id and event.details["role"] == "agent->manager"
+
+
+def test_admins_cannot_demote_or_deactivate_themselves(session, as_staff, admin):
+    client = as_staff(admin)
+    page = STAFF + f"edit/?id={admin.id}"
+    response = client.post(page, data={"full_name": admin.full_name, "role": "agent", "active": "y",
+                                       "csrf_token": csrf_from(client, page)})
+    assert "Vous ne pouvez pas modifier votre propre rôle" in response.get_data(as_text=True)
+    session.expire_all()
+    assert session.get(StaffUser, admin.id).role is StaffRole.ADMIN
+
+
+def test_admin_unlocks_a_locked_account(session, new_client, as_staff, admin, agent):
+    agent.failed_login_count = MAX_FAILED_LOGINS
+    session.commit()
+    assert sign_in(new_client(), agent).status_code == 200  # refused, even with the right password
+    client = as_staff(admin)
+    assert "(verrouillé)" in client.get(STAFF).get_data(as_text=True)
+    client.post(STAFF + "action/", data={"action": "unlock", "rowid": [str(agent.id)], "url": STAFF,
+                                         "csrf_token": csrf_from(client, STAFF)})
+    session.expire_all()
+    assert session.get(StaffUser, agent.id).failed_login_count == 0
+    assert local(sign_in(new_client(), agent).location) == "/"
+
+
+def test_admin_signs_a_user_out_everywhere(session, new_client, as_staff, admin, agent):
+    other = new_client()
+    sign_in(other, agent)
+    assert other.get("/").status_code == 200
+    client = as_staff(admin)
+    client.post(STAFF + "action/", data={"action": "end_sessions", "rowid": [str(agent.id)], "url": STAFF,
+                                         "csrf_token": csrf_from(client, STAFF)})
+    assert other.get("/").status_code == 302
+
+
+# -- outbox console -----------------------------------------------------------------------------
+
+def test_outbox_console_lists_delivery_state(session, as_staff, manager):
+    _message(session, status=OutboxStatus.DEAD, related="PEC-2026-000007")
+    html = as_staff(manager).get(OUTBOX).get_data(as_text=True)
+    for expected in ("PEC-2026-000007", "Échec définitif", "gateway timeout", "Fax", "0476000001"):
+        assert expected in html, expected
+
+
+def test_outbox_search_by_reference_and_filter_by_state(session, as_staff, manager):
+    _message(session, status=OutboxStatus.DEAD, related="PEC-2026-000007")
+    _message(session, status=OutboxStatus.SENT, related="PEC-2026-000008")
+    client = as_staff(manager)
+    html = client.get(OUTBOX + "?search=pec-2026-000007").get_data(as_text=True)
+    assert "PEC-2026-000007" in html and "PEC-2026-000008" not in html
+    html = client.get(OUTBOX + "?flt0_0=sent").get_data(as_text=True)
+    assert "PEC-2026-000008" in html and "PEC-2026-000007" not in html
+
+
+def test_requeue_puts_dead_messages_back_and_leaves_the_others(session, as_staff, manager):
+    dead = _message(session, status=OutboxStatus.DEAD)
+    sent = _message(session, status=OutboxStatus.SENT)
+    client = as_staff(manager)
+    response = client.post(OUTBOX + "action/", data={"action": "requeue", "rowid": [str(dead.id), str(sent.id)],
+                                                     "url": OUTBOX, "csrf_token": csrf_from(client, OUTBOX)})
+    assert response.status_code == 302
+    session.expire_all()
+    again = session.get(OutboxMessage, dead.id)
+    assert again.status is OutboxStatus.PENDING and again.next_attempt_at > utcnow() - timedelta(minutes=1)
+    assert again.attempts == 6  # the history of attempts is kept
+    assert session.get(OutboxMessage, sent.id).status is OutboxStatus.SENT
+    event = session.scalar(select(AuditEvent).where(AuditEvent.action == "outbox.requeued"))
+    assert event.actor_id == manager.id and event.subject_id == dead.id
+    assert "1 message(s) remis en file d&#39;envoi." in client.get(OUTBOX).get_data(as_text=True)
+
+
+def test_requeue_use_case_nudges_the_relay(session, manager):
+    dead = _message(session, status=OutboxStatus.DEAD)
+    assert requeue_messages(session, [dead.id], staff_id=manager.id, now=utcnow()) == 1
+    assert session.info[NEW_MESSAGES_KEY] is True
+    session.rollback()
+
+
+def test_requeue_requires_csrf(session, as_staff, manager):
+    dead = _message(session, status=OutboxStatus.DEAD)
+    client = as_staff(manager)
+    response = client.post(OUTBOX + "action/", data={"action": "requeue", "rowid": [str(dead.id)], "url": OUTBOX})
+    assert response.status_code == 400
+    session.expire_all()
+    assert session.get(OutboxMessage, dead.id).status is OutboxStatus.DEAD
+
+
+def test_opening_a_message_is_audited(session, as_staff, manager, member):
+    message = _message(session, status=OutboxStatus.SENT, member=member)
+    assert as_staff(manager).get(OUTBOX + f"details/?id={message.id}").status_code == 200
+    event = session.scalar(select(AuditEvent).where(AuditEvent.action == "backoffice.viewed"))
+    assert (event.member_id, event.subject_type, event.subject_id) == (member.id, "OutboxMessage", message.id)
+
+
+# -- audit trail --------------------------------------------------------------------------------
+
+def test_audit_trail_is_read_only_and_filterable(session, as_staff, manager):
+    make_staff(session, StaffRole.AGENT)  # writes a staff.created event
+    client = as_staff(manager)
+    html = client.get("/journal/?flt0_0=staff.created").get_data(as_text=True)
+    assert "staff.created" in html
+    assert client.get("/journal/new/").status_code == 302
+    assert client.get("/journal/edit/?id=1").status_code == 302
+
+
+def test_command_line_unlocks_an_account(session, models_config, agent):
+    from click.testing import CliRunner
+
+    from backoffice.cli import cli
+
+    agent.failed_login_count = MAX_FAILED_LOGINS
+    session.commit()
+    env = {"DATABASE_URL": models_config.database_url, "FILES_DIR": str(models_config.files_dir)}
+    result = CliRunner(env=env).invoke(cli, ["staff", "unlock", "--email", agent.email.upper()])
+    assert result.exit_code == 0, result.output
+    session.expire_all()
+    assert session.get(StaffUser, agent.id).failed_login_count == 0
+    result = CliRunner(env=env).invoke(cli, ["staff", "unlock", "--email", "nobody@mese.test"])
+    assert result.exit_code == 1 and "Aucun compte" in result.output
