@@ -37,6 +37,12 @@ class JobsConfig:
     sms_gateway_key: str = ""
     sms_sender: str = "MESE"
     relay_interval_seconds: int = 5
+    #: Most messages one relay pass hands to the queue.
+    relay_batch_size: int = 100
+    #: A message enqueued longer ago than this is enqueued again (Redis may have lost the job).
+    requeue_after_seconds: int = 900
+    #: Hard limit of one delivery job in the worker.
+    job_timeout_seconds: int = 180
     #: Delays between delivery attempts; after the last one the message is dead.
     retry_delays_seconds: tuple[int, ...] = field(default=(30, 120, 600, 1800, 7200, 21600))
 
@@ -63,6 +69,9 @@ class JobsConfig:
             sms_gateway_key=env.get("SMS_GATEWAY_KEY", d.sms_gateway_key),
             sms_sender=env.get("SMS_SENDER", d.sms_sender),
             relay_interval_seconds=int(env.get("OUTBOX_RELAY_INTERVAL", d.relay_interval_seconds)),
+            relay_batch_size=int(env.get("OUTBOX_RELAY_BATCH", d.relay_batch_size)),
+            requeue_after_seconds=int(env.get("OUTBOX_REQUEUE_AFTER", d.requeue_after_seconds)),
+            job_timeout_seconds=int(env.get("RQ_JOB_TIMEOUT", d.job_timeout_seconds)),
             retry_delays_seconds=tuple(int(x) for x in delays.split(",")) if delays else d.retry_delays_seconds,
         )
 

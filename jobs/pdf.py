@@ -1,0 +1,102 @@
+"""The one PDF renderer of the product: Jinja templates of templates/pdf/ turned into PDF by xhtml2pdf."""
+
+from __future__ import annotations
+
+import io
+import logging
+import threading
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.orm import Session
+from xhtml2pdf import pisa
+from xhtml2pdf.config.resources import ResourceAccessPolicy
+
+from models.base import utcnow
+from models.outbox.operations import template_environment
+from models.requests.entities import HospitalCoverageRequest
+from models.requests.workflow import local_today
+
+STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
+#: How long after the admission date the letter stays valid.
+COVERAGE_LETTER_VALID_DAYS = 30
+MESE_CONTACT = {"phone": "04 76 60 56 36", "email": "fr-contact@mese.se.com"}
+
+_POLICY = ResourceAccessPolicy.server(base_dir=STATIC_DIR, allow_remote=False)
+_render_lock = threading.Lock()
+
+
+class PdfRenderError(RuntimeError):
+    """The PDF could not be rendered, or it asked for a resource outside static/ (refused)."""
+
+
+class _Refusals(logging.Handler):
+    """Collects xhtml2pdf's "Blocked by the resource policy" warnings, which it does not report in ``err``."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.blocked: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        message = record.getMessage()
+        if "Blocked by the resource policy" in message:
+            self.blocked.append(message)
+
+
+def _link_callback(uri: str, _rel: str) -> str:
+    # Only /static/... maps to a file; anything else goes to the policy as is, which refuses it.
+    if uri.startswith("/static/"):
+        path = (STATIC_DIR / uri.removeprefix("/static/")).resolve()
+        if path.is_relative_to(STATIC_DIR) and path.is_file():
+            return str(path)
+    return uri
+
+
+def html_to_pdf(html: str) -> bytes:
+    """Render trusted, already escaped HTML to PDF; resources may only come from static/.
+
+    Raises PdfRenderError when the HTML is broken or asks for any other file or a remote address.
+    """
+    out = io.BytesIO()
+    refusals = _Refusals()
+    xhtml2pdf_log = logging.getLogger("xhtml2pdf")
+    with _render_lock:
+        xhtml2pdf_log.addHandler(refusals)
+        try:
+            status = pisa.CreatePDF(html, dest=out, encoding="utf-8", link_callback=_link_callback,
+                                    resource_policy=_POLICY)
+        finally:
+            xhtml2pdf_log.removeHandler(refusals)
+    if refusals.blocked:
+        raise PdfRenderError("resource refused: " + "; ".join(refusals.blocked))
+    if status.err:
+        raise PdfRenderError(f"xhtml2pdf reported {status.err} error(s)")
+    return out.getvalue()
+
+
+def render_pdf(template_name: str, context: dict[str, Any]) -> bytes:
+    """Render ``templates/<template_name>`` (e.g. ``pdf/coverage_letter.html``) with ``context`` to PDF bytes."""
+    html = template_environment().get_template(template_name).render(**context)
+    return html_to_pdf(html)
+
+
+def coverage_letter_context(request: HospitalCoverageRequest, *, issued_on: date) -> dict[str, Any]:
+    """What the coverage letter shows: the request, the member, the patient, dates and MESE's contact."""
+    return {
+        "request": request,
+        "member": request.member,
+        "beneficiary": request.beneficiary,
+        "issued_on": issued_on,
+        "valid_until": request.start_on + timedelta(days=COVERAGE_LETTER_VALID_DAYS),
+        "contact": MESE_CONTACT,
+    }
+
+
+def render_coverage_letter(session: Session, request_id: int) -> bytes:
+    """The "Prise en charge hospitalière" letter of request ``request_id`` for the admission service, as PDF."""
+    request = session.get(HospitalCoverageRequest, request_id)
+    if request is None:
+        raise LookupError(f"no hospital coverage request {request_id}")
+    context = coverage_letter_context(request, issued_on=local_today(utcnow()))
+    return render_pdf("pdf/coverage_letter.html", context)
