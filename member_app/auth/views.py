@@ -7,8 +7,7 @@ import secrets
 import time
 
 import segno
-from flask import (Blueprint, current_app, flash, jsonify, make_response, redirect, render_template, request,
-                   session, url_for)
+from flask import Blueprint, current_app, flash, jsonify, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required, login_user, logout_user
 from sqlalchemy import select

@@ -129,7 +129,8 @@ def reset_password(session: Session, raw: str, new_password: str, *, ip: str | N
     token = valid_reset_token(session, raw, now, lock=True)
     if token is None:
         record(session, "password.reset_failed", actor_type="anonymous", ip=ip, now=now, reason="invalid_link")
-        raise InvalidLink("Ce lien n'est plus valable : il a déjà servi, a été remplacé par un plus récent ou a expiré.")
+        raise InvalidLink("Ce lien n'est plus valable : il a déjà servi, a été remplacé par un plus récent "
+                          "ou a expiré.")
     member = session.get(Member, token.member_id)
     first = member.password_hash is None
     set_password(session, member, new_password, now=now)

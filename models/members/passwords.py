@@ -48,7 +48,8 @@ RULE_PERSONAL = "Ce mot de passe contient votre identifiant, votre nom, votre pr
 CONTEXT_WORDS = frozenset({"mese", "mutuelle", "mutuellemese", "mesemutuelle", "espaceadherent", "schneider"})
 _LEET = str.maketrans({"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "@": "a", "$": "s", "!": "i"})
 _SEPARATORS = re.compile(r"[\s\-_.]+")
-_EDGES = re.compile(r"^[^a-z]*(.*?)[^a-z]*$")
+_TRAILING = re.compile(r"[^a-z]+$")
+_LEADING = re.compile(r"^[^a-z]+")
 
 
 class PasswordRejected(DomainError):
@@ -100,14 +101,12 @@ def common_passwords() -> frozenset[str]:
 def _cores(password: str) -> set[str]:
     """The password's guessable forms: folded, without separators, without edge digits and symbols, un-l33ted."""
     folded = _fold(password)
-    core = _EDGES.match(folded).group(1)
-    forms = {folded, _SEPARATORS.sub("", folded)}
-    for c in (core, _SEPARATORS.sub("", core), core.translate(_LEET), _SEPARATORS.sub("", core).translate(_LEET)):
-        if len(c) >= 4:
-            forms.add(c)
-    leet = _EDGES.match(folded.translate(_LEET)).group(1)
-    if len(leet) >= 4:
-        forms.update({leet, _SEPARATORS.sub("", leet)})
+    forms = set()
+    for base in (folded, _SEPARATORS.sub("", folded)):
+        forms.add(base)
+        right = _TRAILING.sub("", base)
+        both = _LEADING.sub("", right)
+        forms.update(c for c in (right, both, right.translate(_LEET), both.translate(_LEET)) if len(c) >= 4)
     return forms
 
 

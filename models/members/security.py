@@ -374,6 +374,7 @@ def check_totp_code(member: Member, code: str, now: datetime) -> CodeCheck:
 def check_totp(session: Session, member: Member, code: str, *, policy: SignInPolicy, ip: str | None,
                now: datetime) -> CodeCheck:
     """Second step of sign-in with the authenticator app; a wrong or replayed code is a failed sign-in."""
+    session.flush()
     session.refresh(member, with_for_update=True)  # two requests with one code: the second sees its time step
     outcome = check_totp_code(member, code, now) if member.second_factor is SecondFactor.TOTP else CodeCheck.MISSING
     if outcome is not CodeCheck.OK:

@@ -7,6 +7,7 @@ import threading
 from dataclasses import replace
 
 import pytest
+from playwright.sync_api import expect
 from sqlalchemy import select
 from werkzeug.serving import make_server
 
@@ -94,7 +95,7 @@ def tick_captcha(page) -> None:
         widget.get_by_role("checkbox").focus()
         page.keyboard.press("Space")
     page.wait_for_function(f"() => ({state})() === 'verified'", timeout=60_000)
-    assert widget.get_by_text("Vérifié").is_visible()
+    expect(widget.get_by_text("Vérifié")).to_be_visible()
     assert page.locator("altcha-widget input[name=altcha]").input_value()
 
 
@@ -104,16 +105,16 @@ def test_first_login_journey_of_a_member_who_never_logged_in(server, page, sessi
 
     # 1- "Activer mon compte", fill in the fields of the principal insured.
     page.goto(server + "/connexion")
-    assert page.get_by_role("heading", name="ACCÉDER À VOTRE ESPACE PERSONNEL").is_visible()
+    expect(page.get_by_role("heading", name="ACCÉDER À VOTRE ESPACE PERSONNEL")).to_be_visible()
     page.get_by_role("link", name="Activer mon compte").first.click()
-    assert page.get_by_role("heading", name="Activation de votre espace").is_visible()
+    expect(page.get_by_role("heading", name="Activation de votre espace")).to_be_visible()
     page.get_by_role("textbox", name="Nom", exact=True).fill("Dumont")
     page.get_by_role("textbox", name="Prénom").fill("Axel")
     page.get_by_label("Date de naissance").fill("1974-08-10")
     page.get_by_role("textbox", name="Numéro INSEE").fill("1 74 08 38 109 055 55")
     tick_captcha(page)
     page.get_by_role("button", name="Envoyer").click()
-    assert page.get_by_text("un e-mail contenant votre identifiant vient d'être envoyé").is_visible()
+    expect(page.get_by_text("un e-mail contenant votre identifiant vient d'être envoyé")).to_be_visible()
 
     # 2- An e-mail containing the login ID.
     mails = received_emails(session, jobs_config, smtp, "axel.dumont@example.fr")
@@ -124,51 +125,53 @@ def test_first_login_journey_of_a_member_who_never_logged_in(server, page, sessi
     # 3- "Mot de passe oublié ou expiré ?", 4- the login ID, "Valider".
     page.get_by_role("link", name="Retour à la page de connexion").click()
     page.get_by_role("link", name="Mot de passe oublié ou expiré ?").click()
-    assert page.get_by_role("heading", name="Mot de passe oublié").is_visible()
+    expect(page.get_by_role("heading", name="Mot de passe oublié")).to_be_visible()
     page.get_by_role("textbox", name="Identifiant", exact=True).fill(number)
     tick_captcha(page)
     page.get_by_role("button", name="Valider").click()
-    assert page.get_by_text("Si cet identifiant correspond à un compte").is_visible()
+    expect(page.get_by_text("Si cet identifiant correspond à un compte")).to_be_visible()
 
     # The e-mail allowing to set the password; the password rules are shown next to the field.
     mails = received_emails(session, jobs_config, smtp, "axel.dumont@example.fr")
     link = re.search(r"https?://\S+/mot-de-passe/nouveau/\S+", mails[-1]).group(0)
     page.goto(link)
-    assert page.get_by_text("12 caractères au moins").is_visible()
+    expect(page.get_by_text("12 caractères au moins")).to_be_visible()
     page.get_by_role("textbox", name="Nouveau mot de passe").fill("motdepassesecret")
     page.get_by_role("button", name="Valider").click()
-    assert page.get_by_text("Au moins un chiffre, un caractère spécial de la liste ou une lettre majuscule.").is_visible()
-    assert page.get_by_text("Ce mot de passe est trop courant").is_visible()
+    expect(page.get_by_text("Au moins un chiffre, un caractère spécial de la liste ou une lettre majuscule.")) \
+        .to_be_visible()
+    expect(page.get_by_text("Ce mot de passe est trop courant")).to_be_visible()
     page.get_by_role("textbox", name="Nouveau mot de passe").fill(NEW_PASSWORD)
     page.get_by_role("button", name="Valider").click()
 
     # Setting the password ends with the second factor: the 6-digit code by SMS.
-    assert page.get_by_role("heading", name="Le code à 6 chiffres").is_visible()
-    assert page.get_by_text("06 ** ** ** 22").is_visible()
+    expect(page.get_by_role("heading", name="Le code à 6 chiffres")).to_be_visible()
+    expect(page.get_by_text("06 ** ** ** 22")).to_be_visible()
     page.get_by_role("textbox", name="Code à 6 chiffres").fill(last_sms_code(session, axel.id))
     page.get_by_role("button", name="Valider").click()
 
     # First login: the terms of use before anything else.
-    assert page.get_by_role("heading", name="Conditions générales d'utilisation de votre espace adhérent MESE").is_visible()
+    expect(page.get_by_role("heading", name="Conditions générales d'utilisation de votre espace adhérent MESE")) \
+        .to_be_visible()
     page.goto(server + "/")
-    assert "/conditions-generales" in page.url
+    page.wait_for_url("**/conditions-generales")
     page.get_by_label("J'ai lu et j'accepte les conditions générales d'utilisation").check()
     page.get_by_role("button", name="Valider").click()
-    assert page.url == server + "/"
+    page.wait_for_url(server + "/")
     page.get_by_role("button", name="Se déconnecter").click()
 
     # Log in as the guide says: member number, password, "Je ne suis pas un robot", VALIDER, then the code.
-    assert page.get_by_role("heading", name="ACCÉDER À VOTRE ESPACE PERSONNEL").is_visible()
+    expect(page.get_by_role("heading", name="ACCÉDER À VOTRE ESPACE PERSONNEL")).to_be_visible()
     page.get_by_role("textbox", name="Identifiant mese").fill(number)
     page.locator("#password").fill(NEW_PASSWORD)
     page.get_by_label("Se souvenir de mon identifiant").check()
     tick_captcha(page)
     page.get_by_role("button", name="VALIDER").click()
-    assert page.get_by_role("heading", name="Le code à 6 chiffres").is_visible()
+    expect(page.get_by_role("heading", name="Le code à 6 chiffres")).to_be_visible()
     page.get_by_role("textbox", name="Code à 6 chiffres").fill(last_sms_code(session, axel.id))
     page.get_by_role("button", name="Valider").click()
-    assert page.url == server + "/"
-    assert page.get_by_text("Axel DUMONT").first.is_visible()
+    page.wait_for_url(server + "/")
+    expect(page.get_by_text("Axel DUMONT").first).to_be_visible()
 
     # The member number is remembered for the next visit, and nothing broke the page's security policy.
     page.get_by_role("button", name="Se déconnecter").click()
