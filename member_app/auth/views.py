@@ -498,19 +498,27 @@ def account_security():
                            masked_mobile=security.mask_mobile(member.mobile))
 
 
+@bp.post("/mon-compte/securite/application/nouvelle")
+@login_required
+def totp_start():
+    """Start using an authenticator app: a new secret, not in use until the app shows a right code."""
+    member = db.session.get(Member, current_user.id)
+    if member.second_factor is not SecondFactor.TOTP:
+        security.begin_totp_enrolment(db.session, member, now=utcnow())
+        db.session.commit()
+    return redirect(url_for(".totp_enrolment"))
+
+
 @bp.route("/mon-compte/securite/application", methods=["GET", "POST"])
 @login_required
 @limiter.limit(lambda: _config().limit_codes, methods=["POST"])
 def totp_enrolment():
     """Use an authenticator app: scan the QR code, then type the code it shows."""
     member = db.session.get(Member, current_user.id)
-    if member.second_factor is SecondFactor.TOTP:
+    if member.second_factor is SecondFactor.TOTP or not member.totp_secret:
         return redirect(url_for(".account_security"))
     form = CodeForm()
     error = None
-    if not member.totp_secret:
-        security.begin_totp_enrolment(db.session, member, now=utcnow())
-        db.session.commit()
     if form.validate_on_submit():
         if security.confirm_totp_enrolment(db.session, member, form.code.data, ip=client_ip(), now=utcnow()):
             db.session.commit()

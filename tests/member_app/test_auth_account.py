@@ -65,6 +65,18 @@ def test_a_wrong_nir_format_or_key_is_shown_next_to_the_field(client, session):
     assert outbox(session) == []
 
 
+@pytest.mark.parametrize(("url", "data"), [
+    ("/activation", {**ACTIVATION, "first_name": "Zoé"}),
+    ("/mot-de-passe-oublie", {"identifiant": "9999999"}),
+])
+def test_the_account_forms_are_rate_limited_per_address(client, url, data):
+    codes = [post_form(client, url, data, environ_base={"REMOTE_ADDR": "192.0.2.80"}).status_code
+             for _ in range(11)]
+    assert codes[:10] == [302] * 10 and codes[10] == 429
+    other = {**data, "identifiant": "9999998"} if "identifiant" in data else data  # its own limit per identifier
+    assert post_form(client, url, other, environ_base={"REMOTE_ADDR": "192.0.2.81"}).status_code == 302
+
+
 # --- forgotten or expired password -------------------------------------------------------------------------
 
 

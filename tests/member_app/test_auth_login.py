@@ -222,6 +222,16 @@ def test_a_code_sent_to_one_browser_does_not_work_in_another(app, session):
     assert post_form(alice, "/connexion/code", {"code": code}).location == "/"
 
 
+def test_code_pages_are_rate_limited_per_address(app, session):
+    member = make_member(session)
+    client = app.test_client()
+    login_password(client, member.number, PASSWORD)
+    token_page = "/connexion/code"
+    codes = [post_form(client, "/connexion/code", {"code": "12345"}, form_url=token_page,
+                       environ_base={"REMOTE_ADDR": "192.0.2.90"}).status_code for _ in range(16)]
+    assert codes[:15] == [200] * 15 and codes[15] == 429
+
+
 def test_resending_too_soon_is_refused(client, session):
     member = make_member(session)
     login_password(client, member.number, PASSWORD)
@@ -251,6 +261,10 @@ def test_the_authenticator_app_replaces_the_sms_code(client, session, app, time_
     time_machine.move_to(datetime(2026, 11, 27, 9, 0, 5, tzinfo=UTC), tick=False)
     member = make_member(session)
     sign_in(client, session, member, PASSWORD)
+    assert client.get("/mon-compte/securite/application").location == "/mon-compte/securite"
+    assert "Utiliser une application d'authentification" in client.get("/mon-compte/securite").get_data(as_text=True)
+    assert post_form(client, "/mon-compte/securite/application/nouvelle", {},
+                     form_url="/mon-compte/securite").location == "/mon-compte/securite/application"
     page = client.get("/mon-compte/securite/application").get_data(as_text=True)
     assert 'src="data:image/svg+xml' in page
     secret = re.search(r'<p class="secret">([A-Z2-7]+)</p>', page).group(1)

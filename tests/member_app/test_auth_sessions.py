@@ -28,14 +28,20 @@ def cookie(client) -> str | None:
 def test_each_sign_in_step_starts_a_new_session(client, session):
     member = make_member(session)
     client.get("/connexion")
+    with client.session_transaction() as s:
+        s["planted"] = "by someone who handed this cookie over"
     before = cookie(client)
     login_password(client, member.number, PASSWORD)
     after_password = cookie(client)
+    with client.session_transaction() as s:
+        assert "planted" not in s and "csrf_token" not in s
+        s["planted"] = "again"
     post_form(client, "/connexion/code", {"code": last_sms_code(session, member)})
     after_code = cookie(client)
     assert len({before, after_password, after_code}) == 3
     with client.session_transaction() as s:
-        assert "signin" not in s and s["_user_id"] == member.session_token and s.permanent
+        assert "signin" not in s and "planted" not in s
+        assert s["_user_id"] == member.session_token and s.permanent
 
 
 def test_the_session_cookie_is_secure_httponly_samesite_and_host_only(client, session):
@@ -178,3 +184,29 @@ def test_every_sign_in_event_is_audited_with_time_and_address_and_no_secret_is_l
     for secret in secrets_:
         assert secret not in logged
     assert len(outbox(session, channel=Channel.EMAIL)) == 3
+
+
+def test_no_sign_in_page_changes_anything_on_get(app, session):
+    from sqlalchemy import event
+    from sqlalchemy.orm import Session
+
+    member = make_member(session, mobile=None)
+    flushes = []
+
+    def count(s, *_):
+        if s.new or s.dirty or s.deleted:
+            flushes.append(1)
+
+    client = app.test_client()
+    login_password(client, member.number, PASSWORD)  # a sign-in waiting for its mobile number
+    signed_in = app.test_client()
+    login_member(signed_in, make_member(session))
+    event.listen(Session, "before_flush", count)
+    try:
+        for who in (client, signed_in, app.test_client()):
+            for rule in app.url_map.iter_rules():
+                if rule.endpoint.startswith("auth.") and "GET" in rule.methods:
+                    who.get(rule.rule.replace("<token>", "unknown"))
+    finally:
+        event.remove(Session, "before_flush", count)
+    assert flushes == []
