@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import re
 import secrets
 import time
@@ -88,17 +90,23 @@ def _fresh_session() -> None:
 
 def _begin_pending(member: Member, via: str) -> dict:
     _fresh_session()
-    session[PENDING] = {"token": member.session_token, "attempt": secrets.token_urlsafe(32), "at": time.time(),
-                        "via": via, "mobile": False}
+    session[PENDING] = {"member": member.id, "token": _token_digest(member), "attempt": secrets.token_urlsafe(32),
+                        "at": time.time(), "via": via, "mobile": False}
     return session[PENDING]
+
+
+def _token_digest(member: Member) -> str:
+    """What the readable session cookie keeps of the session token while the second factor is pending."""
+    return hashlib.sha256(member.session_token.encode()).hexdigest()
 
 
 def _pending() -> tuple[Member, dict] | tuple[None, None]:
     data = session.get(PENDING)
     if not data or time.time() - data.get("at", 0) > _config().signin_pending_minutes * 60:
         return None, None
-    member = db.session.scalar(select(Member).where(Member.session_token == data["token"]))
-    if member is None or member.locked_at is not None:
+    member = db.session.get(Member, data.get("member"))
+    if member is None or member.locked_at is not None or \
+            not hmac.compare_digest(_token_digest(member), data.get("token", "")):
         return None, None
     return member, data
 

@@ -35,6 +35,7 @@ def test_each_sign_in_step_starts_a_new_session(client, session):
     after_password = cookie(client)
     with client.session_transaction() as s:
         assert "planted" not in s and "csrf_token" not in s
+        assert member.session_token not in json.dumps(dict(s))  # the readable cookie does not carry it yet
         s["planted"] = "again"
     post_form(client, "/connexion/code", {"code": last_sms_code(session, member)})
     after_code = cookie(client)
