@@ -80,6 +80,13 @@ class MemberAppConfig:
             trusted_proxies=int(env.get("TRUSTED_PROXIES", d.trusted_proxies)),
             captcha_enabled=_bool(env.get("CAPTCHA_ENABLED", str(d.captcha_enabled))),
             captcha_secret=env.get("CAPTCHA_SECRET", d.captcha_secret),
+            public_url=env.get("PUBLIC_URL", d.public_url).rstrip("/"),
+            captcha_cost=int(env.get("CAPTCHA_COST", d.captcha_cost)),
+            sms_code_minutes=int(env.get("SMS_CODE_MINUTES", d.sms_code_minutes)),
+            signin_delay_after=int(env.get("SIGNIN_DELAY_AFTER", d.signin_delay_after)),
+            signin_lock_after=int(env.get("SIGNIN_LOCK_AFTER", d.signin_lock_after)),
+            reset_link_minutes=int(env.get("RESET_LINK_MINUTES", d.reset_link_minutes)),
+            session_absolute_hours=int(env.get("SESSION_ABSOLUTE_HOURS", d.session_absolute_hours)),
         )
 
     def sign_in_policy(self) -> SignInPolicy:
@@ -128,6 +135,8 @@ class MemberAppConfig:
                 issues.append("CAPTCHA_SECRET uses the development secret")
             if not self.cookie_secure:
                 issues.append("COOKIE_SECURE must be true in production")
+            if not self.public_url.startswith("https://"):
+                issues.append("PUBLIC_URL must be the https:// address of the member area in production")
             if not self.captcha_enabled:
                 issues.append("CAPTCHA_ENABLED must be true in production")
         return issues

@@ -21,6 +21,7 @@ PRODUCTION_SECRETS = {
     "CAPTCHA_SECRET": "z" * 40,
     "REDIS_URL": "redis://127.0.0.1:6379/0",
     "MAIL_SERVER": "smtp.example.test",
+    "PUBLIC_URL": "https://adherents.mese.example",
 }
 
 

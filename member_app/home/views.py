@@ -55,6 +55,12 @@ TILES = (
     Tile(_l("Mon contrat /ma famille"), "informations"),
 )
 
+#: Pages listed under their category in "Toutes les rubriques" but not among the guide's tiles.
+SECTION_LINKS = (
+    Tile(_l("Modifier mon mot de passe"), "informations", "auth.change_password"),
+    Tile(_l("Sécurité de mon compte (code SMS ou application)"), "informations", "auth.account_security"),
+)
+
 
 def current_news(session: Session, today: date) -> list[NewsItem]:
     """Published news items whose period includes ``today``, newest first."""
@@ -84,6 +90,7 @@ def index():
         "member/home/index.html",
         news=current_news(db.session, today),
         tiles=TILES,
+        section_links=TILES + SECTION_LINKS,
         categories=CATEGORIES,
         requests=member_hospital_coverage_requests(db.session, current_user, limit=10),
     )

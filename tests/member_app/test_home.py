@@ -8,7 +8,6 @@ import pytest
 
 from models.base import utcnow
 from models.content.entities import NewsItem
-from models.members.entities import Member
 from models.requests.entities import RequestStatus
 from models.requests.hospital_coverage import HospitalCoverageInput, submit_hospital_coverage
 from models.requests.workflow import local_today
@@ -22,16 +21,6 @@ GUIDE_TILES = [
 ]
 GUIDE_MENU = ["Informations personnelles", "Contact/ dépôt de documents", "Mes remboursements", "Services et outils",
               "Futur(e) retraité(e)"]
-
-
-@pytest.fixture(autouse=True)
-def _member_is_a_flask_login_user(monkeypatch):
-    """Until Member carries Flask-Login's user protocol itself, lend it for these tests."""
-    if not hasattr(Member, "is_authenticated"):
-        monkeypatch.setattr(Member, "is_authenticated", property(lambda self: True), raising=False)
-        monkeypatch.setattr(Member, "is_active", property(lambda self: True), raising=False)
-        monkeypatch.setattr(Member, "is_anonymous", property(lambda self: False), raising=False)
-        monkeypatch.setattr(Member, "get_id", lambda self: self.session_token, raising=False)
 
 
 def today():
@@ -154,3 +143,16 @@ def test_my_requests_never_shows_another_members_requests(client, member, sessio
     block = section(text(client.get("/")), "requests-title")
     assert theirs.reference not in block and "Hôpital privé" not in block
     assert "Vous n'avez pas encore fait de demande en ligne." in block
+
+
+def test_the_account_pages_are_reachable_from_personal_information(member_client, session):
+    from tests.factories import make_member
+    from tests.helpers import login_member
+
+    member = make_member(session)
+    login_member(member_client, member)
+    html = member_client.get("/").get_data(as_text=True)
+    section = html[html.index('id="informations"'):]
+    section = section[:section.index("</section>")]
+    assert 'href="/mon-compte/mot-de-passe"' in section and "Modifier mon mot de passe" in section
+    assert 'href="/mon-compte/securite"' in section

@@ -12,7 +12,6 @@ from models.audit.entities import AuditEvent
 from models.base import utcnow
 from models.content.entities import NoCoverageEstablishment
 from models.contracts.entities import Coverage
-from models.members.entities import Member
 from models.outbox.entities import OutboxMessage
 from models.requests import hospital_coverage as hc
 from models.requests.entities import HospitalCoverageRequest, RequestStatus
@@ -21,16 +20,6 @@ from tests.factories import make_member
 from tests.helpers import login_member
 
 URL = "/prise-en-charge-hospitaliere/"
-
-
-@pytest.fixture(autouse=True)
-def _member_is_a_flask_login_user(monkeypatch):
-    """Until Member carries Flask-Login's user protocol itself, lend it for these tests."""
-    if not hasattr(Member, "is_authenticated"):
-        monkeypatch.setattr(Member, "is_authenticated", property(lambda self: True), raising=False)
-        monkeypatch.setattr(Member, "is_active", property(lambda self: True), raising=False)
-        monkeypatch.setattr(Member, "is_anonymous", property(lambda self: False), raising=False)
-        monkeypatch.setattr(Member, "get_id", lambda self: self.session_token, raising=False)
 
 
 class Forms(HTMLParser):
