@@ -17,7 +17,6 @@ import threading
 import time
 from pathlib import Path
 
-import psycopg
 from redis import Redis
 from rq import SimpleWorker
 from rq.serializers import JSONSerializer
@@ -26,12 +25,11 @@ from sqlalchemy import func, select, text
 from jobs import runtime
 from jobs.config import JobsConfig
 from jobs.relay import delivery_queue, relay_once, relay_outbox
+from bench.scratch import fresh_database
 from models.config import ModelsConfig
 from models.db import session_factory
 from models.outbox.entities import OutboxMessage, OutboxStatus
-from models.schema import upgrade
 
-ADMIN = os.environ.get("PG_ADMIN_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/14")
 NAME = "mese_outbox_bench"
 HISTORY = int(os.environ.get("BENCH_HISTORY", 1_000_000))
@@ -54,11 +52,7 @@ ANALYZE;
 
 
 def main() -> None:
-    with psycopg.connect(ADMIN, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{NAME}"')
-        conn.execute(f'CREATE DATABASE "{NAME}"')
-    url = ADMIN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://") + f"/{NAME}"
-    upgrade(url)
+    url = fresh_database(NAME)
     models_config = ModelsConfig(database_url=url, files_dir=Path(tempfile.mkdtemp(prefix="mese-bench-files-")))
     jobs_config = JobsConfig(redis_url=REDIS_URL, queue_name="bench", outbox_dir=Path(tempfile.mkdtemp(
         prefix="mese-bench-outbox-")))

@@ -15,17 +15,15 @@ import threading
 import time
 from datetime import UTC, datetime
 
-import psycopg
 from sqlalchemy import select, text
 
+from bench.scratch import fresh_database
 from models.config import ModelsConfig
 from models.db import session_factory
 from models.requests.entities import HospitalCoverageRequest, RequestStatus
 from models.requests.workflow import claim_next
-from models.schema import upgrade
 from models.staff.entities import StaffRole, StaffUser
 
-ADMIN = os.environ.get("PG_ADMIN_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
 NAME = "mese_bench"
 MEMBERS = int(os.environ.get("BENCH_MEMBERS", 100_000))
 REQUESTS = int(os.environ.get("BENCH_REQUESTS", 1_000_000))
@@ -65,11 +63,7 @@ def summary(label: str, ms: list[float]) -> None:
 
 
 def main() -> None:
-    with psycopg.connect(ADMIN, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{NAME}"')
-        conn.execute(f'CREATE DATABASE "{NAME}"')
-    url = ADMIN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://") + f"/{NAME}"
-    upgrade(url)
+    url = fresh_database(NAME)
     config = ModelsConfig(database_url=url)
     Session = session_factory(config)
     start = time.perf_counter()
@@ -101,6 +95,8 @@ def main() -> None:
         for _ in range(n):
             with Session() as s, s.begin():
                 r = claim_next(s, HospitalCoverageRequest, staff=s.get(StaffUser, agent_id), now=datetime.now(UTC))
+                if r is None:
+                    return
                 with lock:
                     claimed.append(r.id)
 

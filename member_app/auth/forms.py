@@ -6,11 +6,13 @@ import datetime as dt
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, DateField, PasswordField, StringField
+from wtforms import BooleanField, PasswordField, StringField
 from wtforms.validators import DataRequired, Length, ValidationError
 
 from models.formats import canonical_mobile, canonical_nir
 from models.members.passwords import MAX_LENGTH
+
+from ..forms import LenientDateField
 
 REQUIRED = _l("Ce champ est obligatoire.")
 
@@ -45,31 +47,12 @@ class MobileForm(FlaskForm):
             raise ValidationError(_l("Saisissez un numéro de mobile français, par exemple 06 12 34 56 78.")) from None
 
 
-class BirthDateField(DateField):
-    """An ``<input type=date>`` that also reads jj/mm/aaaa (browsers without a date picker)."""
-
-    def __init__(self, label=None, validators=None, **kwargs):
-        super().__init__(label, validators, format=["%Y-%m-%d", "%d/%m/%Y"], **kwargs)
-
-    def process_formdata(self, valuelist):
-        text = " ".join(valuelist or []).strip()
-        self.data = None
-        for fmt in self.strptime_format:
-            try:
-                self.data = dt.datetime.strptime(text, fmt).date()
-                return
-            except ValueError:
-                continue
-        if text:
-            raise ValueError(_l("Saisissez une date valide, au format jj/mm/aaaa."))
-
-
 class ActivationForm(FlaskForm):
     """Activation de votre espace: the principal insured's identity."""
 
     last_name = StringField(_l("Nom"), [_required(), Length(max=100)])
     first_name = StringField(_l("Prénom"), [_required(), Length(max=100)])
-    birth_date = BirthDateField(_l("Date de naissance"), [_required()])
+    birth_date = LenientDateField(_l("Date de naissance"), [_required()])
     nir = StringField(_l("Numéro INSEE"), [_required(), Length(max=30)])
 
     def validate_birth_date(self, field):

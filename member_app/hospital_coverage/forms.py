@@ -2,19 +2,26 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import secrets
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import DateField, EmailField, HiddenField, SelectChoice, SelectField, StringField, TelField
+from wtforms import (
+    EmailField,
+    HiddenField,
+    SelectChoice,
+    SelectField,
+    StringField,
+    TelField,
+)
 
 from models.contracts.entities import Beneficiary
 from models.requests.hospital_coverage import HospitalCoverageInput
 
+from ..forms import LenientDateField
+
 _MAX_ID = 2**31 - 1
-DATE_FORMAT_MESSAGE = "Saisissez une date valide, au format jj/mm/aaaa."
 
 
 def beneficiary_id(value) -> int | None:
@@ -28,31 +35,6 @@ def beneficiary_id(value) -> int | None:
     except (TypeError, ValueError):
         return -1
     return number if 0 < number <= _MAX_ID else -1
-
-
-class LenientDateField(DateField):
-    """An ``<input type=date>`` that also reads jj/mm/aaaa (browsers without a date picker).
-
-    An empty value is no error here: the model says the field is required.
-    """
-
-    def __init__(self, label=None, validators=None, **kwargs):
-        super().__init__(label, validators, format=["%Y-%m-%d", "%d/%m/%Y"], **kwargs)
-
-    def process_formdata(self, valuelist):
-        if not valuelist:
-            return
-        text = " ".join(valuelist).strip()
-        self.data = None
-        if not text:
-            return
-        for fmt in self.strptime_format:
-            try:
-                self.data = dt.datetime.strptime(text, fmt).date()
-                return
-            except ValueError:
-                continue
-        raise ValueError(DATE_FORMAT_MESSAGE)
 
 
 class HospitalCoverageForm(FlaskForm):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import threading
 from dataclasses import replace
 from datetime import timedelta
 
@@ -12,7 +11,6 @@ import pytest
 from rq import SimpleWorker
 from sqlalchemy import select
 from werkzeug.middleware.dispatcher import DispatcherMiddleware
-from werkzeug.serving import make_server
 
 from jobs import runtime
 from jobs.relay import delivery_queue, relay_once
@@ -20,8 +18,7 @@ from models.base import utcnow
 from models.demo import DEMO_MEMBER_PASSWORD, DEMO_STAFF_PASSWORD, DEMO_TOTP, load_demo
 from models.members.entities import Member
 from models.requests.entities import HospitalCoverageRequest, RequestStatus
-from tests.browser.test_first_login import CHROMIUM_ARGS, last_sms_code, tick_captcha
-from tests.conftest import free_port
+from tests.browser.conftest import last_sms_code, new_page, serving, tick_captcha
 
 pytestmark = pytest.mark.browser
 ADMISSION_FAX = "04 76 00 00 01"
@@ -37,28 +34,8 @@ def server(migrated_database, member_app_config, backoffice_config, session):
     session.commit()
     app = DispatcherMiddleware(create_member_app(replace(member_app_config, captcha_enabled=True)),
                                {"/backoffice": create_backoffice(backoffice_config)})
-    httpd = make_server("127.0.0.1", free_port(), app, threaded=True)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.server_port}"
-    httpd.shutdown()
-    thread.join(5)
-
-
-@pytest.fixture
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path="/usr/bin/chromium", headless=True, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
-
-
-def new_page(browser):
-    page = browser.new_context(locale="fr-FR").new_page()
-    page.set_default_timeout(30_000)
-    return page
+    with serving(app) as url:
+        yield url
 
 
 def run_jobs(jobs_config, models_config) -> None:

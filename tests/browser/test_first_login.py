@@ -3,22 +3,18 @@
 from __future__ import annotations
 
 import re
-import threading
 from dataclasses import replace
 
 import pytest
 from playwright.sync_api import expect
 from sqlalchemy import select
-from werkzeug.serving import make_server
 
 from models.demo import load_demo
 from models.members.entities import Member
 from models.outbox.entities import Channel, OutboxMessage, OutboxStatus
-from tests.conftest import free_port
+from tests.browser.conftest import last_sms_code, new_page, serving, tick_captcha
 
 pytestmark = pytest.mark.browser
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync"]
 NEW_PASSWORD = "Randonnee-en-Chartreuse-74"
 
 
@@ -29,31 +25,13 @@ def server(migrated_database, member_app_config, session):
 
     load_demo(session)
     session.commit()
-    app = create_app(replace(member_app_config, captcha_enabled=True))
-    port = free_port()
-    httpd = make_server("127.0.0.1", port, app, threaded=True)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{port}"
-    httpd.shutdown()
-    thread.join(5)
+    with serving(create_app(replace(member_app_config, captcha_enabled=True))) as url:
+        yield url
 
 
 @pytest.fixture
-def page():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path="/usr/bin/chromium", headless=True, args=CHROMIUM_ARGS)
-        context = browser.new_context(locale="fr-FR")
-        page = context.new_page()
-        page.csp_violations = []
-        page.on("console", lambda msg: page.csp_violations.append(msg.text)
-                if "Content Security Policy" in msg.text else None)
-        page.set_default_timeout(30_000)
-        yield page
-        context.close()
-        browser.close()
+def page(browser):
+    return new_page(browser)
 
 
 def received_emails(session, jobs_config, smtp, to: str) -> list[str]:
@@ -74,29 +52,6 @@ def received_emails(session, jobs_config, smtp, to: str) -> list[str]:
         deliver(session, message_id, jobs_config)
         session.commit()
     return [m["message"].get_body(preferencelist=("plain",)).get_content() for m in smtp.to(to)]
-
-
-def last_sms_code(session, member_id: int) -> str:
-    """The 6-digit code of the last SMS queued for the member: it exists in clear nowhere else."""
-    session.expire_all()
-    sms = session.scalars(select(OutboxMessage).where(OutboxMessage.channel == Channel.SMS,
-                                                      OutboxMessage.member_id == member_id)
-                          .order_by(OutboxMessage.id.desc())).first()
-    return re.search(r"\b(\d{6})\b", sms.text_body).group(1)
-
-
-def tick_captcha(page) -> None:
-    """Tick "Je ne suis pas un robot" with the keyboard (unless typing in the form already started it) and wait
-    for the browser to finish the proof of work."""
-    widget = page.locator("altcha-widget")
-    state = "() => document.querySelector('altcha-widget').getState()"
-    page.wait_for_function(f"() => typeof ({state})() === 'string'")
-    if page.evaluate(state) not in ("verifying", "verified"):
-        widget.get_by_role("checkbox").focus()
-        page.keyboard.press("Space")
-    page.wait_for_function(f"() => ({state})() === 'verified'", timeout=60_000)
-    expect(widget.get_by_text("Vérifié")).to_be_visible()
-    assert page.locator("altcha-widget input[name=altcha]").input_value()
 
 
 def test_first_login_journey_of_a_member_who_never_logged_in(server, page, session, jobs_config, smtp):
