@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 MESE := $(VENV)/bin/mese
 PORT ?= 5000
 
-.PHONY: install install-dev run test migration clean
+.PHONY: install install-dev run test migration translations clean
 
 $(VENV)/bin/python:
 	python3 -m venv $(VENV)
@@ -37,3 +37,10 @@ migration: install-dev
 
 clean:
 	rm -rf $(VENV) var .pytest_cache
+
+## Refresh the English catalogue after changing member-facing texts: translate the new entries of
+## translations/en/LC_MESSAGES/messages.po, then run it again to compile messages.mo.
+translations: install-dev
+	$(VENV)/bin/pybabel extract -F babel.cfg -k _l -k lazy_gettext --no-location -o translations/messages.pot .
+	$(VENV)/bin/pybabel update -i translations/messages.pot -d translations --no-fuzzy-matching
+	$(VENV)/bin/pybabel compile -d translations

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import Flask, render_template, request, session
+from flask_babel import get_locale
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 import jobs
@@ -44,6 +45,7 @@ def _register_extensions(app: Flask, config: MemberAppConfig) -> None:
     configure_database(app, db, config.models)
     csrf.init_app(app)
     babel.init_app(app, locale_selector=_select_locale, default_translation_directories="../translations")
+    app.jinja_env.globals["current_language"] = lambda: str(get_locale())
     limiter.init_app(app)
     login_manager.init_app(app)
     login_manager.login_view = "auth.login"
