@@ -121,6 +121,11 @@ class MemberAppConfig:
             "RATELIMIT_KEY_PREFIX": "mese-member",
             "RATELIMIT_STRATEGY": "moving-window",
             "RATELIMIT_HEADERS_ENABLED": True,
+            # Redis down must not stop sign-in: limits fall back to this process's memory meanwhile
+            # (the per-account lock in the database still holds), and a dead Redis answers fast.
+            "RATELIMIT_SWALLOW_ERRORS": True,
+            "RATELIMIT_IN_MEMORY_FALLBACK_ENABLED": True,
+            "RATELIMIT_STORAGE_OPTIONS": {"socket_connect_timeout": 0.5, "socket_timeout": 0.5},
             "BABEL_DEFAULT_LOCALE": "fr",
             "BABEL_DEFAULT_TIMEZONE": "Europe/Paris",
         }

@@ -1,0 +1,35 @@
+"""The `mese` tool on the embedded defaults: schema, demo data (twice), staff accounts."""
+
+from click.testing import CliRunner
+from sqlalchemy import create_engine, func, select
+
+from backoffice.cli import cli
+from models.members.entities import Member
+from models.staff.entities import StaffUser
+
+
+def test_db_upgrade_demo_and_staff_create_on_a_fresh_sqlite_database(tmp_path):
+    url = f"sqlite:///{tmp_path / 'mese.db'}"
+    env = {"DATABASE_URL": url, "FILES_DIR": str(tmp_path / "files"), "OUTBOX_DIR": str(tmp_path / "outbox"),
+           "REDIS_URL": "", "MAIL_SERVER": ""}
+    runner = CliRunner()
+
+    assert runner.invoke(cli, ["db", "upgrade"], env=env).exit_code == 0
+    first = runner.invoke(cli, ["demo"], env=env)
+    assert first.exit_code == 0, first.output
+    assert "identifiant 4400000, mot de passe Rimon-Demo-2026" in first.output
+    assert "agent@mese.fr" in first.output
+    again = runner.invoke(cli, ["demo"], env=env)
+    assert again.exit_code == 0 and "déjà présentes" in again.output
+
+    created = runner.invoke(cli, ["staff", "create", "--email", "Claire@MESE.fr", "--name", "Claire Martin",
+                                  "--role", "manager"], input="Un-mot-de-passe-2026\nUn-mot-de-passe-2026\n", env=env)
+    assert created.exit_code == 0, created.output
+    assert "otpauth://totp/" in created.output
+
+    engine = create_engine(url)
+    with engine.connect() as conn:
+        assert conn.scalar(select(func.count()).select_from(Member)) == 3
+        roles = dict(conn.execute(select(StaffUser.email, StaffUser.role)).all())
+    engine.dispose()
+    assert roles["claire@mese.fr"] == "manager"
