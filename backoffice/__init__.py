@@ -14,7 +14,7 @@ import jobs
 from web import configure_database, csp_nonce, install_security_headers, refuse_unsafe_start
 
 from .config import BackofficeConfig
-from .extensions import CONFIG_KEY, babel, csrf, db, login_manager
+from .extensions import CONFIG_KEY, babel, csrf, db, limiter, login_manager
 
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATES = ROOT / "templates"
@@ -45,6 +45,7 @@ def _register_extensions(app: Flask, config: BackofficeConfig) -> None:
     """Database, CSRF on every POST, French translations (Flask-Admin needs Babel), staff login."""
     configure_database(app, db, config.models)
     csrf.init_app(app)
+    limiter.init_app(app)
     babel.init_app(app, locale_selector=lambda: "fr", default_locale="fr", default_timezone="Europe/Paris")
     login_manager.init_app(app)
     login_manager.login_view = "auth.login"
@@ -97,6 +98,8 @@ def _register_errors(app: Flask) -> None:
     app.register_error_handler(404, lambda e: page(404, "Page introuvable", "Cette page n'existe pas."))
     app.register_error_handler(405, lambda e: page(405, "Méthode non autorisée",
                                "Cette adresse ne s'utilise pas ainsi."))
+    app.register_error_handler(429, lambda e: page(429, "Trop de tentatives",
+                               "Merci de patienter quelques minutes avant de réessayer."))
     app.register_error_handler(413, lambda e: page(413, "Fichier trop volumineux",
                                "Le fichier envoyé dépasse la taille autorisée."))
     app.register_error_handler(500, lambda e: page(500, "Erreur", "Une erreur est survenue. Merci de réessayer."))

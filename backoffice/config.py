@@ -9,6 +9,7 @@ from datetime import timedelta
 
 from jobs.config import JobsConfig
 from models.config import ModelsConfig
+from web import rate_limit_settings
 
 DEV_SECRET = "dev-backoffice-secret-change-me"
 
@@ -35,6 +36,10 @@ class BackofficeConfig:
     trusted_proxies: int = 0
     #: Minutes a staff member has to type the TOTP code after a correct password.
     totp_step_minutes: int = 5
+    #: Storage of rate limits (flask-limiter URI); memory:// in embedded mode.
+    ratelimit_storage_url: str = "memory://"
+    #: Per-address limit of the sign-in forms (password and code steps).
+    limit_signin: str = "10 per minute;50 per hour"
     testing: bool = False
 
     @classmethod
@@ -42,9 +47,10 @@ class BackofficeConfig:
         """Build the settings from ``environ`` (default: the process environment)."""
         env = os.environ if environ is None else environ
         d = cls()
+        jobs = JobsConfig.from_env(env)
         return cls(
             models=ModelsConfig.from_env(env),
-            jobs=JobsConfig.from_env(env),
+            jobs=jobs,
             secret_key=env.get("BACKOFFICE_SECRET_KEY", d.secret_key),
             cookie_secure=_bool(env.get("COOKIE_SECURE", str(d.cookie_secure))),
             session_idle_minutes=int(env.get("BACKOFFICE_IDLE_MINUTES", d.session_idle_minutes)),
@@ -53,6 +59,7 @@ class BackofficeConfig:
             export_max_rows=int(env.get("EXPORT_MAX_ROWS", d.export_max_rows)),
             trusted_proxies=int(env.get("TRUSTED_PROXIES", d.trusted_proxies)),
             totp_step_minutes=int(env.get("STAFF_TOTP_STEP_MINUTES", d.totp_step_minutes)),
+            ratelimit_storage_url=env.get("RATELIMIT_STORAGE_URL", jobs.redis_url or d.ratelimit_storage_url),
         )
 
     def flask_settings(self) -> dict:
@@ -72,6 +79,7 @@ class BackofficeConfig:
             "SQLALCHEMY_ENGINES": {"default": self.models.database_url},
             "BABEL_DEFAULT_LOCALE": "fr",
             "BABEL_DEFAULT_TIMEZONE": "Europe/Paris",
+            **rate_limit_settings(self.ratelimit_storage_url, "mese-backoffice"),
         }
 
     def problems(self) -> list[str]:

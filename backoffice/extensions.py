@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from flask import current_app
 from flask_babel import Babel
+from flask_limiter import Limiter
 from flask_login import LoginManager
 from flask_sqlalchemy_lite import SQLAlchemy
 from flask_wtf import CSRFProtect
+
+from web import client_ip
 
 from .config import BackofficeConfig
 
@@ -14,6 +17,7 @@ db = SQLAlchemy()
 login_manager = LoginManager()
 csrf = CSRFProtect()
 babel = Babel()
+limiter = Limiter(client_ip)
 
 #: Key of ``app.extensions`` holding the BackofficeConfig the app was built from.
 CONFIG_KEY = "mese_backoffice_config"

@@ -9,6 +9,7 @@ from datetime import timedelta
 
 from jobs.config import JobsConfig
 from models.config import ModelsConfig
+from web import rate_limit_settings
 from models.members.security import SignInPolicy
 
 DEV_SECRET = "dev-member-secret-change-me"
@@ -117,15 +118,7 @@ class MemberAppConfig:
             "WTF_CSRF_TIME_LIMIT": 4 * 3600,
             "TESTING": self.testing,
             "SQLALCHEMY_ENGINES": {"default": self.models.database_url},
-            "RATELIMIT_STORAGE_URI": self.ratelimit_storage_url,
-            "RATELIMIT_KEY_PREFIX": "mese-member",
-            "RATELIMIT_STRATEGY": "moving-window",
-            "RATELIMIT_HEADERS_ENABLED": True,
-            # Redis down must not stop sign-in: limits fall back to this process's memory meanwhile
-            # (the per-account lock in the database still holds), and a dead Redis answers fast.
-            "RATELIMIT_SWALLOW_ERRORS": True,
-            "RATELIMIT_IN_MEMORY_FALLBACK_ENABLED": True,
-            "RATELIMIT_STORAGE_OPTIONS": {"socket_connect_timeout": 0.5, "socket_timeout": 0.5},
+            **rate_limit_settings(self.ratelimit_storage_url, "mese-member"),
             "BABEL_DEFAULT_LOCALE": "fr",
             "BABEL_DEFAULT_TIMEZONE": "Europe/Paris",
         }

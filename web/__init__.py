@@ -64,6 +64,21 @@ def install_security_headers(app: Flask, *, hsts: bool) -> None:
         return response
 
 
+def rate_limit_settings(storage_url: str, key_prefix: str) -> dict:
+    """Flask-Limiter settings of an app: moving window; a Redis outage falls back to memory, fast."""
+    return {
+        "RATELIMIT_STORAGE_URI": storage_url,
+        "RATELIMIT_KEY_PREFIX": key_prefix,
+        "RATELIMIT_STRATEGY": "moving-window",
+        "RATELIMIT_HEADERS_ENABLED": True,
+        # Redis down must not stop sign-in: limits fall back to this process's memory meanwhile
+        # (per-account locks in the database still hold), and a dead Redis answers fast.
+        "RATELIMIT_SWALLOW_ERRORS": True,
+        "RATELIMIT_IN_MEMORY_FALLBACK_ENABLED": True,
+        "RATELIMIT_STORAGE_OPTIONS": {"socket_connect_timeout": 0.5, "socket_timeout": 0.5},
+    }
+
+
 def client_ip() -> str | None:
     """The caller's address (ProxyFix has already applied trusted X-Forwarded-For)."""
     return request.remote_addr

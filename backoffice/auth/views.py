@@ -17,7 +17,7 @@ from models.staff.operations import (
 )
 from web import client_ip
 
-from ..extensions import current_config, db, login_manager
+from ..extensions import current_config, db, limiter, login_manager
 from .forms import LoginForm, PasswordChangeForm, TotpForm
 
 bp = Blueprint("auth", __name__)
@@ -72,6 +72,7 @@ def _pending_user() -> StaffUser | None:
 
 
 @bp.route("/connexion", methods=["GET", "POST"])
+@limiter.limit(lambda: current_config().limit_signin, methods=["POST"])
 def login():
     """Step 1: e-mail and password (one answer for every failure)."""
     if staff_signed_in():
@@ -96,6 +97,7 @@ def login():
 
 
 @bp.route("/connexion/code", methods=["GET", "POST"])
+@limiter.limit(lambda: current_config().limit_signin, methods=["POST"])
 def totp():
     """Step 2: the code of the authenticator app, accepted once."""
     user = _pending_user()

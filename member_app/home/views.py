@@ -8,11 +8,9 @@ from datetime import date, datetime
 from flask import Blueprint, render_template
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
-from sqlalchemy import or_, select
-from sqlalchemy.orm import Session
 
 from models.base import utcnow
-from models.content.entities import NewsItem
+from models.content.queries import current_news
 from models.requests.queries import member_hospital_coverage_requests
 from models.requests.workflow import PARIS, local_today
 
@@ -60,17 +58,6 @@ SECTION_LINKS = (
     Tile(_l("Modifier mon mot de passe"), "informations", "auth.change_password"),
     Tile(_l("Sécurité de mon compte (code SMS ou application)"), "informations", "auth.account_security"),
 )
-
-
-def current_news(session: Session, today: date) -> list[NewsItem]:
-    """Published news items whose period includes ``today``, newest first."""
-    return list(session.scalars(
-        select(NewsItem)
-        .where(NewsItem.published, NewsItem.starts_on <= today,
-               or_(NewsItem.ends_on.is_(None), NewsItem.ends_on >= today))
-        .order_by(NewsItem.starts_on.desc(), NewsItem.id.desc())
-        .limit(5)
-    ))
 
 
 def safe_link(url: str | None) -> str | None:

@@ -230,3 +230,18 @@ def test_sign_in_pages_are_in_french(backoffice_client):
     html = backoffice_client.get("/connexion").get_data(as_text=True)
     assert '<html lang="fr">' in html and "Adresse e-mail" in html and "Mot de passe" in html
     assert CSRF_RE.search(html)
+
+
+def test_one_address_trying_many_accounts_is_slowed_down(backoffice_config, migrated_database, session):
+    from backoffice import create_app
+
+    from .support import MountedClient
+
+    app = create_app(replace(backoffice_config, limit_signin="3 per minute"))
+    app.test_client_class = MountedClient
+    client = app.test_client()
+    token = csrf_from(client, "/connexion")
+    answers = [client.post("/connexion", data={"csrf_token": token, "email": f"nobody{i}@mese.test",
+                                               "password": "Wrong-Password-1"}).status_code for i in range(4)]
+    assert answers == [200, 200, 200, 429]
+    assert "Trop de tentatives" in client.post("/connexion", data={"csrf_token": token}).get_data(as_text=True)
