@@ -10,26 +10,18 @@ from sqlalchemy import select
 
 from models.audit.entities import AuditEvent
 from models.content.entities import TermsVersion
-from models.members.entities import Member
 from models.members.passwords import (RULE_COMMON, RULE_HISTORY, RULE_LENGTH, RULE_LOWERCASE, RULE_PERSONAL,
                                       RULE_VARIETY, verify_password)
 from models.outbox.entities import Channel
 from tests.factories import PASSWORD, make_member
 from tests.helpers import login_member
-from tests.member_app.test_auth_support import (NEW_PASSWORD, app, audit_actions, auth_config,  # noqa: F401
+from tests.member_app.test_auth_support import (reload, same_page, NEW_PASSWORD, app, audit_actions, auth_config,  # noqa: F401
                                                 client, last_sms_code, link_in, outbox, post_form,
                                                 sign_in)
 
 ACTIVATION = {"last_name": "RIMON", "first_name": "Léa", "birth_date": "1984-01-10", "nir": "2 84 80 13 809 111 74"}
 
 
-def same_page(body: str) -> str:
-    return re.sub(r'(value|nonce)="[^"]*"', r'\1=""', body)
-
-
-def reload(session, member) -> Member:
-    session.expire_all()
-    return session.get(Member, member.id)
 
 
 # --- activation --------------------------------------------------------------------------------------------

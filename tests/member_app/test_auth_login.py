@@ -11,24 +11,16 @@ import pytest
 from sqlalchemy import select
 
 from models.audit.entities import AuditEvent
-from models.members.entities import Member, SecondFactor
+from models.members.entities import SecondFactor
 from models.outbox.entities import Channel
 from tests.factories import PASSWORD, make_member
-from tests.member_app.test_auth_support import (app, audit_actions, auth_config, client,  # noqa: F401
+from tests.member_app.test_auth_support import (reload, same_page, app, audit_actions, auth_config, client,  # noqa: F401
                                                 last_sms_code, login_password, outbox, post_form, sign_in,
                                                 solve_captcha)
 
 GENERIC = "Identifiant ou mot de passe incorrect, ou accès temporairement suspendu après plusieurs erreurs."
 
 
-def same_page(body: str) -> str:
-    """A page without what changes on every response (CSRF token, CSP nonce)."""
-    return re.sub(r'(value|nonce)="[^"]*"', r'\1=""', body)
-
-
-def reload(session, member) -> Member:
-    session.expire_all()
-    return session.get(Member, member.id)
 
 
 def test_the_login_page_has_the_guide_s_labels(client):

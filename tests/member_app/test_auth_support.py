@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import select
 
 from models.audit.entities import AuditEvent
+from models.members.entities import Member
 from models.outbox.entities import Channel, OutboxMessage
 
 CSRF = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"|name="csrf_token" value="([^"]+)"')
@@ -105,3 +106,14 @@ def sign_in(client, session, member, password: str):
     assert response.status_code == 302 and response.location.endswith("/connexion/code"), response.location
     code = last_sms_code(session, member)
     return post_form(client, "/connexion/code", {"code": code})
+
+
+def same_page(body: str) -> str:
+    """A page without what changes on every response (CSRF token, CSP nonce)."""
+    return re.sub(r'(value|nonce)="[^"]*"', r'\1=""', body)
+
+
+def reload(session, member) -> Member:
+    """The member as the database has it now."""
+    session.expire_all()
+    return session.get(Member, member.id)
