@@ -85,14 +85,18 @@ def _actor(member: Member | None) -> dict:
 
 
 def canonical_identifier(value: str) -> str:
-    """The member number as typed, without spaces, full-width digits folded."""
-    return re.sub(r"\s+", "", unicodedata.normalize("NFKC", value or ""))[:20]
+    """The member number as typed, without spaces, full-width digits folded; control characters refused."""
+    number = re.sub(r"\s+", "", unicodedata.normalize("NFKC", value or ""))[:20]
+    return "" if any(unicodedata.category(c) == "Cc" for c in number) else number
 
 
-def find_member(session: Session, identifier: str) -> Member | None:
-    """The member whose number is ``identifier``, or None."""
+def find_member(session: Session, identifier: str, *, for_update: bool = False) -> Member | None:
+    """The member whose number is ``identifier``, or None; ``for_update`` locks the row until commit."""
     number = canonical_identifier(identifier)
-    return session.scalar(select(Member).where(Member.number == number)) if number else None
+    if not number:
+        return None
+    query = select(Member).where(Member.number == number)
+    return session.scalar(query.with_for_update() if for_update else query)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -131,7 +135,8 @@ def check_password(session: Session, identifier: str, password: str, *, policy: 
 
     Unknown, locked, delayed or wrong: the caller answers the same, and one hash is computed in every case.
     """
-    member = find_member(session, identifier)
+    # The row lock makes concurrent guesses count one by one (no lost increments of the counter).
+    member = find_member(session, identifier, for_update=True)
     if member is None:
         verify_password(None, password)
         record(session, "signin.failed", ip=ip, now=now, reason="unknown_identifier", **_actor(None))
@@ -149,8 +154,8 @@ def check_password(session: Session, identifier: str, password: str, *, policy: 
         return None
     if needs_rehash(member.password_hash):
         member.password_hash = hash_password(password)
-    member.failed_login_count = 0
-    member.last_failed_login_at = None
+    # Failures are forgiven only once the second factor succeeds (complete_sign_in): otherwise a right
+    # password would reset the count of wrong codes, and the lock would never come.
     record(session, "signin.password_ok", subject=member, ip=ip, now=now, **_actor(member))
     return member
 
@@ -263,6 +268,8 @@ def check_code(session: Session, member: Member, code: str, *, attempt: str, pur
     A wrong code counts against the code (``code_attempts``) and as a failed sign-in of the member.
     A right code for a new mobile number records that number as the member's verified mobile.
     """
+    session.flush()
+    session.refresh(member, with_for_update=True)  # concurrent wrong codes each count against the member
     binding = attempt_binding(attempt)
     otc = session.scalar(
         select(OneTimeCode).where(OneTimeCode.member_id == member.id, OneTimeCode.purpose == purpose,

@@ -289,10 +289,18 @@ def test_wrong_codes_lock_the_account_like_wrong_passwords(client, session):
     session.commit()
     login_password(client, member.number, PASSWORD)
     member = reload(session, member)
-    assert member.failed_login_count == 0
-    member.failed_login_count = 9
-    session.commit()
+    assert member.failed_login_count == 9, "a right password alone must not forgive earlier failures"
     code = last_sms_code(session, member)
     response = post_form(client, "/connexion/code", {"code": f"{(int(code) + 1) % 10 ** 6:06d}"})
     assert response.status_code == 302 and response.location == "/connexion"
     assert reload(session, member).locked_at is not None
+
+
+def test_only_a_completed_sign_in_forgives_failures(client, session):
+    member = make_member(session)
+    member.failed_login_count = 3
+    session.commit()
+    login_password(client, member.number, PASSWORD)
+    assert reload(session, member).failed_login_count == 3
+    post_form(client, "/connexion/code", {"code": last_sms_code(session, member)})
+    assert reload(session, member).failed_login_count == 0

@@ -167,6 +167,8 @@ def test_after_five_failures_each_try_waits_a_growing_delay(session):
     assert security.throttle(member, POLICY, NOW + timedelta(seconds=60 + 120)) is Throttle.OPEN
     assert security.check_password(session, member.number, PASSWORD, policy=POLICY, ip=None,
                                    now=NOW + timedelta(seconds=180)) is member
+    assert member.failed_login_count == 6, "forgiven only when the second factor succeeds"
+    security.complete_sign_in(session, member, method="sms", via="password", ip=None, now=NOW + timedelta(seconds=200))
     assert member.failed_login_count == 0
     assert "signin.refused" in actions(session)
 
