@@ -11,7 +11,7 @@ from jinja2 import ChoiceLoader, FileSystemLoader
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 import jobs
-from web import configure_database, csp_nonce, install_security_headers, refuse_unsafe_start
+from web import configure_database, csp_nonce, install_input_guard, install_security_headers, refuse_unsafe_start
 
 from .config import BackofficeConfig
 from .extensions import CONFIG_KEY, babel, csrf, db, limiter, login_manager
@@ -37,6 +37,7 @@ def create_app(config: BackofficeConfig | None = None) -> Flask:
     _register_admin(app)
     _register_errors(app)
     install_security_headers(app, hsts=config.cookie_secure)
+    install_input_guard(app)
     jobs.install_after_commit_delivery(config.jobs, config.models)
     return app
 

@@ -7,7 +7,7 @@ from flask_babel import get_locale
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 import jobs
-from web import configure_database, install_security_headers, refuse_unsafe_start
+from web import configure_database, install_input_guard, install_security_headers, refuse_unsafe_start
 
 from .config import MemberAppConfig
 from .extensions import babel, csrf, db, limiter, login_manager
@@ -29,6 +29,7 @@ def create_app(config: MemberAppConfig | None = None) -> Flask:
     _register_blueprints(app)
     _register_errors(app)
     install_security_headers(app, hsts=config.cookie_secure)
+    install_input_guard(app)
     jobs.install_after_commit_delivery(config.jobs, config.models)
     return app
 

@@ -24,7 +24,7 @@ def canonical_nir(value: str) -> str:
     Accepts 13 characters, or 15 with a key that must be right; 2A/2B (Corsica) included.
     """
     nir = compact(value)
-    if not re.fullmatch(r"[1-478]\d{4}(\d{2}|2A|2B)\d{6}(\d{2})?", nir):
+    if not re.fullmatch(r"[1-478]\d{4}(\d{2}|2A|2B)\d{6}(\d{2})?", nir, re.ASCII):
         raise ValueError("format")
     if len(nir) == 15:
         try:
@@ -59,7 +59,7 @@ def luhn_ok(digits: str) -> bool:
 def canonical_finess(value: str) -> str:
     """Return a FINESS number (9 characters, Luhn key) or raise ValueError("format"/"key")."""
     finess = compact(value)
-    if not re.fullmatch(r"(\d{2}|2A|2B)\d{7}", finess):
+    if not re.fullmatch(r"(\d{2}|2A|2B)\d{7}", finess, re.ASCII):
         raise ValueError("format")
     digits = finess.replace("2A", "21", 1).replace("2B", "22", 1) if finess[:2] in ("2A", "2B") else finess
     if not luhn_ok(digits):
@@ -92,7 +92,7 @@ def canonical_mobile(value: str) -> str:
         digits = "0" + digits[3:]
     elif digits.startswith("0033"):
         digits = "0" + digits[4:]
-    if not re.fullmatch(r"0[67]\d{8}", digits):
+    if not re.fullmatch(r"0[67]\d{8}", digits, re.ASCII):
         raise ValueError("format")
     return "+33" + digits[1:]
 

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import re
 import secrets
 import sys
 
-from flask import Flask, g, request
+from flask import Flask, abort, g, request
 from flask_sqlalchemy_lite import SQLAlchemy
 
 from models.config import ModelsConfig
@@ -77,6 +78,19 @@ def rate_limit_settings(storage_url: str, key_prefix: str) -> dict:
         "RATELIMIT_IN_MEMORY_FALLBACK_ENABLED": True,
         "RATELIMIT_STORAGE_OPTIONS": {"socket_connect_timeout": 0.5, "socket_timeout": 0.5},
     }
+
+
+_CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def install_input_guard(app: Flask) -> None:
+    """Answer 400 to control characters (NUL...) in the query, the form or the path: no field accepts them."""
+
+    @app.before_request
+    def _refuse_control_characters():
+        values = [*request.args.values(), *request.form.values(), *(request.view_args or {}).values()]
+        if any(isinstance(v, str) and _CONTROL_CHARACTERS.search(v) for v in values):
+            abort(400)
 
 
 def client_ip() -> str | None:

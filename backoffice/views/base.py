@@ -73,6 +73,18 @@ def _bool_fr(view, value: bool, *_args) -> str:
     return "Oui" if value else "Non"
 
 
+MAX_ID = 2**31 - 1
+
+
+def primary_key(value) -> int | None:
+    """``value`` as a row id (1 to 2**31-1, the INTEGER range), or None when it cannot be one."""
+    text = str(value)
+    if not text.isascii() or not text.isdigit():
+        return None
+    pk = int(text)
+    return pk if 0 < pk <= MAX_ID else None
+
+
 class StaffAccessMixin:
     """Access rule of every back-office page: signed-in active staff, both factors, allowed role."""
 
@@ -143,17 +155,15 @@ class StaffModelView(StaffAccessMixin, ModelView):
         return self.scope(super().get_count_query())
 
     def get_one(self, id):
-        try:
-            pk = int(id)
-        except (TypeError, ValueError):
+        pk = primary_key(id)
+        if pk is None:
             return None
         return self.get_query().filter(self.model.id == pk).one_or_none()
 
     def get_for_update(self, id):
         """The record ``id`` if visible to the current staff member, locked until commit (or None)."""
-        try:
-            pk = int(id)
-        except (TypeError, ValueError):
+        pk = primary_key(id)
+        if pk is None:
             return None
         return (self.get_query().filter(self.model.id == pk)
                 .with_for_update(of=self.model).populate_existing().one_or_none())
@@ -233,4 +243,4 @@ class StaffModelView(StaffAccessMixin, ModelView):
     @staticmethod
     def action_ids(ids) -> list[int]:
         """Flask-Admin gives the ticked rows as strings; keep the well-formed ones as ints."""
-        return [int(i) for i in ids if str(i).isdigit()]
+        return [pk for pk in map(primary_key, ids) if pk is not None]

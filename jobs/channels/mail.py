@@ -104,4 +104,6 @@ class MailChannel:
                     conn.send(msg)
             except (smtplib.SMTPException, OSError) as exc:
                 raise _classify(exc) from exc
+            except UnicodeError as exc:  # an address that cannot be written in SMTP: retrying will not help
+                raise PermanentDeliveryError(f"address or header not encodable: {exc}") from exc
         return f"smtp:{msg.msgId}"

@@ -33,7 +33,7 @@ FAX_FORMAT_MESSAGE = "Saisissez un numéro de fax français à 10 chiffres."
 EMAIL_FORMAT_MESSAGE = "Saisissez une adresse email valide."
 NO_COVERAGE_MESSAGE = ("Pour cet établissement, la prise en charge n'est pas nécessaire : la présentation de votre "
                        "carte Mutuelle est suffisante.")
-EMAIL_RE = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]{2,}$")
+EMAIL_RE = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]{1,64}@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}$")
 FORM_TOKEN_RE = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
 MAX_DAYS_AHEAD = 366
 #: How long a form token is remembered to recognise a second click on "Valider".
@@ -114,7 +114,7 @@ def canonical_fax(value: str) -> str:
         if digits.startswith(prefix):
             digits = "0" + digits[len(prefix):]
             break
-    if not re.fullmatch(r"0[1-59]\d{8}", digits):
+    if not re.fullmatch(r"0[1-59]\d{8}", digits, re.ASCII):
         raise ValueError("format")
     return digits
 
