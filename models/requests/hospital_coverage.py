@@ -277,7 +277,10 @@ def approve_hospital_coverage(
 def reject_hospital_coverage(
     session: Session, request: HospitalCoverageRequest, *, staff: StaffUser, reason: str, now: datetime
 ) -> None:
-    """An agent refuses with a reason; the member is told why."""
+    """The agent handling the request refuses it with a reason; the member is told why."""
+    if request.status not in (RequestStatus.IN_PROGRESS, RequestStatus.WAITING_MEMBER) \
+            or request.assigned_to_id != staff.id:
+        raise InvalidTransition("Prenez d'abord la demande en charge avant de la refuser.")
     reason = reason.strip()
     if not reason:
         raise DomainError("Indiquez le motif du refus.", field="reason")

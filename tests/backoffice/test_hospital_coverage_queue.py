@@ -329,6 +329,15 @@ def test_reject_with_a_reason_tells_the_member(session, as_staff, agent, member,
     assert reason in notes
 
 
+def test_an_agent_cannot_reject_a_request_a_colleague_is_handling(session, as_staff, agent, coverage_request,
+                                                                   reload):
+    request = _claimed(session, coverage_request(), make_staff(session))
+    client = as_staff(agent)
+    _post(client, QUEUE + f"{request.id}/refuser/", {"reason": "Pas pour moi"}, page=QUEUE)
+    assert reload(HospitalCoverageRequest, request.id).status is RequestStatus.IN_PROGRESS
+    assert _outbox(session, request.reference) == []
+
+
 # -- claim and release -----------------------------------------------------------------------
 
 def test_taking_a_given_request_twice_is_refused(session, as_staff, agent, coverage_request, reload):

@@ -7,6 +7,7 @@ from sqlalchemy import select
 from models.base import utcnow
 from models.outbox.entities import Channel, OutboxMessage
 from models.requests.hospital_coverage import reject_hospital_coverage
+from models.requests.workflow import claim
 from tests.factories import make_member, make_staff
 
 from .conftest import approve_request, submit_request
@@ -17,8 +18,9 @@ def test_every_hospital_coverage_message_is_signed_escaped_and_free_of_personal_
     approved = submit_request(session, member, establishment="Clinique <b>l'Étoile</b>")
     approve_request(session, approved)
     rejected = submit_request(session, member)
-    reject_hospital_coverage(session, rejected, staff=make_staff(session), reason="Contrat résilié <i>le 1er</i>",
-                             now=utcnow())
+    agent = make_staff(session)
+    claim(session, rejected, staff=agent, now=utcnow())
+    reject_hospital_coverage(session, rejected, staff=agent, reason="Contrat résilié <i>le 1er</i>", now=utcnow())
     session.commit()
 
     messages = {m.template: m for m in session.scalars(select(OutboxMessage).order_by(OutboxMessage.id))}

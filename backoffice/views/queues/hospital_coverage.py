@@ -142,7 +142,7 @@ class HospitalCoverageQueueView(StaffModelView):
             "messages": messages_for_request(db.session, model),
             "can_claim": model.status is RequestStatus.NEW,
             "can_approve": model.status is RequestStatus.IN_PROGRESS and mine,
-            "can_reject": model.status in OPEN_STATUSES,
+            "can_reject": model.status in (RequestStatus.IN_PROGRESS, RequestStatus.WAITING_MEMBER) and mine,
             "can_release": model.status is RequestStatus.IN_PROGRESS and (mine or me.role in SUPERVISORS),
             "max_reason_length": MAX_REASON_LENGTH,
             "status_labels": STATUS_LABELS,
