@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import click
 
 from models.config import ModelsConfig
@@ -36,6 +38,9 @@ def demo(reset: bool) -> None:
     from models.db import session_scope
     from models.demo import load_demo
 
+    if ModelsConfig.from_env().is_production:
+        raise click.ClickException("mese demo refuses to run with MESE_ENV=production: it creates accounts with "
+                                   "published passwords, and --reset empties every table.")
     with session_scope() as session:
         credentials = load_demo(session, reset=reset)
     click.echo("Données de démonstration chargées. Identifiants :")
@@ -96,9 +101,21 @@ def staff_unlock(email: str) -> None:
 @click.option("--port", default=5000, type=int)
 def serve(host: str, port: int) -> None:
     """Serve the member area and the back office on one port (embedded use; gunicorn in production)."""
+    import logging
+
     from werkzeug.serving import run_simple
 
     from wsgi import app
 
+    logging.getLogger("werkzeug").addFilter(_hide_link_tokens)
+
     click.echo(f"Espace adhérent : http://{host}:{port}/   Back office : http://{host}:{port}/backoffice/")
     run_simple(host, port, app, threaded=True, use_reloader=False)
+
+
+def _hide_link_tokens(record) -> bool:
+    """Keep the single-use tokens of e-mailed links out of the request log."""
+    message = record.getMessage()
+    if "/mot-de-passe/nouveau/" in message:
+        record.msg, record.args = re.sub(r"(/mot-de-passe/nouveau/)[^\s?\"]+", r"\1…", message), ()
+    return True

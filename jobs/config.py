@@ -88,4 +88,9 @@ class JobsConfig:
                 issues.append("REDIS_URL is required in production")
             if not self.mail_server:
                 issues.append("MAIL_SERVER is required in production")
+            # Without them, faxes and SMS would be written to a local folder and counted as sent.
+            if not self.fax_gateway_domain:
+                issues.append("FAX_GATEWAY_DOMAIN is required in production")
+            if not self.sms_gateway_url:
+                issues.append("SMS_GATEWAY_URL is required in production")
         return issues

@@ -87,10 +87,11 @@ def run_worker(burst: bool = False, *, jobs_config: JobsConfig | None = None,
     jobs_config = jobs_config or JobsConfig.from_env()
     models_config = models_config or ModelsConfig.from_env()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    problems = models_config.problems() + jobs_config.problems(models_config.is_production)
+    if problems:
+        sys.exit("mese worker refuses to start with MESE_ENV=production:\n"
+                 + "\n".join(f"  - {p}" for p in problems))
     if jobs_config.embedded:
-        if models_config.is_production:
-            sys.exit("mese worker refuses to start: REDIS_URL is required with MESE_ENV=production "
-                     "(set it to the Redis of the RQ queue, e.g. redis://127.0.0.1:6379/0).")
         _run_embedded(jobs_config, models_config, burst)
         return
     _preload(jobs_config, models_config)

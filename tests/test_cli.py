@@ -33,3 +33,20 @@ def test_db_upgrade_demo_and_staff_create_on_a_fresh_sqlite_database(tmp_path):
         roles = dict(conn.execute(select(StaffUser.email, StaffUser.role)).all())
     engine.dispose()
     assert roles["claire@mese.fr"] == "manager"
+
+
+def test_demo_refuses_to_touch_a_production_database(tmp_path):
+    env = {"MESE_ENV": "production", "DATABASE_URL": f"sqlite:///{tmp_path / 'prod.db'}"}
+    result = CliRunner().invoke(cli, ["demo", "--reset"], env=env)
+    assert result.exit_code != 0 and "refuses to run with MESE_ENV=production" in result.output
+    assert not (tmp_path / "prod.db").exists()
+
+
+def test_the_local_server_log_hides_password_reset_tokens():
+    import logging
+
+    from backoffice.cli import _hide_link_tokens
+
+    record = logging.LogRecord("werkzeug", logging.INFO, __file__, 1, '%s - - "%s" %s',
+                               ("127.0.0.1", "GET /mot-de-passe/nouveau/SECRETTOKEN123 HTTP/1.1", "200"), None)
+    assert _hide_link_tokens(record) and "SECRETTOKEN123" not in record.getMessage()

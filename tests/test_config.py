@@ -22,6 +22,8 @@ PRODUCTION_SECRETS = {
     "REDIS_URL": "redis://127.0.0.1:6379/0",
     "MAIL_SERVER": "smtp.example.test",
     "PUBLIC_URL": "https://adherents.mese.example",
+    "FAX_GATEWAY_DOMAIN": "fax.example.test",
+    "SMS_GATEWAY_URL": "https://sms.example.test/send",
 }
 
 
@@ -43,6 +45,7 @@ def test_production_refuses_development_secrets(config_class):
     text = "\n".join(problems)
     assert "FIELD_ENCRYPTION_KEY" in text and "SECRET_KEY" in text
     assert "REDIS_URL is required in production" in text
+    assert "FAX_GATEWAY_DOMAIN is required in production" in text and "SMS_GATEWAY_URL" in text
 
 
 @pytest.mark.parametrize("config_class", [MemberAppConfig, BackofficeConfig])

@@ -66,7 +66,7 @@ def test_relay_and_worker_deliver_the_letter_email_with_html_text_and_pdf(sessio
     assert letter_row.sent_at is not None and letter_row.receipt.startswith("smtp:<outbox-")
     assert [m["message"]["Subject"] for m in smtp.to(member.email)] == [
         f"Votre demande de prise en charge hospitalière {request.reference} a bien été reçue",
-        f"Votre prise en charge hospitalière {request.reference} a été envoyée à l'établissement",
+        f"Votre prise en charge hospitalière {request.reference} est acceptée",
     ]
 
 
