@@ -41,7 +41,9 @@ def deliver_message(message_id: int) -> str:
 
 def deliver(session: Session, message_id: int, jobs_config: JobsConfig, *, now: datetime | None = None
             ) -> OutboxStatus | None:
-    """Lock the message's row and make one delivery attempt if it still needs one (the caller commits).
+    """Lock the message's row and make one delivery attempt if it still needs one.
+
+    The "sending" state is committed here before the send; the caller commits the outcome.
 
     The row lock makes concurrent deliveries of the same message wait for each other, so the second
     one sees "sent" and sends nothing.
@@ -51,17 +53,56 @@ def deliver(session: Session, message_id: int, jobs_config: JobsConfig, *, now: 
     if message is None:
         log.warning("outbox message %s does not exist", message_id)
         return None
-    if message.status in FINISHED:
+    if message.status in FINISHED or message.status is OutboxStatus.SENDING:
         return message.status
     if message.status is OutboxStatus.PENDING and message.next_attempt_at > now:
         return message.status
+    # Committed before the channel is called: if this process dies during the send, the row says so
+    # and is settled by staff (settle_interrupted) instead of being sent a second time.
+    message.status = OutboxStatus.SENDING
+    message.sending_at = now
+    message.attempts += 1
+    session.commit()
+    message = session.get(OutboxMessage, message_id, with_for_update=True, populate_existing=True)
     attempt(session, message, jobs_config, now=now)
     return message.status
 
 
+INTERRUPTED_ERROR = ("Envoi interrompu (arrêt du processus pendant l'envoi) : le message est peut-être parti. "
+                     "Vérifiez auprès du destinataire avant de le renvoyer depuis la console des envois.")
+MASKED_BODY = "(contenu masqué après l'envoi : il contenait un code ou un lien personnel)"
+
+
+def settle_interrupted(session: Session, jobs_config: JobsConfig, *, now: datetime) -> int:
+    """Mark dead the messages whose send was interrupted long ago, for staff to check; returns how many."""
+    stale = now - timedelta(seconds=jobs_config.requeue_after_seconds)
+    rows = session.scalars(select(OutboxMessage).where(
+        OutboxMessage.status == OutboxStatus.SENDING, OutboxMessage.sending_at < stale
+    ).with_for_update(skip_locked=True)).all()
+    for message in rows:
+        message.last_error = INTERRUPTED_ERROR
+        mark_dead(session, message, now=now)
+    return len(rows)
+
+
+def mark_dead(session: Session, message: OutboxMessage, *, now: datetime) -> None:
+    """No more attempts: the message is dead, masked if secret, and an audit event tells staff."""
+    message.status = OutboxStatus.DEAD
+    mask_secret(message)
+    record(session, "outbox.dead", actor_type="system", subject=message, member_id=message.member_id, now=now,
+           channel=message.channel.value, template=message.template, related=message.related,
+           attempts=message.attempts)
+
+
+def mask_secret(message: OutboxMessage) -> None:
+    """Drop the body of a secret message (a code, a personal link) once it needs no further sending."""
+    if message.secret:
+        message.text_body = MASKED_BODY
+        message.html_body = None
+
+
 def attempt(session: Session, message: OutboxMessage, jobs_config: JobsConfig, *, now: datetime) -> None:
     """Send ``message`` once through its channel and record the outcome on the row."""
-    message.attempts += 1
     try:
         attachments = load_attachments(session, message)
         receipt = sender_for(message.channel, jobs_config).send(message, attachments)
@@ -73,6 +114,7 @@ def attempt(session: Session, message: OutboxMessage, jobs_config: JobsConfig, *
         message.sent_at = now
         message.receipt = receipt[:255]
         message.last_error = None
+        mask_secret(message)
         log.info("outbox message %s sent (%s)", message.id, message.receipt)
 
 
@@ -94,10 +136,7 @@ def record_failure(session: Session, message: OutboxMessage, exc: Exception, job
         retry_after = exc.retry_after if isinstance(exc, DeliveryError) else None
         delay = retry_delay(message.attempts, jobs_config, retry_after)
     if delay is None:
-        message.status = OutboxStatus.DEAD
-        record(session, "outbox.dead", actor_type="system", subject=message, member_id=message.member_id, now=now,
-               channel=message.channel.value, template=message.template, related=message.related,
-               attempts=message.attempts)
+        mark_dead(session, message, now=now)
     else:
         message.status = OutboxStatus.PENDING
         message.next_attempt_at = now + delay
@@ -125,7 +164,9 @@ def coverage_letter_attachment(session: Session, spec: dict) -> Attachment:
 
     The fax and the e-mail of one request, and every retry, then send the very same letter.
     """
-    from .pdf import render_coverage_letter  # xhtml2pdf takes most of a second to import
+    from .pdf import (
+        render_coverage_letter,  # xhtml2pdf takes most of a second to import
+    )
 
     request = session.get(HospitalCoverageRequest, spec["request_id"], with_for_update=True)
     if request is None:
@@ -161,6 +202,7 @@ def deliver_due_inline(jobs_config: JobsConfig, models_config: ModelsConfig, *, 
     tried = 0
     with _inline_lock:
         with session_scope(models_config) as session:
+            settle_interrupted(session, jobs_config, now=now)
             ids = list(session.scalars(
                 select(OutboxMessage.id).where(due_clause(now, jobs_config))
                 .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id).limit(jobs_config.relay_batch_size)

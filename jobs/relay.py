@@ -24,7 +24,7 @@ from models.db import session_scope
 from models.outbox.entities import OutboxMessage, OutboxStatus
 
 from .config import JobsConfig
-from .deliver import deliver_message, due_clause
+from .deliver import deliver_message, due_clause, settle_interrupted
 
 log = logging.getLogger(__name__)
 #: A job in one of these states will still run: no need to enqueue its message again.
@@ -37,6 +37,8 @@ class RelayResult:
 
     enqueued: int = 0
     requeued: int = 0
+    #: Messages whose send was interrupted by a crash, now dead for staff to check.
+    interrupted: int = 0
     error: str | None = None
 
 
@@ -87,6 +89,7 @@ def relay_outbox(session: Session, jobs_config: JobsConfig, *, now: datetime | N
     """
     now = now or utcnow()
     queue = queue or delivery_queue(jobs_config)
+    result = RelayResult(interrupted=settle_interrupted(session, jobs_config, now=now))
     rows = session.scalars(
         select(OutboxMessage)
         .where(due_clause(now, jobs_config))
@@ -94,7 +97,6 @@ def relay_outbox(session: Session, jobs_config: JobsConfig, *, now: datetime | N
         .limit(jobs_config.relay_batch_size)
         .with_for_update(skip_locked=True)
     ).all()
-    result = RelayResult()
     for message in rows:
         requeue = message.status is OutboxStatus.ENQUEUED
         try:

@@ -6,6 +6,7 @@ from flask import flash
 from flask_admin.actions import action
 from flask_admin.contrib.sqla.filters import FilterEqual
 
+from jobs.deliver import MASKED_BODY
 from models.base import utcnow
 from models.outbox.console import requeue_messages
 from models.outbox.entities import Channel, OutboxMessage, OutboxStatus
@@ -13,8 +14,9 @@ from models.outbox.entities import Channel, OutboxMessage, OutboxStatus
 from ..extensions import db
 from .base import SUPERVISORS, StaffModelView, current_staff
 
-STATUS_LABELS = {OutboxStatus.PENDING: "En attente", OutboxStatus.ENQUEUED: "En cours d'envoi",
-                 OutboxStatus.SENT: "Envoyé", OutboxStatus.DEAD: "Échec définitif"}
+STATUS_LABELS = {OutboxStatus.PENDING: "En attente", OutboxStatus.ENQUEUED: "Confié à l'envoi",
+                 OutboxStatus.SENDING: "En cours d'envoi", OutboxStatus.SENT: "Envoyé",
+                 OutboxStatus.DEAD: "Échec définitif"}
 CHANNEL_LABELS = {Channel.EMAIL: "E-mail", Channel.SMS: "SMS", Channel.FAX: "Fax"}
 
 
@@ -39,7 +41,9 @@ class OutboxConsoleView(StaffModelView):
                      "attachments": "Pièces jointes", "template": "Modèle", "member_id": "Adhérent (id)",
                      "enqueued_at": "Confié à l'envoi le", "receipt": "Accusé du canal"}
     column_formatters = {"status": lambda v, c, m, n: STATUS_LABELS[m.status],
-                         "channel": lambda v, c, m, n: CHANNEL_LABELS[m.channel]}
+                         "channel": lambda v, c, m, n: CHANNEL_LABELS[m.channel],
+                         # A code or a personal link is never shown to staff, even before it is sent.
+                         "text_body": lambda v, c, m, n: MASKED_BODY if m.secret else m.text_body}
     column_formatters_export = column_formatters
     # The primary key follows creation order and is indexed: a stable, cheap default order.
     column_default_sort = [("id", True)]

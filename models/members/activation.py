@@ -98,7 +98,7 @@ def request_password_reset(session: Session, identifier: str, *, make_link: Call
                              created_at=now, expires_at=now + timedelta(minutes=valid_minutes)))
     queue_email(session, to=member.email, template="account_password_reset", member_id=member.id,
                 context={"member": member, "link": make_link(raw), "minutes": valid_minutes,
-                         "first_password": member.password_hash is None})
+                         "first_password": member.password_hash is None}, secret=True)
     record(session, "password.reset_requested", actor_type="member", actor_id=member.id, subject=member,
            member_id=member.id, ip=ip, now=now, sent=True)
     return member

@@ -247,7 +247,7 @@ def send_code(session: Session, member: Member, *, attempt: str, purpose: CodePu
     session.add(otc)
     queue_sms(session, to=destination, member_id=member.id, template=f"code_{purpose.value}",
               text=f"MESE : votre code de sécurité est {code}. Il est valable {policy.code_minutes} minutes. "
-                   "Ne le communiquez à personne, même pas à MESE.")
+                   "Ne le communiquez à personne, même pas à MESE.", secret=True)
     session.flush()
     record(session, "signin.code_sent", subject=member, ip=ip, now=now, channel="sms", purpose=purpose.value,
            **_actor(member))

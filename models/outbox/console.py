@@ -18,11 +18,13 @@ def requeue_messages(session: Session, ids: Iterable[int], *, staff_id: int, now
     """Give dead messages another chance: pending again, due now, attempts kept for the record.
 
     Only dead messages move (a pending, enqueued or sent one is left alone, so a message is
-    never sent twice by mistake). Returns how many were requeued; each one is audited.
+    never sent twice by mistake). A secret message (a code, a personal link) is masked once dead and
+    never resent: the member asks for a new one. Returns how many were requeued; each one is audited.
     """
     rows = session.scalars(
         select(OutboxMessage)
-        .where(OutboxMessage.id.in_(list(ids)), OutboxMessage.status == OutboxStatus.DEAD)
+        .where(OutboxMessage.id.in_(list(ids)), OutboxMessage.status == OutboxStatus.DEAD,
+               OutboxMessage.secret.is_(False))
         .with_for_update()
     ).all()
     for message in rows:

@@ -21,10 +21,15 @@ class Channel(enum.StrEnum):
 
 
 class OutboxStatus(enum.StrEnum):
-    """Delivery state: pending → enqueued → sent, or back to pending with a retry time, or dead."""
+    """Delivery state: pending → enqueued → sending → sent, or back to pending with a retry time, or dead.
+
+    "sending" is committed before the channel is called: a worker that dies during the send leaves
+    the row there, and the relay then marks it dead for staff to check, rather than sending it twice.
+    """
 
     PENDING = "pending"
     ENQUEUED = "enqueued"
+    SENDING = "sending"
     SENT = "sent"
     DEAD = "dead"
 
@@ -53,5 +58,8 @@ class OutboxMessage(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
     enqueued_at: Mapped[datetime | None]
+    sending_at: Mapped[datetime | None] = mapped_column(comment="start of the attempt under way")
+    #: The body holds a code or a personal link: it is masked once delivered and never shown to staff.
+    secret: Mapped[bool] = mapped_column(default=False)
     sent_at: Mapped[datetime | None]
     receipt: Mapped[str | None] = mapped_column(String(255), comment="what the channel answered")

@@ -54,25 +54,27 @@ def queue_email(
     member_id: int | None = None,
     related: str | None = None,
     attachments: list[dict[str, Any]] | None = None,
+    secret: bool = False,
 ) -> OutboxMessage:
     """Render ``templates/email/<template>.html`` and queue it for ``to``.
 
-    The template defines the blocks ``subject``, ``text`` and ``html``.
+    The template defines the blocks ``subject``, ``text`` and ``html``; ``secret`` marks a body holding
+    a code or a personal link (masked once delivered, never shown to staff).
     """
     parts = render_blocks(f"email/{template}.html", context)
     return _add(session, OutboxMessage(
         channel=Channel.EMAIL, recipient=to, subject=parts["subject"], text_body=parts["text"],
         html_body=parts.get("html"), template=template, member_id=member_id, related=related,
-        attachments=attachments or [], next_attempt_at=utcnow(),
+        attachments=attachments or [], next_attempt_at=utcnow(), secret=secret,
     ))
 
 
 def queue_sms(session: Session, *, to: str, text: str, member_id: int | None = None,
-              template: str = "") -> OutboxMessage:
-    """Queue an SMS to ``to`` (E.164). ``text`` is the whole message."""
+              template: str = "", secret: bool = False) -> OutboxMessage:
+    """Queue an SMS to ``to`` (E.164). ``text`` is the whole message; ``secret`` as for e-mails."""
     return _add(session, OutboxMessage(
         channel=Channel.SMS, recipient=to, text_body=text, template=template, member_id=member_id,
-        next_attempt_at=utcnow(),
+        next_attempt_at=utcnow(), secret=secret,
     ))
 
 

@@ -175,3 +175,13 @@ def test_command_line_unlocks_an_account(session, models_config, agent):
     assert session.get(StaffUser, agent.id).failed_login_count == 0
     result = CliRunner(env=env).invoke(cli, ["staff", "unlock", "--email", "nobody@mese.test"])
     assert result.exit_code == 1 and "Aucun compte" in result.output
+
+
+def test_a_code_waiting_in_the_outbox_is_never_shown_to_staff_nor_resent(session, as_staff, manager):
+    code = OutboxMessage(channel=Channel.SMS, recipient="+33606060606", text_body="Votre code est 482913.",
+                         secret=True, status=OutboxStatus.DEAD, next_attempt_at=utcnow())
+    session.add(code)
+    session.commit()
+    html = as_staff(manager).get(OUTBOX + f"details/?id={code.id}").get_data(as_text=True)
+    assert "482913" not in html and "contenu masqué" in html
+    assert requeue_messages(session, [code.id], staff_id=manager.id, now=utcnow()) == 0

@@ -51,7 +51,7 @@ def new_page(browser):
 
 
 def last_sms_code(session, member_id: int) -> str:
-    """The 6-digit code of the last SMS queued for the member: it exists in clear nowhere else."""
+    """The 6-digit code of the last SMS queued for the member, read before it is delivered (then masked)."""
     session.expire_all()
     sms = session.scalars(select(OutboxMessage).where(OutboxMessage.channel == Channel.SMS,
                                                       OutboxMessage.member_id == member_id)

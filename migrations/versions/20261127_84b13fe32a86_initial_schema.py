@@ -1,8 +1,8 @@
 """initial schema
 
-Revision ID: 37610a41a3d5
+Revision ID: 84b13fe32a86
 Revises: 
-Create Date: 2026-11-27 07:45:42.104681
+Create Date: 2026-11-27 09:06:27.790001
 """
 from collections.abc import Sequence
 
@@ -11,7 +11,7 @@ from alembic import op
 
 
 
-revision: str = '37610a41a3d5'
+revision: str = '84b13fe32a86'
 down_revision: str | None = None
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
@@ -271,6 +271,8 @@ def upgrade() -> None:
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('next_attempt_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('enqueued_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('sending_at', sa.DateTime(timezone=True), nullable=True, comment='start of the attempt under way'),
+    sa.Column('secret', sa.Boolean(), nullable=False),
     sa.Column('sent_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('receipt', sa.String(length=255), nullable=True, comment='what the channel answered'),
     sa.ForeignKeyConstraint(['member_id'], ['member.id'], name=op.f('fk_outbox_message_member_id_member'), ondelete='SET NULL'),
