@@ -19,8 +19,9 @@ from models.base import utcnow
 from models.errors import DomainError
 from models.formats import display_phone
 from models.members import security
-from models.members.activation import (ActivationRequest, InvalidLink, request_activation, request_password_reset,
-                                       reset_password, valid_reset_token)
+from models.members.activation import (ActivationRequest, InvalidLink, begin_password_reset, count_reset_code_failure,
+                                       finish_password_reset, pending_digest, pending_reset, request_activation,
+                                       request_password_reset, valid_reset_token)
 from models.members.entities import CodePurpose, Member, SecondFactor
 from models.members.passwords import SPECIAL_CHARACTERS_DISPLAY, PasswordRejected
 from models.members.security import CodeCheck, CodeNotSent, Throttle, WrongCurrentPassword
@@ -105,7 +106,9 @@ def _pending() -> tuple[Member, dict] | tuple[None, None]:
     if not data or time.time() - data.get("at", 0) > _config().signin_pending_minutes * 60:
         return None, None
     member = db.session.get(Member, data.get("member"))
-    if member is None or member.locked_at is not None or \
+    # A reset confirmed by its second factor is what lifts the lock: only that sign-in may go on while locked.
+    locked_out = member is not None and member.locked_at is not None and not data.get("reset")
+    if member is None or locked_out or \
             not hmac.compare_digest(_token_digest(member), data.get("token", "")):
         return None, None
     return member, data
@@ -270,7 +273,11 @@ def second_factor():
     error = None
     if form.validate_on_submit():
         policy, now, ip = _policy(), utcnow(), client_ip()
-        if security.throttle(member, policy, now) is not Throttle.OPEN:
+        reset = pending.get("reset")
+        token = pending_reset(db.session, reset, pending.get("reset_digest", ""), now) if reset else None
+        if reset and token is None:
+            return _reset_link_gone()
+        if token is None and security.throttle(member, policy, now) is not Throttle.OPEN:
             error = _("Trop d'essais : patientez quelques minutes avant de réessayer.")
         else:
             if use_app:
@@ -279,6 +286,8 @@ def second_factor():
                 outcome = security.check_code(db.session, member, form.code.data, attempt=pending["attempt"],
                                               purpose=purpose, policy=policy, ip=ip, now=now)
             if outcome is CodeCheck.OK:
+                if reset:
+                    finish_password_reset(db.session, reset, pending["reset_digest"], ip=ip, now=now)
                 security.complete_sign_in(db.session, member, method="totp" if use_app else "sms",
                                           via=pending["via"], ip=ip, now=now)
                 db.session.commit()
@@ -286,8 +295,14 @@ def second_factor():
                 login_user(member)
                 session.permanent = True
                 session["auth_at"] = time.time()
+                if reset:
+                    flash(_("Votre mot de passe est enregistré."))
                 return _continue()
-            if member.locked_at is not None:
+            if token is not None:
+                if outcome is CodeCheck.WRONG and not count_reset_code_failure(token, policy=policy, now=now):
+                    db.session.commit()
+                    return _reset_link_gone()
+            elif member.locked_at is not None:
                 db.session.commit()
                 _fresh_session()
                 flash(_(GENERIC_FAILURE), "error")
@@ -300,6 +315,12 @@ def second_factor():
     return render_template("member/auth/second_factor.html", form=form, error=error, use_app=use_app,
                            purpose=purpose.value, masked_mobile=security.mask_mobile(destination),
                            code_minutes=_config().sms_code_minutes)
+
+
+def _reset_link_gone():
+    """The reset being confirmed can no longer be: its link expired, was replaced or had too many wrong codes."""
+    _fresh_session()
+    return render_template("member/auth/link_invalid.html"), 410
 
 
 @bp.post("/connexion/code/nouveau")
@@ -420,24 +441,26 @@ def forgot_password_sent():
 @bp.route("/mot-de-passe/nouveau/<token>", methods=["GET", "POST"], endpoint="reset_password")
 @limiter.limit(lambda: _config().limit_account_forms, methods=["POST"])
 def reset_password_page(token: str):
-    """Choose a new password from the e-mailed link; the second factor follows."""
+    """Choose a new password from the e-mailed link; it is set only once the second factor succeeds."""
     now = utcnow()
     if valid_reset_token(db.session, token, now) is None:
         return render_template("member/auth/link_invalid.html"), 410
     form = NewPasswordForm()
     if form.validate_on_submit():
         try:
-            member = reset_password(db.session, token, form.new_password.data, ip=client_ip(), now=now)
+            reset = begin_password_reset(db.session, token, form.new_password.data, ip=client_ip(), now=now)
         except InvalidLink:
             db.session.commit()
             return render_template("member/auth/link_invalid.html"), 410
         except PasswordRejected as exc:
             form.new_password.errors = list(exc.problems)
         else:
+            member = db.session.get(Member, reset.member_id)
             pending = _begin_pending(member, via="reset")
+            pending.update(reset=reset.id, reset_digest=pending_digest(reset))
             target = _start_second_factor(member, pending)
             db.session.commit()
-            flash(_("Votre mot de passe est enregistré. Pour terminer, confirmez votre identité avec le code "
+            flash(_("Pour enregistrer votre nouveau mot de passe, confirmez votre identité avec le code "
                     "à 6 chiffres."))
             return redirect(target)
     return render_template("member/auth/reset_password.html", form=form)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import hmac
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -17,8 +18,8 @@ from ..errors import DomainError
 from ..formats import canonical_nir, normalise_text
 from ..outbox.operations import queue_email
 from .entities import AccountToken, Member, TokenPurpose
-from .security import end_all_sessions, find_member
-from .passwords import set_password
+from .passwords import checked_password_hash, install_password_hash
+from .security import SignInPolicy, end_all_sessions, find_member
 
 #: At most this many reset e-mails per member and hour; further requests get the same answer, no e-mail.
 RESETS_PER_HOUR = 5
@@ -120,21 +121,66 @@ def valid_reset_token(session: Session, raw: str, now: datetime, *, lock: bool =
     return session.scalar(query.with_for_update() if lock else query)
 
 
-def reset_password(session: Session, raw: str, new_password: str, *, ip: str | None, now: datetime) -> Member:
-    """Set a new password through a reset link: the link is used up, the lock lifted, other sessions ended.
+def _link_refused(session: Session, ip: str | None, now: datetime) -> InvalidLink:
+    record(session, "password.reset_failed", actor_type="anonymous", ip=ip, now=now, reason="invalid_link")
+    return InvalidLink("Ce lien n'est plus valable : il a déjà servi, a été remplacé par un plus récent ou a expiré.")
 
-    Raises :class:`InvalidLink` or ``PasswordRejected`` (the link then stays usable). The caller must still
-    ask for the second factor before the member is signed in.
+
+def pending_digest(token: AccountToken) -> str:
+    """What the sign-in session keeps to be sure the password it confirms is the one its member chose."""
+    return hashlib.sha256((token.pending_password_hash or "").encode()).hexdigest()
+
+
+def begin_password_reset(session: Session, raw: str, new_password: str, *, ip: str | None,
+                         now: datetime) -> AccountToken:
+    """Check a new password chosen through a reset link and keep its hash on the link; the account is unchanged.
+
+    The password is set by :func:`finish_password_reset` once the second factor succeeds (ASVS 6.4.3).
+    Raises :class:`InvalidLink` or ``PasswordRejected`` (the link then stays usable).
     """
     token = valid_reset_token(session, raw, now, lock=True)
     if token is None:
-        record(session, "password.reset_failed", actor_type="anonymous", ip=ip, now=now, reason="invalid_link")
-        raise InvalidLink("Ce lien n'est plus valable : il a déjà servi, a été remplacé par un plus récent "
-                          "ou a expiré.")
+        raise _link_refused(session, ip, now)
+    member = session.get(Member, token.member_id)
+    token.pending_password_hash = checked_password_hash(session, member, new_password)
+    return token
+
+
+def pending_reset(session: Session, token_id: int, digest: str, now: datetime) -> AccountToken | None:
+    """The reset awaiting its second factor, if its link still works and still holds the password chosen."""
+    token = session.scalar(select(AccountToken).where(
+        AccountToken.id == token_id, AccountToken.purpose == TokenPurpose.PASSWORD_RESET,
+        AccountToken.used_at.is_(None), AccountToken.expires_at > now).with_for_update())
+    if token is None or not token.pending_password_hash or \
+            not hmac.compare_digest(pending_digest(token), digest or ""):
+        return None
+    return token
+
+
+def count_reset_code_failure(token: AccountToken, *, policy: SignInPolicy, now: datetime) -> bool:
+    """Count a wrong code typed to confirm a reset; at the lock limit the link stops working. True while usable."""
+    # The member's own counter may already hold the lock the reset is meant to lift: the link counts its codes.
+    token.code_failures += 1
+    if token.code_failures >= policy.lock_after_failures:
+        token.expires_at = now
+        return False
+    return True
+
+
+def finish_password_reset(session: Session, token_id: int, digest: str, *, ip: str | None,
+                          now: datetime) -> Member:
+    """After the second factor: set the pending password, use up the link, lift the lock, end other sessions.
+
+    Raises :class:`InvalidLink` when the link expired, was replaced or its password changed meanwhile.
+    """
+    token = pending_reset(session, token_id, digest, now)
+    if token is None:
+        raise _link_refused(session, ip, now)
     member = session.get(Member, token.member_id)
     first = member.password_hash is None
-    set_password(session, member, new_password, now=now)
+    install_password_hash(session, member, token.pending_password_hash, now=now)
     token.used_at = now
+    token.pending_password_hash = None
     _expire_links(session, member, now)
     member.failed_login_count = 0
     member.last_failed_login_at = None

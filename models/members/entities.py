@@ -148,7 +148,10 @@ class TokenPurpose(enum.StrEnum):
 
 
 class AccountToken(Base):
-    """A single-use link token sent by e-mail; only its SHA-256 is stored."""
+    """A single-use link token sent by e-mail; only its SHA-256 is stored.
+
+    A new password chosen through a reset link waits here, hashed, until the second factor succeeds.
+    """
 
     __tablename__ = "account_token"
     __table_args__ = (Index("ix_account_token_member_purpose", "member_id", "purpose"),)
@@ -160,6 +163,9 @@ class AccountToken(Base):
     created_at: Mapped[datetime]
     expires_at: Mapped[datetime]
     used_at: Mapped[datetime | None]
+    pending_password_hash: Mapped[str | None] = mapped_column(String(255),
+                                                              comment="Argon2 hash awaiting the second factor")
+    code_failures: Mapped[int] = mapped_column(default=0, comment="wrong codes typed to confirm this reset")
 
 
 class UsedCaptcha(Base):

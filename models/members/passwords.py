@@ -178,14 +178,24 @@ def set_password(session: Session, member: Member, password: str, *, now: dateti
 
     Raises :class:`PasswordRejected` naming each broken rule. Does not audit: callers say why it changed.
     """
-    from .entities import PasswordHistory
+    install_password_hash(session, member, checked_password_hash(session, member, password), now=now)
 
+
+def checked_password_hash(session: Session, member: Member, password: str) -> str:
+    """The hash of ``password`` once every rule is checked; raises :class:`PasswordRejected` naming each."""
     problems = password_problems(session, member, password)
     if problems:
         raise PasswordRejected(problems)
+    return hash_password(password)
+
+
+def install_password_hash(session: Session, member: Member, password_hash: str, *, now: datetime) -> None:
+    """Make an already checked hash the member's password; the old hash goes to the history."""
+    from .entities import PasswordHistory
+
     if member.password_hash:
         session.add(PasswordHistory(member_id=member.id, password_hash=member.password_hash, created_at=now))
-    member.password_hash = hash_password(password)
+    member.password_hash = password_hash
     member.password_set_at = now
 
 

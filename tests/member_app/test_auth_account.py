@@ -5,19 +5,21 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime, timedelta
 
+import pyotp
 import pytest
 from sqlalchemy import select
 
 from models.audit.entities import AuditEvent
 from models.content.entities import TermsVersion
+from models.members.entities import AccountToken, SecondFactor
 from models.members.passwords import (RULE_COMMON, RULE_HISTORY, RULE_LENGTH, RULE_LOWERCASE, RULE_PERSONAL,
                                       RULE_VARIETY, verify_password)
 from models.outbox.entities import Channel
 from tests.factories import PASSWORD, make_member
 from tests.helpers import login_member
 from tests.member_app.test_auth_support import (reload, same_page, NEW_PASSWORD, app, audit_actions, auth_config,  # noqa: F401
-                                                client, last_sms_code, link_in, outbox, post_form,
-                                                sign_in)
+                                                client, last_sms_code, link_in, login_password, outbox,
+                                                post_form, sign_in)
 
 ACTIVATION = {"last_name": "RIMON", "first_name": "Léa", "birth_date": "1984-01-10", "nir": "2 84 80 13 809 111 74"}
 
@@ -131,6 +133,8 @@ def test_a_used_link_and_an_expired_link_are_refused(app, session, time_machine)
     client = app.test_client()
     link = request_link(client, session, member)
     assert post_form(client, link, {"new_password": NEW_PASSWORD}).status_code == 302
+    assert app.test_client().get(link).status_code == 200  # not used up before the second factor
+    assert post_form(client, "/connexion/code", {"code": last_sms_code(session, member)}).location == "/"
     again = app.test_client().get(link)
     assert again.status_code == 410 and "Ce lien n'est plus valable" in again.get_data(as_text=True)
     time_machine.shift(timedelta(minutes=2))
@@ -141,13 +145,152 @@ def test_a_used_link_and_an_expired_link_are_refused(app, session, time_machine)
     assert app.test_client().get("/mot-de-passe/nouveau/forged-token").status_code == 410
 
 
-def test_a_reset_unlocks_a_locked_account(client, session):
-    member = make_member(session)
+def lock(session, member):
     member.locked_at, member.failed_login_count = datetime.now(UTC), 10
+    member.last_failed_login_at = member.locked_at
     session.commit()
+
+
+def test_a_reset_unlocks_a_locked_account_only_once_the_code_is_right(client, session):
+    member = make_member(session)
+    lock(session, member)
+    link = request_link(client, session, member)
+    assert post_form(client, link, {"new_password": NEW_PASSWORD}).location == "/connexion/code"
+    assert reload(session, member).locked_at is not None
+    assert "Le code à 6 chiffres" in client.get("/connexion/code").get_data(as_text=True)
+    assert post_form(client, "/connexion/code", {"code": last_sms_code(session, member)}).location == "/"
+    member = reload(session, member)
+    assert member.locked_at is None and member.failed_login_count == 0
+    assert verify_password(member.password_hash, NEW_PASSWORD)
+
+
+def test_nothing_changes_after_the_new_password_until_the_code(app, session):
+    member = make_member(session)
+    old_hash, old_token = member.password_hash, member.session_token
+    client = app.test_client()
+    link = request_link(client, session, member)
+    response = post_form(client, link, {"new_password": NEW_PASSWORD})
+    assert response.location == "/connexion/code"
+    assert "confirmez votre identité avec le code" in client.get("/connexion/code").get_data(as_text=True)
+    member = reload(session, member)
+    assert member.password_hash == old_hash and member.session_token == old_token
+    assert verify_password(member.password_hash, PASSWORD) and not verify_password(member.password_hash, NEW_PASSWORD)
+    token = session.scalar(select(AccountToken).where(AccountToken.member_id == member.id))
+    assert token.used_at is None and verify_password(token.pending_password_hash, NEW_PASSWORD)
+    assert "password.reset" not in audit_actions(session, member.id)
+    assert outbox(session, template="account_password_changed") == []
+    other = app.test_client()
+    assert login_password(other, member.number, PASSWORD).location == "/connexion/code"  # the old one still works
+    assert login_password(app.test_client(), member.number, NEW_PASSWORD).status_code == 200
+
+
+def test_a_locked_account_stays_locked_before_the_code(app, session):
+    member = make_member(session)
+    lock(session, member)
+    client = app.test_client()
     link = request_link(client, session, member)
     post_form(client, link, {"new_password": NEW_PASSWORD})
-    assert reload(session, member).locked_at is None
+    assert reload(session, member).locked_at is not None
+    page = login_password(app.test_client(), member.number, NEW_PASSWORD).get_data(as_text=True)
+    assert "Identifiant ou mot de passe incorrect" in page
+
+
+def test_the_right_code_sets_the_password_uses_the_link_and_ends_other_sessions(app, session):
+    member = make_member(session)
+    elsewhere = app.test_client()
+    login_member(elsewhere, member)
+    assert elsewhere.get("/").status_code == 200
+    client = app.test_client()
+    link = request_link(client, session, member)
+    post_form(client, link, {"new_password": NEW_PASSWORD})
+    assert elsewhere.get("/").status_code == 200  # still open before the code
+    assert post_form(client, "/connexion/code", {"code": last_sms_code(session, member)}).location == "/"
+    assert "Votre mot de passe est enregistré." in client.get("/").get_data(as_text=True)
+    member = reload(session, member)
+    assert verify_password(member.password_hash, NEW_PASSWORD) and member.password_set_at is not None
+    token = session.scalar(select(AccountToken).where(AccountToken.member_id == member.id))
+    assert token.used_at is not None and token.pending_password_hash is None
+    assert app.test_client().get(link).status_code == 410
+    assert elsewhere.get("/").location.startswith("/connexion")
+    assert [m.template for m in outbox(session, template="account_password_changed")] == ["account_password_changed"]
+    fresh = app.test_client()
+    assert sign_in(fresh, session, member, NEW_PASSWORD).location == "/"
+    actions = audit_actions(session, member.id)
+    assert actions.index("signin.code_sent") < actions.index("password.reset") < actions.index("signin.succeeded")
+
+
+def test_a_wrong_code_changes_nothing_and_the_link_can_be_used_again(app, session):
+    member = make_member(session)
+    lock(session, member)
+    old_hash, old_token = reload(session, member).password_hash, member.session_token
+    client = app.test_client()
+    link = request_link(client, session, member)
+    post_form(client, link, {"new_password": NEW_PASSWORD})
+    right = last_sms_code(session, member)
+    wrong = post_form(client, "/connexion/code", {"code": "000000" if right != "000000" else "111111"})
+    assert "Code incorrect" in wrong.get_data(as_text=True)
+    member = reload(session, member)
+    assert member.password_hash == old_hash and member.session_token == old_token
+    assert member.locked_at is not None
+    token = session.scalar(select(AccountToken).where(AccountToken.member_id == member.id))
+    assert token.used_at is None
+    assert client.get("/").location.startswith("/connexion")
+    assert outbox(session, template="account_password_changed") == []
+    # The code step is abandoned; the link still works until it expires.
+    again = app.test_client()
+    assert again.get(link).status_code == 200
+    assert post_form(again, link, {"new_password": NEW_PASSWORD}).location == "/connexion/code"
+    assert post_form(again, "/connexion/code", {"code": last_sms_code(session, member)}).location == "/"
+    assert verify_password(reload(session, member).password_hash, NEW_PASSWORD)
+
+
+def test_the_code_of_an_older_attempt_cannot_confirm_a_password_chosen_since(app, session, time_machine):
+    time_machine.move_to(datetime.now(UTC), tick=False)
+    member = make_member(session)
+    first, second = app.test_client(), app.test_client()
+    link = request_link(first, session, member)
+    post_form(first, link, {"new_password": NEW_PASSWORD})
+    code = last_sms_code(session, member)
+    time_machine.shift(timedelta(seconds=61))
+    post_form(second, link, {"new_password": "Randonnee-en-Chartreuse-74"})
+    assert post_form(first, "/connexion/code", {"code": code}).status_code == 410
+    assert verify_password(reload(session, member).password_hash, PASSWORD)
+    assert post_form(second, "/connexion/code", {"code": last_sms_code(session, member)}).location == "/"
+    assert verify_password(reload(session, member).password_hash, "Randonnee-en-Chartreuse-74")
+
+
+def test_too_many_wrong_codes_end_the_link_without_changing_the_password(app, session):
+    member = make_member(session)
+    lock(session, member)
+    link = request_link(app.test_client(), session, member)
+    token = session.scalar(select(AccountToken).where(AccountToken.member_id == member.id))
+    token.code_failures = 9
+    session.commit()
+    client = app.test_client()
+    post_form(client, link, {"new_password": NEW_PASSWORD})
+    right = last_sms_code(session, member)
+    response = post_form(client, "/connexion/code", {"code": "000000" if right != "000000" else "111111"})
+    assert response.status_code == 410 and "Ce lien n" in response.get_data(as_text=True)
+    assert app.test_client().get(link).status_code == 410
+    member = reload(session, member)
+    assert verify_password(member.password_hash, PASSWORD) and member.locked_at is not None
+
+
+def test_an_app_user_confirms_the_reset_with_the_authenticator_code(app, session, time_machine):
+    time_machine.move_to(datetime(2026, 11, 27, 9, 0, 5, tzinfo=UTC), tick=False)
+    member = make_member(session)
+    member.second_factor, member.totp_secret = SecondFactor.TOTP, pyotp.random_base32()
+    session.commit()
+    totp = pyotp.TOTP(member.totp_secret)
+    client = app.test_client()
+    link = request_link(client, session, member)
+    sms_before = len(outbox(session, channel=Channel.SMS))
+    assert post_form(client, link, {"new_password": NEW_PASSWORD}).location == "/connexion/code"
+    assert len(outbox(session, channel=Channel.SMS)) == sms_before
+    assert "Code incorrect" in post_form(client, "/connexion/code", {"code": "12345"}).get_data(as_text=True)
+    assert verify_password(reload(session, member).password_hash, PASSWORD)
+    assert post_form(client, "/connexion/code", {"code": totp.now()}).location == "/"
+    assert verify_password(reload(session, member).password_hash, NEW_PASSWORD)
 
 
 # --- password change ---------------------------------------------------------------------------------------

@@ -175,8 +175,8 @@ def test_every_sign_in_event_is_audited_with_time_and_address_and_no_secret_is_l
 
     events = session.scalars(select(AuditEvent).order_by(AuditEvent.id)).all()
     assert [e.action for e in events] == [
-        "account.activation_requested", "password.reset_requested", "password.reset", "signin.code_sent",
-        "signin.code_failed", "signin.succeeded", "password.changed", "signin.signed_out", "signin.failed"]
+        "account.activation_requested", "password.reset_requested", "signin.code_sent", "signin.code_failed",
+        "password.reset", "signin.succeeded", "password.changed", "signin.signed_out", "signin.failed"]
     assert all(e.ip == "198.51.100.23" and e.at is not None and e.member_id == member.id for e in events)
     secrets_ = [NEW_PASSWORD, "Randonnee-en-Chartreuse-74", "Wrong-password-1", "2848013809111",
                 "284801380911174", first_code, token]

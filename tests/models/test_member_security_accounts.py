@@ -9,8 +9,9 @@ import pytest
 from sqlalchemy import select, text
 
 from models.audit.entities import AuditEvent
-from models.members.activation import (ActivationRequest, InvalidLink, request_activation, request_password_reset,
-                                       reset_password, valid_reset_token)
+from models.members.activation import (ActivationRequest, InvalidLink, begin_password_reset,
+                                       count_reset_code_failure, finish_password_reset, pending_digest,
+                                       pending_reset, request_activation, request_password_reset, valid_reset_token)
 from models.members.entities import AccountToken
 from models.members.passwords import RULE_LENGTH, PasswordRejected, verify_password
 from models.members.security import SignInPolicy, change_password, WrongCurrentPassword
@@ -94,18 +95,61 @@ def test_unknown_identifiers_get_no_e_mail(session):
     assert emails(session, "account_password_reset") == []
 
 
+def reset_password(session, raw, new_password, *, ip, now):
+    """The whole reset as the member area runs it when the second factor succeeds at once."""
+    token = begin_password_reset(session, raw, new_password, ip=ip, now=now)
+    return finish_password_reset(session, token.id, pending_digest(token), ip=ip, now=now)
+
+
+def test_the_new_password_waits_on_the_link_and_nothing_changes_before_the_second_factor(session):
+    member = make_member(session)
+    member.locked_at, member.failed_login_count = NOW, 10
+    old_token, old_hash = member.session_token, member.password_hash
+    link = reset_link(session, member)
+    token = begin_password_reset(session, link, NEW, ip="192.0.2.7", now=NOW)
+    assert verify_password(token.pending_password_hash, NEW)
+    assert member.password_hash == old_hash and verify_password(member.password_hash, PASSWORD)
+    assert member.locked_at == NOW and member.failed_login_count == 10 and member.session_token == old_token
+    assert token.used_at is None and valid_reset_token(session, link, NOW) is token
+    assert emails(session, "account_password_changed") == []
+    assert "password.reset" not in [e.action for e in session.scalars(select(AuditEvent))]
+
+
 def test_the_link_sets_a_password_once_lifts_the_lock_and_ends_sessions(session):
     member = make_member(session)
     member.locked_at, member.failed_login_count = NOW, 10
     old_token = member.session_token
     link = reset_link(session, member)
     assert reset_password(session, link, NEW, ip="192.0.2.7", now=NOW) is member
-    assert verify_password(member.password_hash, NEW)
+    assert verify_password(member.password_hash, NEW) and member.password_set_at == NOW
     assert member.locked_at is None and member.failed_login_count == 0
     assert member.session_token != old_token
     assert emails(session, "account_password_changed")[-1].recipient == member.email
     with pytest.raises(InvalidLink):
         reset_password(session, link, "Randonnee-en-Chartreuse-74", ip=None, now=NOW)
+
+
+def test_a_reset_whose_password_was_replaced_meanwhile_is_not_finished(session):
+    member = make_member(session)
+    link = reset_link(session, member)
+    first = begin_password_reset(session, link, NEW, ip=None, now=NOW)
+    digest = pending_digest(first)
+    begin_password_reset(session, link, "Randonnee-en-Chartreuse-74", ip=None, now=NOW)
+    assert pending_reset(session, first.id, digest, NOW) is None
+    with pytest.raises(InvalidLink):
+        finish_password_reset(session, first.id, digest, ip=None, now=NOW)
+    assert verify_password(member.password_hash, PASSWORD)
+
+
+def test_too_many_wrong_codes_end_the_link(session):
+    member = make_member(session)
+    link = reset_link(session, member)
+    token = begin_password_reset(session, link, NEW, ip=None, now=NOW)
+    policy = SignInPolicy()
+    assert all(count_reset_code_failure(token, policy=policy, now=NOW) for _ in range(policy.lock_after_failures - 1))
+    assert not count_reset_code_failure(token, policy=policy, now=NOW)
+    assert valid_reset_token(session, link, NOW) is None
+    assert verify_password(member.password_hash, PASSWORD)
 
 
 def test_an_expired_or_replaced_link_is_refused(session):
@@ -124,7 +168,7 @@ def test_a_refused_password_keeps_the_link_usable(session):
     member = make_member(session)
     link = reset_link(session, member)
     with pytest.raises(PasswordRejected) as refused:
-        reset_password(session, link, "Court-1", ip=None, now=NOW)
+        begin_password_reset(session, link, "Court-1", ip=None, now=NOW)
     assert RULE_LENGTH in refused.value.problems
     assert reset_password(session, link, NEW, ip=None, now=NOW) is member
 

@@ -1,8 +1,8 @@
 """initial schema
 
-Revision ID: 84b13fe32a86
+Revision ID: ad7ef631dabe
 Revises: 
-Create Date: 2026-11-27 09:06:27.790001
+Create Date: 2026-11-27 09:18:11.933571
 """
 from collections.abc import Sequence
 
@@ -11,7 +11,7 @@ from alembic import op
 
 
 
-revision: str = '84b13fe32a86'
+revision: str = 'ad7ef631dabe'
 down_revision: str | None = None
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
@@ -184,6 +184,8 @@ def upgrade() -> None:
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('expires_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('used_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('pending_password_hash', sa.String(length=255), nullable=True, comment='Argon2 hash awaiting the second factor'),
+    sa.Column('code_failures', sa.Integer(), nullable=False, comment='wrong codes typed to confirm this reset'),
     sa.ForeignKeyConstraint(['member_id'], ['member.id'], name=op.f('fk_account_token_member_id_member'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_account_token')),
     sa.UniqueConstraint('token_hash', name=op.f('uq_account_token_token_hash'))
