@@ -8,14 +8,10 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from jobs.config import JobsConfig
-from models.config import ModelsConfig
+from models.config import ModelsConfig, env_flag
 from web import rate_limit_settings
 
 DEV_SECRET = "dev-backoffice-secret-change-me"
-
-
-def _bool(value: str) -> bool:
-    return value.strip().lower() in {"1", "true", "yes", "on"}
 
 
 @dataclass(frozen=True)
@@ -52,10 +48,10 @@ class BackofficeConfig:
             models=ModelsConfig.from_env(env),
             jobs=jobs,
             secret_key=env.get("BACKOFFICE_SECRET_KEY", d.secret_key),
-            cookie_secure=_bool(env.get("COOKIE_SECURE", str(d.cookie_secure))),
+            cookie_secure=env_flag(env.get("COOKIE_SECURE", str(d.cookie_secure))),
             session_idle_minutes=int(env.get("BACKOFFICE_IDLE_MINUTES", d.session_idle_minutes)),
             staff_password_max_age_days=int(env.get("STAFF_PASSWORD_MAX_AGE_DAYS", d.staff_password_max_age_days)),
-            require_totp=_bool(env.get("STAFF_REQUIRE_TOTP", str(d.require_totp))),
+            require_totp=env_flag(env.get("STAFF_REQUIRE_TOTP", str(d.require_totp))),
             export_max_rows=int(env.get("EXPORT_MAX_ROWS", d.export_max_rows)),
             trusted_proxies=int(env.get("TRUSTED_PROXIES", d.trusted_proxies)),
             totp_step_minutes=int(env.get("STAFF_TOTP_STEP_MINUTES", d.totp_step_minutes)),

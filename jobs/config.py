@@ -7,11 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from models.config import ROOT
-
-
-def _bool(value: str) -> bool:
-    return value.strip().lower() in {"1", "true", "yes", "on"}
+from models.config import ROOT, env_flag
 
 
 @dataclass(frozen=True)
@@ -58,8 +54,8 @@ class JobsConfig:
             outbox_dir=Path(env.get("OUTBOX_DIR", str(d.outbox_dir))),
             mail_server=env.get("MAIL_SERVER", d.mail_server),
             mail_port=int(env.get("MAIL_PORT", d.mail_port)),
-            mail_use_tls=_bool(env.get("MAIL_USE_TLS", str(d.mail_use_tls))),
-            mail_use_ssl=_bool(env.get("MAIL_USE_SSL", str(d.mail_use_ssl))),
+            mail_use_tls=env_flag(env.get("MAIL_USE_TLS", str(d.mail_use_tls))),
+            mail_use_ssl=env_flag(env.get("MAIL_USE_SSL", str(d.mail_use_ssl))),
             mail_username=env.get("MAIL_USERNAME", d.mail_username),
             mail_password=env.get("MAIL_PASSWORD", d.mail_password),
             mail_sender=env.get("MAIL_DEFAULT_SENDER", d.mail_sender),

@@ -8,15 +8,11 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from jobs.config import JobsConfig
-from models.config import ModelsConfig
-from web import rate_limit_settings
+from models.config import ModelsConfig, env_flag
 from models.members.security import SignInPolicy
+from web import rate_limit_settings
 
 DEV_SECRET = "dev-member-secret-change-me"
-
-
-def _bool(value: str) -> bool:
-    return value.strip().lower() in {"1", "true", "yes", "on"}
 
 
 @dataclass(frozen=True)
@@ -74,12 +70,12 @@ class MemberAppConfig:
             models=ModelsConfig.from_env(env),
             jobs=jobs,
             secret_key=env.get("MEMBER_SECRET_KEY", d.secret_key),
-            cookie_secure=_bool(env.get("COOKIE_SECURE", str(d.cookie_secure))),
+            cookie_secure=env_flag(env.get("COOKIE_SECURE", str(d.cookie_secure))),
             session_idle_minutes=int(env.get("SESSION_IDLE_MINUTES", d.session_idle_minutes)),
             remember_login_days=int(env.get("REMEMBER_LOGIN_DAYS", d.remember_login_days)),
             ratelimit_storage_url=env.get("RATELIMIT_STORAGE_URL", jobs.redis_url or d.ratelimit_storage_url),
             trusted_proxies=int(env.get("TRUSTED_PROXIES", d.trusted_proxies)),
-            captcha_enabled=_bool(env.get("CAPTCHA_ENABLED", str(d.captcha_enabled))),
+            captcha_enabled=env_flag(env.get("CAPTCHA_ENABLED", str(d.captcha_enabled))),
             captcha_secret=env.get("CAPTCHA_SECRET", d.captcha_secret),
             public_url=env.get("PUBLIC_URL", d.public_url).rstrip("/"),
             captcha_cost=int(env.get("CAPTCHA_COST", d.captcha_cost)),

@@ -12,6 +12,11 @@ DEV_FIELD_KEY = "ZGV2LW9ubHkta2V5LWRvLW5vdC11c2UtaW4tcHJvZCE="
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def env_flag(value: str) -> bool:
+    """An environment value read as a yes/no switch (1, true, yes, on)."""
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
 @dataclass(frozen=True)
 class ModelsConfig:
     """Database, encryption and domain settings (see the README's configuration table)."""

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
 
 from schwifty import IBAN
 from schwifty.exceptions import SchwiftyException
 from stdnum.exceptions import ValidationError
 from stdnum.fr import nir as stdnum_nir
 
+PARIS = ZoneInfo("Europe/Paris")
 _SEPARATORS = re.compile(r"[\s.\-\u00a0]")
 
 
@@ -107,3 +110,12 @@ def normalise_text(value: str) -> str:
     text = unicodedata.normalize("NFKD", value or "")
     text = "".join(c for c in text if not unicodedata.combining(c)).lower()
     return " ".join(re.sub(r"[^a-z0-9]+", " ", text).split())
+
+
+def date_fr(value: date | datetime | None) -> str:
+    """A date as the guide writes it (10/01/1984); instants are shown in French time; empty for None."""
+    if value is None:
+        return ""
+    if isinstance(value, datetime):
+        value = value.astimezone(PARIS)
+    return value.strftime("%d/%m/%Y")

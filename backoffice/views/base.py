@@ -8,20 +8,20 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from flask import abort, flash, redirect, request, url_for
 from flask_admin import AdminIndexView, BaseView, expose
 from flask_admin.contrib.sqla import ModelView
 from flask_admin.helpers import get_redirect_target
-from flask_admin.model.helpers import get_mdict_item_or_list
 from flask_admin.model import typefmt
+from flask_admin.model.helpers import get_mdict_item_or_list
 from flask_login import current_user
 from sqlalchemy import asc, desc
 
 from models.audit.operations import record
 from models.base import utcnow
 from models.errors import DomainError
+from models.formats import PARIS, date_fr
 from models.requests.entities import HospitalCoverageRequest
 from models.requests.workflow import local_today
 from models.staff.entities import StaffRole, StaffUser
@@ -31,7 +31,6 @@ from web import client_ip
 from ..auth.views import staff_signed_in
 from ..extensions import current_config, db
 
-PARIS = ZoneInfo("Europe/Paris")
 ALL_STAFF = (StaffRole.AGENT, StaffRole.MANAGER, StaffRole.ADMIN)
 SUPERVISORS = (StaffRole.MANAGER, StaffRole.ADMIN)
 ADMINS = (StaffRole.ADMIN,)
@@ -49,11 +48,6 @@ def formula_safe(value: Any) -> Any:
     if isinstance(value, str) and value.startswith(FORMULA_PREFIXES):
         return "'" + value
     return value
-
-
-def date_fr(value: date | None) -> str:
-    """A date as 31/12/2026 (empty for None)."""
-    return value.strftime("%d/%m/%Y") if value else ""
 
 
 def datetime_fr(value: datetime | None) -> str:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import datetime
 
 from flask import Blueprint, render_template
 from flask_babel import lazy_gettext as _l
@@ -11,8 +11,9 @@ from flask_login import current_user, login_required
 
 from models.base import utcnow
 from models.content.queries import current_news
+from models.formats import PARIS, date_fr
 from models.requests.queries import member_hospital_coverage_requests
-from models.requests.workflow import PARIS, local_today
+from models.requests.workflow import local_today
 
 from ..extensions import db
 
@@ -83,14 +84,7 @@ def index():
     )
 
 
-@bp.app_template_filter("date_fr")
-def date_fr(value: date | datetime | None) -> str:
-    """A date as the guide writes it (10/01/1984); instants are shown in French time."""
-    if value is None:
-        return ""
-    if isinstance(value, datetime):
-        value = value.astimezone(PARIS)
-    return value.strftime("%d/%m/%Y")
+bp.add_app_template_filter(date_fr, "date_fr")
 
 
 @bp.app_template_filter("datetime_fr")

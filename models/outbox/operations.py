@@ -10,6 +10,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 from sqlalchemy.orm import Session
 
 from ..base import utcnow
+from ..formats import date_fr
 from .entities import Channel, OutboxMessage
 
 TEMPLATES_DIR = Path(__file__).resolve().parents[2] / "templates"
@@ -27,7 +28,7 @@ def template_environment() -> Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.filters["date_fr"] = lambda d: d.strftime("%d/%m/%Y") if d else ""
+    env.filters["date_fr"] = date_fr
     env.filters["euros"] = lambda cents: f"{cents / 100:,.2f} €".replace(",", " ").replace(".", ",")
     return env
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
@@ -11,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from ..audit.operations import record
 from ..errors import InvalidTransition
+from ..formats import PARIS
 from ..staff.entities import StaffUser
 from .entities import ReferenceCounter, RequestEvent, RequestMixin, RequestStatus
 
@@ -30,7 +30,6 @@ DUE_WORKING_DAYS = {
     "bank_details": 10,
     "teletransmission": 15,
 }
-PARIS = ZoneInfo("Europe/Paris")
 
 
 def local_today(now: datetime) -> date:
