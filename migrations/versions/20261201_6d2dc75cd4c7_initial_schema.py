@@ -1,8 +1,8 @@
 """initial schema
 
-Revision ID: ad7ef631dabe
+Revision ID: 6d2dc75cd4c7
 Revises: 
-Create Date: 2026-11-27 09:18:11.933571
+Create Date: 2026-12-01 11:45:20.444839
 """
 from collections.abc import Sequence
 
@@ -11,7 +11,7 @@ from alembic import op
 
 
 
-revision: str = 'ad7ef631dabe'
+revision: str = '6d2dc75cd4c7'
 down_revision: str | None = None
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
@@ -439,6 +439,20 @@ def upgrade() -> None:
     op.create_index(op.f('ix_hospital_coverage_request_assigned_to_id'), 'hospital_coverage_request', ['assigned_to_id'], unique=False)
     op.create_index(op.f('ix_hospital_coverage_request_member_id'), 'hospital_coverage_request', ['member_id'], unique=False)
     op.create_index('ix_hospital_coverage_request_queue', 'hospital_coverage_request', ['status', 'created_at', 'id'], unique=False)
+    op.create_table('outbox_attempt',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('message_id', sa.Integer(), nullable=False),
+    sa.Column('number', sa.Integer(), nullable=False),
+    sa.Column('started_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('ended_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('worker', sa.String(length=120), nullable=False, comment='host:pid of the process that sent'),
+    sa.Column('outcome', sa.String(length=32), nullable=False),
+    sa.Column('detail', sa.Text(), nullable=True),
+    sa.Column('receipt', sa.String(length=255), nullable=True, comment='what the channel answered'),
+    sa.ForeignKeyConstraint(['message_id'], ['outbox_message.id'], name=op.f('fk_outbox_attempt_message_id_outbox_message'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_outbox_attempt')),
+    sa.UniqueConstraint('message_id', 'number', name=op.f('uq_outbox_attempt_message_id'))
+    )
     op.create_table('reimbursement',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('member_id', sa.Integer(), nullable=False),
@@ -504,6 +518,7 @@ def downgrade() -> None:
     op.drop_index('ix_reimbursement_member_care', table_name='reimbursement')
     op.drop_index(op.f('ix_reimbursement_beneficiary_id'), table_name='reimbursement')
     op.drop_table('reimbursement')
+    op.drop_table('outbox_attempt')
     op.drop_index('ix_hospital_coverage_request_queue', table_name='hospital_coverage_request')
     op.drop_index(op.f('ix_hospital_coverage_request_member_id'), table_name='hospital_coverage_request')
     op.drop_index(op.f('ix_hospital_coverage_request_assigned_to_id'), table_name='hospital_coverage_request')
