@@ -7,7 +7,7 @@
 - The relay process relays the outbox (jobs.relay), at once again while its batches are full,
   else every ``relay_interval_seconds``.
 - Every child survives the loss of Redis or PostgreSQL at any moment: it logs, waits (1 s, then
-  longer, up to 30 s), reconnects and goes on. RQ's own loop quits on some Redis errors (a lost
+  longer, up to 15 s), reconnects and goes on. RQ's own loop quits on some Redis errors (a lost
   connection during a job, a timeout); the delivery process then builds a new RQ worker.
 - The supervisor is what systemd (or any supervisor) starts: it starts the children again when one
   dies, with a growing pause if one keeps dying at once, stops them cleanly on SIGTERM, and tells
@@ -51,7 +51,7 @@ log = logging.getLogger(__name__)
 #: RQ's heartbeat period is about a third of this; it also bounds how long a blocked Redis read waits.
 WORKER_TTL = 30
 #: Longest pause between two tries to reach Redis or PostgreSQL again.
-MAX_PAUSE = 30.0
+MAX_PAUSE = 15.0
 #: A child that dies sooner than this after its start is started again only after a growing pause.
 QUICK_DEATH = 10.0
 
@@ -86,6 +86,8 @@ class DeliveryWorker(SimpleWorker):
     """RQ's non-forking worker, whose stop request (SIGTERM, SIGINT) also ends the reconnecting loop around it."""
 
     stop_event: threading.Event | None = None
+    #: RQ retries a lost Redis by itself while it waits for a job; not for longer pauses than ours.
+    max_connection_wait_time = MAX_PAUSE
 
     def request_stop(self, signum, frame):
         if self.stop_event is not None:
@@ -122,15 +124,19 @@ def delivery_loop(jobs_config: JobsConfig, models_config: ModelsConfig, *, burst
             return
         if not stop.is_set():
             backoff.failed(stop)
+    log.info("delivery process stopped")
 
 
 def relay_loop(jobs_config: JobsConfig, models_config: ModelsConfig, *, heartbeat=None,
                stop: threading.Event | None = None) -> None:
-    """Relay the outbox: at once again while a pass found a full batch, else every ``relay_interval_seconds``."""
+    """Relay the outbox: at once again while a pass found a full batch, else every ``relay_interval_seconds``.
+
+    A pass that fails (the database away) is tried again after the interval: a failed connection
+    costs nothing, and the relay is back within one interval of the database.
+    """
     stop = stop or threading.Event()
     _on_stop_signal(stop)
     runtime.configure(jobs_config, models_config)
-    backoff = Backoff()
     while not stop.is_set():
         busy = False
         try:
@@ -140,19 +146,14 @@ def relay_loop(jobs_config: JobsConfig, models_config: ModelsConfig, *, heartbea
                          "%s sends recorded late", result.enqueued, result.requeued, result.interrupted,
                          result.recovered)
             busy = result.busy
-            backoff.succeeded()
         except Exception as exc:  # the database is away, most likely: the next pass will tell
-            log.warning("outbox relay pass failed (%s: %s); trying again in %.0f s", type(exc).__name__, exc,
-                        max(backoff.pause, jobs_config.relay_interval_seconds))
-            backoff.pause = max(backoff.pause, jobs_config.relay_interval_seconds)
-            if heartbeat is not None:
-                heartbeat.value = time.time()
-            backoff.failed(stop)
-            continue
+            log.warning("outbox relay pass failed (%s); trying again in %s s", str(exc).splitlines()[0],
+                        jobs_config.relay_interval_seconds)
         if heartbeat is not None:
             heartbeat.value = time.time()
         if not busy:
             stop.wait(jobs_config.relay_interval_seconds)
+    log.info("outbox relay stopped")
 
 
 def _on_stop_signal(stop: threading.Event) -> None:
@@ -244,6 +245,7 @@ class Supervisor:
 
     def _stop_children(self) -> None:
         notify("STOPPING=1")
+        log.info("mese worker: stopping; each delivery process finishes its current message first")
         for child in self.children:
             if child.process is not None and child.process.is_alive():
                 os.kill(child.process.pid, signal.SIGTERM)
@@ -252,8 +254,10 @@ class Supervisor:
             if child.process is not None:
                 child.process.join(max(0.0, deadline - time.monotonic()))
                 if child.process.is_alive():
+                    log.warning("mese worker: %s process still running; killed", child.name)
                     child.process.kill()
                     child.process.join()
+        log.info("mese worker: stopped")
 
 
 def notify(state: str) -> None:
