@@ -131,14 +131,25 @@ class DeliveryTracker:
         values = self.connection.mget([self.receipt_key(i, n) for i, n in pairs])
         return {pair: value.decode() for pair, value in zip(pairs, values, strict=True) if value is not None}
 
+    @property
+    def relay_pass_key(self) -> str:
+        return f"{self.namespace}:outbox:relay-last-pass"
+
     def heartbeats_are_current(self, now: float) -> bool:
         """False just after Redis lost its data (restart, flush), while live workers write their heartbeats again.
 
         A marker key remembers since when this Redis has held our data; a missing marker means a loss.
+        The same round trip notes the time of this relay pass, for ``mese worker --check``.
         """
         key = f"{self.namespace}:outbox:tracking-since"
         with self.connection.pipeline(transaction=False) as pipe:
             pipe.set(key, str(now), nx=True)
             pipe.get(key)
-            _created, since = pipe.execute()
+            pipe.set(self.relay_pass_key, str(now), ex=3600)
+            _created, since, _noted = pipe.execute()
         return now - float(since) > LEASE_SECONDS
+
+    def last_relay_pass(self) -> float | None:
+        """When a relay last passed (seconds since the epoch), or None (raises RedisError)."""
+        value = self.connection.get(self.relay_pass_key)
+        return float(value) if value else None

@@ -290,6 +290,47 @@ def _run_embedded(jobs_config: JobsConfig, models_config: ModelsConfig, burst: b
         return
 
 
+def check_health(jobs_config: JobsConfig | None = None, models_config: ModelsConfig | None = None
+                 ) -> tuple[bool, dict[str, str]]:
+    """What ``mese worker --check`` reports: the database and Redis answer, and a relay passed lately.
+
+    For a supervisor's or a monitor's probe; nothing personal is read. ``(healthy, checks)``.
+    """
+    import time as clock
+
+    from sqlalchemy import text
+
+    from models.db import get_engine
+
+    from .tracking import DeliveryTracker, tracking_connection
+
+    jobs_config = jobs_config or JobsConfig.from_env()
+    models_config = models_config or ModelsConfig.from_env()
+    checks: dict[str, str] = {}
+    try:
+        with get_engine(models_config).connect() as connection:
+            connection.execute(text("SELECT 1"))
+        checks["database"] = "ok"
+    except Exception as exc:  # the reason is shown to the operator, who runs the command
+        checks["database"] = f"unavailable ({type(exc).__name__})"
+    if jobs_config.embedded:
+        checks["redis"] = "not configured (embedded mode)"
+        return checks["database"] == "ok", checks
+    try:
+        tracker = DeliveryTracker(tracking_connection(jobs_config.redis_url), jobs_config.queue_name)
+        last = tracker.last_relay_pass()
+        checks["redis"] = "ok"
+        age = None if last is None else clock.time() - last
+        limit = 3 * jobs_config.relay_interval_seconds + 60
+        checks["relay"] = "no pass yet" if age is None else f"last pass {age:.0f} s ago" + (
+            "" if age < limit else f" (more than {limit} s)")
+        relay_ok = age is not None and age < limit
+    except RedisError as exc:
+        checks["redis"] = f"unavailable ({type(exc).__name__})"
+        relay_ok = False
+    return checks["database"] == "ok" and checks["redis"] == "ok" and relay_ok, checks
+
+
 def run_worker(burst: bool = False, *, jobs_config: JobsConfig | None = None,
                models_config: ModelsConfig | None = None) -> None:
     """Run the worker: supervised delivery processes and the outbox relay, until SIGTERM.

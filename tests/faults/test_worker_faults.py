@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import time
 from collections import Counter
+from pathlib import Path
 
 import pytest
 from sqlalchemy import select, text
@@ -181,3 +183,30 @@ def test_a_fax_whose_worker_was_killed_during_the_send_is_never_sent_twice_and_i
     assert [m["to"] for m in receiving_server.raw if m["outbox_id"] == fax.id] == [[f"0476605636@{FAX_DOMAIN}"]]
     assert session.scalar(select(AuditEvent).where(AuditEvent.action == "outbox.dead",
                                                    AuditEvent.subject_id == fax.id)) is not None
+
+
+def _children(pid: int) -> list[int]:
+    return [int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+
+
+@pytest.mark.timeout(120)
+def test_the_supervisor_starts_its_dead_processes_again_and_tells_systemd_it_is_alive(
+        session, faults, receiving_server, tmp_path):
+    systemd = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    systemd.bind(str(tmp_path / "notify.sock"))
+    systemd.settimeout(30)
+    faults.env["NOTIFY_SOCKET"] = str(tmp_path / "notify.sock")
+    worker = faults.start_worker()
+    assert systemd.recv(100) == b"READY=1"
+    assert systemd.recv(100) == b"WATCHDOG=1"
+    wait_until(lambda: len(_children(worker.pid)) == 2, 30, "the relay and the delivery process running")
+
+    first = _children(worker.pid)
+    for pid in first:  # both children die at once (OOM killer, a crash in C code...)
+        os.kill(pid, signal.SIGKILL)
+    ids = queue_receipts(session, 5)
+
+    wait_until(all_sent(session, len(ids)), 60, "receipts sent by the processes started again")
+    _exactly_once(receiving_server, ids)
+    assert worker.poll() is None and set(_children(worker.pid)).isdisjoint(first)
+    systemd.close()
