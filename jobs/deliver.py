@@ -1,22 +1,23 @@
 """Delivery of one outbox message: idempotent, counted, retried with backoff, dead after the last attempt.
 
 Every attempt is a row of its own (``OutboxAttempt``): when it began, which worker process made it,
-how it ended. The "sending" state is committed before the channel is called, under a lease kept in
-Redis (jobs.tracking); the channel's answer is kept in Redis before the database records it. So a
-worker that dies during a send, or a database that drops between the send and the commit, leaves
-enough behind for the relay to settle the message without a person: sent when the answer was kept,
-sent again when it is an e-mail or SMS (same Message-ID), left for staff when it is a fax.
+how it ended. The "sending" state is committed before the channel is called, while the worker's
+heartbeat in Redis names the message (jobs.tracking); when the outcome cannot be written, the
+channel's answer is kept in Redis. So a worker that dies during a send, or a database that drops
+between the send and the commit, leaves enough behind for the relay to settle the message without
+a person: sent when the answer was kept, sent again when it is an e-mail or SMS (same Message-ID),
+left for staff when it is a fax.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import random
 import threading
 import time
 from collections.abc import Callable
-from collections.abc import Iterator
-from contextlib import contextmanager, nullcontext
+from contextlib import nullcontext
 from datetime import datetime, timedelta
 
 from sqlalchemy import Connection, Row, and_, bindparam, case, insert, literal, or_, select, update
@@ -78,7 +79,7 @@ _CLAIM_WITH_ATTEMPT = select(_claimed).add_cte(insert(_attempts).from_select(
     ["message_id", "number", "started_at", "worker", "outcome"],
     select(_claimed.c.id, _claimed.c.attempts, bindparam("b_now", type_=_attempts.c.started_at.type),
            bindparam("b_worker"), literal(AttemptOutcome.IN_PROGRESS.value))).cte("started"))
-# Also when the relay has meanwhile settled the message as interrupted (its lease lapsed) and no newer
+# Also when the relay has meanwhile settled the message as interrupted (no heartbeat named it) and no newer
 # attempt has begun: it did leave, so it must not be sent again.
 _SENT = (
     update(_messages)
@@ -115,17 +116,32 @@ def _write(connection: Connection, params: dict, one_statement, first, then) -> 
         return row
 
 
-@contextmanager
-def _hot_connection(bind) -> Iterator[Connection]:
-    """One connection for the writes of one delivery (one pool check-out), in autocommit on PostgreSQL."""
-    with bind.connect() as connection:
-        if connection.dialect.name == "postgresql":
-            connection = connection.execution_options(isolation_level="AUTOCOMMIT")
-        yield connection
+_hot_connections: dict[tuple[int, int, int], Connection] = {}
+
+
+def _run_hot(bind, work: Callable[[Connection], Row | None]) -> Row | None:
+    """Run ``work`` on this thread's connection for delivery writes, in autocommit on PostgreSQL.
+
+    The connection stays open from one message to the next: no pool check-out nor ping per message.
+    One that fails is dropped, and the next call opens a fresh one (pinged by the pool).
+    """
+    if bind.dialect.name != "postgresql":
+        with bind.connect() as connection:
+            return work(connection)
+    key = (id(bind), os.getpid(), threading.get_ident())
+    connection = _hot_connections.get(key)
+    if connection is None or connection.closed or connection.invalidated:
+        connection = _hot_connections[key] = bind.connect().execution_options(isolation_level="AUTOCOMMIT")
+    try:
+        return work(connection)
+    except DATABASE_AWAY:
+        _hot_connections.pop(key, None)
+        connection.invalidate()
+        raise
 
 
 def deliver_message(message_id: int) -> str:
-    """RQ job: deliver outbox message ``message_id`` under its lease; returns the resulting status.
+    """RQ job: deliver outbox message ``message_id``, named in this worker's heartbeat; returns the resulting status.
 
     Safe to run twice or late: a message already sent, dead, being sent or not yet due is left alone.
     """
@@ -143,33 +159,42 @@ def deliver(session: Session, message_id: int, jobs_config: JobsConfig, *, now: 
 
     The message is claimed by one conditional UPDATE (a second delivery of the same message waits for
     the first to commit, then claims nothing), committed as "sending" with its attempt, then sent.
+    When the outcome cannot be written, the channel's answer is kept in Redis before trying again.
     """
     now = now or utcnow()
-    with _hot_connection(session.get_bind()) as connection:
-        row = _write(connection, {"b_message_id": message_id, "b_now": now,
-                                  "b_worker": tracker.worker if tracker else worker_name()},
-                     _CLAIM_WITH_ATTEMPT, _CLAIM, _START_ATTEMPT)
-        if row is None:
-            status = session.scalar(select(OutboxMessage.status).where(OutboxMessage.id == message_id))
-            if status is None:
-                log.warning("outbox message %s does not exist", message_id)
-            session.rollback()
-            return status
-        message = OutboxMessage(**row._asdict())  # a detached copy for the channel; the row is written by UPDATEs
-        number = message.attempts
-        try:
-            attachments = load_attachments(session, message)
-            receipt = sender_for(message.channel, jobs_config).send(message, attachments)
-        except Exception as exc:  # any failure, even a bug, is recorded and retried, never lost silently
-            log.warning("outbox message %s attempt %s failed: %s", message_id, number, exc)
-            return _commit_outcome(session, message_id, number, lambda s, _c: _record_failed_attempt(
-                s, message_id, number, exc, jobs_config))
+    bind = session.get_bind()
+    claim = {"b_message_id": message_id, "b_now": now, "b_worker": tracker.worker if tracker else worker_name()}
+    try:
+        row = _run_hot(bind, lambda c: _write(c, claim, _CLAIM_WITH_ATTEMPT, _CLAIM, _START_ATTEMPT))
+    except DATABASE_AWAY:  # a kept connection that the database closed meanwhile: once more, on a fresh one
+        row = _run_hot(bind, lambda c: _write(c, claim, _CLAIM_WITH_ATTEMPT, _CLAIM, _START_ATTEMPT))
+    if row is None:
+        status = session.scalar(select(OutboxMessage.status).where(OutboxMessage.id == message_id))
+        if status is None:
+            log.warning("outbox message %s does not exist", message_id)
+        session.rollback()
+        return status
+    message = OutboxMessage(**row._asdict())  # a detached copy for the channel; the row is written by UPDATEs
+    number = message.attempts
+    try:
+        attachments = load_attachments(session, message)
+        receipt = sender_for(message.channel, jobs_config).send(message, attachments)
+    except Exception as exc:  # any failure, even a bug, is recorded and retried, never lost silently
+        log.warning("outbox message %s attempt %s failed: %s", message_id, number, exc)
+        return _commit_outcome(session, message_id, number, lambda s: _record_failed_attempt(
+            s, message_id, number, exc, jobs_config))
+    sent = {"b_message_id": message_id, "b_number": number, "b_now": utcnow(), "b_receipt": receipt[:255]}
+    kept = []
+
+    def keep_receipt() -> None:
         if tracker is not None:
             tracker.keep_receipt(message_id, number, receipt)
-        params = {"b_message_id": message_id, "b_number": number, "b_now": utcnow(), "b_receipt": receipt[:255]}
-        status = _commit_outcome(session, message_id, number, lambda _s, c: _write(
-            c, params, _SENT_WITH_ATTEMPT, _SENT, _ATTEMPT_SENT) or OutboxStatus.SENT, connection)
-    if tracker is not None:
+            kept.append(True)
+
+    status = _commit_outcome(session, message_id, number, lambda _s: _run_hot(
+        bind, lambda c: _write(c, sent, _SENT_WITH_ATTEMPT, _SENT, _ATTEMPT_SENT)) or OutboxStatus.SENT,
+        on_database_away=keep_receipt)
+    if kept:
         tracker.forget_receipt(message_id, number)
     log.info("outbox message %s sent (%s)", message_id, receipt)
     return status
@@ -184,37 +209,40 @@ def _record_failed_attempt(session: Session, message_id: int, number: int, exc: 
     return message.status
 
 
-def _commit_outcome(session: Session, message_id: int, number: int,
-                    write: Callable[[Session, Connection], OutboxStatus | None],
-                    connection: Connection | None = None) -> OutboxStatus | None:
-    """Write the outcome of an attempt (ORM through ``session``, or Core through ``connection``) and commit.
+def _commit_outcome(session: Session, message_id: int, number: int, write: Callable[[Session], OutboxStatus | None],
+                    *, on_database_away: Callable[[], None] | None = None) -> OutboxStatus | None:
+    """Write the outcome of an attempt and commit; while the database is away, try again for a while.
 
-    While the database is away, try again with fresh connections for ``OUTCOME_RETRY_SECONDS``, then
-    give up (raising): the relay settles the message from the lapsed heartbeat and the kept receipt.
+    ``on_database_away`` runs at the first failure (to keep the channel's answer in Redis). Gives up
+    after ``OUTCOME_RETRY_SECONDS`` (raising): the relay then settles the message from the lapsed
+    heartbeat and the kept receipt.
     """
     try:
-        status = write(session, connection)
+        status = write(session)
         session.commit()
         return status
     except DATABASE_AWAY as exc:
         log.warning("outbox message %s: outcome of attempt %s not recorded (%s); trying again",
-                    message_id, number, exc)
+                    message_id, number, str(exc).splitlines()[0])
         session.rollback()
+    if on_database_away is not None:
+        on_database_away()
     bind = session.get_bind()
     deadline = time.monotonic() + OUTCOME_RETRY_SECONDS
     pause = 0.5
     while True:
         time.sleep(pause)
         try:
-            with Session(bind=bind, expire_on_commit=False) as retry, _hot_connection(bind) as fresh:
-                status = write(retry, fresh)
+            with Session(bind=bind, expire_on_commit=False) as retry:
+                status = write(retry)
                 retry.commit()
                 log.info("outbox message %s: outcome of attempt %s recorded", message_id, number)
                 return status
         except DATABASE_AWAY as exc:
             if time.monotonic() > deadline:
                 raise
-            log.warning("outbox message %s: database still unavailable (%s)", message_id, exc)
+            log.warning("outbox message %s: database still unavailable (%s)", message_id,
+                        str(exc).splitlines()[0])
             pause = min(pause * 2, 5)
 
 
@@ -235,7 +263,7 @@ def mark_sent(message: OutboxMessage, current: OutboxAttempt | None, receipt: st
 
 def settle_interrupted(session: Session, message: OutboxMessage, jobs_config: JobsConfig, *, now: datetime,
                        receipt: str | None = None) -> None:
-    """Settle a message whose worker stopped during the send (its lease lapsed); the caller commits.
+    """Settle a message whose worker stopped during the send (no live heartbeat names it); the caller commits.
 
     With the channel's kept answer, it is sent. Otherwise an e-mail or SMS is sent again (the same
     Message-ID lets a receiving server drop a copy), while a fax, which must never go twice, is dead
@@ -266,7 +294,7 @@ def settle_interrupted(session: Session, message: OutboxMessage, jobs_config: Jo
 
 
 def settle_stale_sending(session: Session, jobs_config: JobsConfig, *, now: datetime) -> int:
-    """Embedded mode (no leases): settle the messages "sending" for longer than ``requeue_after_seconds``."""
+    """Embedded mode (no heartbeats): settle the messages "sending" for longer than ``requeue_after_seconds``."""
     stale = now - timedelta(seconds=jobs_config.requeue_after_seconds)
     rows = session.scalars(select(OutboxMessage).where(
         OutboxMessage.status == OutboxStatus.SENDING, OutboxMessage.sending_at < stale

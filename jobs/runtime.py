@@ -31,7 +31,7 @@ def current() -> tuple[JobsConfig, ModelsConfig]:
 
 
 def tracker(jobs_config: JobsConfig | None = None) -> DeliveryTracker | None:
-    """This process's tracker of deliveries in flight (leases, kept receipts); None in embedded mode."""
+    """This process's tracker of deliveries in flight (heartbeat, kept receipts); None in embedded mode."""
     jobs_config = jobs_config or current()[0]
     if jobs_config.embedded:
         return None
@@ -43,5 +43,5 @@ def tracker(jobs_config: JobsConfig | None = None) -> DeliveryTracker | None:
     return found
 
 
-# A forked child has its own pid, so it builds its own tracker (and lease thread); drop the parent's.
+# A forked child has its own pid, so it builds its own tracker (and heartbeat thread); drop the parent's.
 os.register_at_fork(after_in_child=_trackers.clear)

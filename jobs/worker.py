@@ -3,7 +3,7 @@
 - Each delivery process runs RQ's non-forking ``SimpleWorker``: no fork per job (a fork costs more
   than a delivery), one SMTP connection kept open. It is protected by the supervisor instead: a
   delivery process that dies is started again, and the message it was sending is settled by the
-  relay once its lease lapses (jobs.tracking).
+  relay once no live heartbeat names it (jobs.tracking).
 - The relay process relays the outbox (jobs.relay), at once again while its batches are full,
   else every ``relay_interval_seconds``.
 - Every child survives the loss of Redis or PostgreSQL at any moment: it logs, waits (1 s, then
