@@ -8,6 +8,7 @@ made once, and only when TLS is on.
 from __future__ import annotations
 
 import os
+import select
 import smtplib
 import threading
 import time
@@ -159,7 +160,8 @@ class _TimedConnection(Connection):
 
 
 class SmtpSession:
-    """One SMTP connection kept open across messages, checked with NOOP after a pause, reopened when lost."""
+    """One SMTP connection kept open across messages, reopened when the server hung up (checked without a round
+    trip before each message, and with NOOP after a pause)."""
 
     #: After this many idle seconds, the server may have hung up: check with NOOP before sending.
     CHECK_AFTER_IDLE = 5.0
@@ -183,6 +185,8 @@ class SmtpSession:
                 raise
 
     def _usable_connection(self) -> _TimedConnection:
+        if self.connection is not None and _hung_up(self.connection.host.sock):
+            self.reset()  # the server closed it (or said goodbye) while we were not sending: nothing was lost
         if self.connection is not None and time.monotonic() - self.last_used > self.CHECK_AFTER_IDLE:
             try:
                 if self.connection.host.noop()[0] != 250:
@@ -200,6 +204,16 @@ class SmtpSession:
         if self.connection is not None:
             self.connection.close()
             self.connection = None
+
+
+def _hung_up(sock) -> bool:
+    """Whether an idle SMTP connection has something to read: end of stream or a closing reply (no round trip)."""
+    if sock is None:
+        return True
+    try:
+        return bool(select.select([sock], [], [], 0)[0])
+    except (OSError, ValueError):
+        return True
 
 
 _sessions: dict[JobsConfig, SmtpSession] = {}
