@@ -54,6 +54,7 @@ class DeliveryTracker:
         self._recorded: list[str] = []
         self._lock = threading.Lock()
         self._heart: threading.Thread | None = None
+        self._silent = False
 
     def heartbeat_key(self, worker: str) -> str:
         return f"{self.namespace}:outbox:worker:{worker}"
@@ -107,9 +108,15 @@ class DeliveryTracker:
                     pipe.delete(*recorded)
                 pipe.execute()
         except RedisError as exc:
-            log.warning("outbox heartbeat not written to Redis: %s", exc)
+            if not self._silent:  # once per outage, not every few seconds
+                log.warning("outbox heartbeat not written to Redis: %s", exc)
+                self._silent = True
             with self._lock:
                 self._recorded[:0] = recorded
+        else:
+            if self._silent:
+                log.info("outbox heartbeat written to Redis again")
+                self._silent = False
 
     # -- the relay's side -------------------------------------------------------------------
     def in_flight(self) -> set[int]:

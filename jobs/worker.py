@@ -7,7 +7,7 @@
 - The relay process relays the outbox (jobs.relay), at once again while its batches are full,
   else every ``relay_interval_seconds``.
 - Every child survives the loss of Redis or PostgreSQL at any moment: it logs, waits (1 s, then
-  longer, up to 15 s), reconnects and goes on. RQ's own loop quits on some Redis errors (a lost
+  longer, up to 5 s), reconnects and goes on. RQ's own loop quits on some Redis errors (a lost
   connection during a job, a timeout); the delivery process then builds a new RQ worker.
 - The supervisor is what systemd (or any supervisor) starts: it starts the children again when one
   dies, with a growing pause if one keeps dying at once, stops them cleanly on SIGTERM, and tells
@@ -51,9 +51,11 @@ log = logging.getLogger(__name__)
 #: RQ's heartbeat period is about a third of this; it also bounds how long a blocked Redis read waits.
 WORKER_TTL = 30
 #: Longest pause between two tries to reach Redis or PostgreSQL again.
-MAX_PAUSE = 15.0
-#: A child that dies sooner than this after its start is started again only after a growing pause.
+MAX_PAUSE = 5.0
+#: A child that dies sooner than this after its start is started again only after a growing pause...
 QUICK_DEATH = 10.0
+#: ...of at most this long (a process that cannot start must not be started ten times a second).
+MAX_RESTART_PAUSE = 30.0
 
 
 def _preload(jobs_config: JobsConfig, models_config: ModelsConfig) -> None:
@@ -108,6 +110,7 @@ def delivery_loop(jobs_config: JobsConfig, models_config: ModelsConfig, *, burst
     backoff = Backoff()
     while not stop.is_set():
         _on_stop_signal(stop)
+        worker = None
         try:
             connection = worker_connection(jobs_config.redis_url)
             connection.ping()
@@ -116,15 +119,31 @@ def delivery_loop(jobs_config: JobsConfig, models_config: ModelsConfig, *, burst
             worker.stop_event = stop
             backoff.succeeded()
             worker.work(burst=burst, logging_level="WARNING", with_scheduler=False)
+            if not stop.is_set() and not burst:
+                log.warning("delivery worker: RQ's loop ended (Redis lost?); starting a new one")
         except RedisError as exc:
             log.warning("delivery worker: Redis unavailable (%s); trying again in %.0f s", exc, backoff.pause)
         except Exception:
             log.exception("delivery worker stopped unexpectedly; starting again in %.0f s", backoff.pause)
+        finally:
+            if worker is not None:
+                _stop_listening(worker)
         if burst:
             return
         if not stop.is_set():
             backoff.failed(stop)
     log.info("delivery process stopped")
+
+
+def _stop_listening(worker: DeliveryWorker) -> None:
+    """Stop the RQ worker's command thread: its own teardown skips it when Redis is gone, and it would linger."""
+    if worker.pubsub_thread is not None:
+        worker.pubsub_thread.stop()
+    if worker.pubsub is not None:
+        try:
+            worker.pubsub.close()
+        except (RedisError, OSError):
+            pass
 
 
 def relay_loop(jobs_config: JobsConfig, models_config: ModelsConfig, *, heartbeat=None,
@@ -219,7 +238,7 @@ class Supervisor:
                 if child.process is not None and not child.process.is_alive():
                     child.process.join()
                     quick = now - child.started < QUICK_DEATH
-                    child.pause = min(max(child.pause * 2, 1.0), MAX_PAUSE) if quick else 0.0
+                    child.pause = min(max(child.pause * 2, 1.0), MAX_RESTART_PAUSE) if quick else 0.0
                     child.restart_at = now + child.pause
                     log.warning("mese worker: %s process ended (exit code %s); starting it again in %.0f s",
                                 child.name, child.process.exitcode, child.pause)
@@ -233,7 +252,7 @@ class Supervisor:
     def healthy(self) -> bool:
         """Every child runs and the relay turned recently (a pass, or a failed try to reach a server)."""
         relay_age = time.time() - self.relay_heartbeat.value
-        limit = 3 * max(self.jobs_config.relay_interval_seconds, MAX_PAUSE) + 60
+        limit = 3 * self.jobs_config.relay_interval_seconds + 60
         return all(c.process is not None and c.process.is_alive() for c in self.children) and relay_age < limit
 
     def _start(self, child: Child) -> None:
