@@ -6,6 +6,7 @@ The apps reach PostgreSQL through our proxy, which the tests cut (connections re
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import replace
 from urllib.parse import urlsplit
 
@@ -90,6 +91,17 @@ def test_member_pages_answer_503_with_the_products_french_page_and_nothing_is_ha
     assert member_client.get("/").status_code == 200
     assert session.scalar(select(func.count()).select_from(HospitalCoverageRequest)) == 0
     assert session.scalar(select(func.count()).select_from(OutboxMessage)) == 0
+
+
+def test_a_database_that_hangs_gets_the_outage_page_within_seconds_not_a_hung_request(
+        session, database, member_client):
+    login_member(member_client, make_member(session))
+    database.drop_connections()  # pooled connections are gone...
+    database.hang()  # ...and new ones are accepted but never answered
+
+    start = time.monotonic()
+    _assert_outage_page(member_client.get("/"), title="Service momentanément indisponible", lang="fr")
+    assert time.monotonic() - start < 15  # connect_timeout, not the TCP stack's minutes
 
 
 def test_a_member_who_chose_english_gets_the_page_in_english(session, database, member_client):
