@@ -11,6 +11,7 @@ import time
 import segno
 from flask import Blueprint, current_app, flash, jsonify, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required, login_user, logout_user
 from sqlalchemy import select
 
@@ -29,6 +30,7 @@ from web import client_ip
 
 from ..config import MemberAppConfig
 from ..extensions import db, limiter, login_manager
+from ..i18n import remember_language, translate
 from .forms import (ActivationForm, ChangePasswordForm, CodeForm, ForgotPasswordForm, LoginForm, MobileForm,
                     NewPasswordForm, TermsForm)
 
@@ -38,14 +40,14 @@ bp = Blueprint("auth", __name__)
 PENDING = "signin"
 #: Endpoints a signed-in member may reach while a step (expired password, terms) is pending.
 ALWAYS_OPEN = {"auth.logout", "auth.captcha_challenge"}
-GENERIC_FAILURE = ("Identifiant ou mot de passe incorrect, ou accès temporairement suspendu après plusieurs "
-                   "erreurs.")
+GENERIC_FAILURE = _l("Identifiant ou mot de passe incorrect, ou accès temporairement suspendu après plusieurs "
+                     "erreurs.")
 CODE_MESSAGES = {
-    CodeCheck.WRONG: "Code incorrect. Vérifiez les 6 chiffres et réessayez.",
-    CodeCheck.EXPIRED: "Ce code a expiré : demandez un nouveau code.",
-    CodeCheck.EXHAUSTED: "Trop d'essais pour ce code : demandez un nouveau code.",
-    CodeCheck.MISSING: "Aucun code valable pour cette connexion : demandez un nouveau code.",
-    CodeCheck.REPLAYED: "Ce code a déjà servi : attendez le code suivant de votre application.",
+    CodeCheck.WRONG: _l("Code incorrect. Vérifiez les 6 chiffres et réessayez."),
+    CodeCheck.EXPIRED: _l("Ce code a expiré : demandez un nouveau code."),
+    CodeCheck.EXHAUSTED: _l("Trop d'essais pour ce code : demandez un nouveau code."),
+    CodeCheck.MISSING: _l("Aucun code valable pour cette connexion : demandez un nouveau code."),
+    CodeCheck.REPLAYED: _l("Ce code a déjà servi : attendez le code suivant de votre application."),
 }
 _IDENTIFIER_COOKIE = re.compile(r"[0-9A-Za-z]{1,20}")
 
@@ -176,7 +178,7 @@ def _captcha_ok() -> bool:
     return ok
 
 
-CAPTCHA_ERROR = "Cochez « Je ne suis pas un robot » et attendez la fin de la vérification."
+CAPTCHA_ERROR = _l("Cochez « Je ne suis pas un robot » et attendez la fin de la vérification.")
 
 
 @bp.get("/altcha/challenge")
@@ -224,7 +226,7 @@ def _start_second_factor(member: Member, pending: dict) -> str:
         security.send_code(db.session, member, attempt=pending["attempt"], purpose=CodePurpose.LOGIN,
                            destination=member.mobile, policy=_policy(), ip=client_ip(), now=utcnow())
     except CodeNotSent as exc:
-        flash(exc.message, "error")
+        flash(translate(exc.message), "error")
     return url_for(".second_factor")
 
 
@@ -295,6 +297,7 @@ def second_factor():
                 login_user(member)
                 session.permanent = True
                 session["auth_at"] = time.time()
+                remember_language(member)
                 if reset:
                     flash(_("Votre mot de passe est enregistré."))
                 return _continue()
@@ -305,16 +308,23 @@ def second_factor():
             elif member.locked_at is not None:
                 db.session.commit()
                 _fresh_session()
-                flash(_(GENERIC_FAILURE), "error")
+                flash(str(GENERIC_FAILURE), "error")
                 return redirect(url_for(".login"))
-            error = _(CODE_MESSAGES[outcome])
+            error = CODE_MESSAGES[outcome]
         db.session.commit()
     destination = member.mobile
     if purpose is CodePurpose.MOBILE:
         destination = security.pending_mobile(db.session, member, pending["attempt"])
-    return render_template("member/auth/second_factor.html", form=form, error=error, use_app=use_app,
+    _field_error(form.code, error)
+    return render_template("member/auth/second_factor.html", form=form, use_app=use_app,
                            purpose=purpose.value, masked_mobile=security.mask_mobile(destination),
                            code_minutes=_config().sms_code_minutes)
+
+
+def _field_error(field, message) -> None:
+    """Show ``message`` (a refusal of the rules) next to ``field``, after the field's own errors."""
+    if message:
+        field.errors = [*field.errors, message]
 
 
 def _reset_link_gone():
@@ -338,7 +348,7 @@ def resend_code():
                                destination=member.mobile, policy=_policy(), ip=client_ip(), now=utcnow())
             flash(_("Un nouveau code vous a été envoyé par SMS."))
         except CodeNotSent as exc:
-            flash(exc.message, "error")
+            flash(translate(exc.message), "error")
         db.session.commit()
     return redirect(url_for(".second_factor"))
 
@@ -365,8 +375,9 @@ def mobile():
             db.session.commit()
             return redirect(url_for(".second_factor"))
         except CodeNotSent as exc:
-            error = exc.message
-    return render_template("member/auth/mobile.html", form=form, error=error)
+            error = translate(exc.message)
+    _field_error(form.mobile, error)
+    return render_template("member/auth/mobile.html", form=form)
 
 
 @bp.post("/deconnexion")
@@ -453,7 +464,7 @@ def reset_password_page(token: str):
             db.session.commit()
             return render_template("member/auth/link_invalid.html"), 410
         except PasswordRejected as exc:
-            form.new_password.errors = list(exc.problems)
+            form.new_password.errors = [translate(problem) for problem in exc.problems]
         else:
             member = db.session.get(Member, reset.member_id)
             pending = _begin_pending(member, via="reset")
@@ -487,11 +498,11 @@ def change_password():
             if member.locked_at is not None:
                 logout_user()
                 _fresh_session()
-                flash(_(GENERIC_FAILURE), "error")
+                flash(str(GENERIC_FAILURE), "error")
                 return redirect(url_for(".login"))
-            form.current_password.errors = [exc.message]
+            form.current_password.errors = [translate(exc.message)]
         except PasswordRejected as exc:
-            form.new_password.errors = list(exc.problems)
+            form.new_password.errors = [translate(problem) for problem in exc.problems]
         else:
             db.session.commit()
             complete = session.get("auth_complete")
@@ -559,7 +570,8 @@ def totp_enrolment():
         error = _("Code incorrect. Saisissez le code affiché par votre application, sans attendre qu'il change.")
     uri = security.totp_uri(member)
     qr = segno.make(uri, error="m").svg_data_uri(scale=5, border=2)
-    return render_template("member/auth/totp_enrolment.html", form=form, error=error, qr=qr,
+    _field_error(form.code, error)
+    return render_template("member/auth/totp_enrolment.html", form=form, qr=qr,
                            secret=member.totp_secret)
 
 
@@ -582,5 +594,5 @@ def totp_disable():
 
 @bp.errorhandler(DomainError)
 def _domain_error(exc: DomainError):
-    flash(exc.message, "error")
+    flash(translate(exc.message), "error")
     return redirect(url_for("home.index"))

@@ -18,6 +18,7 @@ from models.requests.workflow import history, local_today
 from web import client_ip
 
 from ..extensions import db
+from ..i18n import translate
 from .forms import HospitalCoverageForm
 
 bp = Blueprint("hospital_coverage", __name__)
@@ -54,7 +55,7 @@ def new():
         form=form,
         notice=notice,
         no_coverage=queries.no_coverage_list(db.session),
-        fax_or_email_message=FAX_OR_EMAIL_MESSAGE,
+        fax_or_email_message=translate(FAX_OR_EMAIL_MESSAGE),
         min_date=today.isoformat(),
         max_date=(today + timedelta(days=MAX_DAYS_AHEAD)).isoformat(),
     )
@@ -68,7 +69,8 @@ def _show_errors(form: HospitalCoverageForm, errors: dict[str, list[str]]) -> No
             continue
         if name == "start_on" and field.errors:
             continue
-        field.errors = list(field.errors) + [m for m in messages if m not in field.errors]
+        shown = [translate(message) for message in messages]
+        field.errors = list(field.errors) + [m for m in shown if m not in field.errors]
 
 
 @bp.get("/<reference>")

@@ -16,7 +16,8 @@ from ..audit.operations import record
 from ..crypto import blind_index
 from ..errors import DomainError
 from ..formats import canonical_nir, normalise_text
-from ..outbox.operations import queue_email
+from ..i18n import Message
+from ..outbox.operations import notify_member
 from .entities import AccountToken, Member, TokenPurpose
 from .passwords import checked_password_hash, install_password_hash
 from .security import SignInPolicy, end_all_sessions, find_member
@@ -63,9 +64,7 @@ def request_activation(session: Session, request: ActivationRequest, *, login_ur
         return None
     record(session, "account.activation_requested", actor_type="member", actor_id=member.id, subject=member,
            member_id=member.id, ip=ip, now=now, matched=True, email_on_file=bool(member.email))
-    if member.email:
-        queue_email(session, to=member.email, template="account_activation", member_id=member.id,
-                    context={"member": member, "login_url": login_url})
+    notify_member(session, member, template="account_activation", context={"login_url": login_url})
     return member
 
 
@@ -97,9 +96,9 @@ def request_password_reset(session: Session, identifier: str, *, make_link: Call
     raw = secrets.token_urlsafe(32)
     session.add(AccountToken(member_id=member.id, purpose=TokenPurpose.PASSWORD_RESET, token_hash=_token_hash(raw),
                              created_at=now, expires_at=now + timedelta(minutes=valid_minutes)))
-    queue_email(session, to=member.email, template="account_password_reset", member_id=member.id,
-                context={"member": member, "link": make_link(raw), "minutes": valid_minutes,
-                         "first_password": member.password_hash is None}, secret=True)
+    notify_member(session, member, template="account_password_reset", secret=True,
+                  context={"link": make_link(raw), "minutes": valid_minutes,
+                           "first_password": member.password_hash is None})
     record(session, "password.reset_requested", actor_type="member", actor_id=member.id, subject=member,
            member_id=member.id, ip=ip, now=now, sent=True)
     return member
@@ -123,7 +122,8 @@ def valid_reset_token(session: Session, raw: str, now: datetime, *, lock: bool =
 
 def _link_refused(session: Session, ip: str | None, now: datetime) -> InvalidLink:
     record(session, "password.reset_failed", actor_type="anonymous", ip=ip, now=now, reason="invalid_link")
-    return InvalidLink("Ce lien n'est plus valable : il a déjà servi, a été remplacé par un plus récent ou a expiré.")
+    return InvalidLink(Message(
+        "Ce lien n'est plus valable : il a déjà servi, a été remplacé par un plus récent ou a expiré."))
 
 
 def pending_digest(token: AccountToken) -> str:
@@ -188,7 +188,6 @@ def finish_password_reset(session: Session, token_id: int, digest: str, *, ip: s
     end_all_sessions(member)
     record(session, "password.reset", actor_type="member", actor_id=member.id, subject=member, member_id=member.id,
            ip=ip, now=now, first_password=first)
-    if member.email and not first:
-        queue_email(session, to=member.email, template="account_password_changed", member_id=member.id,
-                    context={"member": member, "changed_at": now})
+    if not first:
+        notify_member(session, member, template="account_password_changed", context={"changed_at": now})
     return member

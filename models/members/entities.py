@@ -13,6 +13,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from ..base import Base, StrEnumType, TimestampMixin
 from ..crypto import EncryptedString
 from ..formats import mask_nir
+from ..i18n import Message
 
 if TYPE_CHECKING:
     from ..contracts.entities import BankAccount, Beneficiary, Contract
@@ -23,6 +24,11 @@ class Civility(enum.StrEnum):
 
     MADAME = "Madame"
     MONSIEUR = "Monsieur"
+
+    @property
+    def label(self) -> Message:
+        """The civility in a greeting (translatable: Madame is "Ms" in English)."""
+        return Message("Madame") if self is Civility.MADAME else Message("Monsieur")
 
 
 class SecondFactor(enum.StrEnum):
@@ -56,6 +62,7 @@ class Member(TimestampMixin, Base):
     address_line: Mapped[str] = mapped_column(String(200), default="")
     postcode: Mapped[str] = mapped_column(String(10), default="")
     city: Mapped[str] = mapped_column(String(100), default="")
+    language: Mapped[str] = mapped_column(String(2), default="fr", comment="language of e-mails and SMS: fr or en")
 
     password_hash: Mapped[str | None] = mapped_column(String(255))
     password_set_at: Mapped[datetime | None]

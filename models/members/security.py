@@ -23,7 +23,8 @@ from ..content.entities import TermsVersion
 from ..crypto import blind_index
 from ..errors import DomainError
 from ..formats import display_phone
-from ..outbox.operations import queue_email, queue_sms
+from ..i18n import Message, localize
+from ..outbox.operations import notify_member, queue_sms
 from .entities import CodePurpose, Member, OneTimeCode, SecondFactor, UsedCaptcha, new_session_token
 from .passwords import ExpiryPolicy, hash_password, needs_rehash, set_password, verify_password
 
@@ -124,9 +125,7 @@ def register_failure(session: Session, member: Member, *, policy: SignInPolicy, 
         member.locked_at = now
         record(session, "signin.locked", subject=member, ip=ip, now=now, step=step,
                failures=member.failed_login_count, **_actor(member))
-        if member.email:
-            queue_email(session, to=member.email, template="account_locked", member_id=member.id,
-                        context={"member": member, "failures": member.failed_login_count})
+        notify_member(session, member, template="account_locked", context={"failures": member.failed_login_count})
 
 
 def check_password(session: Session, identifier: str, password: str, *, policy: SignInPolicy,
@@ -232,11 +231,12 @@ def send_code(session: Session, member: Member, *, attempt: str, purpose: CodePu
     last = session.scalar(select(func.max(OneTimeCode.created_at)).where(
         OneTimeCode.member_id == member.id, OneTimeCode.binding == binding))
     if last is not None and now - last < timedelta(seconds=policy.code_resend_seconds):
-        raise CodeNotSent("Un code vient de vous être envoyé : patientez une minute avant d'en demander un autre.")
+        raise CodeNotSent(Message(
+            "Un code vient de vous être envoyé : patientez une minute avant d'en demander un autre."))
     sent = session.scalar(select(func.count()).select_from(OneTimeCode).where(
         OneTimeCode.member_id == member.id, OneTimeCode.created_at > now - timedelta(hours=1)))
     if sent >= policy.codes_per_hour:
-        raise CodeNotSent("Trop de codes ont été demandés : réessayez dans une heure.")
+        raise CodeNotSent(Message("Trop de codes ont été demandés : réessayez dans une heure."))
     session.execute(update(OneTimeCode).where(
         OneTimeCode.member_id == member.id, OneTimeCode.purpose == purpose,
         OneTimeCode.used_at.is_(None), OneTimeCode.revoked_at.is_(None)).values(revoked_at=now))
@@ -245,9 +245,10 @@ def send_code(session: Session, member: Member, *, attempt: str, purpose: CodePu
                       destination=destination, created_at=now,
                       expires_at=now + timedelta(minutes=policy.code_minutes))
     session.add(otc)
+    text = Message("MESE : votre code de sécurité est %(code)s. Il est valable %(minutes)d minutes. "
+                   "Ne le communiquez à personne, même pas à MESE.", code=code, minutes=policy.code_minutes)
     queue_sms(session, to=destination, member_id=member.id, template=f"code_{purpose.value}",
-              text=f"MESE : votre code de sécurité est {code}. Il est valable {policy.code_minutes} minutes. "
-                   "Ne le communiquez à personne, même pas à MESE.", secret=True)
+              text=localize(text, member.language), secret=True)
     session.flush()
     record(session, "signin.code_sent", subject=member, ip=ip, now=now, channel="sms", purpose=purpose.value,
            **_actor(member))
@@ -300,9 +301,8 @@ def check_code(session: Session, member: Member, code: str, *, attempt: str, pur
         member.mobile = otc.destination
         member.mobile_verified = True
         record(session, "mobile.confirmed", subject=member, ip=ip, now=now, **_actor(member))
-        if member.email:
-            queue_email(session, to=member.email, template="account_mobile_added", member_id=member.id,
-                        context={"member": member, "masked_mobile": mask_mobile(otc.destination)})
+        notify_member(session, member, template="account_mobile_added",
+                      context={"masked_mobile": mask_mobile(otc.destination)})
     return CodeCheck.OK
 
 
@@ -317,7 +317,7 @@ def _totp(secret: str) -> pyotp.TOTP:
 def begin_totp_enrolment(session: Session, member: Member, *, now: datetime) -> str:
     """Give the member a new authenticator secret (not yet in use) and return its otpauth:// URI."""
     if member.second_factor is SecondFactor.TOTP:
-        raise DomainError("Une application d'authentification est déjà active.")
+        raise DomainError(Message("Une application d'authentification est déjà active."))
     member.totp_secret = pyotp.random_base32()
     return totp_uri(member)
 
@@ -346,9 +346,8 @@ def confirm_totp_enrolment(session: Session, member: Member, code: str, *, ip: s
     member.second_factor = SecondFactor.TOTP
     member.totp_last_timecode = timecode
     record(session, "totp.enabled", subject=member, ip=ip, now=now, **_actor(member))
-    if member.email:
-        queue_email(session, to=member.email, template="account_second_factor_changed", member_id=member.id,
-                    context={"member": member, "method": "une application d'authentification"})
+    notify_member(session, member, template="account_second_factor_changed",
+                  context={"method": Message("une application d'authentification")})
     return True
 
 
@@ -361,9 +360,8 @@ def disable_totp(session: Session, member: Member, code: str, *, ip: str | None,
     member.totp_secret = None
     member.totp_last_timecode = None
     record(session, "totp.disabled", subject=member, ip=ip, now=now, **_actor(member))
-    if member.email:
-        queue_email(session, to=member.email, template="account_second_factor_changed", member_id=member.id,
-                    context={"member": member, "method": "un code reçu par SMS"})
+    notify_member(session, member, template="account_second_factor_changed",
+                  context={"method": Message("un code reçu par SMS")})
     return True
 
 
@@ -455,12 +453,10 @@ def change_password(session: Session, member: Member, current: str, new: str, *,
         register_failure(session, member, policy=policy, ip=ip, now=now, step="password_change")
         record(session, "password.change_failed", subject=member, ip=ip, now=now, reason="wrong_current",
                **_actor(member))
-        raise WrongCurrentPassword("Le mot de passe actuel est incorrect.", field="current_password")
+        raise WrongCurrentPassword(Message("Le mot de passe actuel est incorrect."), field="current_password")
     set_password(session, member, new, now=now)
     member.failed_login_count = 0
     token = end_all_sessions(member)
     record(session, "password.changed", subject=member, ip=ip, now=now, **_actor(member))
-    if member.email:
-        queue_email(session, to=member.email, template="account_password_changed", member_id=member.id,
-                    context={"member": member, "changed_at": now})
+    notify_member(session, member, template="account_password_changed", context={"changed_at": now})
     return token

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Mapped, declared_attr, mapped_column, relationship
 from ..base import Base, StrEnumType, utcnow
 from ..crypto import EncryptedString
 from ..formats import mask_iban
+from ..i18n import Message
 
 if TYPE_CHECKING:
     from ..contracts.entities import Beneficiary
@@ -29,15 +30,18 @@ class RequestStatus(enum.StrEnum):
     REJECTED = "rejected"
 
     @property
-    def label(self) -> str:
-        """French label shown to members and staff."""
-        return {
-            "new": "Nouvelle",
-            "in_progress": "En cours de traitement",
-            "waiting_member": "En attente de votre part",
-            "done": "Traitée",
-            "rejected": "Refusée",
-        }[self.value]
+    def label(self) -> Message:
+        """The status as the member reads it (translatable)."""
+        return _STATUS_LABELS[self.value]
+
+
+_STATUS_LABELS = {
+    "new": Message("Nouvelle"),
+    "in_progress": Message("En cours de traitement"),
+    "waiting_member": Message("En attente de votre part"),
+    "done": Message("Traitée"),
+    "rejected": Message("Refusée"),
+}
 
 
 OPEN_STATUSES = (RequestStatus.NEW, RequestStatus.IN_PROGRESS, RequestStatus.WAITING_MEMBER)

@@ -15,24 +15,26 @@ from ..content.entities import NoCoverageEstablishment
 from ..contracts.entities import Beneficiary
 from ..errors import DomainError, InvalidTransition, ValidationFailed
 from ..formats import canonical_finess, normalise_text
+from ..i18n import Message
 from ..members.entities import Member
-from ..outbox.operations import queue_email, queue_fax
+from ..outbox.operations import notify_member, queue_email, queue_fax
 from ..staff.entities import StaffUser
 from .entities import HospitalCoverageRequest, RequestStatus
 from .workflow import local_today, start_request, transition
 
-FAX_OR_EMAIL_MESSAGE = "Il est nécessaire de saisir au moins le fax ou l'email afin de pouvoir envoyer la demande"
-REQUIRED_MESSAGE = "Ce champ est obligatoire."
-NOT_IN_FAMILY_MESSAGE = "Choisissez une personne de votre contrat."
-NOT_COVERED_MESSAGE = "Cette personne n'est pas couverte par votre contrat à cette date."
-PAST_DATE_MESSAGE = "La date de début d'hospitalisation ne peut pas être dans le passé."
-TOO_FAR_MESSAGE = "La date de début d'hospitalisation doit être dans moins d'un an."
-FINESS_LENGTH_MESSAGE = "Le N° Finess doit comporter 9 caractères."
-FINESS_KEY_MESSAGE = "Ce N° Finess n'est pas valide (clé de contrôle incorrecte)."
-FAX_FORMAT_MESSAGE = "Saisissez un numéro de fax français à 10 chiffres."
-EMAIL_FORMAT_MESSAGE = "Saisissez une adresse email valide."
-NO_COVERAGE_MESSAGE = ("Pour cet établissement, la prise en charge n'est pas nécessaire : la présentation de votre "
-                       "carte Mutuelle est suffisante.")
+FAX_OR_EMAIL_MESSAGE = Message(
+    "Il est nécessaire de saisir au moins le fax ou l'email afin de pouvoir envoyer la demande")
+REQUIRED_MESSAGE = Message("Ce champ est obligatoire.")
+NOT_IN_FAMILY_MESSAGE = Message("Choisissez une personne de votre contrat.")
+NOT_COVERED_MESSAGE = Message("Cette personne n'est pas couverte par votre contrat à cette date.")
+PAST_DATE_MESSAGE = Message("La date de début d'hospitalisation ne peut pas être dans le passé.")
+TOO_FAR_MESSAGE = Message("La date de début d'hospitalisation doit être dans moins d'un an.")
+FINESS_LENGTH_MESSAGE = Message("Le N° Finess doit comporter 9 caractères.")
+FINESS_KEY_MESSAGE = Message("Ce N° Finess n'est pas valide (clé de contrôle incorrecte).")
+FAX_FORMAT_MESSAGE = Message("Saisissez un numéro de fax français à 10 chiffres.")
+EMAIL_FORMAT_MESSAGE = Message("Saisissez une adresse email valide.")
+NO_COVERAGE_MESSAGE = Message("Pour cet établissement, la prise en charge n'est pas nécessaire : la présentation "
+                              "de votre carte Mutuelle est suffisante.")
 EMAIL_RE = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]{1,64}@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}$")
 FORM_TOKEN_RE = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
 MAX_DAYS_AHEAD = 366
@@ -130,7 +132,7 @@ def _validate(session: Session, member: Member, data: HospitalCoverageInput, tod
     if not name:
         fail("establishment_name", REQUIRED_MESSAGE)
     elif len(name) > 200:
-        fail("establishment_name", "200 caractères au maximum.")
+        fail("establishment_name", Message("%(count)d caractères au maximum.", count=200))
     clean["establishment_name"] = name
 
     clean["finess"] = None
@@ -240,10 +242,8 @@ def submit_hospital_coverage(
         details["form_token"] = token
     record(session, SUBMITTED_ACTION, actor_type="member", actor_id=member.id, subject=request,
            member_id=member.id, ip=ip, now=now, **details)
-    if member.email:
-        queue_email(session, to=member.email, template="hospital_coverage_received", member_id=member.id,
-                    related=request.reference,
-                    context={"member": member, "request": request, "beneficiary": clean["beneficiary"]})
+    notify_member(session, member, template="hospital_coverage_received", related=request.reference,
+                  context={"request": request, "beneficiary": clean["beneficiary"]})
     return request
 
 
@@ -269,9 +269,8 @@ def approve_hospital_coverage(
     if request.admission_email:
         queue_email(session, to=request.admission_email, template="hospital_coverage_letter", context=context,
                     attachments=[attachment], member_id=member.id, related=request.reference)
-    if member.email:
-        queue_email(session, to=member.email, template="hospital_coverage_approved", context=context,
-                    member_id=member.id, related=request.reference)
+    notify_member(session, member, template="hospital_coverage_approved", context=context,
+                  related=request.reference)
 
 
 def reject_hospital_coverage(
@@ -286,8 +285,5 @@ def reject_hospital_coverage(
         raise DomainError("Indiquez le motif du refus.", field="reason")
     transition(session, request, RequestStatus.REJECTED, staff=staff, now=now, note=reason)
     request.resolution_note = reason
-    if request.member.email:
-        queue_email(session, to=request.member.email, template="hospital_coverage_rejected",
-                    context={"member": request.member, "request": request, "beneficiary": request.beneficiary,
-                             "reason": reason},
-                    member_id=request.member_id, related=request.reference)
+    notify_member(session, request.member, template="hospital_coverage_rejected", related=request.reference,
+                  context={"request": request, "beneficiary": request.beneficiary, "reason": reason})

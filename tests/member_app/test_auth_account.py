@@ -122,8 +122,11 @@ def test_each_broken_rule_is_named_next_to_the_field(client, session, password, 
     link = request_link(client, session, member)
     response = post_form(client, link, {"new_password": password})
     page = response.get_data(as_text=True)
-    errors = re.search(r'<ul class="error" id="new_password-error"[^>]*>(.*?)</ul>', page, re.S).group(1)
-    assert re.findall(r"<li>(.*?)</li>", errors) == [r.replace("'", "&#39;") for r in rules]
+    errors = re.search(r'<div class="error" id="new_password-error">(.*?)</div>', page, re.S).group(1)
+    shown = re.sub(r'<span class="visually-hidden">[^<]*</span>', "", errors)
+    assert [line.strip() for line in re.sub(r"</?(ul|li)>", "\n", shown).splitlines() if line.strip()] == \
+        [r.replace("'", "&#39;") for r in rules]
+    assert re.search(r'<input aria-describedby="new_password-error[^"]*" aria-invalid="true"[^>]* id="new_password"', page)
     assert verify_password(reload(session, member).password_hash, PASSWORD)
 
 

@@ -1,8 +1,8 @@
 """initial schema
 
-Revision ID: ad7ef631dabe
+Revision ID: 97de684e7ff6
 Revises: 
-Create Date: 2026-11-27 09:18:11.933571
+Create Date: 2026-12-01 11:38:45.555231
 """
 from collections.abc import Sequence
 
@@ -11,7 +11,7 @@ from alembic import op
 
 
 
-revision: str = 'ad7ef631dabe'
+revision: str = '97de684e7ff6'
 down_revision: str | None = None
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
@@ -143,6 +143,7 @@ def upgrade() -> None:
     sa.Column('address_line', sa.String(length=200), nullable=False),
     sa.Column('postcode', sa.String(length=10), nullable=False),
     sa.Column('city', sa.String(length=100), nullable=False),
+    sa.Column('language', sa.String(length=2), nullable=False, comment='language of e-mails and SMS: fr or en'),
     sa.Column('password_hash', sa.String(length=255), nullable=True),
     sa.Column('password_set_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('second_factor', sa.String(length=32), nullable=False),
