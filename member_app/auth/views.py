@@ -243,10 +243,11 @@ def login():
         remembered = request.cookies.get(_identifier_cookie_name(), "")
         if _IDENTIFIER_COOKIE.fullmatch(remembered):
             form.identifiant.data, form.remember.data = remembered, True
-    elif form.validate_on_submit():
-        if not _captcha_ok():
-            captcha_error = CAPTCHA_ERROR
-        else:
+    elif form.is_submitted():
+        # The captcha is checked with the fields, so that every error shows at once.
+        captcha_ok = _captcha_ok()
+        captcha_error = None if captcha_ok else CAPTCHA_ERROR
+        if form.validate() and captcha_ok:
             member = security.check_password(db.session, form.identifiant.data, form.password.data,
                                              policy=_policy(), ip=client_ip(), now=utcnow())
             if member is not None:
@@ -405,14 +406,15 @@ def activation():
     """Activation de votre espace: the login ID goes by e-mail to the address on file, if the identity matches."""
     form = ActivationForm()
     captcha_error = None
-    if form.validate_on_submit():
-        if _captcha_ok():
+    if form.is_submitted():
+        captcha_ok = _captcha_ok()
+        if form.validate() and captcha_ok:
             request_activation(db.session, ActivationRequest(
                 last_name=form.last_name.data, first_name=form.first_name.data, birth_date=form.birth_date.data,
                 nir=form.nir.data), login_url=_public_url(".login"), ip=client_ip(), now=utcnow())
             db.session.commit()
             return redirect(url_for(".activation_sent"))
-        captcha_error = CAPTCHA_ERROR
+        captcha_error = None if captcha_ok else CAPTCHA_ERROR
         db.session.commit()
     return render_template("member/auth/activation.html", form=form, captcha_error=captcha_error)
 
@@ -430,15 +432,16 @@ def forgot_password():
     """Mot de passe oublié (ou expiré, ou jamais défini): a single-use link by e-mail."""
     form = ForgotPasswordForm()
     captcha_error = None
-    if form.validate_on_submit():
-        if _captcha_ok():
+    if form.is_submitted():
+        captcha_ok = _captcha_ok()
+        if form.validate() and captcha_ok:
             config = _config()
             request_password_reset(db.session, form.identifiant.data,
                                    make_link=lambda token: _public_url(".reset_password", token=token),
                                    valid_minutes=config.reset_link_minutes, ip=client_ip(), now=utcnow())
             db.session.commit()
             return redirect(url_for(".forgot_password_sent"))
-        captcha_error = CAPTCHA_ERROR
+        captcha_error = None if captcha_ok else CAPTCHA_ERROR
         db.session.commit()
     return render_template("member/auth/forgot_password.html", form=form, captcha_error=captcha_error)
 
