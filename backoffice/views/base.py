@@ -22,10 +22,7 @@ from models.audit.operations import record
 from models.base import utcnow
 from models.errors import DomainError
 from models.formats import PARIS, date_fr
-from models.requests.entities import HospitalCoverageRequest
-from models.requests.workflow import local_today
 from models.staff.entities import StaffRole, StaffUser
-from models.staff.queue import queue_overview
 from web import client_ip
 
 from ..auth.views import staff_signed_in
@@ -96,13 +93,7 @@ class StaffAccessMixin:
 
 
 class StaffIndexView(StaffAccessMixin, AdminIndexView):
-    """Home page of the back office: the state of the queues and the "next request" button."""
-
-    @expose()
-    def index(self):
-        overview = queue_overview(db.session, HospitalCoverageRequest, staff=current_staff(),
-                                  today=local_today(utcnow()))
-        return self.render(self._template, overview=overview)
+    """Home page of the back office (its content: backoffice.views.queues.base.QueuesHomeView)."""
 
 
 class StaffBaseView(StaffAccessMixin, BaseView):

@@ -128,6 +128,8 @@ class CodePurpose(enum.StrEnum):
 
     LOGIN = "login"
     MOBILE = "mobile"
+    #: Confirms a change of bank details typed by a signed-in member (bound to that pending change).
+    BANK_DETAILS = "bank"
 
 
 class OneTimeCode(Base):

@@ -10,9 +10,10 @@ from sqlalchemy import func, select
 from models.audit.entities import AuditEvent
 from models.errors import InvalidTransition
 from models.requests.entities import HospitalCoverageRequest, RequestEvent, RequestStatus
+from models.requests.operations import claim, claim_next
 from models.requests.workflow import (
-    ALLOWED, DUE_WORKING_DAYS, add_working_days, claim, claim_next, due_date, history, local_today, next_reference,
-    start_request, transition,
+    ALLOWED, DUE_WORKING_DAYS, add_working_days, due_date, history, local_today, next_reference, start_request,
+    transition,
 )
 from models.staff.entities import StaffRole
 from tests.factories import make_member, make_staff
