@@ -156,7 +156,8 @@ def prepare_bank_change(session: Session, member: Member, data: BankChangeInput,
     if not uses_app and not (member.mobile and member.mobile_verified):
         raise DomainError(NO_CONFIRMATION_MESSAGE, field="iban")
     session.execute(delete(PendingBankChange).where(PendingBankChange.member_id == member.id))
-    stored = store_bytes(session, rib.data, filename=rib.filename, content_type=rib.content_type)
+    stored = store_bytes(session, rib.data, filename=rib.filename, content_type=rib.content_type,
+                         member_id=member.id, now=now)
     session.flush()
     token = secrets.token_urlsafe(32)
     beneficiary = clean["beneficiary"]

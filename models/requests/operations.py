@@ -97,7 +97,8 @@ def attach_files(session: Session, request: RequestMixin, files: Sequence[Checke
     """Store accepted files and link them to ``request`` (and to the member's answer ``message``)."""
     links = []
     for checked in files:
-        stored = store_bytes(session, checked.data, filename=checked.filename, content_type=checked.content_type)
+        stored = store_bytes(session, checked.data, filename=checked.filename, content_type=checked.content_type,
+                             member_id=request.member_id, now=now)
         session.flush()
         link = RequestFile(request_kind=request.kind, request_id=request.id, member_id=request.member_id,
                            message_id=message.id if message is not None else None, file_id=stored.id, added_at=now)
