@@ -21,6 +21,12 @@ def _iban_cell(view, context, model, name) -> str:
     return model.masked_iban
 
 
+def _proposal_cell(view, context, model, name) -> str:
+    if model.awaiting_approval:
+        return f"À valider (proposé par {model.proposed_by.full_name})"
+    return model.proposed_by.full_name if model.proposed_by else ""
+
+
 class AwaitingApprovalFilter(BaseSQLAFilter):
     """Validation: the changes proposed by an agent that wait for a second person."""
 
@@ -60,7 +66,7 @@ class BankDetailsQueueView(RequestQueueView):
                                   BankDetailChangeRequest.assigned_to, BankDetailChangeRequest.proposed_by]
 
     def __init__(self, session, **kwargs):
-        self.column_formatters = {**self.column_formatters, "iban": _iban_cell,
+        self.column_formatters = {**self.column_formatters, "iban": _iban_cell, "proposed_by": _proposal_cell,
                                   "beneficiary": lambda v, c, m, n: m.beneficiary.full_name if m.beneficiary
                                   else f"{m.member.full_name} (adhérent)",
                                   "confirmed_by": lambda v, c, m, n: {"sms": "un code SMS",
