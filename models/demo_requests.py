@@ -6,13 +6,14 @@ import io
 from datetime import datetime, timedelta
 
 from PIL import Image
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from .base import utcnow
 from .content.entities import ContactReason, DocumentCategory, DocumentType
 from .files.storage import store_bytes
 from .members.entities import Member
+from .outbox.entities import OutboxMessage, OutboxStatus
 from .requests import operations
 from .requests.bank_details import propose_bank_change
 from .requests.contact import ContactInput, submit_contact
@@ -106,3 +107,6 @@ def load_requests_demo(session: Session, *, now: datetime | None = None) -> None
     submit_teletransmission(session, lea, TeletransmissionInput(
         beneficiary_id=zoe.id, files=[("attestation-droits-zoe.pdf", _scan("ameli zoe"))]), now=now - timedelta(hours=1))
     session.flush()
+    # These requests are the past of the demo: their e-mails went out then, they are not sent again now.
+    session.execute(update(OutboxMessage).where(OutboxMessage.member_id == lea.id, OutboxMessage.status ==
+                                                OutboxStatus.PENDING).values(status=OutboxStatus.SENT, sent_at=now))
