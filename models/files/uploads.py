@@ -80,6 +80,8 @@ _RAW_NAME = re.compile(rb"/([^\s/<>\[\](){}%]{2,40})")
 _STREAM_BODY = re.compile(rb">>\s*stream\r?\n.*?endstream", re.DOTALL)
 #: Most bytes the non-image streams of one PDF may expand to; more is a decompression bomb.
 MAX_PDF_EXPANDED_BYTES = 100 * 1024 * 1024
+#: Most objects in one PDF: pypdf reads about 20,000 a second, and a 500-page statement has a few thousand.
+MAX_PDF_OBJECTS = 20_000
 _PDF_TRAILING_BYTES = b" \t\r\n\x00\x0c"
 
 
@@ -324,20 +326,23 @@ def _check_pdf(data: bytes, name: str) -> None:
             name=name))
     if finding == "bomb":
         raise UploadRejected(Message(
-            "« %(name)s » est un PDF anormalement volumineux une fois ouvert : il n'est pas accepté.", name=name))
+            "« %(name)s » est un PDF anormalement volumineux ou complexe une fois ouvert : il n'est pas accepté.",
+            name=name))
     if pages == 0:
         raise _damaged_pdf(name)
 
 
 def _pdf_finding(reader) -> str | None:
-    """"active" if an object of the PDF makes it act on its own, "bomb" if its streams expand too much, else None.
+    """"active" if an object of the PDF makes it act on its own, "bomb" if it is too big to check, else None.
 
     Every object is visited, object streams included (pypdf decodes them); the non-image streams are
-    decoded too, within ``MAX_PDF_EXPANDED_BYTES`` in all.
+    decoded too, within ``MAX_PDF_EXPANDED_BYTES`` in all. More than ``MAX_PDF_OBJECTS`` objects is a bomb.
     """
     from pypdf.errors import LimitReachedError
     from pypdf.generic import ArrayObject, DictionaryObject, EncodedStreamObject, IndirectObject
 
+    if sum(len(numbers) for numbers in reader.xref.values()) + len(reader.xref_objStm) > MAX_PDF_OBJECTS:
+        return "bomb"
     stack: list = [reader.trailer]
     for generation, numbers in reader.xref.items():
         stack.extend(IndirectObject(number, generation, reader) for number in numbers)
@@ -420,14 +425,14 @@ def _reencode_image(data: bytes, kind: str, name: str) -> tuple[bytes, str]:
                 if image.width * image.height > MAX_IMAGE_PIXELS:
                     raise too_large
                 image.load()
-                clean = _upright(image)
-            clean = _plain(_to_srgb(clean), target)
-            clean.info = {}  # comments, EXIF, XMP, ICC, text chunks: nothing of the original is written back
-            out = io.BytesIO()
-            if target == JPEG:
-                clean.save(out, format="JPEG", quality=JPEG_QUALITY)
-            else:
-                clean.save(out, format="PNG")
+                _turn_upright(image)
+                clean = _plain(_to_srgb(image), target)
+                clean.info = {}  # comments, EXIF, XMP, ICC, text chunks: nothing of the original is written back
+                out = io.BytesIO()
+                if target == JPEG:
+                    clean.save(out, format="JPEG", quality=JPEG_QUALITY)
+                else:
+                    clean.save(out, format="PNG")
     except (Image.DecompressionBombWarning, Image.DecompressionBombError):
         raise too_large from None
     except UploadRejected:
@@ -438,12 +443,12 @@ def _reencode_image(data: bytes, kind: str, name: str) -> tuple[bytes, str]:
     return out.getvalue(), target
 
 
-def _upright(image: Image.Image) -> Image.Image:
-    """A copy of the image turned as the camera said (the orientation tag is dropped with the rest)."""
+def _turn_upright(image: Image.Image) -> None:
+    """Turn the decoded image as the camera said, in place (the orientation tag goes with the rest of EXIF)."""
     try:
-        return ImageOps.exif_transpose(image)
+        ImageOps.exif_transpose(image, in_place=True)
     except Exception:  # a broken EXIF block only loses the rotation, not the photo
-        return image.copy()
+        pass
 
 
 def _to_srgb(image: Image.Image) -> Image.Image:

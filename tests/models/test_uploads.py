@@ -23,7 +23,7 @@ from reportlab.pdfgen import canvas
 from models.files import storage
 from models.files.entities import StoredFile
 from models.files.uploads import (
-    JPEG, MAX_IMAGE_PIXELS, MAX_NAME_LENGTH, PDF, PNG, CheckedFile, UploadLimits, UploadRejected, check_upload,
+    JPEG, MAX_IMAGE_PIXELS, MAX_NAME_LENGTH, MAX_PDF_OBJECTS, PDF, PNG, CheckedFile, UploadLimits, UploadRejected, check_upload,
     check_uploads, recent_duplicates, safe_filename,
 )
 from models.errors import DomainError, ValidationFailed
@@ -184,8 +184,9 @@ def test_a_pdf_saved_again_with_an_incremental_update_is_accepted():
 
 
 def test_a_jpeg_photo_is_reencoded_and_its_exif_gps_and_comment_are_gone():
-    data = jpeg(exif=camera_exif(), comment=b"chez moi, 12 rue des Lilas")
-    assert b"SN-4242-SECRET" in data and b"Lilas" in data
+    data = jpeg(exif=camera_exif(), comment=b"chez moi, 12 rue des Lilas",
+                xmp=b'<x:xmpmeta xmlns:x="adobe:ns:meta/">GPSLatitude 45.19N</x:xmpmeta>')
+    assert b"SN-4242-SECRET" in data and b"Lilas" in data and b"GPSLatitude" in data
     checked = check_upload("IMG_2041.JPG", data)
     assert (checked.filename, checked.content_type) == ("IMG_2041.jpg", JPEG)
     assert checked.sha256 == hashlib.sha256(checked.data).hexdigest()
@@ -194,7 +195,7 @@ def test_a_jpeg_photo_is_reencoded_and_its_exif_gps_and_comment_are_gone():
     exif = image.getexif()
     assert dict(exif) == {} and exif.get_ifd(ExifTags.IFD.GPSInfo) == {}
     assert "exif" not in image.info and "comment" not in image.info
-    for secret in (b"Exif", b"SN-4242-SECRET", b"iPhone", b"Lilas"):
+    for secret in (b"Exif", b"SN-4242-SECRET", b"iPhone", b"Lilas", b"xmpmeta", b"GPSLatitude"):
         assert secret not in checked.data
 
 
@@ -400,8 +401,10 @@ def test_a_pdf_that_does_not_parse_is_refused(pdf):
 
 def test_a_pdf_with_ten_thousand_nested_arrays_is_refused_without_crashing():
     deep = b"[" * 10_000 + b"]" * 10_000
-    message = refused("piece.pdf", page_pdf(catalog_extra=b"/Deep " + deep + b" ")).message
-    assert message in (DAMAGED_PDF, ACTIVE_PDF)  # either way refused, and no RecursionError escapes
+    assert refused("piece.pdf", page_pdf(catalog_extra=b"/Deep " + deep + b" ")).message == DAMAGED_PDF
+
+
+PDF_BOMB = "« piece.pdf » est un PDF anormalement volumineux ou complexe une fois ouvert : il n'est pas accepté."
 
 
 def test_a_pdf_stream_that_expands_to_a_gigabyte_is_refused():
@@ -409,8 +412,13 @@ def test_a_pdf_stream_that_expands_to_a_gigabyte_is_refused():
     assert len(packed) < 100_000
     bomb = b"<< /Length %d /Filter /FlateDecode >>\nstream\n" % len(packed) + packed + b"\nendstream"
     pdf = page_pdf(more={5: bomb}, page_extra=b"/PieceInfo << /X 5 0 R >> ")
-    assert refused("piece.pdf", pdf).message == (
-        "« piece.pdf » est un PDF anormalement volumineux une fois ouvert : il n'est pas accepté.")
+    assert refused("piece.pdf", pdf).message == PDF_BOMB
+
+
+def test_a_pdf_of_more_objects_than_can_be_checked_quickly_is_refused():
+    pdf = page_pdf(more={number: b"<< /N %d >>" % number for number in range(5, MAX_PDF_OBJECTS + 2)})
+    assert refused("piece.pdf", pdf).message == PDF_BOMB
+    check_upload("piece.pdf", page_pdf(more={number: b"<< /N %d >>" % number for number in range(5, 2_000)}))
 
 
 TOO_LARGE = f"« plan.png » est une image trop grande : {MAX_IMAGE_PIXELS // 1_000_000} millions de pixels au plus."
