@@ -10,6 +10,7 @@ names the file.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
 import re
@@ -409,15 +410,15 @@ def _has_active_names(data: bytes) -> bool:
 def _reencode_image(data: bytes, kind: str, name: str) -> tuple[bytes, str]:
     """Decode the image and encode it again (first frame, upright, sRGB, no metadata); HEIC becomes JPEG."""
     if kind == _HEIC:
-        from pillow_heif import register_heif_opener
-
-        register_heif_opener()
+        _read_heif()
     formats = {JPEG: ["JPEG"], PNG: ["PNG"], _HEIC: ["HEIF"]}[kind]
     target = PNG if kind == PNG else JPEG
     too_large = UploadRejected(Message(
         "« %(name)s » est une image trop grande : %(max)d millions de pixels au plus.",
         name=name, max=MAX_IMAGE_PIXELS // 1_000_000))
     try:
+        # Pillow's other warnings (odd EXIF...) change nothing here. Requests are served by processes
+        # (gunicorn sync workers), so changing the warning filters for this block disturbs no other request.
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -441,6 +442,14 @@ def _reencode_image(data: bytes, kind: str, name: str) -> tuple[bytes, str]:
         raise UploadRejected(Message(
             "« %(name)s » est une image endommagée ou incomplète que nous ne pouvons pas lire.", name=name)) from None
     return out.getvalue(), target
+
+
+@functools.cache
+def _read_heif() -> None:
+    """Teach Pillow to read HEIC (pillow-heif applies the camera's rotation and resets the EXIF orientation)."""
+    from pillow_heif import register_heif_opener
+
+    register_heif_opener()
 
 
 def _turn_upright(image: Image.Image) -> None:

@@ -233,18 +233,29 @@ def test_a_cmyk_jpeg_is_kept_as_an_rgb_jpeg():
     assert Image.open(io.BytesIO(checked.data)).mode == "RGB"
 
 
+def test_only_the_first_picture_of_a_multi_picture_jpeg_or_an_animated_png_is_kept():
+    frames = [Image.new("RGB", (64, 48), color) for color in ("red", "green")]
+    mpo, apng = io.BytesIO(), io.BytesIO()
+    frames[0].save(mpo, "MPO", save_all=True, append_images=frames[1:])
+    frames[0].save(apng, "PNG", save_all=True, append_images=frames[1:])
+    for name, data in (("double.jpg", mpo.getvalue()), ("anime.png", apng.getvalue())):
+        kept = Image.open(io.BytesIO(check_upload(name, data).data))
+        red, green, _blue = kept.convert("RGB").getpixel((1, 1))
+        assert getattr(kept, "n_frames", 1) == 1 and red > 240 and green < 15, name
+
+
 def test_a_palette_png_and_a_16_bit_png_are_accepted():
     check_upload("palette.png", png(mode="P", color=3))
     check_upload("deep.png", png(mode="I;16", color=40000))
 
 
-def test_heic_from_a_phone_is_converted_to_jpeg_without_its_metadata():
-    data = heic(exif=camera_exif().tobytes())
+def test_heic_from_a_phone_is_converted_to_jpeg_upright_without_its_metadata():
+    data = heic((64, 48), exif=camera_exif(orientation=6).tobytes())  # held upright: turned once, not twice
     assert data[4:12] == b"ftypheic"
     checked = check_upload("IMG_0001.HEIC", data)
     assert (checked.filename, checked.content_type) == ("IMG_0001.jpg", JPEG)
     image = Image.open(io.BytesIO(checked.data))
-    assert image.format == "JPEG" and dict(image.getexif()) == {}
+    assert image.format == "JPEG" and image.size == (48, 64) and dict(image.getexif()) == {}
     assert b"SN-4242-SECRET" not in checked.data and b"iPhone" not in checked.data
 
 
