@@ -458,6 +458,15 @@ def test_the_width_times_height_cap_holds_even_if_pillow_s_limit_is_lifted(monke
     assert refused("plan.png", png_header_only(100_000, 100_000)).message == TOO_LARGE
 
 
+def test_pillow_s_own_limit_is_ours_and_its_warning_is_a_refusal(monkeypatch):
+    import models.files.uploads as uploads
+
+    assert Image.MAX_IMAGE_PIXELS == MAX_IMAGE_PIXELS
+    monkeypatch.setattr(uploads, "MAX_IMAGE_PIXELS", 10**12)  # only Pillow's warning is left to refuse it
+    assert refused("plan.png", png_header_only(8_000, 7_000)).message.startswith(
+        "« plan.png » est une image trop grande")
+
+
 def test_a_damaged_image_is_refused():
     data = jpeg((640, 480), color="green")
     assert refused("photo.jpg", data[: len(data) // 2]).message == (
