@@ -152,8 +152,9 @@ def check_uploads(files: list[tuple[str, bytes]], *, limits: UploadLimits = Uplo
         return []
     problems: list[Message] = []
     if len(files) > limits.max_files:
-        problems.append(Message("Vous pouvez envoyer %(max)d fichiers au plus à la fois ; vous en avez choisi %(count)d.",
-                                max=limits.max_files, count=len(files)))
+        problems.append(Message(
+            "Vous pouvez envoyer %(max)d fichiers au plus à la fois ; vous en avez choisi %(count)d.",
+            max=limits.max_files, count=len(files)))
     total = sum(len(data) for _name, data in files)
     if total > limits.max_total_bytes:
         problems.append(Message("Vos fichiers font %(total)s Mo en tout ; le maximum est de %(max)s Mo par envoi.",
@@ -186,7 +187,7 @@ def recent_duplicates(session: Session, member_id: int, checked: list[CheckedFil
 
 
 def safe_filename(filename: str, extension: str) -> str:
-    """A display name for ``filename``: its base name without controls, cut to 120 characters, ending in ``extension``."""
+    """A display name: the base name of ``filename``, no controls, at most 120 characters, ending in ``extension``."""
     stem = _shown_name(filename, limit=None)
     base, _dot, suffix = stem.rpartition(".")
     if base and _is_extension(suffix):  # "scan.pdf.exe" -> "scan.pdf" -> "scan"

@@ -1,4 +1,4 @@
-"""Members' uploads: what is accepted, what is kept of it, and each bad upload of the catalogue refused with its message.
+"""Members' uploads: what is accepted, what is kept of it, each bad upload of the catalogue refused with its message.
 
 Files are built here with Pillow, pillow-heif, reportlab and by hand (small PDFs written object by object),
 so each test shows the bytes it sends.
@@ -20,13 +20,13 @@ from PIL import ExifTags, Image, ImageCms, PngImagePlugin
 from pypdf import PdfReader, PdfWriter
 from reportlab.pdfgen import canvas
 
+from models.errors import DomainError, ValidationFailed
 from models.files import storage
 from models.files.entities import StoredFile
 from models.files.uploads import (
-    JPEG, MAX_IMAGE_PIXELS, MAX_NAME_LENGTH, MAX_PDF_OBJECTS, PDF, PNG, CheckedFile, UploadLimits, UploadRejected, check_upload,
-    check_uploads, recent_duplicates, safe_filename,
+    JPEG, MAX_IMAGE_PIXELS, MAX_NAME_LENGTH, MAX_PDF_OBJECTS, PDF, PNG, CheckedFile, UploadLimits, UploadRejected,
+    check_upload, check_uploads, recent_duplicates, safe_filename,
 )
-from models.errors import DomainError, ValidationFailed
 from models.i18n import Message, localize
 from tests.factories import make_member
 
@@ -146,10 +146,11 @@ def png_header_only(width: int, height: int) -> bytes:
             + chunk(b"IDAT", zlib.compress(b"\x00" * 64)) + chunk(b"IEND", b""))
 
 
-def zip_bytes(name: str = "payload.js", body: bytes = b"alert(1)") -> bytes:
+def zip_bytes(name: str = "payload.js", body: bytes = b"alert(1)", *, comment: bytes = b"") -> bytes:
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w") as archive:
         archive.writestr(name, body)
+        archive.comment = comment
     return buf.getvalue()
 
 
@@ -487,11 +488,12 @@ POLYGLOT = "« {} » contient, en plus du document, un autre fichier ou du code 
     ("photo.heic", heic() + zip_bytes()),
     ("piece.pdf", b"GIF89a" + b"\x00" * 20 + letter_pdf()),  # garbage before %PDF
     ("piece.pdf", letter_pdf() + zip_bytes()),  # ZIP after %%EOF
+    ("piece.pdf", letter_pdf() + zip_bytes(comment=b"\n%%EOF\n")),  # ... whose comment ends the PDF again
     ("piece.pdf", letter_pdf() + b"<html><body>x</body></html>"),  # HTML after %%EOF
     ("piece.pdf", letter_pdf() + b"MZ\x90\x00 data after the end"),  # anything after %%EOF
     ("piece.pdf", letter_pdf().replace(b"\n", b"\n%<html><script>alert(1)</script>\n", 1)),  # HTML in the PDF
 ], ids=["jpeg+zip", "png+pdf", "pdf-in-jpeg", "jpeg+html", "script-in-png", "heic+zip", "garbage+pdf", "pdf+zip",
-        "pdf+html", "pdf+trailer", "html-in-pdf"])
+        "pdf+zip-ending-in-eof", "pdf+html", "pdf+trailer", "html-in-pdf"])
 def test_a_polyglot_is_refused(filename, data):
     assert refused(filename, data).message == POLYGLOT.format(filename)
 
