@@ -291,3 +291,18 @@ def reject_hospital_coverage(
                     context={"member": request.member, "request": request, "beneficiary": request.beneficiary,
                              "reason": reason},
                     member_id=request.member_id, related=request.reference)
+
+
+def open_member_request(session: Session, member: Member, reference: str, *, ip: str | None,
+                        now: datetime) -> HospitalCoverageRequest | None:
+    """One of the member's own requests by its reference; any other reference is None for the member and an
+    audit event for MESE (another family's reference is worth knowing about)."""
+    from .queries import member_hospital_coverage_request
+
+    found = member_hospital_coverage_request(session, member, reference)
+    if found is None:
+        elsewhere = session.scalar(select(HospitalCoverageRequest.id).where(
+            HospitalCoverageRequest.reference == reference.strip().upper()[:40])) is not None
+        record(session, "member.refused", actor_type="member", actor_id=member.id, member_id=member.id, ip=ip,
+               now=now, reason="not_found", reference=reference[:40], other_family=elsewhere)
+    return found

@@ -9,9 +9,11 @@ from datetime import timedelta
 from sqlalchemy import select
 
 from models.audit.entities import AuditEvent
+from models.outbox.entities import OutboxMessage
 from models.base import utcnow
+from models.sessions.operations import SessionPolicy, find_session
 from models.staff.entities import StaffUser
-from models.staff.operations import LOGIN_REFUSED_MESSAGE, MAX_FAILED_LOGINS
+from models.staff.operations import LOGIN_REFUSED_MESSAGE
 from tests.helpers import login_staff
 
 from .support import CSRF_RE, csrf_from, local, sign_in, totp_code
@@ -102,13 +104,33 @@ def test_code_page_needs_the_password_first(backoffice_client):
     assert response.status_code == 302 and local(response.location) == "/connexion"
 
 
-def test_account_locks_after_repeated_failures(backoffice_client, session, agent):
-    for _ in range(MAX_FAILED_LOGINS):
+def test_failures_bring_growing_delays_then_a_timed_lock_told_by_e_mail(backoffice_client, session, agent,
+                                                                         time_machine):
+    time_machine.move_to(utcnow(), tick=False)
+    for _ in range(5):
         sign_in(backoffice_client, agent, password="Wrong-Password-1")
-    response = sign_in(backoffice_client, agent)  # the right password no longer opens it
+    # Delayed, not locked: the right password waits a minute, then works.
+    assert sign_in(backoffice_client, agent).status_code == 200
+    time_machine.shift(timedelta(seconds=61))
+    assert local(sign_in(backoffice_client, agent, code=totp_code(agent, utcnow())).location) == "/"
+    backoffice_client.post("/deconnexion", data={"csrf_token": csrf_from(backoffice_client, "/")})
+    # Ten failures in a row (each after its delay) lock the account for 30 minutes.
+    for i in range(10):
+        time_machine.shift(timedelta(minutes=2 ** max(0, i - 4) + 1))
+        sign_in(backoffice_client, agent, password="Wrong-Password-1")
+    session.expire_all()
+    user = session.get(StaffUser, agent.id)
+    assert user.failed_login_count == 10 and user.locked_until is not None
+    response = sign_in(backoffice_client, agent)  # the right password does not open it now
     assert response.status_code == 200 and LOGIN_REFUSED_MESSAGE in response.get_data(as_text=True)
     assert [e.action for e in _actions(session, "staff.locked")] == ["staff.locked"]
     assert _actions(session, "staff.login_failed")[-1].details["reason"] == "locked"
+    assert len([e for e in _actions(session, "staff.login_failed") if e.details["reason"] == "wrong_password"]) == 15
+    mails = session.scalars(select(OutboxMessage).where(OutboxMessage.template == "staff_locked")).all()
+    assert [m.recipient for m in mails] == [agent.email] and "bloqué jusqu'au" in mails[0].text_body
+    # The lock ends by itself: no admin needed.
+    time_machine.shift(timedelta(minutes=31))
+    assert local(sign_in(backoffice_client, agent, code=totp_code(agent, utcnow())).location) == "/"
 
 
 def test_successful_sign_in_clears_the_failure_count(backoffice_client, session, agent):
@@ -124,7 +146,7 @@ def test_sign_in_starts_a_new_session(backoffice_client, agent):
     sign_in(backoffice_client, agent)
     with backoffice_client.session_transaction() as sess:
         assert "planted" not in sess
-        assert sess["_user_id"] == agent.session_token and sess["auth_complete"] is True
+        assert sess["_user_id"] and sess["auth_complete"] is True
 
 
 def test_next_page_is_kept_but_only_inside_the_back_office(backoffice_client, agent):
@@ -184,8 +206,7 @@ def test_expired_password_must_be_changed_first(backoffice_app, backoffice_clien
     max_age = backoffice_app.extensions["mese_backoffice_config"].staff_password_max_age_days
     agent.password_set_at = utcnow() - timedelta(days=max_age + 1)
     session.commit()
-    old_token = agent.session_token
-    login_staff(backoffice_client, agent)
+    old_key = login_staff(backoffice_client, agent)
     response = backoffice_client.get("/prises-en-charge/")
     assert response.status_code == 302 and local(response.location) == "/mot-de-passe"
 
@@ -203,7 +224,9 @@ def test_expired_password_must_be_changed_first(backoffice_app, backoffice_clien
     session.expire_all()
     user = session.get(StaffUser, agent.id)
     assert user.password_set_at > utcnow() - timedelta(minutes=1)
-    assert user.session_token != old_token  # other sessions of this user are over
+    with backoffice_client.session_transaction() as sess:
+        assert sess["_user_id"] != old_key  # a new session; the old one (and any other) is over
+    assert find_session(session, old_key, policy=SessionPolicy(), now=utcnow()) is None
 
 
 def test_without_totp_setting_the_password_completes_sign_in(backoffice_config, migrated_database, agent):
