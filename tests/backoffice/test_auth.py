@@ -268,3 +268,67 @@ def test_one_address_trying_many_accounts_is_slowed_down(backoffice_config, migr
                                                "password": "Wrong-Password-1"}).status_code for i in range(4)]
     assert answers == [200, 200, 200, 429]
     assert "Trop de tentatives" in client.post("/connexion", data={"csrf_token": token}).get_data(as_text=True)
+
+
+def change_password_form(client, current: str):
+    token = csrf_from(client, "/mot-de-passe")
+    return client.post("/mot-de-passe", data={"current_password": current, "new_password": NEW_PASSWORD,
+                                              "confirmation": NEW_PASSWORD, "csrf_token": token})
+
+
+def unlimited_client(backoffice_config, **settings):
+    """A back-office client whose per-address rate limits do not interfere (the account's own rules are tested)."""
+    from backoffice import create_app
+
+    from .support import MountedClient
+
+    app = create_app(replace(backoffice_config, limit_signin="1000 per minute", **settings))
+    app.test_client_class = MountedClient
+    return app.test_client()
+
+
+def test_the_26th_guess_of_the_current_password_is_refused(backoffice_config, migrated_database, session, agent):
+    backoffice_client = unlimited_client(backoffice_config)
+    login_staff(backoffice_client, agent)
+    answers = [change_password_form(backoffice_client, f"Wrong-Guess-{i:02d}") for i in range(25)]
+    assert {r.status_code for r in answers} == {200}
+    assert "Le mot de passe actuel est incorrect." in answers[0].get_data(as_text=True)
+    assert "Trop d&#39;essais" in answers[-1].get_data(as_text=True)
+    session.expire_all()
+    assert session.get(StaffUser, agent.id).failed_login_count == 5  # then each try waits longer
+    assert len(_actions(session, "staff.password_change_failed")) == 25
+    right = change_password_form(backoffice_client, "Correct-Horse-2026")
+    assert right.status_code == 200 and "Trop d&#39;essais" in right.get_data(as_text=True)
+    session.expire_all()
+    from models.members.passwords import verify_password
+
+    assert verify_password(session.get(StaffUser, agent.id).password_hash, "Correct-Horse-2026")
+
+
+def test_guessing_the_current_password_ends_in_the_lock_and_signs_out(backoffice_config, migrated_database,
+                                                                       session, agent):
+    client = unlimited_client(backoffice_config, signin_delay_after=100, signin_lock_after=10)
+    login_staff(client, agent)
+    answers = [change_password_form(client, f"Wrong-Guess-{i:02d}").status_code for i in range(10)]
+    assert answers == [200] * 9 + [302]
+    assert client.get("/").status_code == 302
+    session.expire_all()
+    user = session.get(StaffUser, agent.id)
+    assert user.failed_login_count == 10 and user.locked_until is not None
+    assert [e.action for e in _actions(session, "staff.locked")] == ["staff.locked"]
+
+
+def test_the_password_page_is_rate_limited_per_address(backoffice_config, migrated_database, session, agent):
+    from backoffice import create_app
+
+    from .support import MountedClient
+
+    app = create_app(replace(backoffice_config, limit_signin="3 per minute"))
+    app.test_client_class = MountedClient
+    client = app.test_client()
+    login_staff(client, agent)
+    token = csrf_from(client, "/mot-de-passe")
+    answers = [client.post("/mot-de-passe", data={"current_password": "Wrong-Guess", "new_password": NEW_PASSWORD,
+                                                  "confirmation": NEW_PASSWORD, "csrf_token": token}).status_code
+               for _ in range(4)]
+    assert answers == [200, 200, 200, 429]
