@@ -19,6 +19,7 @@ from ..members.entities import Member
 from ..outbox.operations import queue_email, queue_fax
 from ..staff.entities import StaffUser
 from .entities import HospitalCoverageRequest, RequestStatus
+from .queries import member_hospital_coverage_request
 from .workflow import local_today, start_request, transition
 
 FAX_OR_EMAIL_MESSAGE = "Il est nécessaire de saisir au moins le fax ou l'email afin de pouvoir envoyer la demande"
@@ -297,8 +298,6 @@ def open_member_request(session: Session, member: Member, reference: str, *, ip:
                         now: datetime) -> HospitalCoverageRequest | None:
     """One of the member's own requests by its reference; any other reference is None for the member and an
     audit event for MESE (another family's reference is worth knowing about)."""
-    from .queries import member_hospital_coverage_request
-
     found = member_hospital_coverage_request(session, member, reference)
     if found is None:
         elsewhere = session.scalar(select(HospitalCoverageRequest.id).where(

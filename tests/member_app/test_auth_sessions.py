@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import logging
 import re
-import time
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
