@@ -54,7 +54,8 @@ class PageState:
     (``"/details/?id={coverage_new}"``). ``who`` names the session the browser carries (None: a fresh
     visitor). ``act`` brings the page into its state once loaded (submit it empty, type a wrong code...).
     ``expect`` is a CSS selector the page must then show, ``status`` its HTTP status: they prove that the
-    state checked is the state named, not a redirect to the sign-in page.
+    state checked is the state named, not a redirect to the sign-in page. ``errors`` marks the states
+    showing a refused form, which must also say so in the title and put the focus on the errors.
     """
 
     app: str
@@ -65,6 +66,7 @@ class PageState:
     act: Callable[[Any, Mapping[str, Any]], None] | None = None
     status: int = 200
     expect: str | None = None
+    errors: bool = False
     marks: tuple = ()
 
     @property
@@ -176,6 +178,39 @@ def run_axe(page) -> list[Finding]:
         AXE_TAGS,
     )
     return [Finding(v["id"], v["impact"] or "", v["help"], [tuple(n) for n in v["nodes"]], v["url"]) for v in result]
+
+
+#: How the title of a page showing errors starts, per language.
+ERROR_TITLE = {"fr": "Erreur :", "en": "Error:"}
+
+
+def structure_findings(page, *, lang: str, errors: bool) -> list[Finding]:
+    """What axe-core leaves to best practice but the issue requires: the page's language, one main landmark,
+    one h1; on a refused form, a title starting with "Erreur :" and the focus on the errors."""
+    facts = page.evaluate(
+        """markers => ({lang: document.documentElement.lang, title: document.title,
+              mains: document.querySelectorAll('main, [role=main]').length,
+              h1s: Array.from(document.querySelectorAll('h1')).map(h => h.outerHTML.slice(0, 120)),
+              focus: document.activeElement ? document.activeElement.outerHTML.slice(0, 160) : '',
+              focusOnErrors: !!document.activeElement && document.activeElement !== document.body
+                  && (document.activeElement.matches('[aria-invalid=true]') || document.activeElement.matches(markers))})""",
+        ERROR_MARKERS,
+    )
+    found = []
+    if facts["lang"] != lang:
+        found.append(Finding("page-lang", "serious", f"<html lang> is {facts['lang']!r}, the page is in {lang!r}"))
+    if facts["mains"] != 1:
+        found.append(Finding("one-main", "moderate", f"{facts['mains']} main landmarks, expected 1"))
+    if len(facts["h1s"]) != 1:
+        found.append(Finding("one-h1", "moderate", f"{len(facts['h1s'])} h1 headings, expected 1",
+                             [("h1", h) for h in facts["h1s"]]))
+    if errors and not facts["title"].startswith(ERROR_TITLE[lang]):
+        found.append(Finding("error-title", "serious", f"The title of a page showing errors must start with "
+                             f"{ERROR_TITLE[lang]!r}: {facts['title']!r}"))
+    if errors and not facts["focusOnErrors"]:
+        found.append(Finding("error-focus", "serious", "After a refused submit the focus must be on the error "
+                             "summary or the first invalid field", [("document.activeElement", facts["focus"])]))
+    return found
 
 
 def reflow_findings(page) -> list[Finding]:

@@ -40,7 +40,7 @@ from models.requests.workflow import local_today
 from models.staff.entities import StaffUser
 from models.staff.queue import claim_request
 from tests.browser import a11y
-from tests.browser.a11y import ERROR_MARKERS, VIEWPORTS, Exclusion, PageState, submit
+from tests.browser.a11y import VIEWPORTS, Exclusion, PageState, submit
 from tests.browser.conftest import CHROMIUM_ARGS, serving
 from tests.conftest import truncate_tables
 from tests.factories import make_member
@@ -74,42 +74,42 @@ def _submit_without_browser_checks(form_holding: str, fill: dict | None = None):
 M = "member"
 MEMBER_STATES = [
     PageState(M, "auth.login", "empty form", "/connexion"),
-    PageState(M, "auth.login", "errors", "/connexion", act=submit("identifiant"), expect=ERROR_MARKERS),
+    PageState(M, "auth.login", "errors", "/connexion", act=submit("identifiant"), errors=True),
     PageState(M, "auth.login", "notice (signed out)", "/connexion", who="signed_out_notice", expect="main [role]"),
     PageState(M, "auth.second_factor", "empty form (SMS)", "/connexion/code", who="paul_pending"),
     PageState(M, "auth.second_factor", "wrong code", "/connexion/code", who="paul_pending",
-              act=submit("code", {"code": "000000"}), expect=ERROR_MARKERS),
+              act=submit("code", {"code": "000000"}), errors=True),
     PageState(M, "auth.second_factor", "empty form (authenticator app)", "/connexion/code", who="michel_pending"),
     PageState(M, "auth.mobile", "empty form", "/connexion/mobile", who="nina_pending"),
     PageState(M, "auth.mobile", "errors", "/connexion/mobile", who="nina_pending",
-              act=submit("mobile", {"mobile": "12"}), expect=ERROR_MARKERS),
+              act=submit("mobile", {"mobile": "12"}), errors=True),
     PageState(M, "auth.activation", "empty form", "/activation"),
     PageState(M, "auth.activation", "errors", "/activation", act=_submit_without_browser_checks("nir"),
-              expect=ERROR_MARKERS),
+              errors=True),
     PageState(M, "auth.activation_sent", "notice", "/activation/envoyee"),
     PageState(M, "auth.forgot_password", "empty form", "/mot-de-passe-oublie"),
     PageState(M, "auth.forgot_password", "errors", "/mot-de-passe-oublie",
-              act=_submit_without_browser_checks("identifiant"), expect=ERROR_MARKERS),
+              act=_submit_without_browser_checks("identifiant"), errors=True),
     PageState(M, "auth.forgot_password_sent", "notice", "/mot-de-passe-oublie/envoye"),
     PageState(M, "auth.reset_password", "empty form", "/mot-de-passe/nouveau/{reset_token}"),
     PageState(M, "auth.reset_password", "errors", "/mot-de-passe/nouveau/{reset_token}",
-              act=_submit_without_browser_checks("new_password", {"new_password": "court"}), expect=ERROR_MARKERS),
+              act=_submit_without_browser_checks("new_password", {"new_password": "court"}), errors=True),
     PageState(M, "auth.reset_password", "invalid link", "/mot-de-passe/nouveau/lien-perime", status=410),
     PageState(M, "home.index", "news and requests", "/", who="lea"),
     PageState(M, "auth.change_password", "empty form", "/mon-compte/mot-de-passe", who="lea"),
     PageState(M, "auth.change_password", "errors", "/mon-compte/mot-de-passe", who="lea",
-              act=_submit_without_browser_checks("current_password"), expect=ERROR_MARKERS),
+              act=_submit_without_browser_checks("current_password"), errors=True),
     PageState(M, "auth.terms", "empty form", "/conditions-generales", who="lea"),
     PageState(M, "auth.terms", "errors", "/conditions-generales", who="lea",
-              act=_submit_without_browser_checks("accept"), expect=ERROR_MARKERS),
+              act=_submit_without_browser_checks("accept"), errors=True),
     PageState(M, "auth.account_security", "SMS code", "/mon-compte/securite", who="lea"),
     PageState(M, "auth.account_security", "authenticator app", "/mon-compte/securite", who="michel"),
     PageState(M, "auth.totp_enrolment", "empty form", "/mon-compte/securite/application", who="axel"),
     PageState(M, "auth.totp_enrolment", "wrong code", "/mon-compte/securite/application", who="axel",
-              act=submit("code", {"code": "000000"}), expect=ERROR_MARKERS),
+              act=submit("code", {"code": "000000"}), errors=True),
     PageState(M, "hospital_coverage.new", "empty form", "/prise-en-charge-hospitaliere/", who="lea"),
     PageState(M, "hospital_coverage.new", "errors", "/prise-en-charge-hospitaliere/", who="lea",
-              act=_submit_without_browser_checks("establishment_name"), expect=ERROR_MARKERS),
+              act=_submit_without_browser_checks("establishment_name"), errors=True),
     PageState(M, "hospital_coverage.new", "no-coverage notice", "/prise-en-charge-hospitaliere/", who="lea",
               act=submit("establishment_name", {"start_on": "{start_on}", "beneficiary_id": "1",
                                                 "establishment_name": "Clinique Pasteur Evreux",
@@ -136,16 +136,16 @@ CONTENT_VIEWS = {  # endpoint: (URL, a required field of its form, the world key
 BACKOFFICE_STATES = [
     PageState(B, "auth.login", "empty form", "/connexion"),
     PageState(B, "auth.login", "errors", "/connexion", act=_submit_without_browser_checks("email"),
-              expect=ERROR_MARKERS),
+              errors=True),
     PageState(B, "auth.login", "wrong password", "/connexion",
-              act=submit("email", {"email": "inconnu@mese.fr", "password": "pas-le-bon"}), expect=ERROR_MARKERS),
+              act=submit("email", {"email": "inconnu@mese.fr", "password": "pas-le-bon"}), errors=True),
     PageState(B, "auth.login", "notice (signed out)", "/connexion", who="signed_out_notice", expect=".alert"),
     PageState(B, "auth.totp", "empty form", "/connexion/code", who="admin_pending"),
     PageState(B, "auth.totp", "wrong code", "/connexion/code", who="admin_pending",
-              act=submit("code", {"code": "000000"}), expect=ERROR_MARKERS),
+              act=submit("code", {"code": "000000"}), errors=True),
     PageState(B, "auth.change_password", "empty form", "/mot-de-passe", who="agent"),
     PageState(B, "auth.change_password", "errors", "/mot-de-passe", who="agent",
-              act=_submit_without_browser_checks("current_password"), expect=ERROR_MARKERS),
+              act=_submit_without_browser_checks("current_password"), errors=True),
     PageState(B, "admin.index", "queue overview", "/", who="agent"),
     PageState(B, "hospital_coverage.index_view", "list with rows", "/prises-en-charge/", who="agent"),
     PageState(B, "hospital_coverage.index_view", "all statuses, sorted", "/prises-en-charge/?flt0_0=all&sort=2",
@@ -167,13 +167,13 @@ BACKOFFICE_STATES = [
     PageState(B, "staff.details_view", "staff member", "/personnel/details/?id={agent_id}", who="admin"),
     PageState(B, "staff.edit_view", "form", "/personnel/edit/?id={agent_id}", who="admin"),
     PageState(B, "staff.edit_view", "errors", "/personnel/edit/?id={agent_id}", who="admin",
-              act=_submit_without_browser_checks("full_name", {"full_name": ""}), expect=ERROR_MARKERS),
+              act=_submit_without_browser_checks("full_name", {"full_name": ""}), errors=True),
     *[state for endpoint, (url, required, row) in CONTENT_VIEWS.items() for state in (
         PageState(B, f"{endpoint}.index_view", "list with rows", f"{url}/", who="manager"),
         PageState(B, f"{endpoint}.details_view", "record", f"{url}/details/?id={{{row}}}", who="manager"),
         PageState(B, f"{endpoint}.create_view", "empty form", f"{url}/new/", who="manager"),
         PageState(B, f"{endpoint}.create_view", "errors", f"{url}/new/", who="manager",
-                  act=_submit_without_browser_checks(required), expect=ERROR_MARKERS),
+                  act=_submit_without_browser_checks(required), errors=True),
         PageState(B, f"{endpoint}.edit_view", "form", f"{url}/edit/?id={{{row}}}", who="manager"),
     )],
     PageState(B, "(error page)", "403", "/personnel/", who="agent", status=403),
@@ -429,7 +429,10 @@ def test_page_has_no_accessibility_violation(state: PageState, lang: str, viewpo
         assert response.status == state.status, f"{title}: HTTP {response.status}, expected {state.status}"
     if state.expect:
         assert page.locator(state.expect).count(), f"{title}: the state shows nothing matching {state.expect!r}"
+    if state.errors:
+        assert page.locator(a11y.ERROR_MARKERS).count(), f"{title}: the page shows no error"
 
-    findings = a11y.run_axe(page) + a11y.reflow_findings(page) + a11y.target_size_findings(page)
+    findings = a11y.run_axe(page) + a11y.structure_findings(page, lang=lang, errors=state.errors)
+    findings += a11y.reflow_findings(page) + a11y.target_size_findings(page)
     findings += [a11y.Finding("csp", "serious", text) for text in page.csp_violations]
     assert not findings, a11y.report(f"{title}: {len(findings)} problem(s)", findings)
