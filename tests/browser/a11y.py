@@ -215,7 +215,8 @@ def structure_findings(page, *, lang: str, errors: bool) -> list[Finding]:
 
 def reflow_findings(page) -> list[Finding]:
     """The page must not scroll sideways (WCAG 1.4.10): wide tables scroll inside their own box."""
-    width = page.evaluate("() => [document.documentElement.scrollWidth, window.innerWidth]")
+    # clientWidth, not innerWidth: a phone browser widens its layout viewport to content that overflows.
+    width = page.evaluate("() => [document.documentElement.scrollWidth, document.documentElement.clientWidth]")
     if width[0] <= width[1]:
         return []
     culprits = page.evaluate(

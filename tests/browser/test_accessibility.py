@@ -12,9 +12,11 @@ checked as a visitor sees them, and tests/browser/test_keyboard.py walks a real 
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass, replace
 from datetime import timedelta
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import pyotp
@@ -54,6 +56,8 @@ MEMBER_AREA_FIXES_PENDING = (pytest.mark.xfail(reason="member-area fixes in prog
 MEMBER_LANGUAGES = ("fr", "en")
 BACKOFFICE_LANGUAGES = ("fr",)
 MOUNTS = {"member": "", "backoffice": "/backoffice"}
+#: A folder where each checked state leaves a full-page screenshot, to look at the pages as people see them.
+SCREENSHOTS = os.environ.get("A11Y_SCREENSHOTS", "")
 
 # ---------------------------------------------------------------------------------------------------------
 # Page states
@@ -406,7 +410,7 @@ def test_switched_off_views_are_really_switched_off(apps):
 
 @pytest.mark.parametrize(("state", "lang", "viewport"), list(_cases()))
 def test_page_has_no_accessibility_violation(state: PageState, lang: str, viewport: str, world, apps, base_url,
-                                             pages):
+                                             pages, request):
     page = pages(lang, viewport)
     mount = MOUNTS[state.app]
     context = page.context
@@ -431,6 +435,9 @@ def test_page_has_no_accessibility_violation(state: PageState, lang: str, viewpo
         assert page.locator(state.expect).count(), f"{title}: the state shows nothing matching {state.expect!r}"
     if state.errors:
         assert page.locator(a11y.ERROR_MARKERS).count(), f"{title}: the page shows no error"
+
+    if SCREENSHOTS:
+        page.screenshot(path=str(Path(SCREENSHOTS) / f"{request.node.callspec.id}.png"), full_page=True)
 
     findings = a11y.run_axe(page) + a11y.structure_findings(page, lang=lang, errors=state.errors)
     findings += a11y.reflow_findings(page) + a11y.target_size_findings(page)
