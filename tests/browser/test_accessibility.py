@@ -75,6 +75,16 @@ def _submit_without_browser_checks(form_holding: str, fill: dict | None = None):
     return act
 
 
+def _open_menu(page, values):
+    """Open the back office's menu (the "Menu" button on a phone) and its first category."""
+    toggler = page.locator("header .navbar-toggler")
+    if toggler.is_visible():
+        toggler.click()
+        page.locator("#bo-nav.show").wait_for()
+    page.locator("header .dropdown-toggle").first.click()
+    page.locator("header .dropdown-menu.show").wait_for()
+
+
 M = "member"
 MEMBER_STATES = [
     PageState(M, "auth.login", "empty form", "/connexion"),
@@ -151,6 +161,7 @@ BACKOFFICE_STATES = [
     PageState(B, "auth.change_password", "errors", "/mot-de-passe", who="agent",
               act=_submit_without_browser_checks("current_password"), errors=True),
     PageState(B, "admin.index", "queue overview", "/", who="agent"),
+    PageState(B, "admin.index", "menu open", "/", who="admin", act=_open_menu),
     PageState(B, "hospital_coverage.index_view", "list with rows", "/prises-en-charge/", who="agent"),
     PageState(B, "hospital_coverage.index_view", "all statuses, sorted", "/prises-en-charge/?flt0_0=all&sort=2",
               who="manager"),
