@@ -24,8 +24,8 @@ VIEWPORTS = {
     "desktop": {"viewport": {"width": 1280, "height": 800}},
 }
 #: Controls that stand alone (not links inside a sentence) and must be at least 44 px high to be hit on a phone.
-STANDALONE_CONTROLS = ("button, input[type=submit], input[type=button], select, a.btn, .nav-link, .page-link, "
-                       ".dropdown-item, nav a, a.icon, .skip-link:focus")
+STANDALONE_CONTROLS = ("button, input[type=submit], input[type=button], select, a.btn, a.button, .nav-link, "
+                       ".page-link, .dropdown-item, nav a, a.icon, .skip-link:focus")
 MIN_TARGET_PX = 44
 #: What an error state shows somewhere (both apps' markup, before and after the error summary).
 ERROR_MARKERS = ("[aria-invalid=true], .is-invalid, .invalid-feedback, .alert-danger, .error, .errors, "
@@ -193,7 +193,8 @@ def structure_findings(page, *, lang: str, errors: bool) -> list[Finding]:
               h1s: Array.from(document.querySelectorAll('h1')).map(h => h.outerHTML.slice(0, 120)),
               focus: document.activeElement ? document.activeElement.outerHTML.slice(0, 160) : '',
               focusOnErrors: !!document.activeElement && document.activeElement !== document.body
-                  && (document.activeElement.matches('[aria-invalid=true]') || document.activeElement.matches(markers))})""",
+                  && (document.activeElement.matches('[aria-invalid=true]')
+                      || document.activeElement.matches(markers))})""",
         ERROR_MARKERS,
     )
     found = []
@@ -224,7 +225,8 @@ def reflow_findings(page) -> list[Finding]:
               .filter(e => e.getBoundingClientRect().right > limit + 1 && getComputedStyle(e).position !== 'fixed')
               .filter(e => !e.parentElement || e.parentElement.getBoundingClientRect().right <= limit + 1)
               .slice(0, 6).map(e => [e.tagName.toLowerCase() + (e.id ? '#' + e.id : '')
-                  + (e.className && typeof e.className === 'string' ? '.' + e.className.trim().split(/\\s+/).join('.') : ''),
+                  + (e.className && typeof e.className === 'string'
+                     ? '.' + e.className.trim().split(/\\s+/).join('.') : ''),
                   e.outerHTML.slice(0, 200)])""",
         width[1],
     )

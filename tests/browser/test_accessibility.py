@@ -178,6 +178,8 @@ BACKOFFICE_STATES = [
     PageState(B, "outbox.details_view", "message", "/envois/details/?id={outbox_id}", who="manager"),
     PageState(B, "audit.index_view", "list with rows", "/journal/", who="manager"),
     PageState(B, "audit.index_view", "filtered", "/journal/?flt0_0=backoffice.viewed", who="manager"),
+    PageState(B, "audit.index_view", "second page (pager)", "/journal/?page=1", who="manager",
+              expect=".pagination .page-link[href]"),
     PageState(B, "staff.index_view", "list with rows", "/personnel/", who="admin"),
     PageState(B, "staff.details_view", "staff member", "/personnel/details/?id={agent_id}", who="admin"),
     PageState(B, "staff.edit_view", "form", "/personnel/edit/?id={agent_id}", who="admin"),

@@ -56,7 +56,8 @@ def server(migrated_database, member_app_config, backoffice_config, session):
         beneficiary_id=child.id, establishment_name="Clinique du Parc à Lyon", finess="750712184",
         start_on=local_today(now) + timedelta(days=10), admission_fax="0476000001", admission_email=""), now=now)
     session.commit()
-    app = DispatcherMiddleware(create_member_app(member_app_config), {"/backoffice": create_backoffice(backoffice_config)})
+    app = DispatcherMiddleware(create_member_app(member_app_config),
+                               {"/backoffice": create_backoffice(backoffice_config)})
     with serving(app) as url:
         yield url
 
