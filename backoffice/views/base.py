@@ -242,7 +242,36 @@ class StaffModelView(StaffAccessMixin, ModelView):
             query = query.order_by(desc(self.model.id) if sort_desc else asc(self.model.id))
         return query, joins
 
+    def _get_list_filter_args(self):
+        # Flask-Admin's parsing of "flt<position>_<filter>=value", except that a field left empty means
+        # "no filter": the filter form offers every filter at once (admin/model/layout.html).
+        if not self._filters:
+            return None
+        filters = []
+        for arg, value in request.args.items():
+            if not arg.startswith("flt") or "_" not in arg or value == "":
+                continue
+            position, key = arg[3:].split("_", 1)
+            if key in self._filter_args:
+                index, flt = self._filter_args[key]
+                if flt.validate(value):
+                    filters.append((position, (index, str(flt.name), value)))
+                else:
+                    flash(self.get_invalid_value_msg(value, flt), "error")
+        return [f for _position, f in sorted(filters, key=lambda f: f[0])]
+
     # -- details and audit -----------------------------------------------------------------
+    #: Attributes that name a record in a page heading, the first one present wins.
+    title_attributes = ("reference", "title", "full_name", "name", "label", "version")
+
+    def record_title(self, model) -> str:
+        """How the h1 of a details or edit page names ``model``."""
+        for attribute in self.title_attributes:
+            value = getattr(model, attribute, None)
+            if value:
+                return str(value)
+        return f"n° {model.id}"
+
     def member_id_of(self, model) -> int | None:
         """The member whose data ``model`` shows, for the audit trail."""
         return getattr(model, "member_id", None)

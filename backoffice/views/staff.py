@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import flash
 from flask_admin.actions import action
+from flask_admin.contrib.sqla.filters import BooleanEqualFilter
 from flask_admin.form import BaseForm
 from wtforms import BooleanField, SelectField, StringField
 from wtforms.validators import DataRequired, Length
@@ -48,7 +49,7 @@ class StaffUserView(StaffModelView):
                                                   else m.failed_login_count),
     }
     column_formatters_export = {"role": lambda v, c, m, n: ROLE_LABELS[m.role]}
-    column_filters = ["active"]
+    column_filters = [BooleanEqualFilter(StaffUser.active, "Actif")]
     column_searchable_list = ["email", "full_name"]
     column_default_sort = [("full_name", False), ("id", False)]
 
