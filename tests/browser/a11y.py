@@ -9,7 +9,6 @@ adds an inline script), and ``bypass_csp=True`` would check pages under a policy
 from __future__ import annotations
 
 import fnmatch
-import hashlib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -137,11 +136,6 @@ def session_cookie(app, data: Mapping[str, Any], *, base_url: str) -> dict:
             "domain": urlsplit(base_url).hostname, "path": app.config["SESSION_COOKIE_PATH"] or "/",
             "secure": bool(app.config["SESSION_COOKIE_SECURE"]), "httpOnly": True,
             "sameSite": app.config["SESSION_COOKIE_SAMESITE"] or "Lax"}
-
-
-def token_digest(token: str) -> str:
-    """SHA-256 hex of a session token (what a pending member sign-in keeps)."""
-    return hashlib.sha256(token.encode()).hexdigest()
 
 
 # ---------------------------------------------------------------------------------------------------------

@@ -24,7 +24,9 @@ import pytest
 from sqlalchemy import select
 from werkzeug.middleware.dispatcher import DispatcherMiddleware
 
+from backoffice.config import BackofficeConfig
 from jobs.config import JobsConfig
+from member_app.config import MemberAppConfig
 from models.base import utcnow
 from models.content.entities import (
     ContactReason, ContentDocument, DocumentCategory, DocumentType, NewsItem, NoCoverageEstablishment, TermsVersion,
@@ -33,12 +35,13 @@ from models.db import session_factory
 from models.demo import load_demo
 from models.members.activation import request_password_reset
 from models.members.entities import Member, SecondFactor
-from models.members.security import begin_totp_enrolment
+from models.members.security import begin_totp_enrolment, sign_in_stamp
 from models.outbox.entities import OutboxMessage
 from models.requests.hospital_coverage import (
     HospitalCoverageInput, approve_hospital_coverage, selectable_beneficiaries, submit_hospital_coverage,
 )
 from models.requests.workflow import local_today
+from models.sessions.operations import find_session, open_session
 from models.staff.entities import StaffUser
 from models.staff.queue import claim_request
 from tests.browser import a11y
@@ -48,10 +51,6 @@ from tests.conftest import truncate_tables
 from tests.factories import make_member
 
 pytestmark = pytest.mark.browser
-
-#: The member area's pages are being fixed on main (issue 6): until they are merged, their failures are
-#: expected. Remove this mark (set it to ``()``) once the member-area fixes are in.
-MEMBER_AREA_FIXES_PENDING = (pytest.mark.xfail(reason="member-area fixes in progress", strict=False),)
 
 MEMBER_LANGUAGES = ("fr", "en")
 BACKOFFICE_LANGUAGES = ("fr",)
@@ -121,6 +120,13 @@ MEMBER_STATES = [
     PageState(M, "auth.totp_enrolment", "empty form", "/mon-compte/securite/application", who="axel"),
     PageState(M, "auth.totp_enrolment", "wrong code", "/mon-compte/securite/application", who="axel",
               act=submit("code", {"code": "000000"}), errors=True),
+    PageState(M, "auth.reauthenticate", "empty form", "/mon-compte/securite/confirmer/mobile", who="lea"),
+    PageState(M, "auth.reauthenticate", "errors", "/mon-compte/securite/confirmer/mobile", who="lea",
+              act=submit("password", {"password": "pas-le-bon", "code": "000000"}), errors=True),
+    PageState(M, "auth.mobile_change", "empty form", "/mon-compte/securite/mobile", who="paul"),
+    PageState(M, "auth.mobile_change", "errors", "/mon-compte/securite/mobile", who="paul",
+              act=submit("new-mobile", {"new-mobile": "12"}), errors=True),
+    PageState(M, "auth.sessions", "two open sessions", "/mon-compte/securite/sessions", who="lea"),
     PageState(M, "hospital_coverage.new", "empty form", "/prise-en-charge-hospitaliere/", who="lea"),
     PageState(M, "hospital_coverage.new", "errors", "/prise-en-charge-hospitaliere/", who="lea",
               act=_submit_without_browser_checks("establishment_name"), errors=True),
@@ -161,6 +167,7 @@ BACKOFFICE_STATES = [
     PageState(B, "auth.change_password", "errors", "/mot-de-passe", who="agent",
               act=_submit_without_browser_checks("current_password"), errors=True),
     PageState(B, "admin.index", "queue overview", "/", who="agent"),
+    PageState(B, "own_sessions.index", "open sessions", "/mes-sessions/", who="agent"),
     PageState(B, "admin.index", "menu open", "/", who="admin", act=_open_menu),
     PageState(B, "hospital_coverage.index_view", "list with rows", "/prises-en-charge/", who="agent"),
     PageState(B, "hospital_coverage.index_view", "all statuses, sorted", "/prises-en-charge/?flt0_0=all&sort=2",
@@ -206,11 +213,14 @@ EXCLUDED = {
         Exclusion("auth.resend_code", "POST-only action, answers with a redirect to the code page"),
         Exclusion("auth.totp_start", "POST-only action, answers with a redirect to the enrolment page"),
         Exclusion("auth.totp_disable", "POST-only action, answers with a redirect to the security page"),
+        Exclusion("auth.mobile_change_start", "POST-only action, answers with a redirect to the re-authentication"),
+        Exclusion("auth.end_session", "POST-only action, answers with a redirect to the sessions page"),
     ],
     "backoffice": [
         Exclusion("static", "files (our CSS and scripts)"),
         Exclusion("admin.static", "files (Flask-Admin's CSS and scripts)"),
         Exclusion("auth.logout", "POST-only action (its notice is the state 'auth.login[notice (signed out)]')"),
+        Exclusion("own_sessions.end", "POST-only action, answers with a redirect to the sessions page"),
         Exclusion("*.action_view", "POST-only: list actions, answer with a redirect to the list"),
         Exclusion("*.delete_view", "POST-only, and nothing is deleted from the back office (can_delete = False)"),
         Exclusion("*.ajax_update", "POST-only JSON of in-line list editing (no editable column)"),
@@ -238,8 +248,7 @@ def _cases():
     for state in MEMBER_STATES:
         for lang in MEMBER_LANGUAGES:
             for viewport in VIEWPORTS:
-                yield pytest.param(state, lang, viewport, id=f"member-{lang}-{viewport}-{state.id}",
-                                   marks=MEMBER_AREA_FIXES_PENDING)
+                yield pytest.param(state, lang, viewport, id=f"member-{lang}-{viewport}-{state.id}")
     for state in BACKOFFICE_STATES:
         for lang in BACKOFFICE_LANGUAGES:
             for viewport in VIEWPORTS:
@@ -255,7 +264,8 @@ class World:
     """The data the page states point at, and how to carry each kind of visitor's session."""
 
     values: dict
-    member_tokens: dict
+    member_keys: dict
+    member_stamps: dict
     member_ids: dict
     staff: dict
 
@@ -266,10 +276,10 @@ class World:
             data["_flashes"] = [("message", "Vous êtes déconnecté(e).")]
         elif who and who.endswith("_pending"):
             name = who.removesuffix("_pending")
-            data["signin"] = {"member": self.member_ids[name], "token": a11y.token_digest(self.member_tokens[name]),
+            data["signin"] = {"member": self.member_ids[name], "stamp": self.member_stamps[name],
                               "attempt": "a11y-" + name * 8, "at": now, "via": "password", "mobile": False}
         elif who:
-            data.update({"_user_id": self.member_tokens[who], "_fresh": True, "auth_complete": True, "auth_at": now})
+            data.update({"_user_id": self.member_keys[who], "_fresh": True, "auth_complete": True})
         return data
 
     def backoffice_session(self, who: str | None) -> dict:
@@ -331,9 +341,21 @@ def world(migrated_database, models_config):
             "outbox_id": first[OutboxMessage],
         }
         members = {"lea": lea, "michel": michel, "axel": axel, "paul": paul, "nina": nina}
-        yield World(values=values, member_tokens={k: m.session_token for k, m in members.items()},
+        member_policy, staff_policy = MemberAppConfig().session_policy(), BackofficeConfig().session_policy()
+        keys = {k: open_session(session, member_id=m.id, policy=member_policy, ip="127.0.0.1",
+                                user_agent="Mozilla/5.0 (Linux; Android 14) Chrome/120 Mobile", now=now)
+                for k, m in members.items()}
+        open_session(session, member_id=lea.id, policy=member_policy, ip="192.0.2.7",
+                     user_agent="Mozilla/5.0 (Windows NT 10.0) Firefox/128.0", now=now)
+        # Paul and Axel have just confirmed their identity: the mobile change and app enrolment pages are open.
+        for name in ("paul", "axel"):
+            find_session(session, keys[name], policy=member_policy, now=now).reauthenticated_at = now
+        staff_keys = {role: open_session(session, staff_id=u.id, policy=staff_policy, ip="127.0.0.1",
+                                         user_agent="", now=now) for role, u in staff.items()}
+        session.commit()
+        yield World(values=values, member_keys=keys, member_stamps={k: sign_in_stamp(m) for k, m in members.items()},
                     member_ids={k: m.id for k, m in members.items()},
-                    staff={role: (u.id, u.session_token) for role, u in staff.items()})
+                    staff={role: (u.id, staff_keys[role]) for role, u in staff.items()})
     finally:
         session.close()
         truncate_tables(migrated_database)
