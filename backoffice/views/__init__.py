@@ -16,6 +16,7 @@ from .content import (
 )
 from .outbox import OutboxConsoleView
 from .queues.hospital_coverage import HospitalCoverageQueueView
+from .sessions import OwnSessionsView
 from .staff import StaffUserView
 
 QUEUES = "Files d'attente"
@@ -50,3 +51,4 @@ def register_views(admin: Admin, db) -> None:
                                   url="/journal"))
     admin.add_view(StaffUserView(StaffUser, db, name="Personnel", category=ADMINISTRATION, endpoint="staff",
                                  url="/personnel"))
+    admin.add_view(OwnSessionsView(name="Mes sessions", endpoint="own_sessions", url="/mes-sessions"))

@@ -125,7 +125,7 @@ class HospitalCoverageQueueView(StaffModelView):
 
     def _get_list_filter_args(self):
         filters = super()._get_list_filter_args()
-        if filters or any(k.startswith("flt") for k in request.args) or request.args.get("search"):
+        if filters or any(k.startswith("flt") and v for k, v in request.args.items()) or request.args.get("search"):
             return filters
         # By default the queue shows open requests only: a narrow, indexed list.
         index = next(i for i, f in enumerate(self._filters) if isinstance(f, StatusFilter))
