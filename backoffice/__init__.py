@@ -18,6 +18,8 @@ from .extensions import CONFIG_KEY, babel, csrf, db, limiter, login_manager
 
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATES = ROOT / "templates"
+#: Names of the form fields that take files (any other file part is refused with 400).
+BACKOFFICE_FILE_FIELDS = frozenset({"upload"})
 
 
 def create_app(config: BackofficeConfig | None = None) -> Flask:
@@ -37,7 +39,7 @@ def create_app(config: BackofficeConfig | None = None) -> Flask:
     _register_admin(app)
     _register_errors(app)
     install_security_headers(app, hsts=config.cookie_secure)
-    install_input_guard(app)
+    install_input_guard(app, file_fields=BACKOFFICE_FILE_FIELDS)
     jobs.install_after_commit_delivery(config.jobs, config.models)
     return app
 

@@ -15,6 +15,8 @@ from .extensions import csrf, db, limiter, login_manager
 from .forms import form_errors
 
 ROOT_TEMPLATES = "../templates"
+#: Names of the form fields that take files (any other file part is refused with 400).
+MEMBER_FILE_FIELDS: frozenset[str] = frozenset()
 
 
 def create_app(config: MemberAppConfig | None = None) -> Flask:
@@ -30,7 +32,7 @@ def create_app(config: MemberAppConfig | None = None) -> Flask:
     _register_blueprints(app)
     _register_errors(app)
     install_security_headers(app, hsts=config.cookie_secure)
-    install_input_guard(app)
+    install_input_guard(app, file_fields=MEMBER_FILE_FIELDS)
     jobs.install_after_commit_delivery(config.jobs, config.models)
     return app
 

@@ -1,4 +1,6 @@
-"""French identifiers: NIR, FINESS, IBAN, mobile numbers; checking, canonical form and masking."""
+"""French identifiers: NIR, FINESS, IBAN, mobile numbers, e-mail addresses; checking, canonical form and masking.
+
+Also the short description of a browser from its user agent."""
 
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ from schwifty import BIC, IBAN
 from schwifty.exceptions import SchwiftyException
 from stdnum.exceptions import ValidationError
 from stdnum.fr import nir as stdnum_nir
+from ua_parser import parse as parse_user_agent
 
 PARIS = ZoneInfo("Europe/Paris")
 _SEPARATORS = re.compile(r"[\s.\-\u00a0]")
@@ -147,3 +150,18 @@ def date_fr(value: date | datetime | None) -> str:
     if isinstance(value, datetime):
         value = value.astimezone(PARIS)
     return value.strftime("%d/%m/%Y")
+
+
+def mask_email(address: str | None) -> str:
+    """An e-mail address as a code page shows it: ``l***@example.fr``."""
+    local, _, domain = (address or "").partition("@")
+    return f"{local[:1]}***@{domain}" if local and domain else ""
+
+
+def device_summary(user_agent: str) -> str:
+    """A browser and its system as a person recognises them (``Firefox, Windows``); empty when unknown."""
+    parsed = parse_user_agent(user_agent[:500]) if user_agent else None
+    if parsed is None:
+        return ""
+    parts = [p.family for p in (parsed.user_agent, parsed.os) if p is not None and p.family != "Other"]
+    return ", ".join(parts)[:100]

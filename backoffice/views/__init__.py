@@ -20,6 +20,7 @@ from .queues.contact import ContactQueueView
 from .queues.documents import DocumentQueueView
 from .queues.hospital_coverage import HospitalCoverageQueueView
 from .queues.teletransmission import TeletransmissionQueueView
+from .sessions import OwnSessionsView
 from .staff import StaffUserView
 
 QUEUES = "Files d'attente"
@@ -62,3 +63,4 @@ def register_views(admin: Admin, db) -> None:
                                   url="/journal"))
     admin.add_view(StaffUserView(StaffUser, db, name="Personnel", category=ADMINISTRATION, endpoint="staff",
                                  url="/personnel"))
+    admin.add_view(OwnSessionsView(name="Mes sessions", endpoint="own_sessions", url="/mes-sessions"))

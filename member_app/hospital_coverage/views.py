@@ -12,7 +12,8 @@ from models.base import utcnow
 from models.errors import DomainError, ValidationFailed
 from models.requests import queries
 from models.requests.hospital_coverage import (
-    FAX_OR_EMAIL_MESSAGE, MAX_DAYS_AHEAD, NoCoverageNeeded, selectable_beneficiaries, submit_hospital_coverage,
+    FAX_OR_EMAIL_MESSAGE, MAX_DAYS_AHEAD, NoCoverageNeeded, open_member_request, selectable_beneficiaries,
+    submit_hospital_coverage,
 )
 from models.requests.workflow import history, local_today
 from web import client_ip
@@ -77,8 +78,9 @@ def _show_errors(form: HospitalCoverageForm, errors: dict[str, list[str]]) -> No
 @login_required
 def show(reference: str):
     """One of the member's requests: reference, status, what was asked. Another member's: 404."""
-    coverage = queries.member_hospital_coverage_request(db.session, current_user, reference)
+    coverage = open_member_request(db.session, current_user, reference, ip=client_ip(), now=utcnow())
     if coverage is None:
+        db.session.commit()  # the refusal is audited
         abort(404)
     return render_template("member/hospital_coverage/show.html", coverage=coverage,
                            events=history(db.session, coverage))

@@ -10,6 +10,7 @@ names the file.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
 import re
@@ -80,6 +81,8 @@ _RAW_NAME = re.compile(rb"/([^\s/<>\[\](){}%]{2,40})")
 _STREAM_BODY = re.compile(rb">>\s*stream\r?\n.*?endstream", re.DOTALL)
 #: Most bytes the non-image streams of one PDF may expand to; more is a decompression bomb.
 MAX_PDF_EXPANDED_BYTES = 100 * 1024 * 1024
+#: Most objects in one PDF: pypdf reads about 20,000 a second, and a 500-page statement has a few thousand.
+MAX_PDF_OBJECTS = 20_000
 _PDF_TRAILING_BYTES = b" \t\r\n\x00\x0c"
 
 
@@ -149,8 +152,9 @@ def check_uploads(files: list[tuple[str, bytes]], *, limits: UploadLimits = Uplo
         return []
     problems: list[Message] = []
     if len(files) > limits.max_files:
-        problems.append(Message("Vous pouvez envoyer %(max)d fichiers au plus à la fois ; vous en avez choisi %(count)d.",
-                                max=limits.max_files, count=len(files)))
+        problems.append(Message(
+            "Vous pouvez envoyer %(max)d fichiers au plus à la fois ; vous en avez choisi %(count)d.",
+            max=limits.max_files, count=len(files)))
     total = sum(len(data) for _name, data in files)
     if total > limits.max_total_bytes:
         problems.append(Message("Vos fichiers font %(total)s Mo en tout ; le maximum est de %(max)s Mo par envoi.",
@@ -183,7 +187,7 @@ def recent_duplicates(session: Session, member_id: int, checked: list[CheckedFil
 
 
 def safe_filename(filename: str, extension: str) -> str:
-    """A display name for ``filename``: its base name without controls, cut to 120 characters, ending in ``extension``."""
+    """A display name: the base name of ``filename``, no controls, at most 120 characters, ending in ``extension``."""
     stem = _shown_name(filename, limit=None)
     base, _dot, suffix = stem.rpartition(".")
     if base and _is_extension(suffix):  # "scan.pdf.exe" -> "scan.pdf" -> "scan"
@@ -324,20 +328,23 @@ def _check_pdf(data: bytes, name: str) -> None:
             name=name))
     if finding == "bomb":
         raise UploadRejected(Message(
-            "« %(name)s » est un PDF anormalement volumineux une fois ouvert : il n'est pas accepté.", name=name))
+            "« %(name)s » est un PDF anormalement volumineux ou complexe une fois ouvert : il n'est pas accepté.",
+            name=name))
     if pages == 0:
         raise _damaged_pdf(name)
 
 
 def _pdf_finding(reader) -> str | None:
-    """"active" if an object of the PDF makes it act on its own, "bomb" if its streams expand too much, else None.
+    """"active" if an object of the PDF makes it act on its own, "bomb" if it is too big to check, else None.
 
     Every object is visited, object streams included (pypdf decodes them); the non-image streams are
-    decoded too, within ``MAX_PDF_EXPANDED_BYTES`` in all.
+    decoded too, within ``MAX_PDF_EXPANDED_BYTES`` in all. More than ``MAX_PDF_OBJECTS`` objects is a bomb.
     """
     from pypdf.errors import LimitReachedError
     from pypdf.generic import ArrayObject, DictionaryObject, EncodedStreamObject, IndirectObject
 
+    if sum(len(numbers) for numbers in reader.xref.values()) + len(reader.xref_objStm) > MAX_PDF_OBJECTS:
+        return "bomb"
     stack: list = [reader.trailer]
     for generation, numbers in reader.xref.items():
         stack.extend(IndirectObject(number, generation, reader) for number in numbers)
@@ -404,15 +411,15 @@ def _has_active_names(data: bytes) -> bool:
 def _reencode_image(data: bytes, kind: str, name: str) -> tuple[bytes, str]:
     """Decode the image and encode it again (first frame, upright, sRGB, no metadata); HEIC becomes JPEG."""
     if kind == _HEIC:
-        from pillow_heif import register_heif_opener
-
-        register_heif_opener()
+        _read_heif()
     formats = {JPEG: ["JPEG"], PNG: ["PNG"], _HEIC: ["HEIF"]}[kind]
     target = PNG if kind == PNG else JPEG
     too_large = UploadRejected(Message(
         "« %(name)s » est une image trop grande : %(max)d millions de pixels au plus.",
         name=name, max=MAX_IMAGE_PIXELS // 1_000_000))
     try:
+        # Pillow's other warnings (odd EXIF...) change nothing here. Requests are served by processes
+        # (gunicorn sync workers), so changing the warning filters for this block disturbs no other request.
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -420,14 +427,14 @@ def _reencode_image(data: bytes, kind: str, name: str) -> tuple[bytes, str]:
                 if image.width * image.height > MAX_IMAGE_PIXELS:
                     raise too_large
                 image.load()
-                clean = _upright(image)
-            clean = _plain(_to_srgb(clean), target)
-            clean.info = {}  # comments, EXIF, XMP, ICC, text chunks: nothing of the original is written back
-            out = io.BytesIO()
-            if target == JPEG:
-                clean.save(out, format="JPEG", quality=JPEG_QUALITY)
-            else:
-                clean.save(out, format="PNG")
+                _turn_upright(image)
+                clean = _plain(_to_srgb(image), target)
+                clean.info = {}  # comments, EXIF, XMP, ICC, text chunks: nothing of the original is written back
+                out = io.BytesIO()
+                if target == JPEG:
+                    clean.save(out, format="JPEG", quality=JPEG_QUALITY)
+                else:
+                    clean.save(out, format="PNG")
     except (Image.DecompressionBombWarning, Image.DecompressionBombError):
         raise too_large from None
     except UploadRejected:
@@ -438,12 +445,20 @@ def _reencode_image(data: bytes, kind: str, name: str) -> tuple[bytes, str]:
     return out.getvalue(), target
 
 
-def _upright(image: Image.Image) -> Image.Image:
-    """A copy of the image turned as the camera said (the orientation tag is dropped with the rest)."""
+@functools.cache
+def _read_heif() -> None:
+    """Teach Pillow to read HEIC (pillow-heif applies the camera's rotation and resets the EXIF orientation)."""
+    from pillow_heif import register_heif_opener
+
+    register_heif_opener()
+
+
+def _turn_upright(image: Image.Image) -> None:
+    """Turn the decoded image as the camera said, in place (the orientation tag goes with the rest of EXIF)."""
     try:
-        return ImageOps.exif_transpose(image)
+        ImageOps.exif_transpose(image, in_place=True)
     except Exception:  # a broken EXIF block only loses the rotation, not the photo
-        return image.copy()
+        pass
 
 
 def _to_srgb(image: Image.Image) -> Image.Image:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import enum
-import secrets
 from datetime import date, datetime
 from typing import TYPE_CHECKING
 
@@ -38,11 +37,6 @@ class SecondFactor(enum.StrEnum):
     TOTP = "totp"
 
 
-def new_session_token() -> str:
-    """A random 256-bit token identifying the member's sessions (rotated to end them all)."""
-    return secrets.token_urlsafe(32)
-
-
 class Member(TimestampMixin, Base):
     """An adherent: the person who holds the account of a family (the principal insured)."""
 
@@ -69,7 +63,6 @@ class Member(TimestampMixin, Base):
     second_factor: Mapped[SecondFactor] = mapped_column(StrEnumType(SecondFactor, 10), default=SecondFactor.SMS)
     totp_secret: Mapped[str | None] = mapped_column(EncryptedString())
     totp_last_timecode: Mapped[int | None]
-    session_token: Mapped[str] = mapped_column(String(64), unique=True, default=new_session_token)
     failed_login_count: Mapped[int] = mapped_column(default=0)
     last_failed_login_at: Mapped[datetime | None]
     locked_at: Mapped[datetime | None]
@@ -81,8 +74,12 @@ class Member(TimestampMixin, Base):
     beneficiaries: Mapped[list[Beneficiary]] = relationship(back_populates="member", order_by="Beneficiary.id")
     bank_accounts: Mapped[list[BankAccount]] = relationship(back_populates="member")
 
+    #: Key of the server-side session (models.sessions) this object was signed in or loaded with; never
+    #: stored here. Flask-Login keeps it in the cookie as the user's id.
+    web_session_key = None
+
     # The four members below are the user protocol of Flask-Login, written out so that
-    # models/ stays free of Flask. The session carries the rotating token, never the id.
+    # models/ stays free of Flask. The cookie carries the session key, never the member's id.
     @property
     def is_authenticated(self) -> bool:
         return True
@@ -95,8 +92,8 @@ class Member(TimestampMixin, Base):
     def is_anonymous(self) -> bool:
         return False
 
-    def get_id(self) -> str:
-        return self.session_token
+    def get_id(self) -> str | None:
+        return self.web_session_key
 
     @property
     def full_name(self) -> str:
@@ -128,21 +125,27 @@ class CodePurpose(enum.StrEnum):
 
     LOGIN = "login"
     MOBILE = "mobile"
+    #: Sent by e-mail to the address on file to confirm a new mobile number (``destination``: that number).
+    MOBILE_EMAIL = "mobile_email"
+    #: Asked again of a signed-in member before a change of the second factor.
+    REAUTH = "reauth"
+    #: Sent to the new number of a signed-in member who changes it (after re-authentication).
+    MOBILE_CHANGE = "mobile_change"
     #: Confirms a change of bank details typed by a signed-in member (bound to that pending change).
     BANK_DETAILS = "bank"
 
 
 class OneTimeCode(Base):
-    """A 6-digit code sent by SMS: stored as a keyed hash, short-lived, single use."""
+    """A 6-digit code sent by SMS (or e-mail): stored as a keyed hash, short-lived, single use."""
 
     __tablename__ = "one_time_code"
 
     id: Mapped[int] = mapped_column(primary_key=True)
     member_id: Mapped[int] = mapped_column(ForeignKey("member.id", ondelete="CASCADE"), index=True)
-    purpose: Mapped[CodePurpose] = mapped_column(StrEnumType(CodePurpose, 10))
+    purpose: Mapped[CodePurpose] = mapped_column(StrEnumType(CodePurpose, 20))
     code_hash: Mapped[str] = mapped_column(String(64))
-    binding: Mapped[str] = mapped_column(String(64), comment="hash of the sign-in attempt it belongs to")
-    destination: Mapped[str | None] = mapped_column(String(20), comment="mobile the code went to")
+    binding: Mapped[str] = mapped_column(String(64), comment="hash of the sign-in attempt or session it belongs to")
+    destination: Mapped[str | None] = mapped_column(String(20), comment="mobile the code went to or confirms")
     created_at: Mapped[datetime]
     expires_at: Mapped[datetime]
     attempts: Mapped[int] = mapped_column(default=0)

@@ -21,6 +21,7 @@ from ..staff.entities import StaffUser
 from .entities import Action, HospitalCoverageRequest, RequestStatus
 from .operations import FORM_TOKEN_RE, already_submitted
 from .workflow import local_today, require, staff_text, start_request, transition
+from .queries import member_hospital_coverage_request
 
 FAX_OR_EMAIL_MESSAGE = Message(
     "Il est nécessaire de saisir au moins le fax ou l'email afin de pouvoir envoyer la demande")
@@ -257,3 +258,16 @@ def reject_hospital_coverage(
     request.resolution_note = reason
     notify_member(session, request.member, template="hospital_coverage_rejected", related=request.reference,
                   context={"request": request, "beneficiary": request.beneficiary, "reason": reason})
+
+
+def open_member_request(session: Session, member: Member, reference: str, *, ip: str | None,
+                        now: datetime) -> HospitalCoverageRequest | None:
+    """One of the member's own requests by its reference; any other reference is None for the member and an
+    audit event for MESE (another family's reference is worth knowing about)."""
+    found = member_hospital_coverage_request(session, member, reference)
+    if found is None:
+        elsewhere = session.scalar(select(HospitalCoverageRequest.id).where(
+            HospitalCoverageRequest.reference == reference.strip().upper()[:40])) is not None
+        record(session, "member.refused", actor_type="member", actor_id=member.id, member_id=member.id, ip=ip,
+               now=now, reason="not_found", reference=reference[:40], other_family=elsewhere)
+    return found

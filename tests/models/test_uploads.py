@@ -1,4 +1,4 @@
-"""Members' uploads: what is accepted, what is kept of it, and each bad upload of the catalogue refused with its message.
+"""Members' uploads: what is accepted, what is kept of it, each bad upload of the catalogue refused with its message.
 
 Files are built here with Pillow, pillow-heif, reportlab and by hand (small PDFs written object by object),
 so each test shows the bytes it sends.
@@ -20,13 +20,13 @@ from PIL import ExifTags, Image, ImageCms, PngImagePlugin
 from pypdf import PdfReader, PdfWriter
 from reportlab.pdfgen import canvas
 
+from models.errors import DomainError, ValidationFailed
 from models.files import storage
 from models.files.entities import StoredFile
 from models.files.uploads import (
-    JPEG, MAX_IMAGE_PIXELS, MAX_NAME_LENGTH, PDF, PNG, CheckedFile, UploadLimits, UploadRejected, check_upload,
-    check_uploads, recent_duplicates, safe_filename,
+    JPEG, MAX_IMAGE_PIXELS, MAX_NAME_LENGTH, MAX_PDF_OBJECTS, PDF, PNG, CheckedFile, UploadLimits, UploadRejected,
+    check_upload, check_uploads, recent_duplicates, safe_filename,
 )
-from models.errors import DomainError, ValidationFailed
 from models.i18n import Message, localize
 from tests.factories import make_member
 
@@ -146,10 +146,11 @@ def png_header_only(width: int, height: int) -> bytes:
             + chunk(b"IDAT", zlib.compress(b"\x00" * 64)) + chunk(b"IEND", b""))
 
 
-def zip_bytes(name: str = "payload.js", body: bytes = b"alert(1)") -> bytes:
+def zip_bytes(name: str = "payload.js", body: bytes = b"alert(1)", *, comment: bytes = b"") -> bytes:
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w") as archive:
         archive.writestr(name, body)
+        archive.comment = comment
     return buf.getvalue()
 
 
@@ -184,8 +185,9 @@ def test_a_pdf_saved_again_with_an_incremental_update_is_accepted():
 
 
 def test_a_jpeg_photo_is_reencoded_and_its_exif_gps_and_comment_are_gone():
-    data = jpeg(exif=camera_exif(), comment=b"chez moi, 12 rue des Lilas")
-    assert b"SN-4242-SECRET" in data and b"Lilas" in data
+    data = jpeg(exif=camera_exif(), comment=b"chez moi, 12 rue des Lilas",
+                xmp=b'<x:xmpmeta xmlns:x="adobe:ns:meta/">GPSLatitude 45.19N</x:xmpmeta>')
+    assert b"SN-4242-SECRET" in data and b"Lilas" in data and b"GPSLatitude" in data
     checked = check_upload("IMG_2041.JPG", data)
     assert (checked.filename, checked.content_type) == ("IMG_2041.jpg", JPEG)
     assert checked.sha256 == hashlib.sha256(checked.data).hexdigest()
@@ -194,7 +196,7 @@ def test_a_jpeg_photo_is_reencoded_and_its_exif_gps_and_comment_are_gone():
     exif = image.getexif()
     assert dict(exif) == {} and exif.get_ifd(ExifTags.IFD.GPSInfo) == {}
     assert "exif" not in image.info and "comment" not in image.info
-    for secret in (b"Exif", b"SN-4242-SECRET", b"iPhone", b"Lilas"):
+    for secret in (b"Exif", b"SN-4242-SECRET", b"iPhone", b"Lilas", b"xmpmeta", b"GPSLatitude"):
         assert secret not in checked.data
 
 
@@ -232,18 +234,29 @@ def test_a_cmyk_jpeg_is_kept_as_an_rgb_jpeg():
     assert Image.open(io.BytesIO(checked.data)).mode == "RGB"
 
 
+def test_only_the_first_picture_of_a_multi_picture_jpeg_or_an_animated_png_is_kept():
+    frames = [Image.new("RGB", (64, 48), color) for color in ("red", "green")]
+    mpo, apng = io.BytesIO(), io.BytesIO()
+    frames[0].save(mpo, "MPO", save_all=True, append_images=frames[1:])
+    frames[0].save(apng, "PNG", save_all=True, append_images=frames[1:])
+    for name, data in (("double.jpg", mpo.getvalue()), ("anime.png", apng.getvalue())):
+        kept = Image.open(io.BytesIO(check_upload(name, data).data))
+        red, green, _blue = kept.convert("RGB").getpixel((1, 1))
+        assert getattr(kept, "n_frames", 1) == 1 and red > 240 and green < 15, name
+
+
 def test_a_palette_png_and_a_16_bit_png_are_accepted():
     check_upload("palette.png", png(mode="P", color=3))
     check_upload("deep.png", png(mode="I;16", color=40000))
 
 
-def test_heic_from_a_phone_is_converted_to_jpeg_without_its_metadata():
-    data = heic(exif=camera_exif().tobytes())
+def test_heic_from_a_phone_is_converted_to_jpeg_upright_without_its_metadata():
+    data = heic((64, 48), exif=camera_exif(orientation=6).tobytes())  # held upright: turned once, not twice
     assert data[4:12] == b"ftypheic"
     checked = check_upload("IMG_0001.HEIC", data)
     assert (checked.filename, checked.content_type) == ("IMG_0001.jpg", JPEG)
     image = Image.open(io.BytesIO(checked.data))
-    assert image.format == "JPEG" and dict(image.getexif()) == {}
+    assert image.format == "JPEG" and image.size == (48, 64) and dict(image.getexif()) == {}
     assert b"SN-4242-SECRET" not in checked.data and b"iPhone" not in checked.data
 
 
@@ -400,8 +413,10 @@ def test_a_pdf_that_does_not_parse_is_refused(pdf):
 
 def test_a_pdf_with_ten_thousand_nested_arrays_is_refused_without_crashing():
     deep = b"[" * 10_000 + b"]" * 10_000
-    message = refused("piece.pdf", page_pdf(catalog_extra=b"/Deep " + deep + b" ")).message
-    assert message in (DAMAGED_PDF, ACTIVE_PDF)  # either way refused, and no RecursionError escapes
+    assert refused("piece.pdf", page_pdf(catalog_extra=b"/Deep " + deep + b" ")).message == DAMAGED_PDF
+
+
+PDF_BOMB = "« piece.pdf » est un PDF anormalement volumineux ou complexe une fois ouvert : il n'est pas accepté."
 
 
 def test_a_pdf_stream_that_expands_to_a_gigabyte_is_refused():
@@ -409,8 +424,13 @@ def test_a_pdf_stream_that_expands_to_a_gigabyte_is_refused():
     assert len(packed) < 100_000
     bomb = b"<< /Length %d /Filter /FlateDecode >>\nstream\n" % len(packed) + packed + b"\nendstream"
     pdf = page_pdf(more={5: bomb}, page_extra=b"/PieceInfo << /X 5 0 R >> ")
-    assert refused("piece.pdf", pdf).message == (
-        "« piece.pdf » est un PDF anormalement volumineux une fois ouvert : il n'est pas accepté.")
+    assert refused("piece.pdf", pdf).message == PDF_BOMB
+
+
+def test_a_pdf_of_more_objects_than_can_be_checked_quickly_is_refused():
+    pdf = page_pdf(more={number: b"<< /N %d >>" % number for number in range(5, MAX_PDF_OBJECTS + 2)})
+    assert refused("piece.pdf", pdf).message == PDF_BOMB
+    check_upload("piece.pdf", page_pdf(more={number: b"<< /N %d >>" % number for number in range(5, 2_000)}))
 
 
 TOO_LARGE = f"« plan.png » est une image trop grande : {MAX_IMAGE_PIXELS // 1_000_000} millions de pixels au plus."
@@ -439,6 +459,15 @@ def test_the_width_times_height_cap_holds_even_if_pillow_s_limit_is_lifted(monke
     assert refused("plan.png", png_header_only(100_000, 100_000)).message == TOO_LARGE
 
 
+def test_pillow_s_own_limit_is_ours_and_its_warning_is_a_refusal(monkeypatch):
+    import models.files.uploads as uploads
+
+    assert Image.MAX_IMAGE_PIXELS == MAX_IMAGE_PIXELS
+    monkeypatch.setattr(uploads, "MAX_IMAGE_PIXELS", 10**12)  # only Pillow's warning is left to refuse it
+    assert refused("plan.png", png_header_only(8_000, 7_000)).message.startswith(
+        "« plan.png » est une image trop grande")
+
+
 def test_a_damaged_image_is_refused():
     data = jpeg((640, 480), color="green")
     assert refused("photo.jpg", data[: len(data) // 2]).message == (
@@ -459,11 +488,12 @@ POLYGLOT = "« {} » contient, en plus du document, un autre fichier ou du code 
     ("photo.heic", heic() + zip_bytes()),
     ("piece.pdf", b"GIF89a" + b"\x00" * 20 + letter_pdf()),  # garbage before %PDF
     ("piece.pdf", letter_pdf() + zip_bytes()),  # ZIP after %%EOF
+    ("piece.pdf", letter_pdf() + zip_bytes(comment=b"\n%%EOF\n")),  # ... whose comment ends the PDF again
     ("piece.pdf", letter_pdf() + b"<html><body>x</body></html>"),  # HTML after %%EOF
     ("piece.pdf", letter_pdf() + b"MZ\x90\x00 data after the end"),  # anything after %%EOF
     ("piece.pdf", letter_pdf().replace(b"\n", b"\n%<html><script>alert(1)</script>\n", 1)),  # HTML in the PDF
 ], ids=["jpeg+zip", "png+pdf", "pdf-in-jpeg", "jpeg+html", "script-in-png", "heic+zip", "garbage+pdf", "pdf+zip",
-        "pdf+html", "pdf+trailer", "html-in-pdf"])
+        "pdf+zip-ending-in-eof", "pdf+html", "pdf+trailer", "html-in-pdf"])
 def test_a_polyglot_is_refused(filename, data):
     assert refused(filename, data).message == POLYGLOT.format(filename)
 

@@ -1,8 +1,8 @@
 """initial schema
 
-Revision ID: 4339ad4de206
+Revision ID: ce9b94a98bba
 Revises: 
-Create Date: 2026-12-01 12:12:37.331210
+Create Date: 2026-12-01 12:26:49.637012
 """
 from collections.abc import Sequence
 
@@ -11,7 +11,7 @@ from alembic import op
 
 
 
-revision: str = '4339ad4de206'
+revision: str = 'ce9b94a98bba'
 down_revision: str | None = None
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
@@ -71,14 +71,14 @@ def upgrade() -> None:
     sa.Column('totp_secret', sa.String(length=255), nullable=True),
     sa.Column('totp_last_timecode', sa.Integer(), nullable=True),
     sa.Column('active', sa.Boolean(), nullable=False),
-    sa.Column('session_token', sa.String(length=64), nullable=False),
     sa.Column('failed_login_count', sa.Integer(), nullable=False),
+    sa.Column('last_failed_login_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('locked_until', sa.DateTime(timezone=True), nullable=True, comment='timed lock after too many failures'),
     sa.Column('last_login_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_staff_user')),
-    sa.UniqueConstraint('email', name=op.f('uq_staff_user_email')),
-    sa.UniqueConstraint('session_token', name=op.f('uq_staff_user_session_token'))
+    sa.UniqueConstraint('email', name=op.f('uq_staff_user_email'))
     )
     op.create_table('terms_version',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -125,7 +125,6 @@ def upgrade() -> None:
     sa.Column('second_factor', sa.String(length=32), nullable=False),
     sa.Column('totp_secret', sa.String(length=255), nullable=True),
     sa.Column('totp_last_timecode', sa.Integer(), nullable=True),
-    sa.Column('session_token', sa.String(length=64), nullable=False),
     sa.Column('failed_login_count', sa.Integer(), nullable=False),
     sa.Column('last_failed_login_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('locked_at', sa.DateTime(timezone=True), nullable=True),
@@ -136,8 +135,7 @@ def upgrade() -> None:
     sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['accepted_terms_id'], ['terms_version.id'], name=op.f('fk_member_accepted_terms_id_terms_version')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_member')),
-    sa.UniqueConstraint('number', name=op.f('uq_member_number')),
-    sa.UniqueConstraint('session_token', name=op.f('uq_member_session_token'))
+    sa.UniqueConstraint('number', name=op.f('uq_member_number'))
     )
     op.create_index(op.f('ix_member_nir_index'), 'member', ['nir_index'], unique=False)
     op.create_table('request_event',
@@ -205,8 +203,8 @@ def upgrade() -> None:
     sa.Column('member_id', sa.Integer(), nullable=False),
     sa.Column('purpose', sa.String(length=32), nullable=False),
     sa.Column('code_hash', sa.String(length=64), nullable=False),
-    sa.Column('binding', sa.String(length=64), nullable=False, comment='hash of the sign-in attempt it belongs to'),
-    sa.Column('destination', sa.String(length=20), nullable=True, comment='mobile the code went to'),
+    sa.Column('binding', sa.String(length=64), nullable=False, comment='hash of the sign-in attempt or session it belongs to'),
+    sa.Column('destination', sa.String(length=20), nullable=True, comment='mobile the code went to or confirms'),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('expires_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('attempts', sa.Integer(), nullable=False),
@@ -279,6 +277,27 @@ def upgrade() -> None:
     )
     op.create_index('ix_stored_file_member_recent', 'stored_file', ['member_id', 'sha256', 'created_at'], unique=False)
     op.create_index(op.f('ix_stored_file_sha256'), 'stored_file', ['sha256'], unique=False)
+    op.create_table('web_session',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('key_hash', sa.String(length=64), nullable=False, comment='SHA-256 of the key in the cookie'),
+    sa.Column('member_id', sa.Integer(), nullable=True),
+    sa.Column('staff_id', sa.Integer(), nullable=True),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('last_seen_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('expires_at', sa.DateTime(timezone=True), nullable=False, comment='absolute end, however active'),
+    sa.Column('ip', sa.String(length=45), nullable=True),
+    sa.Column('device', sa.String(length=100), nullable=False, comment='browser and system, from the user agent'),
+    sa.Column('reauthenticated_at', sa.DateTime(timezone=True), nullable=True, comment='last time password and second factor were asked again in this session'),
+    sa.Column('ended_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('end_reason', sa.String(length=30), nullable=True),
+    sa.CheckConstraint('(member_id IS NULL) <> (staff_id IS NULL)', name=op.f('ck_web_session_one_owner')),
+    sa.ForeignKeyConstraint(['member_id'], ['member.id'], name=op.f('fk_web_session_member_id_member'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['staff_id'], ['staff_user.id'], name=op.f('fk_web_session_staff_id_staff_user'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_web_session')),
+    sa.UniqueConstraint('key_hash', name=op.f('uq_web_session_key_hash'))
+    )
+    op.create_index(op.f('ix_web_session_member_id'), 'web_session', ['member_id'], unique=False)
+    op.create_index(op.f('ix_web_session_staff_id'), 'web_session', ['staff_id'], unique=False)
     op.create_table('bank_account',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('member_id', sa.Integer(), nullable=False),
@@ -600,6 +619,9 @@ def downgrade() -> None:
     op.drop_table('contact_request')
     op.drop_index('ix_bank_account_member_valid', table_name='bank_account')
     op.drop_table('bank_account')
+    op.drop_index(op.f('ix_web_session_staff_id'), table_name='web_session')
+    op.drop_index(op.f('ix_web_session_member_id'), table_name='web_session')
+    op.drop_table('web_session')
     op.drop_index(op.f('ix_stored_file_sha256'), table_name='stored_file')
     op.drop_index('ix_stored_file_member_recent', table_name='stored_file')
     op.drop_table('stored_file')
