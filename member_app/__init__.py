@@ -16,7 +16,7 @@ from .forms import form_errors
 
 ROOT_TEMPLATES = "../templates"
 #: Names of the form fields that take files (any other file part is refused with 400).
-MEMBER_FILE_FIELDS: frozenset[str] = frozenset()
+MEMBER_FILE_FIELDS: frozenset[str] = frozenset({"files"})  # the files of a request (models.files.uploads)
 
 
 def create_app(config: MemberAppConfig | None = None) -> Flask:

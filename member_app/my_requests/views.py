@@ -43,8 +43,9 @@ def index():
 
 
 def _own_request(reference: str):
-    found = queries.member_request(db.session, current_user, reference)
+    found = operations.open_member_request(db.session, current_user, reference, ip=client_ip(), now=utcnow())
     if found is None:
+        db.session.commit()  # the refusal is audited
         abort(404)
     return found
 
@@ -56,22 +57,19 @@ def _page(item, form: AnswerForm, duplicates: bool = False):
                            files=[f for f in queries.request_files(db.session, item) if f.message_id is None])
 
 
-@bp.get("/<reference>")
+@bp.route("/<reference>", methods=["GET", "POST"])
 @login_required
+@limiter.limit("20 per hour", methods=["POST"])
 def show(reference: str):
-    """One request of the family: reference, status, dates, what was sent, messages. Another family's: 404."""
-    return _page(_own_request(reference), AnswerForm())
+    """One request of the family: reference, status, dates, what was sent, messages; another family's: 404.
 
-
-@bp.post("/<reference>/reponse")
-@login_required
-@limiter.limit("20 per hour")
-def answer(reference: str):
-    """The member answers MESE's question (text and files); the request goes back to the agent."""
+    When MESE asked for something, the member answers here (text and files) and the request goes back to
+    the agent.
+    """
     item = _own_request(reference)
     form = AnswerForm()
     duplicates = False
-    if form.validate():  # CSRF only: the rules are checked by the model
+    if form.is_submitted() and form.validate():  # CSRF only: the rules are checked by the model
         try:
             operations.answer(db.session, current_user, item, text=form.text.data or "", files=form.uploaded(),
                               now=utcnow(), ip=client_ip(), confirm_duplicates=bool(form.confirm_duplicates.data))

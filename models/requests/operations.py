@@ -27,6 +27,7 @@ from ..staff.entities import StaffUser
 from .entities import (
     Action, MessageAuthor, RequestFile, RequestMessage, RequestMixin, RequestStatus,
 )
+from .queries import member_request, reference_exists
 from .workflow import note_event, require, staff_text, transition
 
 FORM_TOKEN_RE = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
@@ -139,6 +140,18 @@ def submitted(session: Session, member: Member, request: RequestMixin, *, action
            now=now, reference=request.reference, **details)
     notify_member(session, member, template="request_received", related=request.reference,
                   context={"request": request})
+
+
+def open_member_request(session: Session, member: Member, reference: str, *, ip: str | None,
+                        now: datetime) -> RequestMixin | None:
+    """One of the family's requests by its reference; any other reference is None for the member and an audit
+    event for MESE (another family's reference is worth knowing about)."""
+    found = member_request(session, member, reference)
+    if found is None:
+        record(session, "member.refused", actor_type="member", actor_id=member.id, member_id=member.id, ip=ip,
+               now=now, reason="not_found", reference=(reference or "")[:40],
+               other_family=reference_exists(session, reference))
+    return found
 
 
 # -- the queue: take, give back, reassign ----------------------------------------------------------

@@ -125,6 +125,13 @@ def member_request(session: Session, member: Member, reference: str) -> RequestM
     return session.scalar(select(model).where(model.reference == reference, model.member_id == member.id))
 
 
+def reference_exists(session: Session, reference: str) -> bool:
+    """True when a request of any family has this reference."""
+    reference = (reference or "").strip().upper()[:40]
+    model = MODELS_BY_PREFIX.get(reference.split("-", 1)[0])
+    return model is not None and session.scalar(select(model.id).where(model.reference == reference)) is not None
+
+
 def request_messages(session: Session, request: RequestMixin) -> list[RequestMessage]:
     """Messages exchanged about ``request``, oldest first, with their files."""
     return list(session.scalars(

@@ -125,7 +125,7 @@ def test_documents_from_the_form_to_the_agent_and_back(server, browser, session,
     member.goto(server + "/mes-demandes/")
     row = member.get_by_role("row").filter(has_text=reference)
     assert row.get_by_text("Traitée").is_visible()
-    assert not member.csp_violations
+    assert not member.csp_violations and not agent.csp_violations
 
 
 def test_contact_from_the_form_to_the_reply_read_in_mes_demandes(server, browser, session, lea, smtp, jobs_config,

@@ -13,6 +13,7 @@ import pytest
 from pypdf import PdfWriter
 from sqlalchemy import func, select
 
+from models.audit.entities import AuditEvent
 from models.base import utcnow
 from models.content.entities import ContactReason, DocumentCategory, DocumentType
 from models.contracts.entities import BankAccount
@@ -252,7 +253,7 @@ def test_the_member_answers_with_text_and_files_and_the_request_goes_back_to_the
     assert "Nous attendons votre réponse" in page and "Il manque le verso." in page
     assert "Suspendue : nous attendons votre réponse" in page
     fields = Forms(client.get(MINE + request.reference).get_data(as_text=True)).forms[-1]["fields"]
-    response = client.post(MINE + request.reference + "/reponse", content_type="multipart/form-data",
+    response = client.post(MINE + request.reference, content_type="multipart/form-data",
                            data={**fields, "text": "Voici le verso.", "files": [(io.BytesIO(png()), "verso.png")]})
     assert response.status_code == 303
     session.expire_all()
@@ -275,8 +276,12 @@ def test_a_member_never_reaches_another_familys_request_or_file(client, member, 
     assert client.get(MINE + f"{theirs.reference}/fichiers/{file_id}").status_code == 404
     assert client.get(MINE + f"{mine.reference}/fichiers/{file_id}").status_code == 404  # not a file of mine
     assert theirs.reference not in text(client.get(MINE))
+    session.expire_all()
+    refused = session.scalars(select(AuditEvent).where(AuditEvent.action == "member.refused",
+                                                       AuditEvent.member_id == member.id)).all()
+    assert refused and refused[0].details["reference"] == theirs.reference and refused[0].details["other_family"]
     assert client.get(f"/teletransmission/{other.beneficiaries[0].id}").status_code == 404
-    assert client.post(MINE + theirs.reference + "/reponse", data={"text": "x"}).status_code in (400, 404)
+    assert client.post(MINE + theirs.reference, data={"text": "x"}).status_code in (400, 404)
     own_file = session.scalars(select(RequestFile).where(RequestFile.member_id == member.id)).one()
     download = client.get(MINE + f"{mine.reference}/fichiers/{own_file.file_id}")
     assert download.status_code == 200 and download.headers["Content-Disposition"].startswith("attachment;")
