@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import threading
+import time
 from datetime import date, timedelta
 
 import pytest
@@ -308,11 +309,13 @@ def test_eight_agents_claiming_at_once_never_get_the_same_request(session, model
     def work(staff_id: int) -> None:
         try:
             with factory() as own:
-                own.connection().exec_driver_sql("SET lock_timeout = '5s'")
+                # An agent who had to wait for a colleague's row would fail here: SKIP LOCKED never waits.
+                own.connection().exec_driver_sql("SET lock_timeout = '1s'")
                 staff = own.get(StaffUser, staff_id)
                 start.wait()
                 for _ in range(each):
                     taken = operations.claim_next(own, DocumentSubmission, staff=staff, now=utcnow())
+                    time.sleep(0.3)  # the agent's transaction holds its row a moment, as a slow page would
                     own.commit()
                     if taken is not None:
                         got[staff_id].append(taken.id)
