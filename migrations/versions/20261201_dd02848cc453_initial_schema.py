@@ -1,8 +1,8 @@
 """initial schema
 
-Revision ID: 8aea35866747
+Revision ID: dd02848cc453
 Revises: 
-Create Date: 2026-12-01 12:08:12.832484
+Create Date: 2026-12-01 12:25:10.755915
 """
 from collections.abc import Sequence
 
@@ -11,7 +11,7 @@ from alembic import op
 
 
 
-revision: str = '8aea35866747'
+revision: str = 'dd02848cc453'
 down_revision: str | None = None
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
@@ -80,16 +80,6 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id', name=op.f('pk_staff_user')),
     sa.UniqueConstraint('email', name=op.f('uq_staff_user_email'))
     )
-    op.create_table('stored_file',
-    sa.Column('id', sa.Integer(), nullable=False),
-    sa.Column('sha256', sa.String(length=64), nullable=False),
-    sa.Column('size', sa.Integer(), nullable=False),
-    sa.Column('content_type', sa.String(length=100), nullable=False),
-    sa.Column('filename', sa.String(length=255), nullable=False, comment='display name only; never a path'),
-    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_stored_file'))
-    )
-    op.create_index(op.f('ix_stored_file_sha256'), 'stored_file', ['sha256'], unique=False)
     op.create_table('terms_version',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('version', sa.String(length=20), nullable=False),
@@ -104,20 +94,6 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('signature', name=op.f('pk_used_captcha'))
     )
     op.create_index(op.f('ix_used_captcha_expires_at'), 'used_captcha', ['expires_at'], unique=False)
-    op.create_table('content_document',
-    sa.Column('id', sa.Integer(), nullable=False),
-    sa.Column('kind', sa.String(length=32), nullable=False),
-    sa.Column('title', sa.String(length=200), nullable=False),
-    sa.Column('description', sa.Text(), nullable=False),
-    sa.Column('contract_kind', sa.String(length=32), nullable=True, comment='only for members of this kind of contract; empty for all'),
-    sa.Column('file_id', sa.Integer(), nullable=True),
-    sa.Column('position', sa.Integer(), nullable=False),
-    sa.Column('published', sa.Boolean(), nullable=False),
-    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
-    sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
-    sa.ForeignKeyConstraint(['file_id'], ['stored_file.id'], name=op.f('fk_content_document_file_id_stored_file')),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_content_document'))
-    )
     op.create_table('document_type',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('category_id', sa.Integer(), nullable=False),
@@ -222,23 +198,6 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id', name=op.f('pk_beneficiary'))
     )
     op.create_index(op.f('ix_beneficiary_member_id'), 'beneficiary', ['member_id'], unique=False)
-    op.create_table('contract',
-    sa.Column('id', sa.Integer(), nullable=False),
-    sa.Column('member_id', sa.Integer(), nullable=False),
-    sa.Column('number', sa.String(length=30), nullable=False),
-    sa.Column('product', sa.String(length=100), nullable=False),
-    sa.Column('level', sa.String(length=50), nullable=False),
-    sa.Column('kind', sa.String(length=32), nullable=False),
-    sa.Column('subscribed_on', sa.Date(), nullable=False),
-    sa.Column('ended_on', sa.Date(), nullable=True),
-    sa.Column('guarantees_file_id', sa.Integer(), nullable=True),
-    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
-    sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
-    sa.ForeignKeyConstraint(['guarantees_file_id'], ['stored_file.id'], name=op.f('fk_contract_guarantees_file_id_stored_file')),
-    sa.ForeignKeyConstraint(['member_id'], ['member.id'], name=op.f('fk_contract_member_id_member')),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_contract'))
-    )
-    op.create_index(op.f('ix_contract_member_id'), 'contract', ['member_id'], unique=False)
     op.create_table('one_time_code',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('member_id', sa.Integer(), nullable=False),
@@ -290,6 +249,19 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id', name=op.f('pk_password_history'))
     )
     op.create_index(op.f('ix_password_history_member_id'), 'password_history', ['member_id'], unique=False)
+    op.create_table('stored_file',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('sha256', sa.String(length=64), nullable=False),
+    sa.Column('size', sa.Integer(), nullable=False),
+    sa.Column('content_type', sa.String(length=100), nullable=False),
+    sa.Column('filename', sa.String(length=255), nullable=False, comment='display name only; never a path'),
+    sa.Column('member_id', sa.Integer(), nullable=True, comment='the member who sent the file; empty for files MESE made'),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['member_id'], ['member.id'], name=op.f('fk_stored_file_member_id_member')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_stored_file'))
+    )
+    op.create_index('ix_stored_file_member_recent', 'stored_file', ['member_id', 'sha256', 'created_at'], unique=False)
+    op.create_index(op.f('ix_stored_file_sha256'), 'stored_file', ['sha256'], unique=False)
     op.create_table('web_session',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('key_hash', sa.String(length=64), nullable=False, comment='SHA-256 of the key in the cookie'),
@@ -377,31 +349,37 @@ def upgrade() -> None:
     op.create_index(op.f('ix_contact_request_assigned_to_id'), 'contact_request', ['assigned_to_id'], unique=False)
     op.create_index(op.f('ix_contact_request_member_id'), 'contact_request', ['member_id'], unique=False)
     op.create_index('ix_contact_request_queue', 'contact_request', ['status', 'created_at', 'id'], unique=False)
-    op.create_table('contribution',
+    op.create_table('content_document',
     sa.Column('id', sa.Integer(), nullable=False),
-    sa.Column('contract_id', sa.Integer(), nullable=False),
-    sa.Column('period_start', sa.Date(), nullable=False),
-    sa.Column('period_end', sa.Date(), nullable=False),
-    sa.Column('due_on', sa.Date(), nullable=False),
-    sa.Column('amount_cents', sa.Integer(), nullable=False),
-    sa.Column('status', sa.String(length=32), nullable=False),
-    sa.ForeignKeyConstraint(['contract_id'], ['contract.id'], name=op.f('fk_contribution_contract_id_contract')),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_contribution'))
+    sa.Column('kind', sa.String(length=32), nullable=False),
+    sa.Column('title', sa.String(length=200), nullable=False),
+    sa.Column('description', sa.Text(), nullable=False),
+    sa.Column('contract_kind', sa.String(length=32), nullable=True, comment='only for members of this kind of contract; empty for all'),
+    sa.Column('file_id', sa.Integer(), nullable=True),
+    sa.Column('position', sa.Integer(), nullable=False),
+    sa.Column('published', sa.Boolean(), nullable=False),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['file_id'], ['stored_file.id'], name=op.f('fk_content_document_file_id_stored_file')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_content_document'))
     )
-    op.create_index(op.f('ix_contribution_contract_id'), 'contribution', ['contract_id'], unique=False)
-    op.create_table('coverage',
+    op.create_table('contract',
     sa.Column('id', sa.Integer(), nullable=False),
-    sa.Column('beneficiary_id', sa.Integer(), nullable=False),
-    sa.Column('contract_id', sa.Integer(), nullable=False),
-    sa.Column('start_on', sa.Date(), nullable=False),
-    sa.Column('end_on', sa.Date(), nullable=True),
-    sa.CheckConstraint('end_on IS NULL OR end_on >= start_on', name=op.f('ck_coverage_period')),
-    sa.ForeignKeyConstraint(['beneficiary_id'], ['beneficiary.id'], name=op.f('fk_coverage_beneficiary_id_beneficiary')),
-    sa.ForeignKeyConstraint(['contract_id'], ['contract.id'], name=op.f('fk_coverage_contract_id_contract')),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_coverage'))
+    sa.Column('member_id', sa.Integer(), nullable=False),
+    sa.Column('number', sa.String(length=30), nullable=False),
+    sa.Column('product', sa.String(length=100), nullable=False),
+    sa.Column('level', sa.String(length=50), nullable=False),
+    sa.Column('kind', sa.String(length=32), nullable=False),
+    sa.Column('subscribed_on', sa.Date(), nullable=False),
+    sa.Column('ended_on', sa.Date(), nullable=True),
+    sa.Column('guarantees_file_id', sa.Integer(), nullable=True),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['guarantees_file_id'], ['stored_file.id'], name=op.f('fk_contract_guarantees_file_id_stored_file')),
+    sa.ForeignKeyConstraint(['member_id'], ['member.id'], name=op.f('fk_contract_member_id_member')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_contract'))
     )
-    op.create_index(op.f('ix_coverage_beneficiary_id'), 'coverage', ['beneficiary_id'], unique=False)
-    op.create_index(op.f('ix_coverage_contract_id'), 'coverage', ['contract_id'], unique=False)
+    op.create_index(op.f('ix_contract_member_id'), 'contract', ['member_id'], unique=False)
     op.create_table('document_submission',
     sa.Column('category_id', sa.Integer(), nullable=False),
     sa.Column('type_id', sa.Integer(), nullable=False),
@@ -501,6 +479,31 @@ def upgrade() -> None:
     op.create_index(op.f('ix_teletransmission_request_assigned_to_id'), 'teletransmission_request', ['assigned_to_id'], unique=False)
     op.create_index(op.f('ix_teletransmission_request_member_id'), 'teletransmission_request', ['member_id'], unique=False)
     op.create_index('ix_teletransmission_request_queue', 'teletransmission_request', ['status', 'created_at', 'id'], unique=False)
+    op.create_table('contribution',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('contract_id', sa.Integer(), nullable=False),
+    sa.Column('period_start', sa.Date(), nullable=False),
+    sa.Column('period_end', sa.Date(), nullable=False),
+    sa.Column('due_on', sa.Date(), nullable=False),
+    sa.Column('amount_cents', sa.Integer(), nullable=False),
+    sa.Column('status', sa.String(length=32), nullable=False),
+    sa.ForeignKeyConstraint(['contract_id'], ['contract.id'], name=op.f('fk_contribution_contract_id_contract')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_contribution'))
+    )
+    op.create_index(op.f('ix_contribution_contract_id'), 'contribution', ['contract_id'], unique=False)
+    op.create_table('coverage',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('beneficiary_id', sa.Integer(), nullable=False),
+    sa.Column('contract_id', sa.Integer(), nullable=False),
+    sa.Column('start_on', sa.Date(), nullable=False),
+    sa.Column('end_on', sa.Date(), nullable=True),
+    sa.CheckConstraint('end_on IS NULL OR end_on >= start_on', name=op.f('ck_coverage_period')),
+    sa.ForeignKeyConstraint(['beneficiary_id'], ['beneficiary.id'], name=op.f('fk_coverage_beneficiary_id_beneficiary')),
+    sa.ForeignKeyConstraint(['contract_id'], ['contract.id'], name=op.f('fk_coverage_contract_id_contract')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_coverage'))
+    )
+    op.create_index(op.f('ix_coverage_beneficiary_id'), 'coverage', ['beneficiary_id'], unique=False)
+    op.create_index(op.f('ix_coverage_contract_id'), 'coverage', ['contract_id'], unique=False)
     op.create_table('document_submission_file',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('submission_id', sa.Integer(), nullable=False),
@@ -517,6 +520,11 @@ def downgrade() -> None:
     # ### commands auto generated by Alembic - please adjust! ###
     op.drop_index(op.f('ix_document_submission_file_submission_id'), table_name='document_submission_file')
     op.drop_table('document_submission_file')
+    op.drop_index(op.f('ix_coverage_contract_id'), table_name='coverage')
+    op.drop_index(op.f('ix_coverage_beneficiary_id'), table_name='coverage')
+    op.drop_table('coverage')
+    op.drop_index(op.f('ix_contribution_contract_id'), table_name='contribution')
+    op.drop_table('contribution')
     op.drop_index('ix_teletransmission_request_queue', table_name='teletransmission_request')
     op.drop_index(op.f('ix_teletransmission_request_member_id'), table_name='teletransmission_request')
     op.drop_index(op.f('ix_teletransmission_request_assigned_to_id'), table_name='teletransmission_request')
@@ -532,11 +540,9 @@ def downgrade() -> None:
     op.drop_index(op.f('ix_document_submission_member_id'), table_name='document_submission')
     op.drop_index(op.f('ix_document_submission_assigned_to_id'), table_name='document_submission')
     op.drop_table('document_submission')
-    op.drop_index(op.f('ix_coverage_contract_id'), table_name='coverage')
-    op.drop_index(op.f('ix_coverage_beneficiary_id'), table_name='coverage')
-    op.drop_table('coverage')
-    op.drop_index(op.f('ix_contribution_contract_id'), table_name='contribution')
-    op.drop_table('contribution')
+    op.drop_index(op.f('ix_contract_member_id'), table_name='contract')
+    op.drop_table('contract')
+    op.drop_table('content_document')
     op.drop_index('ix_contact_request_queue', table_name='contact_request')
     op.drop_index(op.f('ix_contact_request_member_id'), table_name='contact_request')
     op.drop_index(op.f('ix_contact_request_assigned_to_id'), table_name='contact_request')
@@ -550,6 +556,9 @@ def downgrade() -> None:
     op.drop_index(op.f('ix_web_session_staff_id'), table_name='web_session')
     op.drop_index(op.f('ix_web_session_member_id'), table_name='web_session')
     op.drop_table('web_session')
+    op.drop_index(op.f('ix_stored_file_sha256'), table_name='stored_file')
+    op.drop_index('ix_stored_file_member_recent', table_name='stored_file')
+    op.drop_table('stored_file')
     op.drop_index(op.f('ix_password_history_member_id'), table_name='password_history')
     op.drop_table('password_history')
     op.drop_index(op.f('ix_outbox_message_member_id'), table_name='outbox_message')
@@ -557,8 +566,6 @@ def downgrade() -> None:
     op.drop_table('outbox_message')
     op.drop_index(op.f('ix_one_time_code_member_id'), table_name='one_time_code')
     op.drop_table('one_time_code')
-    op.drop_index(op.f('ix_contract_member_id'), table_name='contract')
-    op.drop_table('contract')
     op.drop_index(op.f('ix_beneficiary_member_id'), table_name='beneficiary')
     op.drop_table('beneficiary')
     op.drop_index('ix_audit_event_member_at', table_name='audit_event')
@@ -572,12 +579,9 @@ def downgrade() -> None:
     op.drop_table('member')
     op.drop_index(op.f('ix_document_type_category_id'), table_name='document_type')
     op.drop_table('document_type')
-    op.drop_table('content_document')
     op.drop_index(op.f('ix_used_captcha_expires_at'), table_name='used_captcha')
     op.drop_table('used_captcha')
     op.drop_table('terms_version')
-    op.drop_index(op.f('ix_stored_file_sha256'), table_name='stored_file')
-    op.drop_table('stored_file')
     op.drop_table('staff_user')
     op.drop_table('reference_counter')
     op.drop_table('no_coverage_establishment')
