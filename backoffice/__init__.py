@@ -70,7 +70,8 @@ def _register_auth(app: Flask) -> None:
 def _register_admin(app: Flask) -> None:
     """Flask-Admin with the protected index and every view of the back office."""
     from .views import register_views
-    from .views.base import StaffIndexView, date_fr, datetime_fr
+    from .views.base import date_fr, datetime_fr
+    from .views.queues.base import QueuesHomeView
 
     app.add_template_filter(date_fr, "date_fr")
     app.add_template_filter(datetime_fr, "datetime_fr")
@@ -80,7 +81,7 @@ def _register_admin(app: Flask) -> None:
         name="MESE back office",
         url="/",
         theme=Bootstrap4Theme(swatch="default", fluid=True),
-        index_view=StaffIndexView(name="Accueil", url="/", template="backoffice/index.html"),
+        index_view=QueuesHomeView(name="Accueil", url="/", template="backoffice/index.html"),
         csp_nonce_generator=csp_nonce,
     )
     # ModelView(Model, db) touches db.session, which needs an application context.

@@ -21,7 +21,7 @@ from bench.scratch import fresh_database
 from models.config import ModelsConfig
 from models.db import session_factory
 from models.requests.entities import HospitalCoverageRequest, RequestStatus
-from models.requests.workflow import claim_next
+from models.requests.operations import claim_next
 from models.staff.entities import StaffRole, StaffUser
 
 NAME = "mese_bench"

@@ -16,7 +16,7 @@ from .forms import form_errors
 
 ROOT_TEMPLATES = "../templates"
 #: Names of the form fields that take files (any other file part is refused with 400).
-MEMBER_FILE_FIELDS: frozenset[str] = frozenset()
+MEMBER_FILE_FIELDS: frozenset[str] = frozenset({"files"})  # the files of a request (models.files.uploads)
 
 
 def create_app(config: MemberAppConfig | None = None) -> Flask:
@@ -54,12 +54,22 @@ def _register_extensions(app: Flask, config: MemberAppConfig) -> None:
 def _register_blueprints(app: Flask) -> None:
     """One blueprint per chapter of the member guide."""
     from .auth.views import bp as auth_bp
+    from .bank_change.views import bp as bank_change_bp
+    from .contact.views import bp as contact_bp
+    from .documents.views import bp as documents_bp
     from .home.views import bp as home_bp
     from .hospital_coverage.views import bp as hospital_coverage_bp
+    from .my_requests.views import bp as my_requests_bp
+    from .teletransmission.views import bp as teletransmission_bp
 
     app.register_blueprint(auth_bp)
     app.register_blueprint(home_bp)
     app.register_blueprint(hospital_coverage_bp, url_prefix="/prise-en-charge-hospitaliere")
+    app.register_blueprint(documents_bp, url_prefix="/depot-de-documents")
+    app.register_blueprint(contact_bp, url_prefix="/contacter-la-mutuelle")
+    app.register_blueprint(bank_change_bp, url_prefix="/coordonnees-bancaires/changement")
+    app.register_blueprint(teletransmission_bp, url_prefix="/teletransmission")
+    app.register_blueprint(my_requests_bp, url_prefix="/mes-demandes")
 
 
 #: Title and text of each error page, in French (translated when shown).

@@ -9,6 +9,7 @@ from datetime import timedelta
 
 from jobs.config import JobsConfig
 from models.config import ModelsConfig, env_flag
+from models.files.uploads import UploadLimits
 from models.members.security import SignInPolicy
 from models.sessions.operations import SessionPolicy
 from web import rate_limit_settings
@@ -120,7 +121,8 @@ class MemberAppConfig:
             "REMEMBER_COOKIE_SECURE": self.cookie_secure,
             "REMEMBER_COOKIE_HTTPONLY": True,
             "REMEMBER_COOKIE_SAMESITE": "Lax",
-            "MAX_CONTENT_LENGTH": 12 * 1024 * 1024,
+            # The files of one request (20 MB in all, models.files.uploads) and the form around them.
+            "MAX_CONTENT_LENGTH": UploadLimits().max_total_bytes + 2 * 1024 * 1024,
             "WTF_CSRF_TIME_LIMIT": 4 * 3600,
             "TESTING": self.testing,
             "SQLALCHEMY_ENGINES": {"default": self.models.database_url},

@@ -9,7 +9,7 @@ import unicodedata
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
-from schwifty import IBAN
+from schwifty import BIC, IBAN
 from schwifty.exceptions import SchwiftyException
 from stdnum.exceptions import ValidationError
 from stdnum.fr import nir as stdnum_nir
@@ -73,12 +73,40 @@ def canonical_finess(value: str) -> str:
     return finess
 
 
-def canonical_iban(value: str) -> str:
-    """Return the IBAN in compact upper case, French RIB key included, or raise ValueError."""
+def canonical_iban(value: str, *, sepa_only: bool = False) -> str:
+    """Return the IBAN in compact upper case, national checks (French RIB key) included, or raise ValueError.
+
+    Spaces, dots, hyphens and lower case are accepted. With ``sepa_only``, an IBAN of a country outside
+    the SEPA zone raises ValueError("sepa").
+    """
     try:
-        return IBAN(compact(value), validate_bban=True).compact
+        iban = IBAN(compact(value), validate_bban=True)
     except SchwiftyException as exc:
         raise ValueError(str(exc)) from exc
+    if sepa_only and not iban.in_sepa_zone:
+        raise ValueError("sepa")
+    return iban.compact
+
+
+def bic_for_iban(iban: str) -> str | None:
+    """The BIC of the bank of a valid ``iban`` when the bank is known (8 characters, branch XXX dropped)."""
+    try:
+        bic = IBAN(iban).bic
+    except SchwiftyException:
+        return None
+    return _short_bic(bic.compact) if bic is not None else None
+
+
+def canonical_bic(value: str) -> str:
+    """Return a BIC (8 or 11 characters, upper case; a trailing XXX branch dropped) or raise ValueError."""
+    try:
+        return _short_bic(BIC(compact(value)).compact)
+    except SchwiftyException as exc:
+        raise ValueError(str(exc)) from exc
+
+
+def _short_bic(bic: str) -> str:
+    return bic[:8] if bic.endswith("XXX") and len(bic) == 11 else bic
 
 
 def mask_iban(iban: str) -> str:

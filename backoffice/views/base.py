@@ -23,10 +23,7 @@ from models.audit.operations import record
 from models.base import utcnow
 from models.errors import DomainError
 from models.formats import PARIS, date_fr
-from models.requests.entities import HospitalCoverageRequest
-from models.requests.workflow import local_today
 from models.staff.entities import StaffRole, StaffUser
-from models.staff.queue import queue_overview
 from web import client_ip
 
 from ..auth.views import staff_signed_in
@@ -129,18 +126,7 @@ class StaffAccessMixin:
 
 
 class StaffIndexView(StaffAccessMixin, AdminIndexView):
-    """Home page of the back office: the state of the queues and the "next request" button."""
-
-    @expose()
-    def index(self):
-        overview = queue_overview(db.session, HospitalCoverageRequest, staff=current_staff(),
-                                  today=local_today(utcnow()))
-        response = self.render(self._template, overview=overview)
-        if overview.mine:  # "Mes demandes en cours" shows members' requests
-            record(db.session, "backoffice.listed", actor_type="staff", actor_id=current_user.id, ip=client_ip(),
-                   now=utcnow(), view="admin", search=None, filters=[], page=0, rows=len(overview.mine))
-            db.session.commit()
-        return response
+    """Home page of the back office (its content: backoffice.views.queues.base.QueuesHomeView)."""
 
 
 class StaffBaseView(StaffAccessMixin, BaseView):

@@ -131,6 +131,8 @@ class CodePurpose(enum.StrEnum):
     REAUTH = "reauth"
     #: Sent to the new number of a signed-in member who changes it (after re-authentication).
     MOBILE_CHANGE = "mobile_change"
+    #: Confirms a change of bank details typed by a signed-in member (bound to that pending change).
+    BANK_DETAILS = "bank"
 
 
 class OneTimeCode(Base):

@@ -9,19 +9,19 @@ from datetime import date, datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ..audit.entities import AuditEvent
 from ..audit.operations import record
 from ..content.entities import NoCoverageEstablishment
 from ..contracts.entities import Beneficiary
-from ..errors import DomainError, InvalidTransition, ValidationFailed
+from ..errors import DomainError, ValidationFailed
 from ..formats import canonical_finess, normalise_text
 from ..i18n import Message
 from ..members.entities import Member
 from ..outbox.operations import notify_member, queue_email, queue_fax
 from ..staff.entities import StaffUser
-from .entities import HospitalCoverageRequest, RequestStatus
+from .entities import Action, HospitalCoverageRequest, RequestStatus
+from .operations import FORM_TOKEN_RE, already_submitted
+from .workflow import local_today, require, staff_text, start_request, transition
 from .queries import member_hospital_coverage_request
-from .workflow import local_today, start_request, transition
 
 FAX_OR_EMAIL_MESSAGE = Message(
     "Il est nécessaire de saisir au moins le fax ou l'email afin de pouvoir envoyer la demande")
@@ -37,10 +37,7 @@ EMAIL_FORMAT_MESSAGE = Message("Saisissez une adresse email valide.")
 NO_COVERAGE_MESSAGE = Message("Pour cet établissement, la prise en charge n'est pas nécessaire : la présentation "
                               "de votre carte Mutuelle est suffisante.")
 EMAIL_RE = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]{1,64}@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}$")
-FORM_TOKEN_RE = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
 MAX_DAYS_AHEAD = 366
-#: How long a form token is remembered to recognise a second click on "Valider".
-FORM_TOKEN_MEMORY = timedelta(days=1)
 SUBMITTED_ACTION = "hospital_coverage.submitted"
 _MAX_ID = 2**31 - 1
 
@@ -184,28 +181,6 @@ def _validate(session: Session, member: Member, data: HospitalCoverageInput, tod
     return clean
 
 
-def _already_submitted(
-    session: Session, member: Member, form_token: str, now: datetime
-) -> HospitalCoverageRequest | None:
-    """The request this member already sent from the form carrying ``form_token``, if any.
-
-    The member's row is locked first, so two submissions of one form that arrive together are
-    handled one after the other and the second finds the first (PostgreSQL; SQLite serialises writes).
-    """
-    session.execute(select(Member.id).where(Member.id == member.id).with_for_update())
-    events = session.scalars(
-        select(AuditEvent).where(
-            AuditEvent.member_id == member.id,
-            AuditEvent.action == SUBMITTED_ACTION,
-            AuditEvent.at >= now - FORM_TOKEN_MEMORY,
-        )
-    )
-    for event in events:
-        if event.details.get("form_token") == form_token and event.subject_id is not None:
-            return session.get(HospitalCoverageRequest, event.subject_id)
-    return None
-
-
 def submit_hospital_coverage(
     session: Session, member: Member, data: HospitalCoverageInput, *, now: datetime, ip: str | None = None
 ) -> HospitalCoverageRequest:
@@ -220,7 +195,7 @@ def submit_hospital_coverage(
     """
     token = data.form_token if FORM_TOKEN_RE.match(data.form_token or "") else ""
     if token:
-        existing = _already_submitted(session, member, token, now)
+        existing = already_submitted(session, member, HospitalCoverageRequest, SUBMITTED_ACTION, token, now)
         if existing is not None:
             return existing
     clean = _validate(session, member, data, local_today(now))
@@ -258,8 +233,7 @@ def approve_hospital_coverage(
     session: Session, request: HospitalCoverageRequest, *, staff: StaffUser, now: datetime
 ) -> None:
     """An agent approves: the letter goes to the admission service by fax and/or e-mail, the member is told."""
-    if request.status is not RequestStatus.IN_PROGRESS or request.assigned_to_id != staff.id:
-        raise InvalidTransition("Prenez d'abord la demande en charge avant de l'accepter.")
+    require(request, staff, Action.APPROVE)
     transition(session, request, RequestStatus.DONE, staff=staff, now=now, note="Prise en charge envoyée")
     member, beneficiary = request.member, request.beneficiary
     context = {"member": member, "request": request, "beneficiary": beneficiary}
@@ -278,12 +252,8 @@ def reject_hospital_coverage(
     session: Session, request: HospitalCoverageRequest, *, staff: StaffUser, reason: str, now: datetime
 ) -> None:
     """The agent handling the request refuses it with a reason; the member is told why."""
-    if request.status not in (RequestStatus.IN_PROGRESS, RequestStatus.WAITING_MEMBER) \
-            or request.assigned_to_id != staff.id:
-        raise InvalidTransition("Prenez d'abord la demande en charge avant de la refuser.")
-    reason = reason.strip()
-    if not reason:
-        raise DomainError("Indiquez le motif du refus.", field="reason")
+    require(request, staff, Action.REJECT)
+    reason = staff_text(reason, field="reason", missing="Indiquez le motif du refus.")
     transition(session, request, RequestStatus.REJECTED, staff=staff, now=now, note=reason)
     request.resolution_note = reason
     notify_member(session, request.member, template="hospital_coverage_rejected", related=request.reference,

@@ -40,10 +40,14 @@ from models.outbox.entities import OutboxMessage
 from models.requests.hospital_coverage import (
     HospitalCoverageInput, approve_hospital_coverage, selectable_beneficiaries, submit_hospital_coverage,
 )
-from models.requests.workflow import local_today
+from models.requests.workflow import local_today, start_request
 from models.sessions.operations import find_session, open_session
 from models.staff.entities import StaffUser
-from models.staff.queue import claim_request
+from models.requests.bank_details import BankChangeInput, prepare_bank_change
+from models.requests.entities import (
+    BankDetailChangeRequest, ContactRequest, DocumentSubmission, TeletransmissionRequest,
+)
+from models.requests.operations import claim as claim_request
 from tests.browser import a11y
 from tests.browser.a11y import VIEWPORTS, Exclusion, PageState, submit
 from tests.browser.conftest import CHROMIUM_ARGS, serving
@@ -137,6 +141,30 @@ MEMBER_STATES = [
               expect="[name=confirm_no_coverage][value='1']"),
     PageState(M, "hospital_coverage.show", "request details", "/prise-en-charge-hospitaliere/{coverage_done_ref}",
               who="lea"),
+    PageState(M, "documents.new", "empty form", "/depot-de-documents/", who="lea"),
+    PageState(M, "documents.new", "errors", "/depot-de-documents/", who="lea",
+              act=_submit_without_browser_checks("category_id"), errors=True),
+    PageState(M, "contact.new", "empty form", "/contacter-la-mutuelle/", who="lea"),
+    PageState(M, "contact.new", "errors", "/contacter-la-mutuelle/", who="lea",
+              act=_submit_without_browser_checks("reason_id"), errors=True),
+    PageState(M, "bank_change.new", "empty form", "/coordonnees-bancaires/changement/", who="lea"),
+    PageState(M, "bank_change.new", "errors", "/coordonnees-bancaires/changement/", who="lea",
+              act=_submit_without_browser_checks("iban", {"iban": "FR76 1234"}), errors=True),
+    PageState(M, "bank_change.confirm", "code to type", "/coordonnees-bancaires/changement/confirmation",
+              who="lea_bank"),
+    PageState(M, "bank_change.confirm", "wrong code", "/coordonnees-bancaires/changement/confirmation",
+              who="lea_bank", act=submit("code", {"code": "000000"}), errors=True),
+    PageState(M, "teletransmission.new", "form", "/teletransmission/{spouse_id}", who="lea"),
+    PageState(M, "teletransmission.new", "errors", "/teletransmission/{spouse_id}", who="lea",
+              act=_submit_without_browser_checks("files"), errors=True),
+    PageState(M, "teletransmission.new", "request in progress", "/teletransmission/{child_id}", who="lea"),
+    PageState(M, "my_requests.index", "every request of the family", "/mes-demandes/", who="lea"),
+    PageState(M, "my_requests.show", "waiting for the member's answer", "/mes-demandes/{documents_ref}", who="lea",
+              expect="#reponse"),
+    PageState(M, "my_requests.show", "answer refused", "/mes-demandes/{documents_ref}", who="lea",
+              act=_submit_without_browser_checks("text"), errors=True),
+    PageState(M, "my_requests.show", "reply read", "/mes-demandes/{contact_ref}", who="lea"),
+    PageState(M, "my_requests.show", "bank change in progress", "/mes-demandes/{bank_ref}", who="lea"),
     PageState(M, "(error page)", "404", "/page-inexistante", status=404),
     PageState(M, "(error page)", "404 signed in", "/prise-en-charge-hospitaliere/PEC-2000-000001", who="lea",
               status=404),
@@ -153,6 +181,12 @@ CONTENT_VIEWS = {  # endpoint: (URL, a required field of its form, the world key
     "contact_reasons": ("/motifs-contact", "name", "reason_id"),
     "no_coverage": ("/etablissements-sans-prise-en-charge", "label", "no_coverage_id"),
 }
+QUEUE_VIEWS = [  # endpoint, URL, the world key of one request, who looks at it
+    ("documents_queue", "/depots-documents", "documents_id", "manager"),
+    ("contact_queue", "/messages", "contact_id", "manager"),
+    ("bank_details_queue", "/coordonnees-bancaires", "bank_id", "manager"),
+    ("teletransmission_queue", "/teletransmission", "teletransmission_id", "agent"),
+]
 BACKOFFICE_STATES = [
     PageState(B, "auth.login", "empty form", "/connexion"),
     PageState(B, "auth.login", "errors", "/connexion", act=_submit_without_browser_checks("email"),
@@ -181,6 +215,16 @@ BACKOFFICE_STATES = [
     PageState(B, "hospital_coverage.details_view", "closed request", "/prises-en-charge/details/?id={coverage_done}",
               who="agent"),
     PageState(B, "hospital_coverage.take_next", "confirmation", "/prises-en-charge/suivante/", who="agent"),
+    *[state for endpoint, url, row, who in QUEUE_VIEWS for state in (
+        PageState(B, f"{endpoint}.index_view", "list with rows", f"{url}/", who=who),
+        PageState(B, f"{endpoint}.index_view", "all statuses, filtered", f"{url}/?flt0_0=all&flt1_1=week", who=who),
+        PageState(B, f"{endpoint}.details_view", "request", f"{url}/details/?id={{{row}}}", who=who),
+        PageState(B, f"{endpoint}.take_next", "confirmation", f"{url}/suivante/", who=who),
+    )],
+    PageState(B, "documents_queue.details_view", "request held by me, waiting", "/depots-documents/details/"
+              "?id={documents_id}", who="agent"),
+    PageState(B, "contact_queue.details_view", "new request", "/messages/details/?id={contact_new_id}",
+              who="agent"),
     PageState(B, "outbox.index_view", "list with rows", "/envois/", who="manager"),
     PageState(B, "outbox.details_view", "message", "/envois/details/?id={outbox_id}", who="manager"),
     PageState(B, "audit.index_view", "list with rows", "/journal/", who="manager"),
@@ -215,6 +259,8 @@ EXCLUDED = {
         Exclusion("auth.totp_disable", "POST-only action, answers with a redirect to the security page"),
         Exclusion("auth.mobile_change_start", "POST-only action, answers with a redirect to the re-authentication"),
         Exclusion("auth.end_session", "POST-only action, answers with a redirect to the sessions page"),
+        Exclusion("bank_change.resend", "POST-only action, answers with a redirect to the code page"),
+        Exclusion("my_requests.file", "file download (the family's own files)"),
     ],
     "backoffice": [
         Exclusion("static", "files (our CSS and scripts)"),
@@ -226,13 +272,15 @@ EXCLUDED = {
         Exclusion("*.ajax_update", "POST-only JSON of in-line list editing (no editable column)"),
         Exclusion("*.ajax_lookup", "JSON of select2 look-ups"),
         Exclusion("*.export", "file download (CSV, XLSX)"),
-        Exclusion("hospital_coverage.claim", "POST-only action of the details page"),
-        Exclusion("hospital_coverage.approve", "POST-only action of the details page"),
-        Exclusion("hospital_coverage.reject", "POST-only action of the details page"),
-        Exclusion("hospital_coverage.release", "POST-only action of the details page"),
+        *[Exclusion(f"*.{action}", "POST-only action of a request's page") for action in (
+            "claim", "release", "reassign", "ask_member", "reject", "close", "approve", "classify", "reply", "propose",
+            "send_back")],
+        Exclusion("*.file", "file of a request, shown by the browser's own viewer (PDF, image)"),
         # Switched off in their view: Flask-Admin answers with a redirect to the list (see test below).
-        Exclusion("hospital_coverage.create_view", "switched off (can_create = False)"),
-        Exclusion("hospital_coverage.edit_view", "switched off (can_edit = False)"),
+        *[Exclusion(f"{queue}.{page}", f"switched off ({flag} = False)")
+          for queue in ("hospital_coverage", "documents_queue", "contact_queue", "bank_details_queue",
+                        "teletransmission_queue")
+          for page, flag in (("create_view", "can_create"), ("edit_view", "can_edit"))],
         Exclusion("outbox.create_view", "switched off (can_create = False)"),
         Exclusion("outbox.edit_view", "switched off (can_edit = False)"),
         Exclusion("audit.create_view", "switched off (can_create = False)"),
@@ -278,6 +326,9 @@ class World:
             name = who.removesuffix("_pending")
             data["signin"] = {"member": self.member_ids[name], "stamp": self.member_stamps[name],
                               "attempt": "a11y-" + name * 8, "at": now, "via": "password", "mobile": False}
+        elif who == "lea_bank":  # a change of bank details typed, waiting for its code
+            data.update({"_user_id": self.member_keys["lea"], "_fresh": True, "auth_complete": True,
+                         "bank_change": self.values["bank_token"]})
         elif who:
             data.update({"_user_id": self.member_keys[who], "_fresh": True, "auth_complete": True})
         return data
@@ -291,6 +342,17 @@ class World:
         if who.endswith("_pending"):
             return {"staff_pending": {"id": self.staff[who.removesuffix("_pending")][0], "at": now, "next": None}}
         return {"_user_id": self.staff[who][1], "_fresh": True, "auth_complete": True, "last_seen": now}
+
+
+def _rib() -> bytes:
+    """A one-page PDF standing for a scanned RIB."""
+    import io
+
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.new("RGB", (80, 40), (255, 255, 255)).save(out, "PDF")
+    return out.getvalue()
 
 
 @pytest.fixture(autouse=True)
@@ -328,6 +390,19 @@ def world(migrated_database, models_config):
             claim_request(session, request, staff=staff["agent"], now=now)
         approve_hospital_coverage(session, requests[2], staff=staff["agent"], now=now)
         session.commit()
+        samuel, zoe = lea.beneficiaries[1], lea.beneficiaries[2]
+        contact_new = ContactRequest(member_id=lea.id, reason_id=session.scalar(select(ContactReason.id)),
+                                     beneficiary_id=samuel.id, message="Bonjour, une question sur mes cotisations.")
+        start_request(session, contact_new, now=now)
+        teletransmission = session.scalars(select(TeletransmissionRequest)).one()
+        claim_request(session, teletransmission, staff=staff["agent"], now=now)
+        bank_token = prepare_bank_change(session, lea, BankChangeInput(
+            beneficiary_id=None, holder="Léa RIMON", iban="DE89 3704 0044 0532 0130 00",
+            files=[("rib.pdf", _rib())]),
+            policy=MemberAppConfig().sign_in_policy(), now=now).token
+        session.commit()
+        demo = {model: session.scalars(select(model).where(model.member_id == lea.id).order_by(model.id)).first()
+                for model in (DocumentSubmission, ContactRequest, BankDetailChangeRequest)}
         first = {model: session.scalar(select(model.id).order_by(model.id)) for model in (
             NewsItem, ContentDocument, TermsVersion, DocumentCategory, DocumentType, ContactReason,
             NoCoverageEstablishment, OutboxMessage)}
@@ -339,6 +414,12 @@ def world(migrated_database, models_config):
             "category_id": first[DocumentCategory], "type_id": first[DocumentType],
             "reason_id": first[ContactReason], "no_coverage_id": first[NoCoverageEstablishment],
             "outbox_id": first[OutboxMessage],
+            "documents_id": demo[DocumentSubmission].id, "documents_ref": demo[DocumentSubmission].reference,
+            "contact_id": demo[ContactRequest].id, "contact_ref": demo[ContactRequest].reference,
+            "contact_new_id": contact_new.id, "bank_id": demo[BankDetailChangeRequest].id,
+            "bank_ref": demo[BankDetailChangeRequest].reference, "teletransmission_id": teletransmission.id,
+            "spouse_id": samuel.id, "child_id": zoe.id,
+            "bank_token": bank_token,
         }
         members = {"lea": lea, "michel": michel, "axel": axel, "paul": paul, "nina": nina}
         member_policy, staff_policy = MemberAppConfig().session_policy(), BackofficeConfig().session_policy()

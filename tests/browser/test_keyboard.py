@@ -125,8 +125,8 @@ def test_staff_signs_in_and_approves_a_request_with_the_keyboard_only(server, br
     page.keyboard.press("Enter")  # the main landmark takes the focus (no frame around the whole page)
     assert page.evaluate("document.activeElement.id") == "contenu"
 
-    # "Prendre la demande suivante", reached with Tab, pressed with Enter: the request is ours.
-    tab_to(page, "^Prendre la demande suivante$")
+    # "Prendre la demande suivante" of the coverage queue, reached with Tab, pressed with Enter: the request is ours.
+    tab_to(page, r"^Prendre la demande suivante \(Prises en charge hospitalières\)$")
     with page.expect_navigation():
         page.keyboard.press("Enter")
     assert "/backoffice/prises-en-charge/details/" in page.url

@@ -1,8 +1,8 @@
 """initial schema
 
-Revision ID: dd02848cc453
+Revision ID: ce9b94a98bba
 Revises: 
-Create Date: 2026-12-01 12:25:10.755915
+Create Date: 2026-12-01 12:26:49.637012
 """
 from collections.abc import Sequence
 
@@ -11,7 +11,7 @@ from alembic import op
 
 
 
-revision: str = 'dd02848cc453'
+revision: str = 'ce9b94a98bba'
 down_revision: str | None = None
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
@@ -249,6 +249,21 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id', name=op.f('pk_password_history'))
     )
     op.create_index(op.f('ix_password_history_member_id'), 'password_history', ['member_id'], unique=False)
+    op.create_table('request_message',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('request_kind', sa.String(length=30), nullable=False),
+    sa.Column('request_id', sa.Integer(), nullable=False),
+    sa.Column('member_id', sa.Integer(), nullable=False),
+    sa.Column('at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('author', sa.String(length=32), nullable=False),
+    sa.Column('staff_id', sa.Integer(), nullable=True),
+    sa.Column('body', sa.Text(), nullable=False),
+    sa.ForeignKeyConstraint(['member_id'], ['member.id'], name=op.f('fk_request_message_member_id_member')),
+    sa.ForeignKeyConstraint(['staff_id'], ['staff_user.id'], name=op.f('fk_request_message_staff_id_staff_user')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_request_message'))
+    )
+    op.create_index(op.f('ix_request_message_member_id'), 'request_message', ['member_id'], unique=False)
+    op.create_index('ix_request_message_request', 'request_message', ['request_kind', 'request_id'], unique=False)
     op.create_table('stored_file',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('sha256', sa.String(length=64), nullable=False),
@@ -297,33 +312,6 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id', name=op.f('pk_bank_account'))
     )
     op.create_index('ix_bank_account_member_valid', 'bank_account', ['member_id', 'valid_to'], unique=False)
-    op.create_table('bank_detail_change_request',
-    sa.Column('beneficiary_id', sa.Integer(), nullable=True),
-    sa.Column('holder', sa.String(length=140), nullable=False),
-    sa.Column('iban', sa.String(length=255), nullable=False),
-    sa.Column('bic', sa.String(length=11), nullable=False),
-    sa.Column('rib_file_id', sa.Integer(), nullable=True),
-    sa.Column('id', sa.Integer(), nullable=False),
-    sa.Column('reference', sa.String(length=20), nullable=False),
-    sa.Column('status', sa.String(length=32), nullable=False),
-    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
-    sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
-    sa.Column('due_on', sa.Date(), nullable=False),
-    sa.Column('claimed_at', sa.DateTime(timezone=True), nullable=True),
-    sa.Column('closed_at', sa.DateTime(timezone=True), nullable=True),
-    sa.Column('resolution_note', sa.Text(), nullable=True, comment='reason given to the member'),
-    sa.Column('member_id', sa.Integer(), nullable=False),
-    sa.Column('assigned_to_id', sa.Integer(), nullable=True),
-    sa.ForeignKeyConstraint(['assigned_to_id'], ['staff_user.id'], name=op.f('fk_bank_detail_change_request_assigned_to_id_staff_user')),
-    sa.ForeignKeyConstraint(['beneficiary_id'], ['beneficiary.id'], name=op.f('fk_bank_detail_change_request_beneficiary_id_beneficiary')),
-    sa.ForeignKeyConstraint(['member_id'], ['member.id'], name=op.f('fk_bank_detail_change_request_member_id_member')),
-    sa.ForeignKeyConstraint(['rib_file_id'], ['stored_file.id'], name=op.f('fk_bank_detail_change_request_rib_file_id_stored_file')),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_bank_detail_change_request')),
-    sa.UniqueConstraint('reference', name=op.f('uq_bank_detail_change_request_reference'))
-    )
-    op.create_index(op.f('ix_bank_detail_change_request_assigned_to_id'), 'bank_detail_change_request', ['assigned_to_id'], unique=False)
-    op.create_index(op.f('ix_bank_detail_change_request_member_id'), 'bank_detail_change_request', ['member_id'], unique=False)
-    op.create_index('ix_bank_detail_change_request_queue', 'bank_detail_change_request', ['status', 'created_at', 'id'], unique=False)
     op.create_table('contact_request',
     sa.Column('reason_id', sa.Integer(), nullable=False),
     sa.Column('beneficiary_id', sa.Integer(), nullable=True),
@@ -336,6 +324,7 @@ def upgrade() -> None:
     sa.Column('due_on', sa.Date(), nullable=False),
     sa.Column('claimed_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('closed_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('waiting_since', sa.DateTime(timezone=True), nullable=True, comment='since when the member is asked for something'),
     sa.Column('resolution_note', sa.Text(), nullable=True, comment='reason given to the member'),
     sa.Column('member_id', sa.Integer(), nullable=False),
     sa.Column('assigned_to_id', sa.Integer(), nullable=True),
@@ -347,6 +336,7 @@ def upgrade() -> None:
     sa.UniqueConstraint('reference', name=op.f('uq_contact_request_reference'))
     )
     op.create_index(op.f('ix_contact_request_assigned_to_id'), 'contact_request', ['assigned_to_id'], unique=False)
+    op.create_index('ix_contact_request_due', 'contact_request', ['status', 'due_on'], unique=False)
     op.create_index(op.f('ix_contact_request_member_id'), 'contact_request', ['member_id'], unique=False)
     op.create_index('ix_contact_request_queue', 'contact_request', ['status', 'created_at', 'id'], unique=False)
     op.create_table('content_document',
@@ -393,6 +383,7 @@ def upgrade() -> None:
     sa.Column('due_on', sa.Date(), nullable=False),
     sa.Column('claimed_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('closed_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('waiting_since', sa.DateTime(timezone=True), nullable=True, comment='since when the member is asked for something'),
     sa.Column('resolution_note', sa.Text(), nullable=True, comment='reason given to the member'),
     sa.Column('member_id', sa.Integer(), nullable=False),
     sa.Column('assigned_to_id', sa.Integer(), nullable=True),
@@ -405,6 +396,7 @@ def upgrade() -> None:
     sa.UniqueConstraint('reference', name=op.f('uq_document_submission_reference'))
     )
     op.create_index(op.f('ix_document_submission_assigned_to_id'), 'document_submission', ['assigned_to_id'], unique=False)
+    op.create_index('ix_document_submission_due', 'document_submission', ['status', 'due_on'], unique=False)
     op.create_index(op.f('ix_document_submission_member_id'), 'document_submission', ['member_id'], unique=False)
     op.create_index('ix_document_submission_queue', 'document_submission', ['status', 'created_at', 'id'], unique=False)
     op.create_table('hospital_coverage_request',
@@ -424,6 +416,7 @@ def upgrade() -> None:
     sa.Column('due_on', sa.Date(), nullable=False),
     sa.Column('claimed_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('closed_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('waiting_since', sa.DateTime(timezone=True), nullable=True, comment='since when the member is asked for something'),
     sa.Column('resolution_note', sa.Text(), nullable=True, comment='reason given to the member'),
     sa.Column('member_id', sa.Integer(), nullable=False),
     sa.Column('assigned_to_id', sa.Integer(), nullable=True),
@@ -435,8 +428,28 @@ def upgrade() -> None:
     sa.UniqueConstraint('reference', name=op.f('uq_hospital_coverage_request_reference'))
     )
     op.create_index(op.f('ix_hospital_coverage_request_assigned_to_id'), 'hospital_coverage_request', ['assigned_to_id'], unique=False)
+    op.create_index('ix_hospital_coverage_request_due', 'hospital_coverage_request', ['status', 'due_on'], unique=False)
     op.create_index(op.f('ix_hospital_coverage_request_member_id'), 'hospital_coverage_request', ['member_id'], unique=False)
     op.create_index('ix_hospital_coverage_request_queue', 'hospital_coverage_request', ['status', 'created_at', 'id'], unique=False)
+    op.create_table('pending_bank_change',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('member_id', sa.Integer(), nullable=False),
+    sa.Column('beneficiary_id', sa.Integer(), nullable=True),
+    sa.Column('holder', sa.String(length=140), nullable=False),
+    sa.Column('iban', sa.String(length=255), nullable=False),
+    sa.Column('bic', sa.String(length=11), nullable=False),
+    sa.Column('rib_file_id', sa.Integer(), nullable=False),
+    sa.Column('token_hash', sa.String(length=64), nullable=False),
+    sa.Column('form_token', sa.String(length=64), nullable=False),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('expires_at', sa.DateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['beneficiary_id'], ['beneficiary.id'], name=op.f('fk_pending_bank_change_beneficiary_id_beneficiary')),
+    sa.ForeignKeyConstraint(['member_id'], ['member.id'], name=op.f('fk_pending_bank_change_member_id_member'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['rib_file_id'], ['stored_file.id'], name=op.f('fk_pending_bank_change_rib_file_id_stored_file')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_pending_bank_change')),
+    sa.UniqueConstraint('token_hash', name=op.f('uq_pending_bank_change_token_hash'))
+    )
+    op.create_index(op.f('ix_pending_bank_change_member_id'), 'pending_bank_change', ['member_id'], unique=False)
     op.create_table('reimbursement',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('member_id', sa.Integer(), nullable=False),
@@ -455,9 +468,23 @@ def upgrade() -> None:
     )
     op.create_index(op.f('ix_reimbursement_beneficiary_id'), 'reimbursement', ['beneficiary_id'], unique=False)
     op.create_index('ix_reimbursement_member_care', 'reimbursement', ['member_id', 'care_on'], unique=False)
+    op.create_table('request_file',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('request_kind', sa.String(length=30), nullable=False),
+    sa.Column('request_id', sa.Integer(), nullable=False),
+    sa.Column('member_id', sa.Integer(), nullable=False),
+    sa.Column('message_id', sa.Integer(), nullable=True),
+    sa.Column('file_id', sa.Integer(), nullable=False),
+    sa.Column('added_at', sa.DateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['file_id'], ['stored_file.id'], name=op.f('fk_request_file_file_id_stored_file')),
+    sa.ForeignKeyConstraint(['member_id'], ['member.id'], name=op.f('fk_request_file_member_id_member')),
+    sa.ForeignKeyConstraint(['message_id'], ['request_message.id'], name=op.f('fk_request_file_message_id_request_message')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_request_file'))
+    )
+    op.create_index(op.f('ix_request_file_member_id'), 'request_file', ['member_id'], unique=False)
+    op.create_index('ix_request_file_request', 'request_file', ['request_kind', 'request_id'], unique=False)
     op.create_table('teletransmission_request',
     sa.Column('beneficiary_id', sa.Integer(), nullable=False),
-    sa.Column('certificate_file_id', sa.Integer(), nullable=True),
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('reference', sa.String(length=20), nullable=False),
     sa.Column('status', sa.String(length=32), nullable=False),
@@ -466,19 +493,58 @@ def upgrade() -> None:
     sa.Column('due_on', sa.Date(), nullable=False),
     sa.Column('claimed_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('closed_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('waiting_since', sa.DateTime(timezone=True), nullable=True, comment='since when the member is asked for something'),
     sa.Column('resolution_note', sa.Text(), nullable=True, comment='reason given to the member'),
     sa.Column('member_id', sa.Integer(), nullable=False),
     sa.Column('assigned_to_id', sa.Integer(), nullable=True),
     sa.ForeignKeyConstraint(['assigned_to_id'], ['staff_user.id'], name=op.f('fk_teletransmission_request_assigned_to_id_staff_user')),
     sa.ForeignKeyConstraint(['beneficiary_id'], ['beneficiary.id'], name=op.f('fk_teletransmission_request_beneficiary_id_beneficiary')),
-    sa.ForeignKeyConstraint(['certificate_file_id'], ['stored_file.id'], name=op.f('fk_teletransmission_request_certificate_file_id_stored_file')),
     sa.ForeignKeyConstraint(['member_id'], ['member.id'], name=op.f('fk_teletransmission_request_member_id_member')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_teletransmission_request')),
     sa.UniqueConstraint('reference', name=op.f('uq_teletransmission_request_reference'))
     )
     op.create_index(op.f('ix_teletransmission_request_assigned_to_id'), 'teletransmission_request', ['assigned_to_id'], unique=False)
+    op.create_index(op.f('ix_teletransmission_request_beneficiary_id'), 'teletransmission_request', ['beneficiary_id'], unique=False)
+    op.create_index('ix_teletransmission_request_due', 'teletransmission_request', ['status', 'due_on'], unique=False)
     op.create_index(op.f('ix_teletransmission_request_member_id'), 'teletransmission_request', ['member_id'], unique=False)
     op.create_index('ix_teletransmission_request_queue', 'teletransmission_request', ['status', 'created_at', 'id'], unique=False)
+    op.create_table('bank_detail_change_request',
+    sa.Column('beneficiary_id', sa.Integer(), nullable=True, comment="empty: the member's own account"),
+    sa.Column('holder', sa.String(length=140), nullable=False),
+    sa.Column('iban', sa.String(length=255), nullable=False),
+    sa.Column('bic', sa.String(length=11), nullable=False),
+    sa.Column('confirmed_by', sa.String(length=10), nullable=False, comment='sms or totp'),
+    sa.Column('effective_on', sa.Date(), nullable=True, comment='date the new account takes effect'),
+    sa.Column('proposed_by_id', sa.Integer(), nullable=True),
+    sa.Column('proposed_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('approved_by_id', sa.Integer(), nullable=True),
+    sa.Column('approved_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('bank_account_id', sa.Integer(), nullable=True, comment='the version created on approval'),
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('reference', sa.String(length=20), nullable=False),
+    sa.Column('status', sa.String(length=32), nullable=False),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('due_on', sa.Date(), nullable=False),
+    sa.Column('claimed_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('closed_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('waiting_since', sa.DateTime(timezone=True), nullable=True, comment='since when the member is asked for something'),
+    sa.Column('resolution_note', sa.Text(), nullable=True, comment='reason given to the member'),
+    sa.Column('member_id', sa.Integer(), nullable=False),
+    sa.Column('assigned_to_id', sa.Integer(), nullable=True),
+    sa.ForeignKeyConstraint(['approved_by_id'], ['staff_user.id'], name=op.f('fk_bank_detail_change_request_approved_by_id_staff_user')),
+    sa.ForeignKeyConstraint(['assigned_to_id'], ['staff_user.id'], name=op.f('fk_bank_detail_change_request_assigned_to_id_staff_user')),
+    sa.ForeignKeyConstraint(['bank_account_id'], ['bank_account.id'], name=op.f('fk_bank_detail_change_request_bank_account_id_bank_account')),
+    sa.ForeignKeyConstraint(['beneficiary_id'], ['beneficiary.id'], name=op.f('fk_bank_detail_change_request_beneficiary_id_beneficiary')),
+    sa.ForeignKeyConstraint(['member_id'], ['member.id'], name=op.f('fk_bank_detail_change_request_member_id_member')),
+    sa.ForeignKeyConstraint(['proposed_by_id'], ['staff_user.id'], name=op.f('fk_bank_detail_change_request_proposed_by_id_staff_user')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_bank_detail_change_request')),
+    sa.UniqueConstraint('reference', name=op.f('uq_bank_detail_change_request_reference'))
+    )
+    op.create_index(op.f('ix_bank_detail_change_request_assigned_to_id'), 'bank_detail_change_request', ['assigned_to_id'], unique=False)
+    op.create_index('ix_bank_detail_change_request_due', 'bank_detail_change_request', ['status', 'due_on'], unique=False)
+    op.create_index(op.f('ix_bank_detail_change_request_member_id'), 'bank_detail_change_request', ['member_id'], unique=False)
+    op.create_index('ix_bank_detail_change_request_queue', 'bank_detail_change_request', ['status', 'created_at', 'id'], unique=False)
     op.create_table('contribution',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('contract_id', sa.Integer(), nullable=False),
@@ -504,40 +570,43 @@ def upgrade() -> None:
     )
     op.create_index(op.f('ix_coverage_beneficiary_id'), 'coverage', ['beneficiary_id'], unique=False)
     op.create_index(op.f('ix_coverage_contract_id'), 'coverage', ['contract_id'], unique=False)
-    op.create_table('document_submission_file',
-    sa.Column('id', sa.Integer(), nullable=False),
-    sa.Column('submission_id', sa.Integer(), nullable=False),
-    sa.Column('file_id', sa.Integer(), nullable=False),
-    sa.ForeignKeyConstraint(['file_id'], ['stored_file.id'], name=op.f('fk_document_submission_file_file_id_stored_file')),
-    sa.ForeignKeyConstraint(['submission_id'], ['document_submission.id'], name=op.f('fk_document_submission_file_submission_id_document_submission')),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_document_submission_file'))
-    )
-    op.create_index(op.f('ix_document_submission_file_submission_id'), 'document_submission_file', ['submission_id'], unique=False)
     # ### end Alembic commands ###
 
 
 def downgrade() -> None:
     # ### commands auto generated by Alembic - please adjust! ###
-    op.drop_index(op.f('ix_document_submission_file_submission_id'), table_name='document_submission_file')
-    op.drop_table('document_submission_file')
     op.drop_index(op.f('ix_coverage_contract_id'), table_name='coverage')
     op.drop_index(op.f('ix_coverage_beneficiary_id'), table_name='coverage')
     op.drop_table('coverage')
     op.drop_index(op.f('ix_contribution_contract_id'), table_name='contribution')
     op.drop_table('contribution')
+    op.drop_index('ix_bank_detail_change_request_queue', table_name='bank_detail_change_request')
+    op.drop_index(op.f('ix_bank_detail_change_request_member_id'), table_name='bank_detail_change_request')
+    op.drop_index('ix_bank_detail_change_request_due', table_name='bank_detail_change_request')
+    op.drop_index(op.f('ix_bank_detail_change_request_assigned_to_id'), table_name='bank_detail_change_request')
+    op.drop_table('bank_detail_change_request')
     op.drop_index('ix_teletransmission_request_queue', table_name='teletransmission_request')
     op.drop_index(op.f('ix_teletransmission_request_member_id'), table_name='teletransmission_request')
+    op.drop_index('ix_teletransmission_request_due', table_name='teletransmission_request')
+    op.drop_index(op.f('ix_teletransmission_request_beneficiary_id'), table_name='teletransmission_request')
     op.drop_index(op.f('ix_teletransmission_request_assigned_to_id'), table_name='teletransmission_request')
     op.drop_table('teletransmission_request')
+    op.drop_index('ix_request_file_request', table_name='request_file')
+    op.drop_index(op.f('ix_request_file_member_id'), table_name='request_file')
+    op.drop_table('request_file')
     op.drop_index('ix_reimbursement_member_care', table_name='reimbursement')
     op.drop_index(op.f('ix_reimbursement_beneficiary_id'), table_name='reimbursement')
     op.drop_table('reimbursement')
+    op.drop_index(op.f('ix_pending_bank_change_member_id'), table_name='pending_bank_change')
+    op.drop_table('pending_bank_change')
     op.drop_index('ix_hospital_coverage_request_queue', table_name='hospital_coverage_request')
     op.drop_index(op.f('ix_hospital_coverage_request_member_id'), table_name='hospital_coverage_request')
+    op.drop_index('ix_hospital_coverage_request_due', table_name='hospital_coverage_request')
     op.drop_index(op.f('ix_hospital_coverage_request_assigned_to_id'), table_name='hospital_coverage_request')
     op.drop_table('hospital_coverage_request')
     op.drop_index('ix_document_submission_queue', table_name='document_submission')
     op.drop_index(op.f('ix_document_submission_member_id'), table_name='document_submission')
+    op.drop_index('ix_document_submission_due', table_name='document_submission')
     op.drop_index(op.f('ix_document_submission_assigned_to_id'), table_name='document_submission')
     op.drop_table('document_submission')
     op.drop_index(op.f('ix_contract_member_id'), table_name='contract')
@@ -545,12 +614,9 @@ def downgrade() -> None:
     op.drop_table('content_document')
     op.drop_index('ix_contact_request_queue', table_name='contact_request')
     op.drop_index(op.f('ix_contact_request_member_id'), table_name='contact_request')
+    op.drop_index('ix_contact_request_due', table_name='contact_request')
     op.drop_index(op.f('ix_contact_request_assigned_to_id'), table_name='contact_request')
     op.drop_table('contact_request')
-    op.drop_index('ix_bank_detail_change_request_queue', table_name='bank_detail_change_request')
-    op.drop_index(op.f('ix_bank_detail_change_request_member_id'), table_name='bank_detail_change_request')
-    op.drop_index(op.f('ix_bank_detail_change_request_assigned_to_id'), table_name='bank_detail_change_request')
-    op.drop_table('bank_detail_change_request')
     op.drop_index('ix_bank_account_member_valid', table_name='bank_account')
     op.drop_table('bank_account')
     op.drop_index(op.f('ix_web_session_staff_id'), table_name='web_session')
@@ -559,6 +625,9 @@ def downgrade() -> None:
     op.drop_index(op.f('ix_stored_file_sha256'), table_name='stored_file')
     op.drop_index('ix_stored_file_member_recent', table_name='stored_file')
     op.drop_table('stored_file')
+    op.drop_index('ix_request_message_request', table_name='request_message')
+    op.drop_index(op.f('ix_request_message_member_id'), table_name='request_message')
+    op.drop_table('request_message')
     op.drop_index(op.f('ix_password_history_member_id'), table_name='password_history')
     op.drop_table('password_history')
     op.drop_index(op.f('ix_outbox_message_member_id'), table_name='outbox_message')
