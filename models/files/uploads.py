@@ -39,6 +39,8 @@ MAX_IMAGE_PIXELS = 50_000_000
 Image.MAX_IMAGE_PIXELS = MAX_IMAGE_PIXELS
 #: Longest display name kept, extension included.
 MAX_NAME_LENGTH = 120
+#: Longer names are refused (no file system keeps more); names up to this are cut to ``MAX_NAME_LENGTH``.
+MAX_SENT_NAME_LENGTH = 255
 #: JPEG quality of re-encoded photos: documents stay legible, files stay small.
 JPEG_QUALITY = 85
 
@@ -122,6 +124,7 @@ class UploadRejected(ValidationFailed):
 def check_upload(filename: str, data: bytes, *, limits: UploadLimits = UploadLimits()) -> CheckedFile:
     """Accept one file sent by a member, or raise ``UploadRejected`` saying why, naming the file."""
     name = _shown_name(filename)
+    _refuse_unsafe_name(filename, name)
     if not data:
         raise UploadRejected(Message("« %(name)s » est vide (0 octet) : choisissez le bon fichier.", name=name))
     if len(data) > limits.max_file_bytes:
@@ -177,6 +180,21 @@ def check_uploads(files: list[tuple[str, bytes]], *, limits: UploadLimits = Uplo
     if problems:
         raise UploadRejected(problems)
     return checked
+
+
+def _refuse_unsafe_name(filename: str, name: str) -> None:
+    """A name with folders, control characters or over 255 characters is not one a phone or a computer gives
+    a file: the member renames it (browsers send the bare name; such names come from tampered requests)."""
+    if re.search(r"[/\\]", filename):
+        raise UploadRejected(Message("Le nom de « %(name)s » contient une barre oblique (/ ou \\) : renommez le "
+                                     "fichier puis ajoutez-le à nouveau.", name=name))
+    if any(unicodedata.category(ch) == "Cc" for ch in filename):
+        raise UploadRejected(Message("Le nom de « %(name)s » contient des caractères invisibles : renommez le "
+                                     "fichier puis ajoutez-le à nouveau.", name=name))
+    if len(filename) > MAX_SENT_NAME_LENGTH:
+        raise UploadRejected(Message("Le nom de « %(name)s… » est trop long (%(count)d caractères, %(max)d au "
+                                     "plus) : renommez le fichier puis ajoutez-le à nouveau.",
+                                     name=name[:60], count=len(filename), max=MAX_SENT_NAME_LENGTH))
 
 
 def recent_duplicates(session: Session, member_id: int, checked: list[CheckedFile], *, days: int = 30,

@@ -187,15 +187,22 @@ def test_another_familys_beneficiary_is_refused_through_the_form(client, member,
     assert written(session, files_dir) == before
 
 
-@pytest.mark.parametrize("name, shown", [
-    ("../../etc/passwd.pdf", "passwd.pdf"),
-    ("fac\x07ture\x1b.pdf", "facture.pdf"),
-    ("x" * 300 + ".pdf", "x" * 116 + ".pdf"),
+@pytest.mark.parametrize("name, message", [
+    ("../../etc/passwd.pdf", "Le nom de « passwd.pdf » contient une barre oblique (/ ou \\)"),
+    ("fac\x07ture\x1b.pdf", "Le nom de « facture.pdf » contient des caractères invisibles"),
+    ("x" * 300 + ".pdf", "Le nom de « " + "x" * 60 + "… » est trop long (304 caractères, 255 au plus)"),
 ])
-def test_odd_names_are_kept_only_as_a_safe_display_name(client, member, lists, session, files_dir, name, shown):
-    send_documents(client, member, lists, [(name, letter_pdf())])
-    stored = session.scalars(select(StoredFile)).one()
-    assert stored.filename == shown
+def test_a_name_with_folders_control_characters_or_300_characters_is_refused(client, member, lists, session,
+                                                                               files_dir, name, message):
+    before = written(session, files_dir)
+    page = text(send_documents(client, member, lists, [(name, letter_pdf())]))
+    assert message in error_next_to(page, "files")
+    assert written(session, files_dir) == before
+
+
+def test_a_long_name_is_kept_as_a_safe_display_name(client, member, lists, session, files_dir):
+    send_documents(client, member, lists, [("x" * 200 + ".pdf", letter_pdf())])
+    assert session.scalars(select(StoredFile)).one().filename == "x" * 116 + ".pdf"
     assert all(p.is_relative_to(files_dir) for p in files_dir.rglob("*"))
 
 
