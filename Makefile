@@ -41,6 +41,6 @@ clean:
 ## Refresh the English catalogue after changing member-facing texts: translate the new entries of
 ## translations/en/LC_MESSAGES/messages.po, then run it again to compile messages.mo.
 translations: install-dev
-	$(VENV)/bin/pybabel extract -F babel.cfg -k _l -k lazy_gettext --no-location -o translations/messages.pot .
-	$(VENV)/bin/pybabel update -i translations/messages.pot -d translations --no-fuzzy-matching
+	$(VENV)/bin/pybabel extract -F babel.cfg -k _l -k lazy_gettext -k Message --no-location -o translations/messages.pot .
+	$(VENV)/bin/pybabel update -i translations/messages.pot -d translations --no-fuzzy-matching --ignore-obsolete
 	$(VENV)/bin/pybabel compile -d translations

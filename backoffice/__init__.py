@@ -19,6 +19,8 @@ from .extensions import CONFIG_KEY, babel, csrf, db, limiter, login_manager
 
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATES = ROOT / "templates"
+#: Names of the form fields that take files (any other file part is refused with 400).
+BACKOFFICE_FILE_FIELDS = frozenset({"upload"})
 
 
 def create_app(config: BackofficeConfig | None = None) -> Flask:
@@ -40,7 +42,7 @@ def create_app(config: BackofficeConfig | None = None) -> Flask:
     install_outage_page(app, "backoffice/unavailable.html")
     install_health_check(app, lambda: db.engine, config.jobs.redis_url)
     install_security_headers(app, hsts=config.cookie_secure)
-    install_input_guard(app)
+    install_input_guard(app, file_fields=BACKOFFICE_FILE_FIELDS)
     jobs.install_after_commit_delivery(config.jobs, config.models)
     return app
 
@@ -71,7 +73,8 @@ def _register_auth(app: Flask) -> None:
 def _register_admin(app: Flask) -> None:
     """Flask-Admin with the protected index and every view of the back office."""
     from .views import register_views
-    from .views.base import StaffIndexView, date_fr, datetime_fr
+    from .views.base import date_fr, datetime_fr
+    from .views.queues.base import QueuesHomeView
 
     app.add_template_filter(date_fr, "date_fr")
     app.add_template_filter(datetime_fr, "datetime_fr")
@@ -81,7 +84,7 @@ def _register_admin(app: Flask) -> None:
         name="MESE back office",
         url="/",
         theme=Bootstrap4Theme(swatch="default", fluid=True),
-        index_view=StaffIndexView(name="Accueil", url="/", template="backoffice/index.html"),
+        index_view=QueuesHomeView(name="Accueil", url="/", template="backoffice/index.html"),
         csp_nonce_generator=csp_nonce,
     )
     # ModelView(Model, db) touches db.session, which needs an application context.

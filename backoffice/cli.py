@@ -72,17 +72,32 @@ def staff() -> None:
 @click.option("--email", required=True)
 @click.option("--name", "full_name", required=True)
 @click.option("--role", type=click.Choice(["agent", "manager", "admin"]), required=True)
-@click.password_option()
+@click.password_option(help="At least 12 characters, a lowercase and a capital letter, a digit or a symbol.")
 def staff_create(email: str, full_name: str, role: str, password: str) -> None:
-    """Create a staff user; prints the TOTP secret to enrol in an authenticator app."""
+    """Create a staff user; prints the TOTP secret to enrol in an authenticator app.
+
+    The staff password rules apply; every error is answered in one line (never a traceback, which could
+    show a password hash or a TOTP secret).
+    """
+    from sqlalchemy.exc import SQLAlchemyError
+
     from models.db import session_scope
+    from models.errors import DomainError, ValidationFailed
     from models.staff.entities import StaffRole
     from models.staff.operations import create_staff
 
-    with session_scope() as session:
-        user, totp_uri = create_staff(session, email=email, full_name=full_name, role=StaffRole(role),
-                                      password=password)
-    click.echo(f"Compte créé : {email} ({role}).")
+    try:
+        with session_scope() as session:
+            _user, totp_uri = create_staff(session, email=email, full_name=full_name, role=StaffRole(role),
+                                           password=password)
+    except ValidationFailed as exc:
+        raise click.ClickException(" ".join(m for ms in exc.errors.values() for m in ms)) from None
+    except DomainError as exc:
+        raise click.ClickException(exc.message) from None
+    except SQLAlchemyError as exc:
+        raise click.ClickException(f"Le compte n'a pas pu être créé (base de données : "
+                                   f"{type(exc).__name__}).") from None
+    click.echo(f"Compte créé : {email.strip().lower()} ({role}).")
     click.echo(f"Enrôlez ce code dans une application d'authentification : {totp_uri}")
 
 

@@ -9,6 +9,8 @@ from datetime import timedelta
 
 from jobs.config import JobsConfig
 from models.config import ModelsConfig, env_flag
+from models.sessions.operations import SessionPolicy
+from models.staff.operations import StaffSignInPolicy
 from web import rate_limit_settings
 
 DEV_SECRET = "dev-backoffice-secret-change-me"
@@ -23,6 +25,12 @@ class BackofficeConfig:
     secret_key: str = DEV_SECRET
     cookie_secure: bool = True
     session_idle_minutes: int = 30
+    #: A staff session ends this long after sign-in, however active.
+    session_absolute_hours: int = 10
+    #: Consecutive failed passwords or codes before growing delays (1, 2, 4... minutes), then a timed lock.
+    signin_delay_after: int = 5
+    signin_lock_after: int = 10
+    lock_minutes: int = 30
     staff_password_max_age_days: int = 90
     #: Whether staff must enter a TOTP code (always on in production).
     require_totp: bool = True
@@ -50,6 +58,10 @@ class BackofficeConfig:
             secret_key=env.get("BACKOFFICE_SECRET_KEY", d.secret_key),
             cookie_secure=env_flag(env.get("COOKIE_SECURE", str(d.cookie_secure))),
             session_idle_minutes=int(env.get("BACKOFFICE_IDLE_MINUTES", d.session_idle_minutes)),
+            session_absolute_hours=int(env.get("BACKOFFICE_ABSOLUTE_HOURS", d.session_absolute_hours)),
+            signin_delay_after=int(env.get("STAFF_SIGNIN_DELAY_AFTER", d.signin_delay_after)),
+            signin_lock_after=int(env.get("STAFF_SIGNIN_LOCK_AFTER", d.signin_lock_after)),
+            lock_minutes=int(env.get("STAFF_LOCK_MINUTES", d.lock_minutes)),
             staff_password_max_age_days=int(env.get("STAFF_PASSWORD_MAX_AGE_DAYS", d.staff_password_max_age_days)),
             require_totp=env_flag(env.get("STAFF_REQUIRE_TOTP", str(d.require_totp))),
             export_max_rows=int(env.get("EXPORT_MAX_ROWS", d.export_max_rows)),
@@ -57,6 +69,15 @@ class BackofficeConfig:
             totp_step_minutes=int(env.get("STAFF_TOTP_STEP_MINUTES", d.totp_step_minutes)),
             ratelimit_storage_url=env.get("RATELIMIT_STORAGE_URL", jobs.redis_url or d.ratelimit_storage_url),
         )
+
+    def session_policy(self) -> SessionPolicy:
+        """Idle time and absolute lifetime of staff sessions (kept on the server)."""
+        return SessionPolicy(idle_minutes=self.session_idle_minutes, absolute_hours=self.session_absolute_hours)
+
+    def sign_in_policy(self) -> StaffSignInPolicy:
+        """Growing delays and timed lock of the staff sign-in."""
+        return StaffSignInPolicy(delay_after_failures=self.signin_delay_after,
+                                 lock_after_failures=self.signin_lock_after, lock_minutes=self.lock_minutes)
 
     def flask_settings(self) -> dict:
         """The Flask configuration keys derived from these settings."""

@@ -21,7 +21,7 @@ from bench.scratch import fresh_database
 from models.config import ModelsConfig
 from models.db import session_factory
 from models.requests.entities import HospitalCoverageRequest, RequestStatus
-from models.requests.workflow import claim_next
+from models.requests.operations import claim_next
 from models.staff.entities import StaffRole, StaffUser
 
 NAME = "mese_bench"
@@ -30,9 +30,9 @@ REQUESTS = int(os.environ.get("BENCH_REQUESTS", 1_000_000))
 
 FILL = """
 INSERT INTO member (number, civility, first_name, last_name, birth_date, nir, nir_index, email, mobile_verified,
-  address_line, postcode, city, second_factor, session_token, failed_login_count, created_at, updated_at)
+  address_line, postcode, city, second_factor, failed_login_count, created_at, updated_at)
 SELECT (4000000 + g)::text, 'Madame', 'Prénom' || g, 'NOM' || g, date '1950-01-01' + (g % 20000),
-  'v1:x', md5(g::text) || md5(g::text), 'm' || g || '@example.test', false, '', '', '', 'sms', md5('t' || g),
+  'v1:x', md5(g::text) || md5(g::text), 'm' || g || '@example.test', false, '', '', '', 'sms',
   0, now(), now()
 FROM generate_series(1, :members) g;
 INSERT INTO beneficiary (member_id, role, first_name, last_name, birth_date, organism_number,

@@ -75,9 +75,9 @@ def html_to_pdf(html: str) -> bytes:
     return out.getvalue()
 
 
-def render_pdf(template_name: str, context: dict[str, Any]) -> bytes:
-    """Render ``templates/<template_name>`` (e.g. ``pdf/coverage_letter.html``) with ``context`` to PDF bytes."""
-    html = template_environment().get_template(template_name).render(**context)
+def render_pdf(template_name: str, context: dict[str, Any], language: str = "fr") -> bytes:
+    """Render ``templates/<template_name>`` (e.g. ``pdf/coverage_letter.html``) in ``language`` to PDF bytes."""
+    html = template_environment(language).get_template(template_name).render(**context)
     return html_to_pdf(html)
 
 

@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
-from flask import Flask, render_template, request, session
-from flask_babel import get_locale
+from flask import Flask, render_template
+from flask_babel import lazy_gettext as _l
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 import jobs
 from web import configure_database, install_input_guard, install_security_headers, refuse_unsafe_start
 from web.availability import install_health_check, install_outage_page
 
+from . import i18n
 from .config import MemberAppConfig
-from .extensions import babel, csrf, db, limiter, login_manager
+from .extensions import csrf, db, limiter, login_manager
+from .forms import form_errors
 
 ROOT_TEMPLATES = "../templates"
-LANGUAGES = ("fr", "en")
+#: Names of the form fields that take files (any other file part is refused with 400).
+MEMBER_FILE_FIELDS: frozenset[str] = frozenset({"files"})  # the files of a request (models.files.uploads)
 
 
 def create_app(config: MemberAppConfig | None = None) -> Flask:
@@ -32,54 +35,64 @@ def create_app(config: MemberAppConfig | None = None) -> Flask:
     install_outage_page(app, "member/unavailable.html")
     install_health_check(app, lambda: db.engine, config.jobs.redis_url)
     install_security_headers(app, hsts=config.cookie_secure)
-    install_input_guard(app)
+    install_input_guard(app, file_fields=MEMBER_FILE_FIELDS)
     jobs.install_after_commit_delivery(config.jobs, config.models)
     return app
-
-
-def _select_locale() -> str:
-    lang = request.args.get("lang")
-    if lang in LANGUAGES:
-        session["lang"] = lang
-    return session.get("lang") or "fr"
 
 
 def _register_extensions(app: Flask, config: MemberAppConfig) -> None:
     """Database, login, CSRF, translations and rate limits."""
     configure_database(app, db, config.models)
     csrf.init_app(app)
-    babel.init_app(app, locale_selector=_select_locale, default_translation_directories="../translations")
-    app.jinja_env.globals["current_language"] = lambda: str(get_locale())
+    i18n.install(app)
+    app.jinja_env.globals["form_errors"] = form_errors
     limiter.init_app(app)
     login_manager.init_app(app)
     login_manager.login_view = "auth.login"
-    login_manager.login_message = "Veuillez vous connecter pour accéder à cette page."
+    login_manager.login_message = _l("Veuillez vous connecter pour accéder à cette page.")
+    login_manager.localize_callback = str  # the lazy message is flashed in the visit's language
     login_manager.session_protection = "basic"
 
 
 def _register_blueprints(app: Flask) -> None:
     """One blueprint per chapter of the member guide."""
     from .auth.views import bp as auth_bp
+    from .bank_change.views import bp as bank_change_bp
+    from .contact.views import bp as contact_bp
+    from .documents.views import bp as documents_bp
     from .home.views import bp as home_bp
     from .hospital_coverage.views import bp as hospital_coverage_bp
+    from .my_requests.views import bp as my_requests_bp
+    from .teletransmission.views import bp as teletransmission_bp
 
     app.register_blueprint(auth_bp)
     app.register_blueprint(home_bp)
     app.register_blueprint(hospital_coverage_bp, url_prefix="/prise-en-charge-hospitaliere")
+    app.register_blueprint(documents_bp, url_prefix="/depot-de-documents")
+    app.register_blueprint(contact_bp, url_prefix="/contacter-la-mutuelle")
+    app.register_blueprint(bank_change_bp, url_prefix="/coordonnees-bancaires/changement")
+    app.register_blueprint(teletransmission_bp, url_prefix="/teletransmission")
+    app.register_blueprint(my_requests_bp, url_prefix="/mes-demandes")
+
+
+#: Title and text of each error page, in French (translated when shown).
+ERROR_PAGES = {
+    400: (_l("Requête invalide"), _l("Le formulaire a expiré ou est incomplet. Rechargez la page et réessayez.")),
+    403: (_l("Accès refusé"), _l("Vous n'avez pas accès à cette page.")),
+    404: (_l("Page introuvable"), _l("Cette page n'existe pas.")),
+    405: (_l("Méthode non autorisée"), _l("Cette adresse ne s'utilise pas ainsi.")),
+    413: (_l("Fichier trop volumineux"), _l("Le fichier envoyé dépasse la taille autorisée.")),
+    429: (_l("Trop de tentatives"), _l("Merci de patienter quelques minutes avant de réessayer.")),
+    500: (_l("Erreur"), _l("Une erreur est survenue. Merci de réessayer plus tard.")),
+}
 
 
 def _register_errors(app: Flask) -> None:
-    """French error pages that never show a traceback."""
+    """Error pages in the visit's language that never show a traceback."""
 
-    def page(code: int, title: str, text: str):
-        return render_template("member/error.html", code=code, title=title, text=text), code
+    def handler(code: int):
+        title, text = ERROR_PAGES[code]
+        return lambda error: (render_template("member/error.html", code=code, title=title, text=text), code)
 
-    app.register_error_handler(400, lambda e: page(400, "Requête invalide",
-                               "Le formulaire a expiré ou est incomplet. Rechargez la page et réessayez."))
-    app.register_error_handler(403, lambda e: page(403, "Accès refusé", "Vous n'avez pas accès à cette page."))
-    app.register_error_handler(404, lambda e: page(404, "Page introuvable", "Cette page n'existe pas."))
-    app.register_error_handler(413, lambda e: page(413, "Fichier trop volumineux",
-                               "Le fichier envoyé dépasse la taille autorisée."))
-    app.register_error_handler(429, lambda e: page(429, "Trop de tentatives",
-                               "Merci de patienter quelques minutes avant de réessayer."))
-    app.register_error_handler(500, lambda e: page(500, "Erreur", "Une erreur est survenue. Merci de réessayer plus tard."))
+    for code in ERROR_PAGES:
+        app.register_error_handler(code, handler(code))

@@ -9,7 +9,9 @@ from datetime import timedelta
 
 from jobs.config import JobsConfig
 from models.config import ModelsConfig, env_flag
+from models.files.uploads import UploadLimits
 from models.members.security import SignInPolicy
+from models.sessions.operations import SessionPolicy
 from web import rate_limit_settings
 
 DEV_SECRET = "dev-member-secret-change-me"
@@ -34,8 +36,11 @@ class MemberAppConfig:
     # The sign-in settings below are not read from the environment yet (the README documents every
     # variable); tests and deployments that need other values build the config with them.
     #: Address of the member area in links sent by e-mail (e.g. https://adherents.mese.fr); empty: the
-    #: address of the request. Set it in production so a forged Host header cannot reach an e-mail.
+    #: address of the request, only when its host is one of ``allowed_hosts`` (a forged Host header never
+    #: reaches an e-mail).
     public_url: str = ""
+    #: Host names the member area answers as, used for e-mailed links when ``public_url`` is empty.
+    allowed_hosts: tuple[str, ...] = ("localhost", "127.0.0.1")
     #: PBKDF2 iterations per proof-of-work try (about half a second of a phone's time at 5000).
     captcha_cost: int = 5000
     captcha_minutes: int = 10
@@ -78,6 +83,8 @@ class MemberAppConfig:
             captcha_enabled=env_flag(env.get("CAPTCHA_ENABLED", str(d.captcha_enabled))),
             captcha_secret=env.get("CAPTCHA_SECRET", d.captcha_secret),
             public_url=env.get("PUBLIC_URL", d.public_url).rstrip("/"),
+            allowed_hosts=tuple(h.strip().lower() for h in env.get("ALLOWED_HOSTS", ",".join(d.allowed_hosts))
+                                .split(",") if h.strip()),
             captcha_cost=int(env.get("CAPTCHA_COST", d.captcha_cost)),
             sms_code_minutes=int(env.get("SMS_CODE_MINUTES", d.sms_code_minutes)),
             signin_delay_after=int(env.get("SIGNIN_DELAY_AFTER", d.signin_delay_after)),
@@ -96,6 +103,10 @@ class MemberAppConfig:
             captcha_cost=self.captcha_cost, password_max_age_days=self.models.password_max_age_days,
         )
 
+    def session_policy(self) -> SessionPolicy:
+        """Idle time and absolute lifetime of member sessions (kept on the server)."""
+        return SessionPolicy(idle_minutes=self.session_idle_minutes, absolute_hours=self.session_absolute_hours)
+
     def flask_settings(self) -> dict:
         """The Flask configuration keys derived from these settings."""
         return {
@@ -110,7 +121,8 @@ class MemberAppConfig:
             "REMEMBER_COOKIE_SECURE": self.cookie_secure,
             "REMEMBER_COOKIE_HTTPONLY": True,
             "REMEMBER_COOKIE_SAMESITE": "Lax",
-            "MAX_CONTENT_LENGTH": 12 * 1024 * 1024,
+            # The files of one request (20 MB in all, models.files.uploads) and the form around them.
+            "MAX_CONTENT_LENGTH": UploadLimits().max_total_bytes + 2 * 1024 * 1024,
             "WTF_CSRF_TIME_LIMIT": 4 * 3600,
             "TESTING": self.testing,
             "SQLALCHEMY_ENGINES": {"default": self.models.database_url},

@@ -1,11 +1,16 @@
-"""Form fields shared by the member area's pages."""
+"""Form fields and error lists shared by the member area's pages."""
 
 from __future__ import annotations
 
 import datetime as dt
+import secrets
+from dataclasses import dataclass
 
+from flask import request
 from flask_babel import lazy_gettext as _l
-from wtforms import DateField
+from flask_wtf import FlaskForm
+from wtforms import BooleanField, DateField, Form, MultipleFileField
+from wtforms.fields import HiddenField
 
 DATE_FORMAT_MESSAGE = _l("Saisissez une date valide, au format jj/mm/aaaa.")
 
@@ -33,3 +38,76 @@ class LenientDateField(DateField):
             except ValueError:
                 continue
         raise ValueError(DATE_FORMAT_MESSAGE)
+
+
+@dataclass(frozen=True)
+class FormError:
+    """One line of a page's error summary: the message, and the element it belongs to."""
+
+    target: str
+    label: str | None
+    message: str
+
+
+def form_errors(form: Form | None = None, **extra: str | None) -> list[FormError]:
+    """The errors of ``form`` in the order of its fields, then ``extra`` ones keyed by the id of their element.
+
+    Hidden fields (CSRF, one-time tokens) are left out: the member cannot correct them.
+    """
+    errors = []
+    if form is not None:
+        errors = [FormError(field.id, str(field.label.text), " ".join(str(e) for e in field.errors))
+                  for field in form if field.errors and not isinstance(field, HiddenField)]
+    errors += [FormError(target, None, str(message)) for target, message in extra.items() if message]
+    return errors
+
+
+_MAX_ID = 2**31 - 1
+
+
+def optional_id(value) -> int | None:
+    """A chosen id from a select: None when nothing is chosen, -1 for a value that is no id at all."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, int):
+        return value
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        return -1
+    return number if 0 < number <= _MAX_ID else -1
+
+
+class RequestForm(FlaskForm):
+    """What every form sending a request shares: a one-time token (a second click sends nothing more),
+    the member's files, and the confirmation that a file sent lately is meant to be sent again."""
+
+    form_token = HiddenField()
+    files = MultipleFileField(_l("Fichiers"))
+    confirm_duplicates = BooleanField(_l("Envoyer quand même"))
+
+    def ensure_token(self) -> None:
+        """Give a fresh form its one-time token (kept as is when the form comes back with errors)."""
+        if not self.form_token.data:
+            self.form_token.data = secrets.token_urlsafe(24)
+
+    def uploaded(self) -> list[tuple[str, bytes]]:
+        """The files the member chose, as (name, bytes); empty file fields are left out by the checks."""
+        return [(f.filename or "", f.read()) for f in request.files.getlist(self.files.name)]
+
+
+def people_choices(people, placeholder: str) -> list[tuple[str, str]]:
+    """Choices of a "person" select: the placeholder, then each person with their role."""
+    from .i18n import translate
+
+    return [("", placeholder)] + [(str(p.id), f"{p.full_name} ({translate(p.role.label)})") for p in people]
+
+
+def show_errors(form: Form, errors: dict, *, fallback: str) -> None:
+    """Put the messages of the rules next to their fields (``fallback``: the field of a message without one)."""
+    from .i18n import translate
+
+    for name, messages in errors.items():
+        field = getattr(form, name or fallback, None) or getattr(form, fallback)
+        shown = [translate(message) for message in messages]
+        field.errors = list(field.errors) + [m for m in shown if m not in field.errors]

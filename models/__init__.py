@@ -11,6 +11,7 @@ from .files import entities as _files  # noqa: F401
 from .members import entities as _members  # noqa: F401
 from .outbox import entities as _outbox  # noqa: F401
 from .requests import entities as _requests  # noqa: F401
+from .sessions import entities as _sessions  # noqa: F401
 from .staff import entities as _staff  # noqa: F401
 
 __all__ = ["Base"]

@@ -19,6 +19,7 @@ from .contracts.entities import (
     PaidTo, Reimbursement,
 )
 from .crypto import blind_index
+from .demo_requests import load_requests_demo
 from .members.entities import Civility, Member
 from .members.passwords import hash_password
 from .staff.entities import StaffRole
@@ -211,4 +212,5 @@ def load_demo(session: Session, *, reset: bool = False, now: datetime | None = N
         create_staff(session, email=f"{role.value}@mese.fr", full_name=f"Demo {role.value.capitalize()}",
                      role=role, password=DEMO_STAFF_PASSWORD, totp_secret=DEMO_TOTP[role.value], now=now)
     session.flush()
+    load_requests_demo(session, now=now)
     return credentials

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from .i18n import Message
+
 
 class DomainError(Exception):
     """A business rule refused the action; ``field`` says where to show ``message``."""
@@ -23,7 +25,7 @@ class ValidationFailed(DomainError):
 class NotFound(DomainError):
     """The object does not exist, or is not visible to this actor (same answer for both)."""
 
-    def __init__(self, message: str = "Introuvable."):
+    def __init__(self, message: str = Message("Introuvable.")):
         super().__init__(message)
 
 

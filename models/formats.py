@@ -1,4 +1,6 @@
-"""French identifiers: NIR, FINESS, IBAN, mobile numbers; checking, canonical form and masking."""
+"""French identifiers: NIR, FINESS, IBAN, mobile numbers, e-mail addresses; checking, canonical form and masking.
+
+Also the short description of a browser from its user agent."""
 
 from __future__ import annotations
 
@@ -7,10 +9,11 @@ import unicodedata
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
-from schwifty import IBAN
+from schwifty import BIC, IBAN
 from schwifty.exceptions import SchwiftyException
 from stdnum.exceptions import ValidationError
 from stdnum.fr import nir as stdnum_nir
+from ua_parser import parse as parse_user_agent
 
 PARIS = ZoneInfo("Europe/Paris")
 _SEPARATORS = re.compile(r"[\s.\-\u00a0]")
@@ -70,12 +73,40 @@ def canonical_finess(value: str) -> str:
     return finess
 
 
-def canonical_iban(value: str) -> str:
-    """Return the IBAN in compact upper case, French RIB key included, or raise ValueError."""
+def canonical_iban(value: str, *, sepa_only: bool = False) -> str:
+    """Return the IBAN in compact upper case, national checks (French RIB key) included, or raise ValueError.
+
+    Spaces, dots, hyphens and lower case are accepted. With ``sepa_only``, an IBAN of a country outside
+    the SEPA zone raises ValueError("sepa").
+    """
     try:
-        return IBAN(compact(value), validate_bban=True).compact
+        iban = IBAN(compact(value), validate_bban=True)
     except SchwiftyException as exc:
         raise ValueError(str(exc)) from exc
+    if sepa_only and not iban.in_sepa_zone:
+        raise ValueError("sepa")
+    return iban.compact
+
+
+def bic_for_iban(iban: str) -> str | None:
+    """The BIC of the bank of a valid ``iban`` when the bank is known (8 characters, branch XXX dropped)."""
+    try:
+        bic = IBAN(iban).bic
+    except SchwiftyException:
+        return None
+    return _short_bic(bic.compact) if bic is not None else None
+
+
+def canonical_bic(value: str) -> str:
+    """Return a BIC (8 or 11 characters, upper case; a trailing XXX branch dropped) or raise ValueError."""
+    try:
+        return _short_bic(BIC(compact(value)).compact)
+    except SchwiftyException as exc:
+        raise ValueError(str(exc)) from exc
+
+
+def _short_bic(bic: str) -> str:
+    return bic[:8] if bic.endswith("XXX") and len(bic) == 11 else bic
 
 
 def mask_iban(iban: str) -> str:
@@ -119,3 +150,18 @@ def date_fr(value: date | datetime | None) -> str:
     if isinstance(value, datetime):
         value = value.astimezone(PARIS)
     return value.strftime("%d/%m/%Y")
+
+
+def mask_email(address: str | None) -> str:
+    """An e-mail address as a code page shows it: ``l***@example.fr``."""
+    local, _, domain = (address or "").partition("@")
+    return f"{local[:1]}***@{domain}" if local and domain else ""
+
+
+def device_summary(user_agent: str) -> str:
+    """A browser and its system as a person recognises them (``Firefox, Windows``); empty when unknown."""
+    parsed = parse_user_agent(user_agent[:500]) if user_agent else None
+    if parsed is None:
+        return ""
+    parts = [p.family for p in (parsed.user_agent, parsed.os) if p is not None and p.family != "Other"]
+    return ", ".join(parts)[:100]

@@ -133,17 +133,21 @@ def jobs_config(smtp_server, tmp_path, redis_conn) -> JobsConfig:
     )
 
 
+def truncate_tables(url: str) -> None:
+    """Empty every table of the database at ``url``."""
+    tables = ", ".join(f'"{t.name}"' for t in models.Base.metadata.sorted_tables)
+    engine = get_engine(replace(ModelsConfig(), database_url=url))
+    with engine.begin() as conn:
+        conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+
+
 @pytest.fixture(autouse=True)
 def _clean_tables(request):
     """Empty every table after each test that touched the database."""
     yield
     if "migrated_database" not in request.fixturenames:
         return
-    url = request.getfixturevalue("migrated_database")
-    tables = ", ".join(f'"{t.name}"' for t in models.Base.metadata.sorted_tables)
-    engine = get_engine(replace(ModelsConfig(), database_url=url))
-    with engine.begin() as conn:
-        conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+    truncate_tables(request.getfixturevalue("migrated_database"))
 
 
 @pytest.fixture

@@ -2,21 +2,41 @@
 
 from __future__ import annotations
 
+from sqlalchemy.orm import object_session
+
+from models.base import utcnow
 from models.members.entities import Member
+from models.sessions.operations import open_session
 from models.staff.entities import StaffUser
 
 
-def login_member(client, member: Member) -> None:
-    """Put ``member`` in the client's session as fully signed in (password, second factor, terms done)."""
+def login_member(client, member: Member) -> str:
+    """Put ``member`` in the client's session as fully signed in (password, second factor, terms done).
+
+    Opens a server-side session as a real sign-in does; returns its key.
+    """
+    policy = client.application.extensions["mese_config"].session_policy()
+    db_session = object_session(member)
+    key = open_session(db_session, member_id=member.id, policy=policy, ip="127.0.0.1", user_agent="", now=utcnow())
+    db_session.commit()
     with client.session_transaction() as sess:
-        sess["_user_id"] = member.session_token
+        sess["_user_id"] = key
         sess["_fresh"] = True
         sess["auth_complete"] = True
+    return key
 
 
-def login_staff(client, staff: StaffUser) -> None:
-    """Put ``staff`` in the back-office client's session as fully signed in (password and TOTP done)."""
+def login_staff(client, staff: StaffUser) -> str:
+    """Put ``staff`` in the back-office client's session as fully signed in (password and TOTP done).
+
+    Opens a server-side session as a real sign-in does; returns its key.
+    """
+    policy = client.application.extensions["mese_backoffice_config"].session_policy()
+    db_session = object_session(staff)
+    key = open_session(db_session, staff_id=staff.id, policy=policy, ip="127.0.0.1", user_agent="", now=utcnow())
+    db_session.commit()
     with client.session_transaction() as sess:
-        sess["_user_id"] = staff.session_token
+        sess["_user_id"] = key
         sess["_fresh"] = True
         sess["auth_complete"] = True
+    return key

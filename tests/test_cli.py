@@ -50,3 +50,32 @@ def test_the_local_server_log_hides_password_reset_tokens():
     record = logging.LogRecord("werkzeug", logging.INFO, __file__, 1, '%s - - "%s" %s',
                                ("127.0.0.1", "GET /mot-de-passe/nouveau/SECRETTOKEN123 HTTP/1.1", "200"), None)
     assert _hide_link_tokens(record) and "SECRETTOKEN123" not in record.getMessage()
+
+
+def _create(runner, env, email, password, role="admin"):
+    return runner.invoke(cli, ["staff", "create", "--email", email, "--name", "Claire Martin", "--role", role],
+                         input=f"{password}\n{password}\n", env=env)
+
+
+def test_staff_create_applies_the_password_rules_and_answers_errors_in_one_line(tmp_path):
+    url = f"sqlite:///{tmp_path / 'mese.db'}"
+    env = {"DATABASE_URL": url, "FILES_DIR": str(tmp_path / "files"), "OUTBOX_DIR": str(tmp_path / "outbox"),
+           "REDIS_URL": "", "MAIL_SERVER": ""}
+    runner = CliRunner()
+    assert runner.invoke(cli, ["db", "upgrade"], env=env).exit_code == 0
+
+    weak = _create(runner, env, "claire@mese.fr", "a")
+    assert weak.exit_code == 1 and "au moins 12 caractères" in weak.output
+    assert weak.exception is None or isinstance(weak.exception, SystemExit)
+
+    assert _create(runner, env, "claire@mese.fr", "Un-mot-de-passe-2026").exit_code == 0
+    duplicate = _create(runner, env, "Claire@MESE.fr", "Un-autre-secret-2027")
+    assert duplicate.exit_code == 1
+    lines = [line for line in duplicate.output.splitlines() if line.startswith("Error")]
+    assert lines == ["Error: Un compte existe déjà pour cette adresse e-mail."]
+    for leak in ("Traceback", "$argon2", "otpauth", "IntegrityError", "totp_secret"):
+        assert leak not in duplicate.output
+    engine = create_engine(url)
+    with engine.connect() as conn:
+        assert conn.scalar(select(func.count()).select_from(StaffUser)) == 1
+    engine.dispose()

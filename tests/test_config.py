@@ -79,3 +79,11 @@ def test_every_environment_variable_is_documented_in_the_readme():
     assert names, "no configuration variable found"
     missing = sorted(n for n in names if f"`{n}`" not in readme)
     assert missing == []
+
+
+def test_the_readme_explains_the_security_choices_a_reviewer_must_know():
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("## Security", 1)[1].split("\n## ", 1)[0]
+    for needed in ("ASVS 6.2.5", "ASVS 6.2.10", "180 days", "Serve the back office on its own internal host",
+                   "path `/`", "Sessions live on the server"):
+        assert needed in section, needed

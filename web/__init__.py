@@ -6,8 +6,11 @@ import re
 import secrets
 import sys
 
+from collections.abc import Iterable
+
 from flask import Flask, abort, g, request
 from flask_sqlalchemy_lite import SQLAlchemy
+from werkzeug.sansio.utils import host_is_trusted
 
 from models.config import ModelsConfig
 from models.db import engine_options, install_sqlite_pragmas, prepare
@@ -83,14 +86,39 @@ def rate_limit_settings(storage_url: str, key_prefix: str) -> dict:
 _CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
-def install_input_guard(app: Flask) -> None:
-    """Answer 400 to control characters (NUL...) in the query, the form or the path: no field accepts them."""
+def install_input_guard(app: Flask, *, file_fields: Iterable[str] = ()) -> None:
+    """Answer 400 to control characters (NUL...) in the query, the form or the path: no field accepts them;
+    and to a file sent in place of a text field: only the upload fields named in ``file_fields`` take files
+    (a form with a new upload field must name it here)."""
+    allowed_files = frozenset(file_fields)
 
     @app.before_request
-    def _refuse_control_characters():
+    def _refuse_odd_input():
+        if any(name not in allowed_files for name in request.files):
+            abort(400)
         values = [*request.args.values(), *request.form.values(), *(request.view_args or {}).values()]
         if any(isinstance(v, str) and _CONTROL_CHARACTERS.search(v) for v in values):
             abort(400)
+
+
+def link_base_url(public_url: str, allowed_hosts: Iterable[str]) -> str:
+    """Scheme and host of links sent by e-mail: ``public_url``; without it, the request's own address, but only
+    when its host is one of ``allowed_hosts`` (else 400): a forged Host header never reaches an e-mail."""
+    if public_url:
+        return public_url.rstrip("/")
+    if not host_is_trusted(request.host, list(allowed_hosts)):
+        abort(400)
+    return request.host_url.rstrip("/")
+
+
+def note_session_activity(db: SQLAlchemy, web_session, now) -> None:
+    """Write a session's last activity (at most once a minute) in a transaction of its own."""
+    from models.sessions.operations import needs_touch, touch
+
+    if needs_touch(web_session, now):
+        with db.sessionmaker() as own:
+            touch(own, web_session.id, now)
+            own.commit()
 
 
 def client_ip() -> str | None:

@@ -1,4 +1,5 @@
-"""Checks run before every back-office request: idle timeout, then password expiry."""
+"""Checks run before every back-office request: idle timeout, then password expiry (the absolute lifetime
+and ended sessions are checked on the server when the session is loaded)."""
 
 from __future__ import annotations
 
@@ -8,11 +9,12 @@ from flask import Flask, flash, redirect, request, session, url_for
 from flask_login import current_user, logout_user
 
 from models.base import utcnow
+from models.sessions.operations import SessionEnd
 from models.staff.operations import record_staff_logout, staff_password_expired
 from web import client_ip
 
 from ..extensions import current_config, db
-from .views import AUTH_COMPLETE_KEY, LAST_SEEN_KEY
+from .views import AUTH_COMPLETE_KEY, LAST_SEEN_KEY, current_web_session
 
 #: Pages reachable with an expired password: changing it, leaving, and static files.
 OPEN_WITH_EXPIRED_PASSWORD = {"auth.change_password", "auth.logout", "auth.login", "static", "admin.static"}
@@ -30,7 +32,8 @@ def _check_session():
     now = time.time()
     last_seen = session.get(LAST_SEEN_KEY)
     if isinstance(last_seen, int | float) and now - last_seen > config.session_idle_minutes * 60:
-        record_staff_logout(db.session, current_user, now=utcnow(), ip=client_ip(), reason="idle")
+        record_staff_logout(db.session, current_user, current_web_session(), now=utcnow(), ip=client_ip(),
+                            reason=SessionEnd.IDLE)
         db.session.commit()
         logout_user()
         session.clear()

@@ -4,25 +4,24 @@ from __future__ import annotations
 
 import time
 
-from flask import Blueprint, flash, redirect, render_template, request, session, url_for
+from flask import Blueprint, flash, g, redirect, render_template, request, session, url_for
 from flask_login import current_user, login_user, logout_user
-from sqlalchemy import select
 
 from models.base import utcnow
-from models.errors import ValidationFailed
+from models.errors import DomainError, ValidationFailed
 from models.staff.entities import StaffUser
 from models.staff.operations import (
-    LOGIN_REFUSED_MESSAGE, authenticate_staff, change_staff_password, complete_staff_login, is_locked,
-    record_staff_logout, verify_staff_totp,
+    LOGIN_REFUSED_MESSAGE, StaffThrottle, authenticate_staff, change_staff_password, complete_staff_login,
+    record_staff_logout, signed_in_staff, staff_throttle, verify_staff_totp,
 )
-from web import client_ip
+from web import client_ip, note_session_activity
 
 from ..extensions import current_config, db, limiter, login_manager
 from .forms import LoginForm, PasswordChangeForm, TotpForm
 
 bp = Blueprint("auth", __name__)
 
-#: Session keys. ``_user_id`` (Flask-Login) holds the staff session token.
+#: Session keys. ``_user_id`` (Flask-Login) holds the key of the server-side session.
 PENDING_KEY = "staff_pending"
 AUTH_COMPLETE_KEY = "auth_complete"
 LAST_SEEN_KEY = "last_seen"
@@ -30,10 +29,20 @@ WRONG_CODE_MESSAGE = "Code incorrect ou déjà utilisé. Si vous venez de l'util
 
 
 @login_manager.user_loader
-def load_staff(session_token: str) -> StaffUser | None:
-    """The signed-in staff member, found by the token kept in the cookie; inactive accounts are refused."""
-    user = db.session.scalar(select(StaffUser).where(StaffUser.session_token == session_token))
-    return user if user is not None and user.active else None
+def load_staff(session_key: str) -> StaffUser | None:
+    """The signed-in staff member, by the key of a live server-side session; inactive accounts are refused."""
+    now = utcnow()
+    found = signed_in_staff(db.session, session_key, session_policy=current_config().session_policy(), now=now)
+    if found is None:
+        return None
+    user, g.web_session = found
+    note_session_activity(db, g.web_session, now)
+    return user
+
+
+def current_web_session():
+    """The server-side session of this request (None when not signed in)."""
+    return g.get("web_session") if current_user.is_authenticated else None
 
 
 def staff_signed_in() -> bool:
@@ -49,9 +58,10 @@ def safe_next(target: str | None) -> str | None:
     return None
 
 
-def _start_session(user: StaffUser, next_path: str | None):
-    """Open a new session for ``user`` (nothing of the previous one survives) and go on."""
+def _start_session(user: StaffUser, key: str, next_path: str | None):
+    """Put the new server-side session in a fresh cookie (nothing of the previous one survives) and go on."""
     session.clear()
+    user.web_session_key = key
     login_user(user)
     session[AUTH_COMPLETE_KEY] = True
     session[LAST_SEEN_KEY] = int(time.time())
@@ -71,6 +81,15 @@ def _pending_user() -> StaffUser | None:
     return user if user is not None and user.active else None
 
 
+def _open(user: StaffUser, next_path: str | None):
+    """Every factor passed: open the session and go on."""
+    config = current_config()
+    key = complete_staff_login(db.session, user, session_policy=config.session_policy(),
+                               user_agent=request.user_agent.string, now=utcnow(), ip=client_ip())
+    db.session.commit()
+    return _start_session(user, key, next_path)
+
+
 @bp.route("/connexion", methods=["GET", "POST"])
 @limiter.limit(lambda: current_config().limit_signin, methods=["POST"])
 def login():
@@ -80,15 +99,14 @@ def login():
     form = LoginForm()
     error = None
     if form.validate_on_submit():
-        now = utcnow()
-        user = authenticate_staff(db.session, form.email.data, form.password.data, now=now, ip=client_ip())
+        config = current_config()
+        user = authenticate_staff(db.session, form.email.data, form.password.data,
+                                  policy=config.sign_in_policy(), now=utcnow(), ip=client_ip())
         db.session.commit()
         if user is not None:
             next_path = safe_next(request.args.get("next"))
-            if not current_config().require_totp:
-                complete_staff_login(db.session, user, now=now, ip=client_ip())
-                db.session.commit()
-                return _start_session(user, next_path)
+            if not config.require_totp:
+                return _open(user, next_path)
             session.clear()
             session[PENDING_KEY] = {"id": user.id, "at": int(time.time()), "next": next_path}
             return redirect(url_for("auth.totp"))
@@ -108,13 +126,11 @@ def totp():
     form = TotpForm()
     error = None
     if form.validate_on_submit():
-        now = utcnow()
-        if verify_staff_totp(db.session, user, form.code.data, now=now, ip=client_ip()):
-            complete_staff_login(db.session, user, now=now, ip=client_ip())
-            db.session.commit()
-            return _start_session(user, session.get(PENDING_KEY, {}).get("next"))
+        policy, now = current_config().sign_in_policy(), utcnow()
+        if verify_staff_totp(db.session, user, form.code.data, policy=policy, now=now, ip=client_ip()):
+            return _open(user, session.get(PENDING_KEY, {}).get("next"))
         db.session.commit()
-        if is_locked(user):
+        if staff_throttle(user, policy, now) is StaffThrottle.LOCKED:
             session.clear()
             flash(LOGIN_REFUSED_MESSAGE, "error")
             return redirect(url_for("auth.login"))
@@ -124,9 +140,9 @@ def totp():
 
 @bp.post("/deconnexion")
 def logout():
-    """End the session (POST only, with the CSRF token)."""
+    """End the session on the server (POST only, with the CSRF token): no copy of the cookie works after."""
     if current_user.is_authenticated:
-        record_staff_logout(db.session, current_user, now=utcnow(), ip=client_ip())
+        record_staff_logout(db.session, current_user, current_web_session(), now=utcnow(), ip=client_ip())
         db.session.commit()
     logout_user()
     session.clear()
@@ -135,23 +151,40 @@ def logout():
 
 
 @bp.route("/mot-de-passe", methods=["GET", "POST"])
+@limiter.limit(lambda: current_config().limit_signin, methods=["POST"])
 def change_password():
-    """Choose a new password; required once the current one has expired."""
+    """Choose a new password; required once the current one has expired. Wrong current passwords count."""
     if not staff_signed_in():
         return redirect(url_for("auth.login"))
     form = PasswordChangeForm()
     if form.validate_on_submit():
         user = current_user._get_current_object()
+        config = current_config()
         try:
-            change_staff_password(db.session, user, current_password=form.current_password.data,
-                                  new_password=form.new_password.data, confirmation=form.confirmation.data,
-                                  now=utcnow(), ip=client_ip())
+            key = change_staff_password(db.session, user, current_password=form.current_password.data,
+                                        new_password=form.new_password.data, confirmation=form.confirmation.data,
+                                        policy=config.sign_in_policy(), session_policy=config.session_policy(),
+                                        user_agent=request.user_agent.string, now=utcnow(), ip=client_ip())
         except ValidationFailed as exc:
-            db.session.rollback()
+            if "current_password" in exc.errors:
+                db.session.commit()  # the wrong guess is counted and audited
+            else:
+                db.session.rollback()
             for name, messages in exc.errors.items():
                 getattr(form, name).errors = list(messages)
+        except DomainError as exc:
+            db.session.commit()
+            form.current_password.errors = [exc.message]
         else:
             db.session.commit()
-            flash("Votre mot de passe a été modifié.", "success")
-            return _start_session(user, None)
+            flash("Votre mot de passe a été modifié. Vos autres sessions ont été fermées.", "success")
+            return _start_session(user, key, None)
+        if staff_throttle(user, config.sign_in_policy(), utcnow()) is StaffThrottle.LOCKED:
+            record_staff_logout(db.session, user, current_web_session(), now=utcnow(), ip=client_ip(),
+                                reason="locked")
+            db.session.commit()
+            logout_user()
+            session.clear()
+            flash(LOGIN_REFUSED_MESSAGE, "error")
+            return redirect(url_for("auth.login"))
     return render_template("backoffice/auth/password.html", form=form)

@@ -15,7 +15,12 @@ from .content import (
     NoCoverageEstablishmentView, TermsVersionView,
 )
 from .outbox import OutboxConsoleView
+from .queues.bank_details import BankDetailsQueueView
+from .queues.contact import ContactQueueView
+from .queues.documents import DocumentQueueView
 from .queues.hospital_coverage import HospitalCoverageQueueView
+from .queues.teletransmission import TeletransmissionQueueView
+from .sessions import OwnSessionsView
 from .staff import StaffUserView
 
 QUEUES = "Files d'attente"
@@ -27,6 +32,14 @@ def register_views(admin: Admin, db) -> None:
     """Add every view; call inside an application context."""
     admin.add_view(HospitalCoverageQueueView(db, name="Prises en charge hospitalières", category=QUEUES,
                                              endpoint="hospital_coverage", url="/prises-en-charge"))
+    admin.add_view(DocumentQueueView(db, name="Dépôts de documents", category=QUEUES, endpoint="documents_queue",
+                                     url="/depots-documents"))
+    admin.add_view(ContactQueueView(db, name="Messages des adhérents", category=QUEUES, endpoint="contact_queue",
+                                    url="/messages"))
+    admin.add_view(BankDetailsQueueView(db, name="Coordonnées bancaires", category=QUEUES,
+                                        endpoint="bank_details_queue", url="/coordonnees-bancaires"))
+    admin.add_view(TeletransmissionQueueView(db, name="Télétransmission", category=QUEUES,
+                                             endpoint="teletransmission_queue", url="/teletransmission"))
 
     admin.add_view(NewsItemView(NewsItem, db, name="Actualités", category=CONTENT, endpoint="news",
                                 url="/actualites"))
@@ -50,3 +63,4 @@ def register_views(admin: Admin, db) -> None:
                                   url="/journal"))
     admin.add_view(StaffUserView(StaffUser, db, name="Personnel", category=ADMINISTRATION, endpoint="staff",
                                  url="/personnel"))
+    admin.add_view(OwnSessionsView(name="Mes sessions", endpoint="own_sessions", url="/mes-sessions"))

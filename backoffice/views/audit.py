@@ -6,13 +6,15 @@ from flask_admin.contrib.sqla.filters import FilterEqual
 
 from models.audit.entities import AuditEvent
 
-from .base import SUPERVISORS, StaffModelView
+from .base import SUPERVISORS, IdFilter, StaffModelView
 
 
 class AuditEventView(StaffModelView):
     """Journal d'audit: who did what to which record, when and from where."""
 
     allowed_roles = SUPERVISORS
+    #: The trail names members and their addresses: reading it is audited like any list of member data.
+    holds_member_data = True
     can_create = False
     can_edit = False
     can_view_details = False
@@ -25,8 +27,8 @@ class AuditEventView(StaffModelView):
     column_default_sort = [("id", True)]
     column_filters = [
         FilterEqual(AuditEvent.action, "Action"),
-        FilterEqual(AuditEvent.actor_id, "Auteur (id)"),
-        FilterEqual(AuditEvent.member_id, "Adhérent (id)"),
+        IdFilter(AuditEvent.actor_id, "Auteur (id)"),
+        IdFilter(AuditEvent.member_id, "Adhérent (id)"),
         FilterEqual(AuditEvent.subject_type, "Objet"),
     ]
 

@@ -9,10 +9,11 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from flask import abort, flash, redirect, request, url_for
+from flask import abort, flash, g, redirect, request, url_for
 from flask_admin import AdminIndexView, BaseView, expose
 from flask_admin.contrib.sqla import ModelView
-from flask_admin.helpers import get_redirect_target
+from flask_admin.contrib.sqla.filters import FilterEqual
+from flask_admin.helpers import get_redirect_target, is_safe_url
 from flask_admin.model import typefmt
 from flask_admin.model.helpers import get_mdict_item_or_list
 from flask_login import current_user
@@ -22,10 +23,7 @@ from models.audit.operations import record
 from models.base import utcnow
 from models.errors import DomainError
 from models.formats import PARIS, date_fr
-from models.requests.entities import HospitalCoverageRequest
-from models.requests.workflow import local_today
 from models.staff.entities import StaffRole, StaffUser
-from models.staff.queue import queue_overview
 from web import client_ip
 
 from ..auth.views import staff_signed_in
@@ -68,6 +66,8 @@ def _bool_fr(view, value: bool, *_args) -> str:
 
 
 MAX_ID = 2**31 - 1
+#: Deepest page of a list one may ask for (further pages are answered 400, never a database error).
+MAX_PAGE = 100_000
 
 
 def primary_key(value) -> int | None:
@@ -77,6 +77,35 @@ def primary_key(value) -> int | None:
         return None
     pk = int(text)
     return pk if 0 < pk <= MAX_ID else None
+
+
+def _clip(value: Any, limit: int = 100) -> str:
+    return str(value)[:limit]
+
+
+def record_refusal(reason: str, **details) -> None:
+    """Audit a refused access by the signed-in staff member, in its own transaction (kept whatever follows)."""
+    with db.sessionmaker() as audit_session:
+        record(audit_session, "backoffice.refused", actor_type="staff", actor_id=current_user.id, ip=client_ip(),
+               now=utcnow(), reason=reason, endpoint=request.endpoint, method=request.method, **details)
+        audit_session.commit()
+
+
+class ChoiceFilter(FilterEqual):
+    """Equality with a value picked from ``options``; any other value is ignored (with a message), not queried."""
+
+    def validate(self, value) -> bool:
+        return value in {str(key) for key, _label in self.options or ()}
+
+
+class IdFilter(FilterEqual):
+    """Equality on an integer id column; a value that is no id (letters, out of range) is ignored."""
+
+    def validate(self, value) -> bool:
+        return primary_key(value) is not None
+
+    def clean(self, value) -> int:
+        return int(value)
 
 
 class StaffAccessMixin:
@@ -92,17 +121,12 @@ class StaffAccessMixin:
         if not staff_signed_in():
             path = request.full_path.rstrip("?") if request.method == "GET" else None
             return redirect(url_for("auth.login", next=path))
+        record_refusal("role", role=current_user.role.value)
         abort(403)
 
 
 class StaffIndexView(StaffAccessMixin, AdminIndexView):
-    """Home page of the back office: the state of the queues and the "next request" button."""
-
-    @expose()
-    def index(self):
-        overview = queue_overview(db.session, HospitalCoverageRequest, staff=current_staff(),
-                                  today=local_today(utcnow()))
-        return self.render(self._template, overview=overview)
+    """Home page of the back office (its content: backoffice.views.queues.base.QueuesHomeView)."""
 
 
 class StaffBaseView(StaffAccessMixin, BaseView):
@@ -150,17 +174,52 @@ class StaffModelView(StaffAccessMixin, ModelView):
 
     def get_one(self, id):
         pk = primary_key(id)
-        if pk is None:
-            return None
-        return self.get_query().filter(self.model.id == pk).one_or_none()
+        found = None if pk is None else self.get_query().filter(self.model.id == pk).one_or_none()
+        if found is None:
+            record_refusal("not_found_or_out_of_scope", view=self.endpoint, record_id=_clip(id, 20))
+        return found
 
     def get_for_update(self, id):
         """The record ``id`` if visible to the current staff member, locked until commit (or None)."""
         pk = primary_key(id)
-        if pk is None:
-            return None
-        return (self.get_query().filter(self.model.id == pk)
-                .with_for_update(of=self.model).populate_existing().one_or_none())
+        found = None if pk is None else (self.get_query().filter(self.model.id == pk)
+                                         .with_for_update(of=self.model).populate_existing().one_or_none())
+        if found is None:
+            record_refusal("not_found_or_out_of_scope", view=self.endpoint, record_id=_clip(id, 20))
+        return found
+
+    # -- lists -----------------------------------------------------------------------------
+    def _get_list_extra_args(self):
+        args = super()._get_list_extra_args()
+        if not 0 <= args.page <= MAX_PAGE or not 0 <= (args.page_size or 0) <= 1000:
+            abort(400)
+        return args
+
+    def get_list(self, page, sort_column, sort_desc, search, filters, execute=True, page_size=None):
+        count, data = super().get_list(page, sort_column, sort_desc, search, filters, execute=execute,
+                                       page_size=page_size)
+        if execute and self.holds_member_data:
+            g.member_data_listed = {"view": self.endpoint, "page": page, "search": _clip(search) if search else None,
+                                    "filters": [[_clip(name), _clip(value)] for _idx, name, value in filters or []],
+                                    "rows": len(data)}
+        return count, data
+
+    @expose("/")
+    def index_view(self):
+        response = super().index_view()
+        listed = g.pop("member_data_listed", None)
+        if listed is not None:  # one event per page view of member data: who, which view, filters, rows
+            self.audit("backoffice.listed", **listed)
+            db.session.commit()
+        return response
+
+    @expose("/action/", methods=("POST",))
+    def action_view(self):
+        # The page to come back to is checked before the action runs: never commit, then fail to redirect.
+        target = request.form.get("url")
+        if target is not None and not (target.isprintable() and len(target) <= 2000 and is_safe_url(target)):
+            abort(400)
+        return super().action_view()
 
     def _apply_sorting(self, query, joins, sort_column, sort_desc):
         query, joins = super()._apply_sorting(query, joins, sort_column, sort_desc)
@@ -169,7 +228,36 @@ class StaffModelView(StaffAccessMixin, ModelView):
             query = query.order_by(desc(self.model.id) if sort_desc else asc(self.model.id))
         return query, joins
 
+    def _get_list_filter_args(self):
+        # Flask-Admin's parsing of "flt<position>_<filter>=value", except that a field left empty means
+        # "no filter": the filter form offers every filter at once (admin/model/layout.html).
+        if not self._filters:
+            return None
+        filters = []
+        for arg, value in request.args.items():
+            if not arg.startswith("flt") or "_" not in arg or value == "":
+                continue
+            position, key = arg[3:].split("_", 1)
+            if key in self._filter_args:
+                index, flt = self._filter_args[key]
+                if flt.validate(value):
+                    filters.append((position, (index, str(flt.name), value)))
+                else:
+                    flash(self.get_invalid_value_msg(value, flt), "error")
+        return [f for _position, f in sorted(filters, key=lambda f: f[0])]
+
     # -- details and audit -----------------------------------------------------------------
+    #: Attributes that name a record in a page heading, the first one present wins.
+    title_attributes = ("reference", "title", "full_name", "name", "label", "version")
+
+    def record_title(self, model) -> str:
+        """How the h1 of a details or edit page names ``model``."""
+        for attribute in self.title_attributes:
+            value = getattr(model, attribute, None)
+            if value:
+                return str(value)
+        return f"n° {model.id}"
+
     def member_id_of(self, model) -> int | None:
         """The member whose data ``model`` shows, for the audit trail."""
         return getattr(model, "member_id", None)

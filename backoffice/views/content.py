@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import flash
 from flask_admin.actions import action
-from wtforms import FileField, SelectField
+from wtforms import DateField, FileField, SelectField
 from wtforms.validators import URL, Optional, ValidationError
 
 from models.base import utcnow
@@ -45,6 +45,8 @@ class NewsItemView(ContentView):
     column_labels = {"title": "Titre", "body": "Texte", "link_url": "Lien", "starts_on": "Affichée à partir du",
                      "ends_on": "Jusqu'au", "published": "Publiée", "updated_at": "Modifiée le"}
     column_descriptions = {"ends_on": "Laisser vide pour une actualité sans date de fin."}
+    # The browser's own date field (keyboard and screen readers know it) instead of Flask-Admin's picker.
+    form_overrides = {"starts_on": DateField, "ends_on": DateField}
     form_args = {"link_url": {"validators": [Optional(), URL(message="Saisissez une adresse web complète."),
                                              _https_only]}}
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 from flask import flash, redirect, request
 from flask_admin import expose
 from flask_admin.actions import action
-from flask_admin.contrib.sqla.filters import FilterEqual
 
 from jobs.deliver import MASKED_BODY
 from models.base import utcnow
@@ -15,7 +14,7 @@ from models.outbox.entities import AttemptOutcome, Channel, OutboxMessage, Outbo
 from models.outbox.queries import attempt_story, may_be_resent, resend_candidates
 
 from ..extensions import db
-from .base import SUPERVISORS, StaffModelView, current_staff, primary_key
+from .base import SUPERVISORS, ChoiceFilter, StaffModelView, current_staff, primary_key
 
 STATUS_LABELS = {OutboxStatus.PENDING: "En attente", OutboxStatus.ENQUEUED: "Confié à l'envoi",
                  OutboxStatus.SENDING: "En cours d'envoi", OutboxStatus.SENT: "Envoyé",
@@ -57,8 +56,8 @@ class OutboxConsoleView(StaffModelView):
     column_default_sort = [("id", True)]
     column_searchable_list = ["related"]
     column_filters = [
-        FilterEqual(OutboxMessage.status, "État", options=[(s.value, label) for s, label in STATUS_LABELS.items()]),
-        FilterEqual(OutboxMessage.channel, "Canal", options=[(c.value, label) for c, label in CHANNEL_LABELS.items()]),
+        ChoiceFilter(OutboxMessage.status, "État", options=[(s.value, label) for s, label in STATUS_LABELS.items()]),
+        ChoiceFilter(OutboxMessage.channel, "Canal", options=[(c.value, label) for c, label in CHANNEL_LABELS.items()]),
     ]
 
     def __init__(self, session, **kwargs):

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from flask import flash
 from flask_admin.actions import action
+from flask_admin.contrib.sqla.filters import BooleanEqualFilter
 from flask_admin.form import BaseForm
 from wtforms import BooleanField, SelectField, StringField
 from wtforms.validators import DataRequired, Length
 
 from models.base import utcnow
 from models.staff.entities import StaffRole, StaffUser
-from models.staff.operations import MAX_FAILED_LOGINS, end_staff_sessions, unlock_staff, update_staff
+from models.staff.operations import end_staff_sessions, is_locked, unlock_staff, update_staff
 from web import client_ip
 
 from ..extensions import db
@@ -33,20 +34,22 @@ class StaffUserView(StaffModelView):
     allowed_roles = ADMINS
     can_create = False
     form = StaffUserForm
-    column_list = ["email", "full_name", "role", "active", "failed_login_count", "last_login_at", "password_set_at"]
+    column_list = ["email", "full_name", "role", "active", "failed_login_count", "locked_until", "last_login_at",
+                   "password_set_at"]
     column_details_list = column_list + ["created_at"]
     column_export_list = column_list
     column_labels = {"email": "E-mail", "full_name": "Nom", "role": "Rôle", "active": "Actif",
-                     "failed_login_count": "Échecs de connexion", "last_login_at": "Dernière connexion",
+                     "failed_login_count": "Échecs de connexion", "locked_until": "Bloqué jusqu'au",
+                     "last_login_at": "Dernière connexion",
                      "password_set_at": "Mot de passe changé le", "created_at": "Créé le"}
     column_formatters = {
         "role": lambda v, c, m, n: ROLE_LABELS[m.role],
         "failed_login_count": lambda v, c, m, n: (f"{m.failed_login_count} (verrouillé)"
-                                                  if m.failed_login_count >= MAX_FAILED_LOGINS
+                                                  if is_locked(m)
                                                   else m.failed_login_count),
     }
     column_formatters_export = {"role": lambda v, c, m, n: ROLE_LABELS[m.role]}
-    column_filters = ["active"]
+    column_filters = [BooleanEqualFilter(StaffUser.active, "Actif")]
     column_searchable_list = ["email", "full_name"]
     column_default_sort = [("full_name", False), ("id", False)]
 
@@ -65,7 +68,7 @@ class StaffUserView(StaffModelView):
             return False
         return True
 
-    @action("unlock", "Déverrouiller", "Déverrouiller les comptes sélectionnés ?")
+    @action("unlock", "Déverrouiller", "Lever le blocage et les délais d'attente des comptes sélectionnés ?")
     def action_unlock(self, ids):
         users = [u for u in (self.get_for_update(i) for i in self.action_ids(ids)) if u is not None]
         for user in users:

@@ -35,6 +35,20 @@ class CodeForm(FlaskForm):
     code = StringField(_l("Code à 6 chiffres"), [_required(), Length(max=20)])
 
 
+class MobileCodeForm(CodeForm):
+    """The codes that confirm a new mobile number: by SMS, and by e-mail to the address on file."""
+
+    code = StringField(_l("Code reçu par SMS"), [_required(), Length(max=20)])
+    email_code = StringField(_l("Code reçu par e-mail"), [_required(), Length(max=20)])
+
+
+class ReauthenticationForm(FlaskForm):
+    """Confirmez votre identité: the password and a code again, before a change of the second factor."""
+
+    password = PasswordField(_l("Mot de passe actuel"), [_required(), Length(max=MAX_LENGTH)])
+    code = StringField(_l("Code à 6 chiffres"), [_required(), Length(max=20)])
+
+
 class MobileForm(FlaskForm):
     """The mobile number to receive codes, when none is on file."""
 

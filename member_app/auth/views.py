@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import re
 import secrets
 import time
 
 import segno
-from flask import Blueprint, current_app, flash, jsonify, redirect, render_template, request, session, url_for
+from flask import Blueprint, abort, current_app, flash, g, jsonify, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required, login_user, logout_user
-from sqlalchemy import select
 
 from models.audit.operations import record
 from models.base import utcnow
@@ -24,13 +23,16 @@ from models.members.activation import (ActivationRequest, InvalidLink, begin_pas
                                        request_password_reset, valid_reset_token)
 from models.members.entities import CodePurpose, Member, SecondFactor
 from models.members.passwords import SPECIAL_CHARACTERS_DISPLAY, PasswordRejected
-from models.members.security import CodeCheck, CodeNotSent, Throttle, WrongCurrentPassword
-from web import client_ip
+from models.members.security import (CodeCheck, CodeNotSent, MobileRefused, ReauthenticationRequired, Throttle,
+                                     WrongCurrentPassword)
+from models.sessions.operations import live_sessions, reauthenticated
+from web import client_ip, link_base_url, note_session_activity
 
 from ..config import MemberAppConfig
 from ..extensions import db, limiter, login_manager
-from .forms import (ActivationForm, ChangePasswordForm, CodeForm, ForgotPasswordForm, LoginForm, MobileForm,
-                    NewPasswordForm, TermsForm)
+from ..i18n import remember_language, translate
+from .forms import (ActivationForm, ChangePasswordForm, CodeForm, ForgotPasswordForm, LoginForm, MobileCodeForm,
+                    MobileForm, NewPasswordForm, ReauthenticationForm, TermsForm)
 
 bp = Blueprint("auth", __name__)
 
@@ -38,14 +40,14 @@ bp = Blueprint("auth", __name__)
 PENDING = "signin"
 #: Endpoints a signed-in member may reach while a step (expired password, terms) is pending.
 ALWAYS_OPEN = {"auth.logout", "auth.captcha_challenge"}
-GENERIC_FAILURE = ("Identifiant ou mot de passe incorrect, ou accès temporairement suspendu après plusieurs "
-                   "erreurs.")
+GENERIC_FAILURE = _l("Identifiant ou mot de passe incorrect, ou accès temporairement suspendu après plusieurs "
+                     "erreurs.")
 CODE_MESSAGES = {
-    CodeCheck.WRONG: "Code incorrect. Vérifiez les 6 chiffres et réessayez.",
-    CodeCheck.EXPIRED: "Ce code a expiré : demandez un nouveau code.",
-    CodeCheck.EXHAUSTED: "Trop d'essais pour ce code : demandez un nouveau code.",
-    CodeCheck.MISSING: "Aucun code valable pour cette connexion : demandez un nouveau code.",
-    CodeCheck.REPLAYED: "Ce code a déjà servi : attendez le code suivant de votre application.",
+    CodeCheck.WRONG: _l("Code incorrect. Vérifiez les 6 chiffres et réessayez."),
+    CodeCheck.EXPIRED: _l("Ce code a expiré : demandez un nouveau code."),
+    CodeCheck.EXHAUSTED: _l("Trop d'essais pour ce code : demandez un nouveau code."),
+    CodeCheck.MISSING: _l("Aucun code valable pour cette connexion : demandez un nouveau code."),
+    CodeCheck.REPLAYED: _l("Ce code a déjà servi : attendez le code suivant de votre application."),
 }
 _IDENTIFIER_COOKIE = re.compile(r"[0-9A-Za-z]{1,20}")
 
@@ -63,18 +65,27 @@ def _identifier_key() -> str:
 
 
 def _public_url(endpoint: str, **values) -> str:
-    """An absolute link for e-mails, on the configured public address rather than the request's Host."""
-    base = _config().public_url
-    if base:
-        return base.rstrip("/") + url_for(endpoint, **values)
-    return url_for(endpoint, _external=True, **values)
+    """An absolute link for e-mails: PUBLIC_URL, else the request's host only if it is an allowed host."""
+    config = _config()
+    return link_base_url(config.public_url, config.allowed_hosts) + url_for(endpoint, **values)
 
 
 @login_manager.user_loader
-def load_member(session_token: str) -> Member | None:
-    """The signed-in member, by the token of the session cookie; a locked account has no session."""
-    member = db.session.scalar(select(Member).where(Member.session_token == session_token))
-    return member if member is not None and member.locked_at is None else None
+def load_member(session_key: str) -> Member | None:
+    """The signed-in member, by the key of a live server-side session; a locked account has no session."""
+    now = utcnow()
+    found = security.signed_in_member(db.session, session_key, session_policy=_config().session_policy(), now=now)
+    if found is None:
+        g.session_refused = True
+        return None
+    member, g.web_session = found
+    note_session_activity(db, g.web_session, now)
+    return member
+
+
+def _web_session():
+    """The server-side session of this request (None when not signed in)."""
+    return g.get("web_session") if current_user.is_authenticated else None
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -91,14 +102,20 @@ def _fresh_session() -> None:
 
 def _begin_pending(member: Member, via: str) -> dict:
     _fresh_session()
-    session[PENDING] = {"member": member.id, "token": _token_digest(member), "attempt": secrets.token_urlsafe(32),
-                        "at": time.time(), "via": via, "mobile": False}
+    session[PENDING] = {"member": member.id, "stamp": security.sign_in_stamp(member),
+                        "attempt": secrets.token_urlsafe(32), "at": time.time(), "via": via, "mobile": False}
     return session[PENDING]
 
 
-def _token_digest(member: Member) -> str:
-    """What the readable session cookie keeps of the session token while the second factor is pending."""
-    return hashlib.sha256(member.session_token.encode()).hexdigest()
+def _sign_in(member: Member, key: str) -> None:
+    """Put the new server-side session's key in a fresh cookie session."""
+    auth_complete = session.get("auth_complete")
+    _fresh_session()
+    member.web_session_key = key
+    login_user(member)
+    session.permanent = True
+    if auth_complete:
+        session["auth_complete"] = auth_complete
 
 
 def _pending() -> tuple[Member, dict] | tuple[None, None]:
@@ -109,7 +126,7 @@ def _pending() -> tuple[Member, dict] | tuple[None, None]:
     # A reset confirmed by its second factor is what lifts the lock: only that sign-in may go on while locked.
     locked_out = member is not None and member.locked_at is not None and not data.get("reset")
     if member is None or locked_out or \
-            not hmac.compare_digest(_token_digest(member), data.get("token", "")):
+            not hmac.compare_digest(security.sign_in_stamp(member), data.get("stamp", "")):
         return None, None
     return member, data
 
@@ -140,16 +157,17 @@ def _continue():
 
 @bp.before_app_request
 def enforce_sign_in_steps():
-    """Absolute session timeout; then an expired password or new terms come before any other page."""
+    """A session ended on the server (expired, signed out elsewhere) is dropped; then an expired password or
+    new terms come before any other page."""
     endpoint = request.endpoint
-    if endpoint is None or endpoint == "static" or endpoint in ALWAYS_OPEN or not current_user.is_authenticated:
+    if endpoint == "static":
         return None
-    signed_in_at = session.get("auth_at")
-    if signed_in_at and time.time() - signed_in_at > _config().session_absolute_hours * 3600:
-        logout_user()
+    if "_user_id" in session and not current_user.is_authenticated and g.get("session_refused"):
         _fresh_session()
         flash(_("Votre session a expiré : reconnectez-vous."), "error")
         return redirect(url_for("auth.login"))
+    if endpoint is None or endpoint in ALWAYS_OPEN or not current_user.is_authenticated:
+        return None
     if session.get("auth_complete"):
         return None
     step = _next_step(current_user)
@@ -176,7 +194,7 @@ def _captcha_ok() -> bool:
     return ok
 
 
-CAPTCHA_ERROR = "Cochez « Je ne suis pas un robot » et attendez la fin de la vérification."
+CAPTCHA_ERROR = _l("Cochez « Je ne suis pas un robot » et attendez la fin de la vérification.")
 
 
 @bp.get("/altcha/challenge")
@@ -224,7 +242,7 @@ def _start_second_factor(member: Member, pending: dict) -> str:
         security.send_code(db.session, member, attempt=pending["attempt"], purpose=CodePurpose.LOGIN,
                            destination=member.mobile, policy=_policy(), ip=client_ip(), now=utcnow())
     except CodeNotSent as exc:
-        flash(exc.message, "error")
+        flash(translate(exc.message), "error")
     return url_for(".second_factor")
 
 
@@ -241,10 +259,11 @@ def login():
         remembered = request.cookies.get(_identifier_cookie_name(), "")
         if _IDENTIFIER_COOKIE.fullmatch(remembered):
             form.identifiant.data, form.remember.data = remembered, True
-    elif form.validate_on_submit():
-        if not _captcha_ok():
-            captcha_error = CAPTCHA_ERROR
-        else:
+    elif form.is_submitted():
+        # The captcha is checked with the fields, so that every error shows at once.
+        captcha_ok = _captcha_ok()
+        captcha_error = None if captcha_ok else CAPTCHA_ERROR
+        if form.validate() and captcha_ok:
             member = security.check_password(db.session, form.identifiant.data, form.password.data,
                                              policy=_policy(), ip=client_ip(), now=utcnow())
             if member is not None:
@@ -266,10 +285,14 @@ def second_factor():
     if member is None:
         return _pending_expired()
     purpose = CodePurpose.MOBILE if pending.get("mobile") else CodePurpose.LOGIN
-    use_app = purpose is CodePurpose.LOGIN and member.second_factor is SecondFactor.TOTP
+    use_app = member.second_factor is SecondFactor.TOTP
+    if use_app and purpose is CodePurpose.MOBILE:
+        return _pending_expired()  # an authenticator-app account never confirms a mobile to sign in
     if purpose is CodePurpose.LOGIN and not use_app and not (member.mobile and member.mobile_verified):
         return redirect(url_for(".mobile"))
-    form = CodeForm()
+    email_code = purpose is CodePurpose.MOBILE and security.mobile_needs_email_code(db.session, member,
+                                                                                    pending["attempt"])
+    form = MobileCodeForm() if email_code else CodeForm()
     error = None
     if form.validate_on_submit():
         policy, now, ip = _policy(), utcnow(), client_ip()
@@ -284,17 +307,17 @@ def second_factor():
                 outcome = security.check_totp(db.session, member, form.code.data, policy=policy, ip=ip, now=now)
             else:
                 outcome = security.check_code(db.session, member, form.code.data, attempt=pending["attempt"],
-                                              purpose=purpose, policy=policy, ip=ip, now=now)
+                                              purpose=purpose, policy=policy, ip=ip, now=now,
+                                              email_code=form.email_code.data if email_code else "")
             if outcome is CodeCheck.OK:
                 if reset:
                     finish_password_reset(db.session, reset, pending["reset_digest"], ip=ip, now=now)
-                security.complete_sign_in(db.session, member, method="totp" if use_app else "sms",
-                                          via=pending["via"], ip=ip, now=now)
+                key = security.complete_sign_in(db.session, member, method="totp" if use_app else "sms",
+                                                via=pending["via"], session_policy=_config().session_policy(),
+                                                user_agent=request.user_agent.string, ip=ip, now=now)
                 db.session.commit()
-                _fresh_session()
-                login_user(member)
-                session.permanent = True
-                session["auth_at"] = time.time()
+                _sign_in(member, key)
+                remember_language(member)
                 if reset:
                     flash(_("Votre mot de passe est enregistré."))
                 return _continue()
@@ -305,16 +328,24 @@ def second_factor():
             elif member.locked_at is not None:
                 db.session.commit()
                 _fresh_session()
-                flash(_(GENERIC_FAILURE), "error")
+                flash(str(GENERIC_FAILURE), "error")
                 return redirect(url_for(".login"))
-            error = _(CODE_MESSAGES[outcome])
+            error = CODE_MESSAGES[outcome]
         db.session.commit()
     destination = member.mobile
     if purpose is CodePurpose.MOBILE:
         destination = security.pending_mobile(db.session, member, pending["attempt"])
-    return render_template("member/auth/second_factor.html", form=form, error=error, use_app=use_app,
+    _field_error(form.code, error)
+    return render_template("member/auth/second_factor.html", form=form, use_app=use_app,
                            purpose=purpose.value, masked_mobile=security.mask_mobile(destination),
+                           email_code=email_code, masked_email=security.masked_email(member),
                            code_minutes=_config().sms_code_minutes)
+
+
+def _field_error(field, message) -> None:
+    """Show ``message`` (a refusal of the rules) next to ``field``, after the field's own errors."""
+    if message:
+        field.errors = [*field.errors, message]
 
 
 def _reset_link_gone():
@@ -338,7 +369,7 @@ def resend_code():
                                destination=member.mobile, policy=_policy(), ip=client_ip(), now=utcnow())
             flash(_("Un nouveau code vous a été envoyé par SMS."))
         except CodeNotSent as exc:
-            flash(exc.message, "error")
+            flash(translate(exc.message), "error")
         db.session.commit()
     return redirect(url_for(".second_factor"))
 
@@ -346,11 +377,13 @@ def resend_code():
 @bp.route("/connexion/mobile", methods=["GET", "POST"])
 @limiter.limit(lambda: _config().limit_code_sends, methods=["POST"])
 def mobile():
-    """No mobile on file: the member enters one, which a code sent to it confirms."""
+    """No mobile on file: the member enters one, which a code by SMS confirms, and for a number other than the
+    one on file, a code sent to the e-mail address on file too."""
     member, pending = _pending()
     if member is None:
         return _pending_expired()
-    if member.mobile and member.mobile_verified and not pending.get("mobile"):
+    if member.second_factor is SecondFactor.TOTP or (member.mobile and member.mobile_verified
+                                                     and not pending.get("mobile")):
         return redirect(url_for(".second_factor"))
     form = MobileForm()
     error = None
@@ -358,23 +391,26 @@ def mobile():
         form.mobile.data = display_phone(member.mobile)
     if form.validate_on_submit():
         try:
-            security.send_code(db.session, member, attempt=pending["attempt"], purpose=CodePurpose.MOBILE,
-                               destination=form.mobile.data, policy=_policy(), ip=client_ip(), now=utcnow())
+            security.request_mobile_confirmation(db.session, member, form.mobile.data, attempt=pending["attempt"],
+                                                 policy=_policy(), ip=client_ip(), now=utcnow())
+        except (CodeNotSent, MobileRefused) as exc:
+            db.session.rollback()
+            error = translate(exc.message)
+        else:
             pending["mobile"] = True
             session.modified = True
             db.session.commit()
             return redirect(url_for(".second_factor"))
-        except CodeNotSent as exc:
-            error = exc.message
-    return render_template("member/auth/mobile.html", form=form, error=error)
+    _field_error(form.mobile, error)
+    return render_template("member/auth/mobile.html", form=form)
 
 
 @bp.post("/deconnexion")
 def logout():
-    """Se déconnecter: this session ends, and so does every copy of its cookie."""
+    """Se déconnecter: this session ends on the server, and so does every copy of its cookie."""
     if current_user.is_authenticated:
         member = db.session.get(Member, current_user.id)
-        security.sign_out(db.session, member, ip=client_ip(), now=utcnow())
+        security.sign_out(db.session, member, _web_session(), ip=client_ip(), now=utcnow())
         db.session.commit()
         logout_user()
     _fresh_session()
@@ -394,14 +430,16 @@ def activation():
     """Activation de votre espace: the login ID goes by e-mail to the address on file, if the identity matches."""
     form = ActivationForm()
     captcha_error = None
-    if form.validate_on_submit():
-        if _captcha_ok():
+    if form.is_submitted():
+        login_url = _public_url(".login")
+        captcha_ok = _captcha_ok()
+        if form.validate() and captcha_ok:
             request_activation(db.session, ActivationRequest(
                 last_name=form.last_name.data, first_name=form.first_name.data, birth_date=form.birth_date.data,
-                nir=form.nir.data), login_url=_public_url(".login"), ip=client_ip(), now=utcnow())
+                nir=form.nir.data), login_url=login_url, ip=client_ip(), now=utcnow())
             db.session.commit()
             return redirect(url_for(".activation_sent"))
-        captcha_error = CAPTCHA_ERROR
+        captcha_error = None if captcha_ok else CAPTCHA_ERROR
         db.session.commit()
     return render_template("member/auth/activation.html", form=form, captcha_error=captcha_error)
 
@@ -419,15 +457,17 @@ def forgot_password():
     """Mot de passe oublié (ou expiré, ou jamais défini): a single-use link by e-mail."""
     form = ForgotPasswordForm()
     captcha_error = None
-    if form.validate_on_submit():
-        if _captcha_ok():
+    if form.is_submitted():
+        base = link_base_url(_config().public_url, _config().allowed_hosts)  # 400 now, whoever is asked for
+        captcha_ok = _captcha_ok()
+        if form.validate() and captcha_ok:
             config = _config()
             request_password_reset(db.session, form.identifiant.data,
-                                   make_link=lambda token: _public_url(".reset_password", token=token),
+                                   make_link=lambda token: base + url_for(".reset_password", token=token),
                                    valid_minutes=config.reset_link_minutes, ip=client_ip(), now=utcnow())
             db.session.commit()
             return redirect(url_for(".forgot_password_sent"))
-        captcha_error = CAPTCHA_ERROR
+        captcha_error = None if captcha_ok else CAPTCHA_ERROR
         db.session.commit()
     return render_template("member/auth/forgot_password.html", form=form, captcha_error=captcha_error)
 
@@ -453,7 +493,7 @@ def reset_password_page(token: str):
             db.session.commit()
             return render_template("member/auth/link_invalid.html"), 410
         except PasswordRejected as exc:
-            form.new_password.errors = list(exc.problems)
+            form.new_password.errors = [translate(problem) for problem in exc.problems]
         else:
             member = db.session.get(Member, reset.member_id)
             pending = _begin_pending(member, via="reset")
@@ -480,23 +520,23 @@ def change_password():
     form = ChangePasswordForm()
     if form.validate_on_submit():
         try:
-            security.change_password(db.session, member, form.current_password.data, form.new_password.data,
-                                     policy=_policy(), ip=client_ip(), now=utcnow())
+            key = security.change_password(db.session, member, form.current_password.data, form.new_password.data,
+                                           policy=_policy(), session_policy=_config().session_policy(),
+                                           user_agent=request.user_agent.string, ip=client_ip(), now=utcnow())
         except WrongCurrentPassword as exc:
             db.session.commit()
             if member.locked_at is not None:
                 logout_user()
                 _fresh_session()
-                flash(_(GENERIC_FAILURE), "error")
+                flash(str(GENERIC_FAILURE), "error")
                 return redirect(url_for(".login"))
-            form.current_password.errors = [exc.message]
+            form.current_password.errors = [translate(exc.message)]
         except PasswordRejected as exc:
-            form.new_password.errors = list(exc.problems)
+            db.session.rollback()
+            form.new_password.errors = [translate(problem) for problem in exc.problems]
         else:
             db.session.commit()
-            complete = session.get("auth_complete")
-            login_user(member)  # this session carries the new token; all others have ended
-            session["auth_complete"] = complete
+            _sign_in(member, key)  # this browser gets a new session; all others have ended
             flash(_("Votre mot de passe a été modifié. Vos autres sessions ont été fermées."))
             return _continue()
     return render_template("member/auth/change_password.html", form=form, expired=expired)
@@ -523,21 +563,100 @@ def terms():
 @bp.get("/mon-compte/securite")
 @login_required
 def account_security():
-    """Sécurité de la connexion: SMS code or authenticator app."""
+    """Sécurité de la connexion: SMS code or authenticator app, mobile number, open sessions."""
     member = db.session.get(Member, current_user.id)
     return render_template("member/auth/security.html", member=member, form=CodeForm(),
-                           masked_mobile=security.mask_mobile(member.mobile))
+                           masked_mobile=security.mask_mobile(member.mobile if member.mobile_verified else None))
+
+
+#: The changes of the second factor that need the password and a code again (ASVS 7.5.1).
+REAUTH_CHANGES = ("application", "sms", "mobile")
+
+
+def _start_reauthentication(change: str):
+    """Before a change of the second factor: send a code by SMS (app users type theirs), ask password and code."""
+    member = db.session.get(Member, current_user.id)
+    if reauthenticated(_web_session(), policy=_config().session_policy(), now=utcnow()):
+        return _after_reauthentication(member, change)
+    if member.second_factor is not SecondFactor.TOTP:
+        try:
+            security.send_reauthentication_code(db.session, member, web_session_key=current_user.get_id(),
+                                                policy=_policy(), ip=client_ip(), now=utcnow())
+            db.session.commit()
+        except CodeNotSent as exc:
+            db.session.rollback()
+            flash(translate(exc.message), "error")
+    return redirect(url_for(".reauthenticate", change=change))
+
+
+def _after_reauthentication(member: Member, change: str):
+    """Carry out the change the member confirmed their identity for."""
+    now, ip = utcnow(), client_ip()
+    if change == "application":
+        if member.second_factor is not SecondFactor.TOTP:
+            security.begin_totp_enrolment(db.session, member, now=now)
+            db.session.commit()
+        return redirect(url_for(".totp_enrolment"))
+    if change == "sms":
+        security.disable_totp(db.session, member, web_session=_web_session(),
+                              session_policy=_config().session_policy(), ip=ip, now=now)
+        db.session.commit()
+        flash(_("Vous recevrez désormais le code de connexion par SMS."))
+        return redirect(url_for(".account_security"))
+    return redirect(url_for(".mobile_change"))
 
 
 @bp.post("/mon-compte/securite/application/nouvelle")
 @login_required
+@limiter.limit(lambda: _config().limit_code_sends)
 def totp_start():
-    """Start using an authenticator app: a new secret, not in use until the app shows a right code."""
+    """Start using an authenticator app: first the password and a code again, then the new app."""
+    return _start_reauthentication("application")
+
+
+@bp.post("/mon-compte/securite/sms")
+@login_required
+@limiter.limit(lambda: _config().limit_code_sends)
+def totp_disable():
+    """Go back to SMS codes: the password and a code of the authenticator app again."""
+    return _start_reauthentication("sms")
+
+
+@bp.post("/mon-compte/securite/mobile/nouveau")
+@login_required
+@limiter.limit(lambda: _config().limit_code_sends)
+def mobile_change_start():
+    """Receive the codes on another mobile: the password and a code of the current factor again."""
+    return _start_reauthentication("mobile")
+
+
+@bp.route("/mon-compte/securite/confirmer/<change>", methods=["GET", "POST"])
+@login_required
+@limiter.limit(lambda: _config().limit_codes, methods=["POST"])
+def reauthenticate(change: str):
+    """Confirmez votre identité: the password and a code of the current second factor, before a change."""
+    if change not in REAUTH_CHANGES:
+        abort(404)
     member = db.session.get(Member, current_user.id)
-    if member.second_factor is not SecondFactor.TOTP:
-        security.begin_totp_enrolment(db.session, member, now=utcnow())
+    form = ReauthenticationForm()
+    error = None
+    if form.validate_on_submit():
+        outcome = security.reauthenticate(db.session, member, _web_session(), form.password.data, form.code.data,
+                                          web_session_key=current_user.get_id(), policy=_policy(), ip=client_ip(),
+                                          now=utcnow())
+        if outcome is CodeCheck.OK:
+            db.session.commit()
+            return _after_reauthentication(member, change)
         db.session.commit()
-    return redirect(url_for(".totp_enrolment"))
+        if member.locked_at is not None:
+            logout_user()
+            _fresh_session()
+            flash(str(GENERIC_FAILURE), "error")
+            return redirect(url_for(".login"))
+        error = _("Mot de passe ou code incorrect.")
+    use_app = member.second_factor is SecondFactor.TOTP
+    return render_template("member/auth/reauthenticate.html", form=form, error=error, change=change, use_app=use_app,
+                           masked_mobile=security.mask_mobile(member.mobile), code_minutes=_config().sms_code_minutes)
 
 
 @bp.route("/mon-compte/securite/application", methods=["GET", "POST"])
@@ -548,10 +667,14 @@ def totp_enrolment():
     member = db.session.get(Member, current_user.id)
     if member.second_factor is SecondFactor.TOTP or not member.totp_secret:
         return redirect(url_for(".account_security"))
+    if not reauthenticated(_web_session(), policy=_config().session_policy(), now=utcnow()):
+        return redirect(url_for(".account_security"))
     form = CodeForm()
     error = None
     if form.validate_on_submit():
-        if security.confirm_totp_enrolment(db.session, member, form.code.data, ip=client_ip(), now=utcnow()):
+        if security.confirm_totp_enrolment(db.session, member, form.code.data, web_session=_web_session(),
+                                           session_policy=_config().session_policy(), ip=client_ip(),
+                                           now=utcnow()):
             db.session.commit()
             flash(_("Votre application d'authentification est activée : elle remplace désormais le code par SMS."))
             return redirect(url_for(".account_security"))
@@ -559,28 +682,85 @@ def totp_enrolment():
         error = _("Code incorrect. Saisissez le code affiché par votre application, sans attendre qu'il change.")
     uri = security.totp_uri(member)
     qr = segno.make(uri, error="m").svg_data_uri(scale=5, border=2)
-    return render_template("member/auth/totp_enrolment.html", form=form, error=error, qr=qr,
+    _field_error(form.code, error)
+    return render_template("member/auth/totp_enrolment.html", form=form, qr=qr,
                            secret=member.totp_secret)
 
 
-@bp.post("/mon-compte/securite/sms")
+@bp.route("/mon-compte/securite/mobile", methods=["GET", "POST"])
 @login_required
-@limiter.limit(lambda: _config().limit_codes)
-def totp_disable():
-    """Go back to SMS codes, proven with a code of the authenticator app."""
+@limiter.limit(lambda: _config().limit_code_sends, methods=["POST"])
+def mobile_change():
+    """Changer de numéro de mobile (after re-authentication): the new number, then the code sent to it."""
     member = db.session.get(Member, current_user.id)
-    form = CodeForm()
-    if form.validate_on_submit() and security.disable_totp(db.session, member, form.code.data, ip=client_ip(),
-                                                           now=utcnow()):
+    if not reauthenticated(_web_session(), policy=_config().session_policy(), now=utcnow()):
+        return redirect(url_for(".account_security"))
+    key = current_user.get_id()
+    pending = security.pending_mobile_change(db.session, member, key)
+    form, code_form = MobileForm(prefix="new"), CodeForm(prefix="check")
+    if "new-mobile" in request.form and form.validate_on_submit():
+        try:
+            security.request_mobile_change(db.session, member, form.mobile.data, web_session=_web_session(),
+                                           web_session_key=key, session_policy=_config().session_policy(),
+                                           policy=_policy(), ip=client_ip(), now=utcnow())
+        except CodeNotSent as exc:
+            db.session.rollback()
+            _field_error(form.mobile, translate(exc.message))
+        else:
+            db.session.commit()
+            return redirect(url_for(".mobile_change"))
+    elif pending and "check-code" in request.form and code_form.validate_on_submit():
+        outcome = security.check_code(db.session, member, code_form.code.data, attempt=key,
+                                      purpose=CodePurpose.MOBILE_CHANGE, policy=_policy(), ip=client_ip(),
+                                      now=utcnow())
         db.session.commit()
-        flash(_("Vous recevrez désormais le code de connexion par SMS."))
-    else:
-        db.session.commit()
-        flash(_("Code incorrect : votre application d'authentification reste active."), "error")
-    return redirect(url_for(".account_security"))
+        if outcome is CodeCheck.OK:
+            flash(_("Votre nouveau numéro de mobile est enregistré : il recevra désormais vos codes de connexion."))
+            return redirect(url_for(".account_security"))
+        if member.locked_at is not None:
+            logout_user()
+            _fresh_session()
+            flash(str(GENERIC_FAILURE), "error")
+            return redirect(url_for(".login"))
+        _field_error(code_form.code, CODE_MESSAGES[outcome])
+    return render_template("member/auth/mobile_change.html", form=form, code_form=code_form,
+                           masked_mobile=security.mask_mobile(pending), code_minutes=_config().sms_code_minutes)
+
+
+@bp.get("/mon-compte/securite/sessions")
+@login_required
+def sessions():
+    """Mes sessions ouvertes: where the account is signed in, with "Fermer cette session" on each."""
+    found = live_sessions(db.session, member_id=current_user.id, policy=_config().session_policy(), now=utcnow())
+    return render_template("member/auth/sessions.html", sessions=found, current_id=_web_session().id,
+                           form=CodeForm())
+
+
+@bp.post("/mon-compte/securite/sessions/<int:session_id>/fermer")
+@login_required
+def end_session(session_id: int):
+    """Fermer cette session (this one included: then the member is signed out here)."""
+    member = db.session.get(Member, current_user.id)
+    current = _web_session().id
+    if not security.end_own_session(db.session, member, session_id, ip=client_ip(), now=utcnow()):
+        abort(404)
+    db.session.commit()
+    if session_id == current:
+        logout_user()
+        _fresh_session()
+        flash(_("Vous êtes déconnecté(e)."))
+        return redirect(url_for(".login"))
+    flash(_("La session a été fermée."))
+    return redirect(url_for(".sessions"))
+
+
+@bp.errorhandler(ReauthenticationRequired)
+def _reauthentication_required(exc: ReauthenticationRequired):
+    flash(translate(exc.message), "error")
+    return redirect(url_for("auth.account_security"))
 
 
 @bp.errorhandler(DomainError)
 def _domain_error(exc: DomainError):
-    flash(exc.message, "error")
+    flash(translate(exc.message), "error")
     return redirect(url_for("home.index"))

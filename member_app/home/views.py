@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from flask import Blueprint, render_template
+from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
 
@@ -46,7 +47,7 @@ TILES = (
     Tile(_l("Mes remboursements"), "remboursements"),
     Tile(_l("Prévention santé"), "services"),
     Tile(_l("Mon assistance"), "services"),
-    Tile("Téléconsultation MaQuestionMédicale", "services"),
+    Tile(_l("Téléconsultation MaQuestionMédicale"), "services"),
     Tile(_l("Réseau Kalixia"), "services"),
     Tile(_l("Prise en charge hospitalière"), "contact", "hospital_coverage.new"),
     Tile(_l("Attestation"), "services"),
@@ -89,11 +90,11 @@ bp.add_app_template_filter(date_fr, "date_fr")
 
 @bp.app_template_filter("datetime_fr")
 def datetime_fr(value: datetime | None) -> str:
-    """An instant in French time: 10/01/2026 à 14h05."""
+    """An instant in French time: 10/01/2026 à 14h05 (10/01/2026 at 14:05 in English)."""
     if value is None:
         return ""
     local = value.astimezone(PARIS)
-    return f"{local:%d/%m/%Y} à {local:%H}h{local:%M}"
+    return _("%(date)s à %(hour)sh%(minute)s", date=f"{local:%d/%m/%Y}", hour=f"{local:%H}", minute=f"{local:%M}")
 
 
 @bp.app_template_filter("phone_fr")

@@ -20,6 +20,7 @@ from models.contracts.entities import Beneficiary
 from models.requests.hospital_coverage import HospitalCoverageInput
 
 from ..forms import LenientDateField
+from ..i18n import translate
 
 _MAX_ID = 2**31 - 1
 
@@ -60,7 +61,7 @@ class HospitalCoverageForm(FlaskForm):
         self.beneficiary_id.choices = [SelectChoice("", placeholder)] + [
             SelectChoice(
                 str(person.id),
-                f"{person.full_name} ({person.role.label})",
+                f"{person.full_name} ({translate(person.role.label)})",
                 render_kw={"data-periods": json.dumps(
                     [[c.start_on.isoformat(), c.end_on.isoformat() if c.end_on else None]
                      for c in sorted(person.coverages, key=lambda c: c.start_on)])},

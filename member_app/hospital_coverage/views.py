@@ -12,12 +12,14 @@ from models.base import utcnow
 from models.errors import DomainError, ValidationFailed
 from models.requests import queries
 from models.requests.hospital_coverage import (
-    FAX_OR_EMAIL_MESSAGE, MAX_DAYS_AHEAD, NoCoverageNeeded, selectable_beneficiaries, submit_hospital_coverage,
+    FAX_OR_EMAIL_MESSAGE, MAX_DAYS_AHEAD, NoCoverageNeeded, open_member_request, selectable_beneficiaries,
+    submit_hospital_coverage,
 )
 from models.requests.workflow import history, local_today
 from web import client_ip
 
 from ..extensions import db
+from ..i18n import translate
 from .forms import HospitalCoverageForm
 
 bp = Blueprint("hospital_coverage", __name__)
@@ -54,7 +56,7 @@ def new():
         form=form,
         notice=notice,
         no_coverage=queries.no_coverage_list(db.session),
-        fax_or_email_message=FAX_OR_EMAIL_MESSAGE,
+        fax_or_email_message=translate(FAX_OR_EMAIL_MESSAGE),
         min_date=today.isoformat(),
         max_date=(today + timedelta(days=MAX_DAYS_AHEAD)).isoformat(),
     )
@@ -68,15 +70,17 @@ def _show_errors(form: HospitalCoverageForm, errors: dict[str, list[str]]) -> No
             continue
         if name == "start_on" and field.errors:
             continue
-        field.errors = list(field.errors) + [m for m in messages if m not in field.errors]
+        shown = [translate(message) for message in messages]
+        field.errors = list(field.errors) + [m for m in shown if m not in field.errors]
 
 
 @bp.get("/<reference>")
 @login_required
 def show(reference: str):
     """One of the member's requests: reference, status, what was asked. Another member's: 404."""
-    coverage = queries.member_hospital_coverage_request(db.session, current_user, reference)
+    coverage = open_member_request(db.session, current_user, reference, ip=client_ip(), now=utcnow())
     if coverage is None:
+        db.session.commit()  # the refusal is audited
         abort(404)
     return render_template("member/hospital_coverage/show.html", coverage=coverage,
                            events=history(db.session, coverage))

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from ..base import Base, StrEnumType, TimestampMixin
 from ..crypto import EncryptedString
 from ..formats import mask_bic, mask_iban, mask_nir
+from ..i18n import Message
 
 if TYPE_CHECKING:
     from ..members.entities import Member
@@ -32,9 +33,12 @@ class BeneficiaryRole(enum.StrEnum):
     CHILD = "child"
 
     @property
-    def label(self) -> str:
-        """French label shown to members."""
-        return {"principal": "Assuré Principal", "spouse": "Conjoint", "child": "Enfant"}[self.value]
+    def label(self) -> Message:
+        """The role as the guide names it (translatable)."""
+        return _ROLE_LABELS[self.value]
+
+
+_ROLE_LABELS = {"principal": Message("Assuré Principal"), "spouse": Message("Conjoint"), "child": Message("Enfant")}
 
 
 class Contract(TimestampMixin, Base):

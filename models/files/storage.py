@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
+from datetime import datetime
 from pathlib import Path
 
 from sqlalchemy.orm import Session
@@ -27,8 +28,13 @@ def _path_for(sha256: str) -> Path:
     return _root["dir"] / sha256[:2] / sha256[2:4] / sha256
 
 
-def store_bytes(session: Session, data: bytes, *, filename: str, content_type: str) -> StoredFile:
-    """Write ``data`` once per content (atomic rename) and add a row describing it."""
+def store_bytes(session: Session, data: bytes, *, filename: str, content_type: str,
+                member_id: int | None = None, now: datetime | None = None) -> StoredFile:
+    """Write ``data`` once per content (atomic rename) and add a row describing it.
+
+    ``member_id`` names the member who sent the file (uploads), so that a file sent twice can be
+    pointed out (``models.files.uploads.recent_duplicates``); ``now`` is the time of the use case.
+    """
     digest = hashlib.sha256(data).hexdigest()
     path = _path_for(digest)
     if not path.exists():
@@ -39,7 +45,10 @@ def store_bytes(session: Session, data: bytes, *, filename: str, content_type: s
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
-    stored = StoredFile(sha256=digest, size=len(data), content_type=content_type, filename=filename)
+    stored = StoredFile(sha256=digest, size=len(data), content_type=content_type, filename=filename,
+                        member_id=member_id)
+    if now is not None:
+        stored.created_at = now
     session.add(stored)
     return stored
 

@@ -16,13 +16,25 @@ from ..audit.operations import record
 from ..crypto import blind_index
 from ..errors import DomainError
 from ..formats import canonical_nir, normalise_text
-from ..outbox.operations import queue_email
-from .entities import AccountToken, Member, TokenPurpose
+from ..i18n import Message
+from ..outbox.entities import OutboxMessage
+from ..outbox.operations import notify_member, render_blocks
+from .entities import AccountToken, Civility, Member, TokenPurpose
 from .passwords import checked_password_hash, install_password_hash
-from .security import SignInPolicy, end_all_sessions, find_member
+from ..sessions.operations import SessionEnd, end_sessions
+from .security import SignInPolicy, find_member
 
 #: At most this many reset e-mails per member and hour; further requests get the same answer, no e-mail.
 RESETS_PER_HOUR = 5
+#: At most this many activation e-mails (login ID) per member and day, whatever the addresses asking.
+ACTIVATIONS_PER_DAY = 3
+#: An id no row has: the queries of an unknown identifier run as for a known one (same work, same time).
+_NO_ONE = -1
+
+
+def _stand_in(number: str) -> Member:
+    """A member that exists nowhere, to render an e-mail no one receives (same work whoever is asked for)."""
+    return Member(number=number or "0", civility=Civility.MADAME, first_name="", last_name="")
 
 
 class InvalidLink(DomainError):
@@ -58,14 +70,24 @@ def request_activation(session: Session, request: ActivationRequest, *, login_ur
         index = None
     candidates = session.scalars(select(Member).where(Member.nir_index == index)).all() if index else []
     member = next((m for m in candidates if _matches(m, request)), None)
-    if member is None:
-        record(session, "account.activation_requested", actor_type="anonymous", ip=ip, now=now, matched=False)
-        return None
+    if member is not None:
+        session.refresh(member, with_for_update=True)  # concurrent requests for one member all count
+    sent_today = session.scalar(select(func.count()).select_from(OutboxMessage).where(
+        OutboxMessage.member_id == (member.id if member else _NO_ONE),
+        OutboxMessage.template == "account_activation", OutboxMessage.created_at > now - timedelta(days=1)))
+    context = {"member": member or _stand_in(""), "login_url": login_url}
+    if member is None or not member.email or sent_today >= ACTIVATIONS_PER_DAY:
+        render_blocks("email/account_activation.html", context)  # the same work as a sent e-mail
+        if member is None:
+            record(session, "account.activation_requested", actor_type="anonymous", ip=ip, now=now, matched=False)
+        else:
+            record(session, "account.activation_requested", actor_type="member", actor_id=member.id, subject=member,
+                   member_id=member.id, ip=ip, now=now, matched=True, email_on_file=bool(member.email), sent=False,
+                   reason="too_many" if member.email else "no_email")
+        return member
+    notify_member(session, member, template="account_activation", context=context)
     record(session, "account.activation_requested", actor_type="member", actor_id=member.id, subject=member,
-           member_id=member.id, ip=ip, now=now, matched=True, email_on_file=bool(member.email))
-    if member.email:
-        queue_email(session, to=member.email, template="account_activation", member_id=member.id,
-                    context={"member": member, "login_url": login_url})
+           member_id=member.id, ip=ip, now=now, matched=True, email_on_file=True, sent=True)
     return member
 
 
@@ -80,34 +102,37 @@ def request_password_reset(session: Session, identifier: str, *, make_link: Call
     Only the SHA-256 of the link's token is stored; older links stop working. Returns the member for
     tests only: the page answers the same for unknown numbers and members without an e-mail.
     """
+    # Every outcome runs the same queries, draws a token and renders the e-mail, so that the time of the
+    # answer does not tell a known identifier from an unknown one (ASVS 6.3.8); only a sent e-mail is saved.
     member = find_member(session, identifier)
-    if member is None or not member.email:
-        record(session, "password.reset_requested", actor_type="member" if member else "anonymous",
-               actor_id=member.id if member else None, member_id=member.id if member else None, ip=ip, now=now,
-               sent=False, reason="no_email" if member else "unknown_identifier")
-        return None
+    member_id = member.id if member else _NO_ONE
     recent = session.scalar(select(func.count()).select_from(AccountToken).where(
-        AccountToken.member_id == member.id, AccountToken.purpose == TokenPurpose.PASSWORD_RESET,
+        AccountToken.member_id == member_id, AccountToken.purpose == TokenPurpose.PASSWORD_RESET,
         AccountToken.created_at > now - timedelta(hours=1)))
-    if recent >= RESETS_PER_HOUR:
-        record(session, "password.reset_requested", actor_type="member", actor_id=member.id, subject=member,
-               member_id=member.id, ip=ip, now=now, sent=False, reason="too_many")
-        return None
-    _expire_links(session, member, now)
+    reason = "unknown_identifier" if member is None else "no_email" if not member.email else \
+        "too_many" if recent >= RESETS_PER_HOUR else None
     raw = secrets.token_urlsafe(32)
-    session.add(AccountToken(member_id=member.id, purpose=TokenPurpose.PASSWORD_RESET, token_hash=_token_hash(raw),
+    token_hash = _token_hash(raw)
+    _expire_links(session, member_id if reason is None else _NO_ONE, now)
+    context = {"member": member or _stand_in(identifier[:20]), "link": make_link(raw), "minutes": valid_minutes,
+               "first_password": member is None or member.password_hash is None}
+    if reason is not None:
+        render_blocks("email/account_password_reset.html", context)
+        record(session, "password.reset_requested", actor_type="member" if member else "anonymous",
+               actor_id=member.id if member else None, subject=member, member_id=member.id if member else None,
+               ip=ip, now=now, sent=False, reason=reason)
+        return None
+    session.add(AccountToken(member_id=member.id, purpose=TokenPurpose.PASSWORD_RESET, token_hash=token_hash,
                              created_at=now, expires_at=now + timedelta(minutes=valid_minutes)))
-    queue_email(session, to=member.email, template="account_password_reset", member_id=member.id,
-                context={"member": member, "link": make_link(raw), "minutes": valid_minutes,
-                         "first_password": member.password_hash is None}, secret=True)
+    notify_member(session, member, template="account_password_reset", context=context, secret=True)
     record(session, "password.reset_requested", actor_type="member", actor_id=member.id, subject=member,
            member_id=member.id, ip=ip, now=now, sent=True)
     return member
 
 
-def _expire_links(session: Session, member: Member, now: datetime) -> None:
+def _expire_links(session: Session, member_id: int, now: datetime) -> None:
     session.execute(update(AccountToken).where(
-        AccountToken.member_id == member.id, AccountToken.purpose == TokenPurpose.PASSWORD_RESET,
+        AccountToken.member_id == member_id, AccountToken.purpose == TokenPurpose.PASSWORD_RESET,
         AccountToken.used_at.is_(None), AccountToken.expires_at > now).values(expires_at=now))
 
 
@@ -123,7 +148,8 @@ def valid_reset_token(session: Session, raw: str, now: datetime, *, lock: bool =
 
 def _link_refused(session: Session, ip: str | None, now: datetime) -> InvalidLink:
     record(session, "password.reset_failed", actor_type="anonymous", ip=ip, now=now, reason="invalid_link")
-    return InvalidLink("Ce lien n'est plus valable : il a déjà servi, a été remplacé par un plus récent ou a expiré.")
+    return InvalidLink(Message(
+        "Ce lien n'est plus valable : il a déjà servi, a été remplacé par un plus récent ou a expiré."))
 
 
 def pending_digest(token: AccountToken) -> str:
@@ -181,14 +207,13 @@ def finish_password_reset(session: Session, token_id: int, digest: str, *, ip: s
     install_password_hash(session, member, token.pending_password_hash, now=now)
     token.used_at = now
     token.pending_password_hash = None
-    _expire_links(session, member, now)
+    _expire_links(session, member.id, now)
     member.failed_login_count = 0
     member.last_failed_login_at = None
     member.locked_at = None
-    end_all_sessions(member)
+    end_sessions(session, member_id=member.id, reason=SessionEnd.PASSWORD_RESET, now=now)
     record(session, "password.reset", actor_type="member", actor_id=member.id, subject=member, member_id=member.id,
            ip=ip, now=now, first_password=first)
-    if member.email and not first:
-        queue_email(session, to=member.email, template="account_password_changed", member_id=member.id,
-                    context={"member": member, "changed_at": now})
+    if not first:
+        notify_member(session, member, template="account_password_changed", context={"changed_at": now})
     return member

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import enum
-import secrets
 from datetime import date, datetime
 from typing import TYPE_CHECKING
 
@@ -13,6 +12,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from ..base import Base, StrEnumType, TimestampMixin
 from ..crypto import EncryptedString
 from ..formats import mask_nir
+from ..i18n import Message
 
 if TYPE_CHECKING:
     from ..contracts.entities import BankAccount, Beneficiary, Contract
@@ -24,17 +24,17 @@ class Civility(enum.StrEnum):
     MADAME = "Madame"
     MONSIEUR = "Monsieur"
 
+    @property
+    def label(self) -> Message:
+        """The civility in a greeting (translatable: Madame is "Ms" in English)."""
+        return Message("Madame") if self is Civility.MADAME else Message("Monsieur")
+
 
 class SecondFactor(enum.StrEnum):
     """How a member proves possession after the password."""
 
     SMS = "sms"
     TOTP = "totp"
-
-
-def new_session_token() -> str:
-    """A random 256-bit token identifying the member's sessions (rotated to end them all)."""
-    return secrets.token_urlsafe(32)
 
 
 class Member(TimestampMixin, Base):
@@ -56,13 +56,13 @@ class Member(TimestampMixin, Base):
     address_line: Mapped[str] = mapped_column(String(200), default="")
     postcode: Mapped[str] = mapped_column(String(10), default="")
     city: Mapped[str] = mapped_column(String(100), default="")
+    language: Mapped[str] = mapped_column(String(2), default="fr", comment="language of e-mails and SMS: fr or en")
 
     password_hash: Mapped[str | None] = mapped_column(String(255))
     password_set_at: Mapped[datetime | None]
     second_factor: Mapped[SecondFactor] = mapped_column(StrEnumType(SecondFactor, 10), default=SecondFactor.SMS)
     totp_secret: Mapped[str | None] = mapped_column(EncryptedString())
     totp_last_timecode: Mapped[int | None]
-    session_token: Mapped[str] = mapped_column(String(64), unique=True, default=new_session_token)
     failed_login_count: Mapped[int] = mapped_column(default=0)
     last_failed_login_at: Mapped[datetime | None]
     locked_at: Mapped[datetime | None]
@@ -74,8 +74,12 @@ class Member(TimestampMixin, Base):
     beneficiaries: Mapped[list[Beneficiary]] = relationship(back_populates="member", order_by="Beneficiary.id")
     bank_accounts: Mapped[list[BankAccount]] = relationship(back_populates="member")
 
+    #: Key of the server-side session (models.sessions) this object was signed in or loaded with; never
+    #: stored here. Flask-Login keeps it in the cookie as the user's id.
+    web_session_key = None
+
     # The four members below are the user protocol of Flask-Login, written out so that
-    # models/ stays free of Flask. The session carries the rotating token, never the id.
+    # models/ stays free of Flask. The cookie carries the session key, never the member's id.
     @property
     def is_authenticated(self) -> bool:
         return True
@@ -88,8 +92,8 @@ class Member(TimestampMixin, Base):
     def is_anonymous(self) -> bool:
         return False
 
-    def get_id(self) -> str:
-        return self.session_token
+    def get_id(self) -> str | None:
+        return self.web_session_key
 
     @property
     def full_name(self) -> str:
@@ -121,19 +125,27 @@ class CodePurpose(enum.StrEnum):
 
     LOGIN = "login"
     MOBILE = "mobile"
+    #: Sent by e-mail to the address on file to confirm a new mobile number (``destination``: that number).
+    MOBILE_EMAIL = "mobile_email"
+    #: Asked again of a signed-in member before a change of the second factor.
+    REAUTH = "reauth"
+    #: Sent to the new number of a signed-in member who changes it (after re-authentication).
+    MOBILE_CHANGE = "mobile_change"
+    #: Confirms a change of bank details typed by a signed-in member (bound to that pending change).
+    BANK_DETAILS = "bank"
 
 
 class OneTimeCode(Base):
-    """A 6-digit code sent by SMS: stored as a keyed hash, short-lived, single use."""
+    """A 6-digit code sent by SMS (or e-mail): stored as a keyed hash, short-lived, single use."""
 
     __tablename__ = "one_time_code"
 
     id: Mapped[int] = mapped_column(primary_key=True)
     member_id: Mapped[int] = mapped_column(ForeignKey("member.id", ondelete="CASCADE"), index=True)
-    purpose: Mapped[CodePurpose] = mapped_column(StrEnumType(CodePurpose, 10))
+    purpose: Mapped[CodePurpose] = mapped_column(StrEnumType(CodePurpose, 20))
     code_hash: Mapped[str] = mapped_column(String(64))
-    binding: Mapped[str] = mapped_column(String(64), comment="hash of the sign-in attempt it belongs to")
-    destination: Mapped[str | None] = mapped_column(String(20), comment="mobile the code went to")
+    binding: Mapped[str] = mapped_column(String(64), comment="hash of the sign-in attempt or session it belongs to")
+    destination: Mapped[str | None] = mapped_column(String(20), comment="mobile the code went to or confirms")
     created_at: Mapped[datetime]
     expires_at: Mapped[datetime]
     attempts: Mapped[int] = mapped_column(default=0)

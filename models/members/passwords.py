@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from ..config import ROOT
 from ..errors import DomainError
+from ..i18n import Message
 
 if TYPE_CHECKING:
     from .entities import Member
@@ -36,13 +37,16 @@ MIN_LENGTH = 12
 MAX_LENGTH = 256
 
 # One message per rule, as shown next to the field.
-RULE_LENGTH = f"Au moins {MIN_LENGTH} caractères."
-RULE_MAX_LENGTH = f"{MAX_LENGTH} caractères au maximum."
-RULE_LOWERCASE = "Au moins une lettre minuscule."
-RULE_VARIETY = "Au moins un chiffre, un caractère spécial de la liste ou une lettre majuscule."
-RULE_HISTORY = "Ce mot de passe a déjà été utilisé : choisissez-en un que vous n'avez jamais utilisé."
-RULE_COMMON = "Ce mot de passe est trop courant : il figure dans la liste des mots de passe connus des pirates."
-RULE_PERSONAL = "Ce mot de passe contient votre identifiant, votre nom, votre prénom ou votre date de naissance."
+RULE_LENGTH = Message("Au moins %(count)d caractères.", count=MIN_LENGTH)
+RULE_MAX_LENGTH = Message("%(count)d caractères au maximum.", count=MAX_LENGTH)
+RULE_LOWERCASE = Message("Au moins une lettre minuscule.")
+RULE_VARIETY = Message("Au moins un chiffre, un caractère spécial de la liste ou une lettre majuscule.")
+RULE_HISTORY = Message(
+    "Ce mot de passe a déjà été utilisé : choisissez-en un que vous n'avez jamais utilisé.")
+RULE_COMMON = Message(
+    "Ce mot de passe est trop courant : il figure dans la liste des mots de passe connus des pirates.")
+RULE_PERSONAL = Message(
+    "Ce mot de passe contient votre identifiant, votre nom, votre prénom ou votre date de naissance.")
 
 #: Words of our own context that make a password easy to guess (ASVS 6.2.11).
 CONTEXT_WORDS = frozenset({"mese", "mutuelle", "mutuellemese", "mesemutuelle", "espaceadherent", "schneider"})

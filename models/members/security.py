@@ -22,9 +22,13 @@ from ..audit.operations import record
 from ..content.entities import TermsVersion
 from ..crypto import blind_index
 from ..errors import DomainError
-from ..formats import display_phone
-from ..outbox.operations import queue_email, queue_sms
-from .entities import CodePurpose, Member, OneTimeCode, SecondFactor, UsedCaptcha, new_session_token
+from ..formats import display_phone, mask_email
+from ..i18n import Message, localize
+from ..outbox.operations import notify_member, queue_sms
+from ..sessions.entities import WebSession
+from ..sessions.operations import (SessionEnd, SessionPolicy, end_session, end_sessions, find_session,
+                                   open_session, reauthenticated)
+from .entities import CodePurpose, Member, OneTimeCode, SecondFactor, UsedCaptcha
 from .passwords import ExpiryPolicy, hash_password, needs_rehash, set_password, verify_password
 
 #: Proof-of-work algorithm of the captcha; bundled with the widget, no WebAssembly needed.
@@ -124,9 +128,7 @@ def register_failure(session: Session, member: Member, *, policy: SignInPolicy, 
         member.locked_at = now
         record(session, "signin.locked", subject=member, ip=ip, now=now, step=step,
                failures=member.failed_login_count, **_actor(member))
-        if member.email:
-            queue_email(session, to=member.email, template="account_locked", member_id=member.id,
-                        context={"member": member, "failures": member.failed_login_count})
+        notify_member(session, member, template="account_locked", context={"failures": member.failed_login_count})
 
 
 def check_password(session: Session, identifier: str, password: str, *, policy: SignInPolicy,
@@ -220,23 +222,23 @@ def mask_mobile(e164: str | None) -> str:
     return f"{digits[:2]} ** ** ** {digits[-2:]}" if len(digits) == 10 else ""
 
 
-def send_code(session: Session, member: Member, *, attempt: str, purpose: CodePurpose, destination: str,
-              policy: SignInPolicy, ip: str | None, now: datetime) -> OneTimeCode:
-    """Send a fresh random 6-digit code by SMS to ``destination`` for this sign-in attempt.
-
-    Earlier codes of the member for the same purpose stop working. Raises :class:`CodeNotSent` when the
-    last code of this attempt is younger than ``code_resend_seconds``, or ``codes_per_hour`` codes were sent
-    to the member in the last hour.
-    """
-    binding = attempt_binding(attempt)
+def _check_can_send(session: Session, member: Member, binding: str, policy: SignInPolicy, now: datetime) -> None:
     last = session.scalar(select(func.max(OneTimeCode.created_at)).where(
         OneTimeCode.member_id == member.id, OneTimeCode.binding == binding))
     if last is not None and now - last < timedelta(seconds=policy.code_resend_seconds):
-        raise CodeNotSent("Un code vient de vous être envoyé : patientez une minute avant d'en demander un autre.")
+        raise CodeNotSent(Message(
+            "Un code vient de vous être envoyé : patientez une minute avant d'en demander un autre."))
+    # Codes sent by SMS cost money and reach a phone: the hourly cap counts those only.
     sent = session.scalar(select(func.count()).select_from(OneTimeCode).where(
-        OneTimeCode.member_id == member.id, OneTimeCode.created_at > now - timedelta(hours=1)))
+        OneTimeCode.member_id == member.id, OneTimeCode.purpose != CodePurpose.MOBILE_EMAIL,
+        OneTimeCode.created_at > now - timedelta(hours=1)))
     if sent >= policy.codes_per_hour:
-        raise CodeNotSent("Trop de codes ont été demandés : réessayez dans une heure.")
+        raise CodeNotSent(Message("Trop de codes ont été demandés : réessayez dans une heure."))
+
+
+def _issue_code(session: Session, member: Member, *, purpose: CodePurpose, binding: str, destination: str | None,
+                policy: SignInPolicy, now: datetime) -> tuple[OneTimeCode, str]:
+    """A fresh random code for ``purpose``; earlier codes of the member for that purpose stop working."""
     session.execute(update(OneTimeCode).where(
         OneTimeCode.member_id == member.id, OneTimeCode.purpose == purpose,
         OneTimeCode.used_at.is_(None), OneTimeCode.revoked_at.is_(None)).values(revoked_at=now))
@@ -245,13 +247,81 @@ def send_code(session: Session, member: Member, *, attempt: str, purpose: CodePu
                       destination=destination, created_at=now,
                       expires_at=now + timedelta(minutes=policy.code_minutes))
     session.add(otc)
-    queue_sms(session, to=destination, member_id=member.id, template=f"code_{purpose.value}",
-              text=f"MESE : votre code de sécurité est {code}. Il est valable {policy.code_minutes} minutes. "
-                   "Ne le communiquez à personne, même pas à MESE.", secret=True)
+    return otc, code
+
+
+def _queue_code_sms(session: Session, member: Member, *, to: str, code: str, purpose: CodePurpose,
+                    policy: SignInPolicy) -> None:
+    text = Message("MESE : votre code de sécurité est %(code)s. Il est valable %(minutes)d minutes. "
+                   "Ne le communiquez à personne, même pas à MESE.", code=code, minutes=policy.code_minutes)
+    queue_sms(session, to=to, member_id=member.id, template=f"code_{purpose.value}",
+              text=localize(text, member.language), secret=True)
+
+
+def send_code(session: Session, member: Member, *, attempt: str, purpose: CodePurpose, destination: str,
+              policy: SignInPolicy, ip: str | None, now: datetime) -> OneTimeCode:
+    """Send a fresh random 6-digit code by SMS to ``destination`` for this sign-in attempt (or session).
+
+    Earlier codes of the member for the same purpose stop working. Raises :class:`CodeNotSent` when the
+    last code of this attempt is younger than ``code_resend_seconds``, or ``codes_per_hour`` codes were sent
+    to the member in the last hour.
+    """
+    binding = attempt_binding(attempt)
+    _check_can_send(session, member, binding, policy, now)
+    otc, code = _issue_code(session, member, purpose=purpose, binding=binding, destination=destination,
+                            policy=policy, now=now)
+    _queue_code_sms(session, member, to=destination, code=code, purpose=purpose, policy=policy)
     session.flush()
     record(session, "signin.code_sent", subject=member, ip=ip, now=now, channel="sms", purpose=purpose.value,
            **_actor(member))
     return otc
+
+
+class MobileRefused(DomainError):
+    """A mobile number that cannot be confirmed online (no e-mail address on file to confirm it with)."""
+
+
+def request_mobile_confirmation(session: Session, member: Member, mobile: str, *, attempt: str,
+                                policy: SignInPolicy, ip: str | None, now: datetime) -> bool:
+    """Sign-in with no verified mobile: a code by SMS to the number typed, and, for a number other than the
+    one on file, a second code to the e-mail address on file (the password alone must not register a phone).
+
+    Returns True when the e-mail code is needed too. Raises :class:`CodeNotSent`, or :class:`MobileRefused`
+    for a new number of a member without e-mail address; an authenticator-app user has no such step.
+    """
+    if member.second_factor is SecondFactor.TOTP:
+        raise MobileRefused(Message("Votre connexion se confirme avec votre application d'authentification."),
+                            field="mobile")
+    email_needed = mobile != member.mobile
+    if email_needed and not member.email:
+        raise MobileRefused(Message("Ce numéro ne peut pas être confirmé en ligne : nous n'avons pas d'adresse "
+                                    "e-mail pour vous. Appelez le Service Adhérents MESE au 04 76 60 56 36."),
+                            field="mobile")
+    binding = attempt_binding(attempt)
+    _check_can_send(session, member, binding, policy, now)
+    _otc, code = _issue_code(session, member, purpose=CodePurpose.MOBILE, binding=binding, destination=mobile,
+                             policy=policy, now=now)
+    _queue_code_sms(session, member, to=mobile, code=code, purpose=CodePurpose.MOBILE, policy=policy)
+    if email_needed:
+        _otc, email_code = _issue_code(session, member, purpose=CodePurpose.MOBILE_EMAIL, binding=binding,
+                                       destination=mobile, policy=policy, now=now)
+        notify_member(session, member, template="account_mobile_confirmation", secret=True,
+                      context={"code": email_code, "masked_mobile": mask_mobile(mobile), "minutes": policy.code_minutes})
+    session.flush()
+    record(session, "mobile.confirmation_requested", subject=member, ip=ip, now=now, email_code=email_needed,
+           **_actor(member))
+    return email_needed
+
+
+def mobile_needs_email_code(session: Session, member: Member, attempt: str) -> bool:
+    """True when the number awaiting confirmation in this sign-in is not the one on file (see above)."""
+    pending = pending_mobile(session, member, attempt)
+    return pending is not None and pending != member.mobile
+
+
+def masked_email(member: Member) -> str:
+    """The member's e-mail address as a code page shows it."""
+    return mask_email(member.email)
 
 
 def pending_mobile(session: Session, member: Member, attempt: str) -> str | None:
@@ -261,48 +331,64 @@ def pending_mobile(session: Session, member: Member, attempt: str) -> str | None
         OneTimeCode.binding == attempt_binding(attempt)).order_by(OneTimeCode.id.desc()).limit(1))
 
 
-def check_code(session: Session, member: Member, code: str, *, attempt: str, purpose: CodePurpose,
-               policy: SignInPolicy, ip: str | None, now: datetime) -> CodeCheck:
-    """Check a code typed for this sign-in attempt: right, unexpired, unused, within its attempts.
-
-    A wrong code counts against the code (``code_attempts``) and as a failed sign-in of the member.
-    A right code for a new mobile number records that number as the member's verified mobile.
-    """
-    session.flush()
-    session.refresh(member, with_for_update=True)  # concurrent wrong codes each count against the member
-    binding = attempt_binding(attempt)
-    otc = session.scalar(
+def _latest_code(session: Session, member: Member, purpose: CodePurpose, binding: str) -> OneTimeCode | None:
+    return session.scalar(
         select(OneTimeCode).where(OneTimeCode.member_id == member.id, OneTimeCode.purpose == purpose,
                                   OneTimeCode.binding == binding, OneTimeCode.used_at.is_(None),
                                   OneTimeCode.revoked_at.is_(None))
         .order_by(OneTimeCode.id.desc()).limit(1).with_for_update())
+
+
+def _try_code(otc: OneTimeCode | None, typed: str, binding: str, policy: SignInPolicy, now: datetime) -> CodeCheck:
     if otc is None:
-        outcome = CodeCheck.MISSING
-    elif now >= otc.expires_at:
-        outcome = CodeCheck.EXPIRED
-    elif otc.attempts >= policy.code_attempts:
-        outcome = CodeCheck.EXHAUSTED
-    else:
-        otc.attempts += 1
-        typed = normalise_code(code)
-        right = bool(re.fullmatch(r"\d{6}", typed)) and hmac.compare_digest(otc.code_hash, _code_hash(binding, typed))
-        outcome = CodeCheck.OK if right else CodeCheck.WRONG
-        if not right and otc.attempts >= policy.code_attempts:
-            otc.revoked_at = now
+        return CodeCheck.MISSING
+    if now >= otc.expires_at:
+        return CodeCheck.EXPIRED
+    if otc.attempts >= policy.code_attempts:
+        return CodeCheck.EXHAUSTED
+    otc.attempts += 1
+    typed = normalise_code(typed)
+    right = bool(re.fullmatch(r"\d{6}", typed)) and hmac.compare_digest(otc.code_hash, _code_hash(binding, typed))
+    if not right and otc.attempts >= policy.code_attempts:
+        otc.revoked_at = now
+    return CodeCheck.OK if right else CodeCheck.WRONG
+
+
+def check_code(session: Session, member: Member, code: str, *, attempt: str, purpose: CodePurpose,
+               policy: SignInPolicy, ip: str | None, now: datetime, email_code: str = "") -> CodeCheck:
+    """Check a code typed for this sign-in attempt (or session): right, unexpired, unused, within its attempts.
+
+    A wrong code counts against the code (``code_attempts``) and as a failed sign-in of the member.
+    A right code for a new mobile number records that number as the member's verified mobile; during
+    sign-in, a number other than the one on file also needs the right ``email_code``.
+    """
+    session.flush()
+    session.refresh(member, with_for_update=True)  # concurrent wrong codes each count against the member
+    binding = attempt_binding(attempt)
+    otc = _latest_code(session, member, purpose, binding)
+    outcome = _try_code(otc, code, binding, policy, now)
+    email_otc = None
+    if outcome is CodeCheck.OK and purpose is CodePurpose.MOBILE and otc.destination != member.mobile:
+        email_otc = _latest_code(session, member, CodePurpose.MOBILE_EMAIL, binding)
+        if email_otc is not None and email_otc.destination != otc.destination:
+            email_otc = None
+        outcome = _try_code(email_otc, email_code, binding, policy, now)
     if outcome is not CodeCheck.OK:
         if outcome is CodeCheck.WRONG:
             register_failure(session, member, policy=policy, ip=ip, now=now, step="code")
         record(session, "signin.code_failed", subject=member, ip=ip, now=now, channel="sms",
-               purpose=purpose.value, reason=outcome.value, **_actor(member))
+               purpose=purpose.value, reason=outcome.value, email_code=email_otc is not None, **_actor(member))
         return outcome
     otc.used_at = now
-    if purpose is CodePurpose.MOBILE:
+    if email_otc is not None:
+        email_otc.used_at = now
+    if purpose in (CodePurpose.MOBILE, CodePurpose.MOBILE_CHANGE):
         member.mobile = otc.destination
         member.mobile_verified = True
-        record(session, "mobile.confirmed", subject=member, ip=ip, now=now, **_actor(member))
-        if member.email:
-            queue_email(session, to=member.email, template="account_mobile_added", member_id=member.id,
-                        context={"member": member, "masked_mobile": mask_mobile(otc.destination)})
+        record(session, "mobile.confirmed", subject=member, ip=ip, now=now, email_code=email_otc is not None,
+               signed_in=purpose is CodePurpose.MOBILE_CHANGE, **_actor(member))
+        notify_member(session, member, template="account_mobile_added",
+                      context={"masked_mobile": mask_mobile(otc.destination)})
     return CodeCheck.OK
 
 
@@ -314,10 +400,21 @@ def _totp(secret: str) -> pyotp.TOTP:
     return pyotp.TOTP(secret)
 
 
+class ReauthenticationRequired(DomainError):
+    """A change of the second factor needs the password and a code asked again in this session."""
+
+
+def _require_reauthentication(web_session: WebSession | None, session_policy: SessionPolicy,
+                              now: datetime) -> None:
+    if not reauthenticated(web_session, policy=session_policy, now=now):
+        raise ReauthenticationRequired(Message("Pour modifier la sécurité de votre connexion, confirmez d'abord "
+                                               "votre identité avec votre mot de passe et un code."))
+
+
 def begin_totp_enrolment(session: Session, member: Member, *, now: datetime) -> str:
     """Give the member a new authenticator secret (not yet in use) and return its otpauth:// URI."""
     if member.second_factor is SecondFactor.TOTP:
-        raise DomainError("Une application d'authentification est déjà active.")
+        raise DomainError(Message("Une application d'authentification est déjà active."))
     member.totp_secret = pyotp.random_base32()
     return totp_uri(member)
 
@@ -337,8 +434,13 @@ def _verify_totp(member: Member, code: str, now: datetime) -> int | None:
         return None
 
 
-def confirm_totp_enrolment(session: Session, member: Member, code: str, *, ip: str | None, now: datetime) -> bool:
-    """Switch the member to the authenticator app once it shows a right code; tell the member by e-mail."""
+def confirm_totp_enrolment(session: Session, member: Member, code: str, *, web_session: WebSession | None,
+                           session_policy: SessionPolicy, ip: str | None, now: datetime) -> bool:
+    """Switch the member to the authenticator app once it shows a right code; tell the member by e-mail.
+
+    Needs a recent re-authentication in this session (ASVS 7.5.1): raises :class:`ReauthenticationRequired`.
+    """
+    _require_reauthentication(web_session, session_policy, now)
     timecode = _verify_totp(member, code, now)
     if timecode is None:
         record(session, "totp.enrolment_failed", subject=member, ip=ip, now=now, **_actor(member))
@@ -346,25 +448,23 @@ def confirm_totp_enrolment(session: Session, member: Member, code: str, *, ip: s
     member.second_factor = SecondFactor.TOTP
     member.totp_last_timecode = timecode
     record(session, "totp.enabled", subject=member, ip=ip, now=now, **_actor(member))
-    if member.email:
-        queue_email(session, to=member.email, template="account_second_factor_changed", member_id=member.id,
-                    context={"member": member, "method": "une application d'authentification"})
+    notify_member(session, member, template="account_second_factor_changed",
+                  context={"method": Message("une application d'authentification")})
     return True
 
 
-def disable_totp(session: Session, member: Member, code: str, *, ip: str | None, now: datetime) -> bool:
-    """Go back to SMS codes, proven by a right authenticator code; tell the member by e-mail."""
-    if member.second_factor is not SecondFactor.TOTP or check_totp_code(member, code, now) is not CodeCheck.OK:
-        record(session, "totp.disable_failed", subject=member, ip=ip, now=now, **_actor(member))
-        return False
+def disable_totp(session: Session, member: Member, *, web_session: WebSession | None, session_policy: SessionPolicy,
+                 ip: str | None, now: datetime) -> None:
+    """Go back to SMS codes, after a re-authentication with the app's code; tell the member by e-mail."""
+    _require_reauthentication(web_session, session_policy, now)
+    if member.second_factor is not SecondFactor.TOTP:
+        raise DomainError(Message("Vous recevez déjà le code de connexion par SMS."))
     member.second_factor = SecondFactor.SMS
     member.totp_secret = None
     member.totp_last_timecode = None
     record(session, "totp.disabled", subject=member, ip=ip, now=now, **_actor(member))
-    if member.email:
-        queue_email(session, to=member.email, template="account_second_factor_changed", member_id=member.id,
-                    context={"member": member, "method": "un code reçu par SMS"})
-    return True
+    notify_member(session, member, template="account_second_factor_changed",
+                  context={"method": Message("un code reçu par SMS")})
 
 
 def check_totp_code(member: Member, code: str, now: datetime) -> CodeCheck:
@@ -392,28 +492,115 @@ def check_totp(session: Session, member: Member, code: str, *, policy: SignInPol
 
 
 # ---------------------------------------------------------------------------------------------------------
+# Re-authentication before a change of the second factor (ASVS 7.5.1)
+
+
+def send_reauthentication_code(session: Session, member: Member, *, web_session_key: str, policy: SignInPolicy,
+                               ip: str | None, now: datetime) -> None:
+    """Send a code by SMS to the member's verified mobile, to confirm a change in this session."""
+    if member.second_factor is SecondFactor.TOTP or not (member.mobile and member.mobile_verified):
+        raise CodeNotSent(Message("Aucun numéro de mobile confirmé ne peut recevoir ce code."))
+    send_code(session, member, attempt=web_session_key, purpose=CodePurpose.REAUTH, destination=member.mobile,
+              policy=policy, ip=ip, now=now)
+
+
+def reauthenticate(session: Session, member: Member, web_session: WebSession, password: str, code: str, *,
+                   web_session_key: str, policy: SignInPolicy, ip: str | None, now: datetime) -> CodeCheck:
+    """Ask again for the password and a code of the current second factor before a sensitive change.
+
+    Wrong answers count as failed sign-ins (the account locks as on the login page); success opens a short
+    window (``SessionPolicy.reauthentication_minutes``) for changes in this session.
+    """
+    session.flush()
+    session.refresh(member, with_for_update=True)
+    if not verify_password(member.password_hash, password):
+        register_failure(session, member, policy=policy, ip=ip, now=now, step="reauthentication")
+        outcome = CodeCheck.WRONG
+        reason = "wrong_password"
+    elif member.second_factor is SecondFactor.TOTP:
+        outcome = check_totp_code(member, code, now)
+        if outcome is not CodeCheck.OK:
+            register_failure(session, member, policy=policy, ip=ip, now=now, step="reauthentication")
+        reason = outcome.value
+    else:
+        outcome = check_code(session, member, code, attempt=web_session_key, purpose=CodePurpose.REAUTH,
+                             policy=policy, ip=ip, now=now)
+        reason = outcome.value
+    if outcome is not CodeCheck.OK:
+        record(session, "reauthentication.failed", subject=member, ip=ip, now=now, reason=reason, **_actor(member))
+        return outcome
+    web_session.reauthenticated_at = now
+    record(session, "reauthentication.succeeded", subject=member, ip=ip, now=now, **_actor(member))
+    return CodeCheck.OK
+
+
+def request_mobile_change(session: Session, member: Member, mobile: str, *, web_session: WebSession | None,
+                          web_session_key: str, session_policy: SessionPolicy, policy: SignInPolicy,
+                          ip: str | None, now: datetime) -> None:
+    """A signed-in member, re-authenticated, asks to receive codes on another mobile: a code goes to it."""
+    _require_reauthentication(web_session, session_policy, now)
+    send_code(session, member, attempt=web_session_key, purpose=CodePurpose.MOBILE_CHANGE, destination=mobile,
+              policy=policy, ip=ip, now=now)
+
+
+def pending_mobile_change(session: Session, member: Member, web_session_key: str) -> str | None:
+    """The new number awaiting its code in this session, if any."""
+    return session.scalar(select(OneTimeCode.destination).where(
+        OneTimeCode.member_id == member.id, OneTimeCode.purpose == CodePurpose.MOBILE_CHANGE,
+        OneTimeCode.binding == attempt_binding(web_session_key), OneTimeCode.used_at.is_(None),
+        OneTimeCode.revoked_at.is_(None)).order_by(OneTimeCode.id.desc()).limit(1))
+
+
+# ---------------------------------------------------------------------------------------------------------
 # End of sign-in, sessions, terms
 
 
-def complete_sign_in(session: Session, member: Member, *, method: str, via: str, ip: str | None,
-                     now: datetime) -> None:
-    """Record a sign-in whose second factor succeeded."""
+def sign_in_stamp(member: Member) -> str:
+    """What a sign-in waiting for its second factor keeps of the account: it stops if the password changes."""
+    return hashlib.sha256((member.password_hash or "").encode()).hexdigest()
+
+
+def complete_sign_in(session: Session, member: Member, *, method: str, via: str, session_policy: SessionPolicy,
+                     user_agent: str | None, ip: str | None, now: datetime) -> str:
+    """Record a sign-in whose second factor succeeded and open its session; returns the session key."""
     member.failed_login_count = 0
     member.last_failed_login_at = None
     member.last_login_at = now
+    key = open_session(session, member_id=member.id, policy=session_policy, ip=ip, user_agent=user_agent, now=now)
     record(session, "signin.succeeded", subject=member, ip=ip, now=now, method=method, via=via, **_actor(member))
+    return key
 
 
-def end_all_sessions(member: Member) -> str:
-    """Give the member a new session token: every session holding the old one ends. Returns the new token."""
-    member.session_token = new_session_token()
-    return member.session_token
+def signed_in_member(session: Session, key: str | None, *, session_policy: SessionPolicy,
+                     now: datetime) -> tuple[Member, WebSession] | None:
+    """The member and session behind a cookie key: live session, unlocked account."""
+    web_session = find_session(session, key, policy=session_policy, now=now)
+    if web_session is None or web_session.member_id is None:
+        return None
+    member = session.get(Member, web_session.member_id)
+    if member is None or member.locked_at is not None:
+        return None
+    member.web_session_key = key
+    return member, web_session
 
 
-def sign_out(session: Session, member: Member, *, ip: str | None, now: datetime) -> None:
-    """Sign out: the session token changes, so no copy of the session cookie works any more."""
-    end_all_sessions(member)
+def sign_out(session: Session, member: Member, web_session: WebSession | None, *, ip: str | None,
+             now: datetime) -> None:
+    """Se déconnecter: this session ends on the server, so no copy of its cookie works any more."""
+    if web_session is not None:
+        end_session(web_session, reason=SessionEnd.SIGNED_OUT, now=now)
     record(session, "signin.signed_out", subject=member, ip=ip, now=now, **_actor(member))
+
+
+def end_own_session(session: Session, member: Member, session_id: int, *, ip: str | None, now: datetime) -> bool:
+    """"Fermer cette session" from the list of one's sessions; False when it is not one of the member's."""
+    web_session = session.get(WebSession, session_id) if isinstance(session_id, int) else None
+    if web_session is None or web_session.member_id != member.id or web_session.ended_at is not None:
+        return False
+    end_session(web_session, reason=SessionEnd.ENDED_BY_OWNER, now=now)
+    record(session, "session.ended", subject=member, ip=ip, now=now, session_id=session_id,
+           reason=SessionEnd.ENDED_BY_OWNER, **_actor(member))
+    return True
 
 
 def current_terms(session: Session, now: datetime) -> TermsVersion | None:
@@ -445,22 +632,21 @@ class WrongCurrentPassword(DomainError):
 
 
 def change_password(session: Session, member: Member, current: str, new: str, *, policy: SignInPolicy,
-                    ip: str | None, now: datetime) -> str:
-    """Modifier mon mot de passe: check the current one, apply the rules, end the other sessions, notify.
+                    session_policy: SessionPolicy, user_agent: str | None, ip: str | None, now: datetime) -> str:
+    """Modifier mon mot de passe: check the current one, apply the rules, end every session, notify.
 
-    Returns the new session token (the caller keeps its own session with it). Raises
+    Returns the key of a new session for the caller's browser (all others have ended). Raises
     :class:`WrongCurrentPassword` (counted as a failed sign-in) or ``PasswordRejected``.
     """
     if not verify_password(member.password_hash, current):
         register_failure(session, member, policy=policy, ip=ip, now=now, step="password_change")
         record(session, "password.change_failed", subject=member, ip=ip, now=now, reason="wrong_current",
                **_actor(member))
-        raise WrongCurrentPassword("Le mot de passe actuel est incorrect.", field="current_password")
+        raise WrongCurrentPassword(Message("Le mot de passe actuel est incorrect."), field="current_password")
     set_password(session, member, new, now=now)
     member.failed_login_count = 0
-    token = end_all_sessions(member)
+    end_sessions(session, member_id=member.id, reason=SessionEnd.PASSWORD_CHANGED, now=now)
+    key = open_session(session, member_id=member.id, policy=session_policy, ip=ip, user_agent=user_agent, now=now)
     record(session, "password.changed", subject=member, ip=ip, now=now, **_actor(member))
-    if member.email:
-        queue_email(session, to=member.email, template="account_password_changed", member_id=member.id,
-                    context={"member": member, "changed_at": now})
-    return token
+    notify_member(session, member, template="account_password_changed", context={"changed_at": now})
+    return key

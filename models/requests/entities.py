@@ -11,10 +11,13 @@ from sqlalchemy.orm import Mapped, declared_attr, mapped_column, relationship
 
 from ..base import Base, StrEnumType, utcnow
 from ..crypto import EncryptedString
-from ..formats import mask_iban
+from ..formats import mask_bic, mask_iban
+from ..i18n import Message
 
 if TYPE_CHECKING:
-    from ..contracts.entities import Beneficiary
+    from ..content.entities import ContactReason, DocumentCategory, DocumentType
+    from ..contracts.entities import BankAccount, Beneficiary
+    from ..files.entities import StoredFile
     from ..members.entities import Member
     from ..staff.entities import StaffUser
 
@@ -29,18 +32,39 @@ class RequestStatus(enum.StrEnum):
     REJECTED = "rejected"
 
     @property
-    def label(self) -> str:
-        """French label shown to members and staff."""
-        return {
-            "new": "Nouvelle",
-            "in_progress": "En cours de traitement",
-            "waiting_member": "En attente de votre part",
-            "done": "Traitée",
-            "rejected": "Refusée",
-        }[self.value]
+    def label(self) -> Message:
+        """The status as the member reads it (translatable)."""
+        return _STATUS_LABELS[self.value]
+
+
+_STATUS_LABELS = {
+    "new": Message("Nouvelle"),
+    "in_progress": Message("En cours de traitement"),
+    "waiting_member": Message("En attente de votre part"),
+    "done": Message("Traitée"),
+    "rejected": Message("Refusée"),
+}
 
 
 OPEN_STATUSES = (RequestStatus.NEW, RequestStatus.IN_PROGRESS, RequestStatus.WAITING_MEMBER)
+#: Statuses whose clock runs: a request waiting for the member is paused, never late.
+RUNNING_STATUSES = (RequestStatus.NEW, RequestStatus.IN_PROGRESS)
+
+
+class Action(enum.StrEnum):
+    """What a staff member can do to a request of a queue (models.requests.workflow says when)."""
+
+    CLAIM = "claim"
+    RELEASE = "release"
+    REASSIGN = "reassign"
+    ASK_MEMBER = "ask_member"
+    REJECT = "reject"
+    CLOSE = "close"
+    APPROVE = "approve"
+    CLASSIFY = "classify"
+    REPLY = "reply"
+    PROPOSE = "propose"
+    RETURN = "return"
 
 
 class RequestMixin:
@@ -49,6 +73,11 @@ class RequestMixin:
     #: Prefix of the human reference (PEC-2026-000123) and name of the queue.
     reference_prefix: ClassVar[str]
     kind: ClassVar[str]
+    #: The kind of request as the member reads it in "Mes demandes".
+    type_label: ClassVar[Message]
+    #: Actions of this type that only the agent holding the request may take, with the statuses they need
+    #: (claim, release and reassign are the same for every type: models.requests.workflow).
+    holder_actions: ClassVar[dict[Action, frozenset[RequestStatus]]] = {}
 
     id: Mapped[int] = mapped_column(primary_key=True)
     reference: Mapped[str] = mapped_column(String(20), unique=True)
@@ -58,6 +87,7 @@ class RequestMixin:
     due_on: Mapped[date]
     claimed_at: Mapped[datetime | None]
     closed_at: Mapped[datetime | None]
+    waiting_since: Mapped[datetime | None] = mapped_column(comment="since when the member is asked for something")
     resolution_note: Mapped[str | None] = mapped_column(Text, comment="reason given to the member")
 
     @declared_attr
@@ -74,14 +104,20 @@ class RequestMixin:
 
     @declared_attr
     def assigned_to(cls) -> Mapped[StaffUser | None]:
-        return relationship("StaffUser")
+        return relationship("StaffUser", foreign_keys=f"{cls.__name__}.assigned_to_id")
 
     @declared_attr.directive
     def __table_args__(cls):
-        return (Index(f"ix_{cls.__tablename__}_queue", "status", "created_at", "id"),)
+        return (Index(f"ix_{cls.__tablename__}_queue", "status", "created_at", "id"),
+                Index(f"ix_{cls.__tablename__}_due", "status", "due_on"))
 
     def __str__(self) -> str:
         return self.reference
+
+
+_S = RequestStatus
+_WORKING = frozenset({_S.IN_PROGRESS})
+_WORKING_OR_WAITING = frozenset({_S.IN_PROGRESS, _S.WAITING_MEMBER})
 
 
 class HospitalCoverageRequest(RequestMixin, Base):
@@ -90,6 +126,8 @@ class HospitalCoverageRequest(RequestMixin, Base):
     __tablename__ = "hospital_coverage_request"
     reference_prefix = "PEC"
     kind = "hospital_coverage"
+    type_label = Message("Prise en charge hospitalière")
+    holder_actions = {Action.APPROVE: _WORKING, Action.REJECT: _WORKING_OR_WAITING}
 
     beneficiary_id: Mapped[int] = mapped_column(ForeignKey("beneficiary.id"))
     establishment_name: Mapped[str] = mapped_column(String(200))
@@ -109,21 +147,18 @@ class DocumentSubmission(RequestMixin, Base):
     __tablename__ = "document_submission"
     reference_prefix = "DOC"
     kind = "document"
+    type_label = Message("Dépôt de documents")
+    holder_actions = {Action.CLASSIFY: _WORKING, Action.CLOSE: _WORKING, Action.ASK_MEMBER: _WORKING,
+                      Action.REJECT: _WORKING_OR_WAITING}
 
     category_id: Mapped[int] = mapped_column(ForeignKey("document_category.id"))
     type_id: Mapped[int] = mapped_column(ForeignKey("document_type.id"))
     beneficiary_id: Mapped[int | None] = mapped_column(ForeignKey("beneficiary.id"))
     comment: Mapped[str] = mapped_column(Text, default="")
 
-
-class DocumentSubmissionFile(Base):
-    """One file of a document submission."""
-
-    __tablename__ = "document_submission_file"
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    submission_id: Mapped[int] = mapped_column(ForeignKey("document_submission.id"), index=True)
-    file_id: Mapped[int] = mapped_column(ForeignKey("stored_file.id"))
+    category: Mapped[DocumentCategory] = relationship()
+    document_type: Mapped[DocumentType] = relationship()
+    beneficiary: Mapped[Beneficiary | None] = relationship()
 
 
 class ContactRequest(RequestMixin, Base):
@@ -132,29 +167,63 @@ class ContactRequest(RequestMixin, Base):
     __tablename__ = "contact_request"
     reference_prefix = "CTC"
     kind = "contact"
+    type_label = Message("Contacter la mutuelle")
+    holder_actions = {Action.REPLY: _WORKING, Action.CLOSE: _WORKING}
 
     reason_id: Mapped[int] = mapped_column(ForeignKey("contact_reason.id"))
     beneficiary_id: Mapped[int | None] = mapped_column(ForeignKey("beneficiary.id"))
     message: Mapped[str] = mapped_column(Text)
 
+    reason: Mapped[ContactReason] = relationship()
+    beneficiary: Mapped[Beneficiary | None] = relationship()
+
 
 class BankDetailChangeRequest(RequestMixin, Base):
-    """A change of the account reimbursements (or contributions) are paid to."""
+    """A change of the account reimbursements are paid to, for the member or a beneficiary.
+
+    Four eyes: the agent who checks the RIB proposes (``proposed_by``), a different staff member approves;
+    on approval a new version of the bank account takes effect on ``effective_on``.
+    """
 
     __tablename__ = "bank_detail_change_request"
     reference_prefix = "RIB"
     kind = "bank_details"
+    type_label = Message("Changement de coordonnées bancaires")
+    holder_actions = {Action.PROPOSE: _WORKING, Action.ASK_MEMBER: _WORKING, Action.REJECT: _WORKING_OR_WAITING}
 
-    beneficiary_id: Mapped[int | None] = mapped_column(ForeignKey("beneficiary.id"))
+    beneficiary_id: Mapped[int | None] = mapped_column(ForeignKey("beneficiary.id"),
+                                                       comment="empty: the member's own account")
     holder: Mapped[str] = mapped_column(String(140))
     iban: Mapped[str] = mapped_column(EncryptedString())
     bic: Mapped[str] = mapped_column(String(11))
-    rib_file_id: Mapped[int | None] = mapped_column(ForeignKey("stored_file.id"))
+    confirmed_by: Mapped[str] = mapped_column(String(10), default="sms", comment="sms or totp")
+    effective_on: Mapped[date | None] = mapped_column(comment="date the new account takes effect")
+    proposed_by_id: Mapped[int | None] = mapped_column(ForeignKey("staff_user.id"))
+    proposed_at: Mapped[datetime | None]
+    approved_by_id: Mapped[int | None] = mapped_column(ForeignKey("staff_user.id"))
+    approved_at: Mapped[datetime | None]
+    bank_account_id: Mapped[int | None] = mapped_column(ForeignKey("bank_account.id"),
+                                                        comment="the version created on approval")
+
+    beneficiary: Mapped[Beneficiary | None] = relationship()
+    proposed_by: Mapped[StaffUser | None] = relationship(foreign_keys=[proposed_by_id])
+    approved_by: Mapped[StaffUser | None] = relationship(foreign_keys=[approved_by_id])
+    bank_account: Mapped[BankAccount | None] = relationship()
 
     @property
     def masked_iban(self) -> str:
         """The new IBAN, masked."""
         return mask_iban(self.iban)
+
+    @property
+    def masked_bic(self) -> str:
+        """The new BIC, masked."""
+        return mask_bic(self.bic)
+
+    @property
+    def awaiting_approval(self) -> bool:
+        """True when an agent proposed the change and a second staff member must approve it."""
+        return self.proposed_by_id is not None and self.approved_by_id is None
 
 
 class TeletransmissionRequest(RequestMixin, Base):
@@ -163,9 +232,12 @@ class TeletransmissionRequest(RequestMixin, Base):
     __tablename__ = "teletransmission_request"
     reference_prefix = "TLT"
     kind = "teletransmission"
+    type_label = Message("Activer la télétransmission")
+    holder_actions = {Action.CLOSE: _WORKING, Action.ASK_MEMBER: _WORKING, Action.REJECT: _WORKING_OR_WAITING}
 
-    beneficiary_id: Mapped[int] = mapped_column(ForeignKey("beneficiary.id"))
-    certificate_file_id: Mapped[int | None] = mapped_column(ForeignKey("stored_file.id"))
+    beneficiary_id: Mapped[int] = mapped_column(ForeignKey("beneficiary.id"), index=True)
+
+    beneficiary: Mapped[Beneficiary] = relationship()
 
 
 REQUEST_MODELS: dict[str, type[RequestMixin]] = {
@@ -173,6 +245,73 @@ REQUEST_MODELS: dict[str, type[RequestMixin]] = {
     for m in (HospitalCoverageRequest, DocumentSubmission, ContactRequest, BankDetailChangeRequest,
               TeletransmissionRequest)
 }
+#: The model of each reference prefix (DOC-2026-000001 is a DocumentSubmission).
+MODELS_BY_PREFIX: dict[str, type[RequestMixin]] = {m.reference_prefix: m for m in REQUEST_MODELS.values()}
+
+
+class RequestFile(Base):
+    """A file sent with a request: at submission, or with an answer of the member (``message_id``)."""
+
+    __tablename__ = "request_file"
+    __table_args__ = (Index("ix_request_file_request", "request_kind", "request_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    request_kind: Mapped[str] = mapped_column(String(30))
+    request_id: Mapped[int]
+    member_id: Mapped[int] = mapped_column(ForeignKey("member.id"), index=True)
+    message_id: Mapped[int | None] = mapped_column(ForeignKey("request_message.id"))
+    file_id: Mapped[int] = mapped_column(ForeignKey("stored_file.id"))
+    added_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    file: Mapped[StoredFile] = relationship()
+
+
+class MessageAuthor(enum.StrEnum):
+    """Who wrote a message of a request."""
+
+    MEMBER = "member"
+    STAFF = "staff"
+
+
+class RequestMessage(Base):
+    """A message exchanged about a request: an agent's question or reply, the member's answer."""
+
+    __tablename__ = "request_message"
+    __table_args__ = (Index("ix_request_message_request", "request_kind", "request_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    request_kind: Mapped[str] = mapped_column(String(30))
+    request_id: Mapped[int]
+    member_id: Mapped[int] = mapped_column(ForeignKey("member.id"), index=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    author: Mapped[MessageAuthor] = mapped_column(StrEnumType(MessageAuthor, 10))
+    staff_id: Mapped[int | None] = mapped_column(ForeignKey("staff_user.id"))
+    body: Mapped[str] = mapped_column(Text)
+
+    files: Mapped[list[RequestFile]] = relationship(order_by="RequestFile.id")
+
+
+class PendingBankChange(Base):
+    """A bank-details change typed by a member, waiting for the code that confirms it (then deleted).
+
+    The member's session keeps ``token``; only its SHA-256 is stored, and the SMS code is bound to it.
+    """
+
+    __tablename__ = "pending_bank_change"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    member_id: Mapped[int] = mapped_column(ForeignKey("member.id", ondelete="CASCADE"), index=True)
+    beneficiary_id: Mapped[int | None] = mapped_column(ForeignKey("beneficiary.id"))
+    holder: Mapped[str] = mapped_column(String(140))
+    iban: Mapped[str] = mapped_column(EncryptedString())
+    bic: Mapped[str] = mapped_column(String(11))
+    rib_file_id: Mapped[int] = mapped_column(ForeignKey("stored_file.id"))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    form_token: Mapped[str] = mapped_column(String(64), default="")
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+
+    rib_file: Mapped[StoredFile] = relationship()
 
 
 class RequestEvent(Base):

@@ -9,35 +9,35 @@ from datetime import date, datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ..audit.entities import AuditEvent
 from ..audit.operations import record
 from ..content.entities import NoCoverageEstablishment
 from ..contracts.entities import Beneficiary
-from ..errors import DomainError, InvalidTransition, ValidationFailed
+from ..errors import DomainError, ValidationFailed
 from ..formats import canonical_finess, normalise_text
+from ..i18n import Message
 from ..members.entities import Member
-from ..outbox.operations import queue_email, queue_fax
+from ..outbox.operations import notify_member, queue_email, queue_fax
 from ..staff.entities import StaffUser
-from .entities import HospitalCoverageRequest, RequestStatus
-from .workflow import local_today, start_request, transition
+from .entities import Action, HospitalCoverageRequest, RequestStatus
+from .operations import FORM_TOKEN_RE, already_submitted
+from .workflow import local_today, require, staff_text, start_request, transition
+from .queries import member_hospital_coverage_request
 
-FAX_OR_EMAIL_MESSAGE = "Il est nécessaire de saisir au moins le fax ou l'email afin de pouvoir envoyer la demande"
-REQUIRED_MESSAGE = "Ce champ est obligatoire."
-NOT_IN_FAMILY_MESSAGE = "Choisissez une personne de votre contrat."
-NOT_COVERED_MESSAGE = "Cette personne n'est pas couverte par votre contrat à cette date."
-PAST_DATE_MESSAGE = "La date de début d'hospitalisation ne peut pas être dans le passé."
-TOO_FAR_MESSAGE = "La date de début d'hospitalisation doit être dans moins d'un an."
-FINESS_LENGTH_MESSAGE = "Le N° Finess doit comporter 9 caractères."
-FINESS_KEY_MESSAGE = "Ce N° Finess n'est pas valide (clé de contrôle incorrecte)."
-FAX_FORMAT_MESSAGE = "Saisissez un numéro de fax français à 10 chiffres."
-EMAIL_FORMAT_MESSAGE = "Saisissez une adresse email valide."
-NO_COVERAGE_MESSAGE = ("Pour cet établissement, la prise en charge n'est pas nécessaire : la présentation de votre "
-                       "carte Mutuelle est suffisante.")
+FAX_OR_EMAIL_MESSAGE = Message(
+    "Il est nécessaire de saisir au moins le fax ou l'email afin de pouvoir envoyer la demande")
+REQUIRED_MESSAGE = Message("Ce champ est obligatoire.")
+NOT_IN_FAMILY_MESSAGE = Message("Choisissez une personne de votre contrat.")
+NOT_COVERED_MESSAGE = Message("Cette personne n'est pas couverte par votre contrat à cette date.")
+PAST_DATE_MESSAGE = Message("La date de début d'hospitalisation ne peut pas être dans le passé.")
+TOO_FAR_MESSAGE = Message("La date de début d'hospitalisation doit être dans moins d'un an.")
+FINESS_LENGTH_MESSAGE = Message("Le N° Finess doit comporter 9 caractères.")
+FINESS_KEY_MESSAGE = Message("Ce N° Finess n'est pas valide (clé de contrôle incorrecte).")
+FAX_FORMAT_MESSAGE = Message("Saisissez un numéro de fax français à 10 chiffres.")
+EMAIL_FORMAT_MESSAGE = Message("Saisissez une adresse email valide.")
+NO_COVERAGE_MESSAGE = Message("Pour cet établissement, la prise en charge n'est pas nécessaire : la présentation "
+                              "de votre carte Mutuelle est suffisante.")
 EMAIL_RE = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]{1,64}@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}$")
-FORM_TOKEN_RE = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
 MAX_DAYS_AHEAD = 366
-#: How long a form token is remembered to recognise a second click on "Valider".
-FORM_TOKEN_MEMORY = timedelta(days=1)
 SUBMITTED_ACTION = "hospital_coverage.submitted"
 _MAX_ID = 2**31 - 1
 
@@ -130,7 +130,7 @@ def _validate(session: Session, member: Member, data: HospitalCoverageInput, tod
     if not name:
         fail("establishment_name", REQUIRED_MESSAGE)
     elif len(name) > 200:
-        fail("establishment_name", "200 caractères au maximum.")
+        fail("establishment_name", Message("%(count)d caractères au maximum.", count=200))
     clean["establishment_name"] = name
 
     clean["finess"] = None
@@ -181,28 +181,6 @@ def _validate(session: Session, member: Member, data: HospitalCoverageInput, tod
     return clean
 
 
-def _already_submitted(
-    session: Session, member: Member, form_token: str, now: datetime
-) -> HospitalCoverageRequest | None:
-    """The request this member already sent from the form carrying ``form_token``, if any.
-
-    The member's row is locked first, so two submissions of one form that arrive together are
-    handled one after the other and the second finds the first (PostgreSQL; SQLite serialises writes).
-    """
-    session.execute(select(Member.id).where(Member.id == member.id).with_for_update())
-    events = session.scalars(
-        select(AuditEvent).where(
-            AuditEvent.member_id == member.id,
-            AuditEvent.action == SUBMITTED_ACTION,
-            AuditEvent.at >= now - FORM_TOKEN_MEMORY,
-        )
-    )
-    for event in events:
-        if event.details.get("form_token") == form_token and event.subject_id is not None:
-            return session.get(HospitalCoverageRequest, event.subject_id)
-    return None
-
-
 def submit_hospital_coverage(
     session: Session, member: Member, data: HospitalCoverageInput, *, now: datetime, ip: str | None = None
 ) -> HospitalCoverageRequest:
@@ -217,7 +195,7 @@ def submit_hospital_coverage(
     """
     token = data.form_token if FORM_TOKEN_RE.match(data.form_token or "") else ""
     if token:
-        existing = _already_submitted(session, member, token, now)
+        existing = already_submitted(session, member, HospitalCoverageRequest, SUBMITTED_ACTION, token, now)
         if existing is not None:
             return existing
     clean = _validate(session, member, data, local_today(now))
@@ -240,10 +218,8 @@ def submit_hospital_coverage(
         details["form_token"] = token
     record(session, SUBMITTED_ACTION, actor_type="member", actor_id=member.id, subject=request,
            member_id=member.id, ip=ip, now=now, **details)
-    if member.email:
-        queue_email(session, to=member.email, template="hospital_coverage_received", member_id=member.id,
-                    related=request.reference,
-                    context={"member": member, "request": request, "beneficiary": clean["beneficiary"]})
+    notify_member(session, member, template="hospital_coverage_received", related=request.reference,
+                  context={"request": request, "beneficiary": clean["beneficiary"]})
     return request
 
 
@@ -257,8 +233,7 @@ def approve_hospital_coverage(
     session: Session, request: HospitalCoverageRequest, *, staff: StaffUser, now: datetime
 ) -> None:
     """An agent approves: the letter goes to the admission service by fax and/or e-mail, the member is told."""
-    if request.status is not RequestStatus.IN_PROGRESS or request.assigned_to_id != staff.id:
-        raise InvalidTransition("Prenez d'abord la demande en charge avant de l'accepter.")
+    require(request, staff, Action.APPROVE)
     transition(session, request, RequestStatus.DONE, staff=staff, now=now, note="Prise en charge envoyée")
     member, beneficiary = request.member, request.beneficiary
     context = {"member": member, "request": request, "beneficiary": beneficiary}
@@ -269,25 +244,30 @@ def approve_hospital_coverage(
     if request.admission_email:
         queue_email(session, to=request.admission_email, template="hospital_coverage_letter", context=context,
                     attachments=[attachment], member_id=member.id, related=request.reference)
-    if member.email:
-        queue_email(session, to=member.email, template="hospital_coverage_approved", context=context,
-                    member_id=member.id, related=request.reference)
+    notify_member(session, member, template="hospital_coverage_approved", context=context,
+                  related=request.reference)
 
 
 def reject_hospital_coverage(
     session: Session, request: HospitalCoverageRequest, *, staff: StaffUser, reason: str, now: datetime
 ) -> None:
     """The agent handling the request refuses it with a reason; the member is told why."""
-    if request.status not in (RequestStatus.IN_PROGRESS, RequestStatus.WAITING_MEMBER) \
-            or request.assigned_to_id != staff.id:
-        raise InvalidTransition("Prenez d'abord la demande en charge avant de la refuser.")
-    reason = reason.strip()
-    if not reason:
-        raise DomainError("Indiquez le motif du refus.", field="reason")
+    require(request, staff, Action.REJECT)
+    reason = staff_text(reason, field="reason", missing="Indiquez le motif du refus.")
     transition(session, request, RequestStatus.REJECTED, staff=staff, now=now, note=reason)
     request.resolution_note = reason
-    if request.member.email:
-        queue_email(session, to=request.member.email, template="hospital_coverage_rejected",
-                    context={"member": request.member, "request": request, "beneficiary": request.beneficiary,
-                             "reason": reason},
-                    member_id=request.member_id, related=request.reference)
+    notify_member(session, request.member, template="hospital_coverage_rejected", related=request.reference,
+                  context={"request": request, "beneficiary": request.beneficiary, "reason": reason})
+
+
+def open_member_request(session: Session, member: Member, reference: str, *, ip: str | None,
+                        now: datetime) -> HospitalCoverageRequest | None:
+    """One of the member's own requests by its reference; any other reference is None for the member and an
+    audit event for MESE (another family's reference is worth knowing about)."""
+    found = member_hospital_coverage_request(session, member, reference)
+    if found is None:
+        elsewhere = session.scalar(select(HospitalCoverageRequest.id).where(
+            HospitalCoverageRequest.reference == reference.strip().upper()[:40])) is not None
+        record(session, "member.refused", actor_type="member", actor_id=member.id, member_id=member.id, ip=ip,
+               now=now, reason="not_found", reference=reference[:40], other_family=elsewhere)
+    return found

@@ -1,16 +1,22 @@
-"""Read-only questions the member area asks about requests: a member's own requests, the no-coverage list."""
+"""Reads about requests: a family's requests, their messages and files; the queues' lists and counts."""
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from datetime import date
 
-from sqlalchemy import select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session, selectinload
 
 from ..content.entities import NoCoverageEstablishment
+from ..files.entities import StoredFile
 from ..members.entities import Member
-from .entities import HospitalCoverageRequest
+from ..staff.entities import StaffRole, StaffUser
+from .entities import (
+    MODELS_BY_PREFIX, OPEN_STATUSES, REQUEST_MODELS, RUNNING_STATUSES, HospitalCoverageRequest, RequestEvent,
+    RequestFile, RequestMessage, RequestMixin, RequestStatus, TeletransmissionRequest,
+)
 
 #: "Heading (detail)": rows sharing a heading are shown as one entry listing their details.
 _GROUPED_LABEL = re.compile(r"^(?P<heading>.*\S)\s*\((?P<detail>[^()]+)\)\s*$")
@@ -95,3 +101,121 @@ def no_coverage_list(session: Session) -> NoCoverageList:
             entries.append(NoCoverageEntry(row.label.strip()))
     entries = [NoCoverageEntry(e.label, tuple(places.get(e.label, ()))) for e in entries]
     return NoCoverageList(entries=entries, exceptions=list(dict.fromkeys(exceptions)))
+
+
+# -- a family's requests ----------------------------------------------------------------------------
+
+
+def member_requests(session: Session, member: Member, *, limit_per_type: int = 50) -> list[RequestMixin]:
+    """Every request of the member's family, all types, newest first."""
+    found: list[RequestMixin] = []
+    for model in REQUEST_MODELS.values():
+        found += session.scalars(
+            select(model).where(model.member_id == member.id)
+            .order_by(model.created_at.desc(), model.id.desc()).limit(limit_per_type))
+    return sorted(found, key=lambda r: (r.created_at, r.id), reverse=True)
+
+
+def member_request(session: Session, member: Member, reference: str) -> RequestMixin | None:
+    """The request ``reference`` if it belongs to ``member``; None otherwise (whether it exists or not)."""
+    reference = (reference or "").strip().upper()[:40]
+    model = MODELS_BY_PREFIX.get(reference.split("-", 1)[0])
+    if model is None:
+        return None
+    return session.scalar(select(model).where(model.reference == reference, model.member_id == member.id))
+
+
+def reference_exists(session: Session, reference: str) -> bool:
+    """True when a request of any family has this reference."""
+    reference = (reference or "").strip().upper()[:40]
+    model = MODELS_BY_PREFIX.get(reference.split("-", 1)[0])
+    return model is not None and session.scalar(select(model.id).where(model.reference == reference)) is not None
+
+
+def request_messages(session: Session, request: RequestMixin) -> list[RequestMessage]:
+    """Messages exchanged about ``request``, oldest first, with their files."""
+    return list(session.scalars(
+        select(RequestMessage)
+        .where(RequestMessage.request_kind == request.kind, RequestMessage.request_id == request.id)
+        .options(selectinload(RequestMessage.files).selectinload(RequestFile.file))
+        .order_by(RequestMessage.at, RequestMessage.id)))
+
+
+def request_files(session: Session, request: RequestMixin) -> list[RequestFile]:
+    """Every file of ``request`` (sent with it or with an answer), oldest first."""
+    return list(session.scalars(
+        select(RequestFile)
+        .where(RequestFile.request_kind == request.kind, RequestFile.request_id == request.id)
+        .options(selectinload(RequestFile.file))
+        .order_by(RequestFile.id)))
+
+
+def request_file(session: Session, request: RequestMixin, file_id: int) -> StoredFile | None:
+    """The stored file ``file_id`` if it belongs to ``request``; None otherwise."""
+    return session.scalar(
+        select(StoredFile).join(RequestFile, RequestFile.file_id == StoredFile.id)
+        .where(RequestFile.request_kind == request.kind, RequestFile.request_id == request.id,
+               StoredFile.id == file_id))
+
+
+def pending_teletransmission(session: Session, member: Member) -> set[int]:
+    """Beneficiaries of the family with an open tele-transmission request ("Demande en cours")."""
+    return set(session.scalars(
+        select(TeletransmissionRequest.beneficiary_id)
+        .where(TeletransmissionRequest.member_id == member.id,
+               TeletransmissionRequest.status.in_(OPEN_STATUSES))))
+
+
+# -- the queues of the back office --------------------------------------------------------------------
+
+
+def visible_to(query, model: type[RequestMixin], staff: StaffUser):
+    """Restrict a query of ``model`` to what ``staff`` may see: agents see the open requests and those they
+    handled; managers and admins see all."""
+    if staff.role is StaffRole.AGENT:
+        return query.filter(or_(model.status.in_(OPEN_STATUSES), model.assigned_to_id == staff.id))
+    return query
+
+
+@dataclass(frozen=True)
+class QueueOverview:
+    """The state of one queue, as the back-office home page shows it."""
+
+    model: type[RequestMixin]
+    counts: dict[RequestStatus, int]
+    due_today: int
+    overdue: int
+    mine: list[RequestMixin]
+
+
+def queue_overview(session: Session, model: type[RequestMixin], *, staff: StaffUser, today: date,
+                   limit: int = 20) -> QueueOverview:
+    """Open requests per status, those due today and those late (waiting for the member pauses the clock),
+    and those ``staff`` is working on.
+
+    Every count is restricted to open statuses, so the ``(status, …)`` indexes answer it without
+    reading the closed history of the table.
+    """
+    counts = dict.fromkeys(OPEN_STATUSES, 0)
+    counts.update(session.execute(
+        select(model.status, func.count()).where(model.status.in_(OPEN_STATUSES)).group_by(model.status)).all())
+    running = model.status.in_(RUNNING_STATUSES)
+    due_today = session.scalar(select(func.count()).select_from(model).where(running, model.due_on == today))
+    overdue = session.scalar(select(func.count()).select_from(model).where(running, model.due_on < today))
+    mine = list(session.scalars(
+        select(model).where(model.status.in_(OPEN_STATUSES), model.assigned_to_id == staff.id)
+        .order_by(model.due_on, model.id).limit(limit)))
+    return QueueOverview(model=model, counts=counts, due_today=due_today, overdue=overdue, mine=mine)
+
+
+def staff_names(session: Session, events: list[RequestEvent]) -> dict[int, str]:
+    """Names of the staff members who wrote ``events`` (history lines or messages), by id."""
+    ids = {e.staff_id for e in events if e.staff_id}
+    if not ids:
+        return {}
+    return dict(session.execute(select(StaffUser.id, StaffUser.full_name).where(StaffUser.id.in_(ids))).all())
+
+
+def active_staff(session: Session) -> list[StaffUser]:
+    """Staff who may be given a request (reassignment), by name."""
+    return list(session.scalars(select(StaffUser).where(StaffUser.active).order_by(StaffUser.full_name)))

@@ -10,7 +10,6 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from ..base import Base, StrEnumType, TimestampMixin
 from ..crypto import EncryptedString
-from ..members.entities import new_session_token
 
 
 class StaffRole(enum.StrEnum):
@@ -35,12 +34,17 @@ class StaffUser(TimestampMixin, Base):
     totp_secret: Mapped[str | None] = mapped_column(EncryptedString())
     totp_last_timecode: Mapped[int | None]
     active: Mapped[bool] = mapped_column(default=True)
-    session_token: Mapped[str] = mapped_column(String(64), unique=True, default=new_session_token)
     failed_login_count: Mapped[int] = mapped_column(default=0)
+    last_failed_login_at: Mapped[datetime | None]
+    locked_until: Mapped[datetime | None] = mapped_column(comment="timed lock after too many failures")
     last_login_at: Mapped[datetime | None]
 
+    #: Key of the server-side session (models.sessions) this object was signed in or loaded with; never
+    #: stored here. Flask-Login keeps it in the cookie as the user's id.
+    web_session_key = None
+
     # The four members below are the user protocol of Flask-Login, written out so that
-    # models/ stays free of Flask. The session carries the rotating token, never the id.
+    # models/ stays free of Flask. The cookie carries the session key, never the user's id.
     @property
     def is_authenticated(self) -> bool:
         return True
@@ -53,8 +57,8 @@ class StaffUser(TimestampMixin, Base):
     def is_anonymous(self) -> bool:
         return False
 
-    def get_id(self) -> str:
-        return self.session_token
+    def get_id(self) -> str | None:
+        return self.web_session_key
 
     def __str__(self) -> str:
         return self.full_name

@@ -85,9 +85,9 @@ def test_admin_opens_every_view(backoffice_app, backoffice_client, admin):
 
 
 def test_password_step_alone_does_not_open_the_back_office(backoffice_client, agent):
+    login_staff(backoffice_client, agent)
     with backoffice_client.session_transaction() as sess:
-        sess["_user_id"] = agent.session_token
-        sess["_fresh"] = True
+        del sess["auth_complete"]
     response = backoffice_client.get("/prises-en-charge/")
     assert response.status_code == 302 and local(response.location).startswith("/connexion")
 

@@ -16,7 +16,6 @@ from models.outbox.console import requeue_messages
 from models.outbox.entities import AttemptOutcome, Channel, OutboxAttempt, OutboxMessage, OutboxStatus
 from models.outbox.operations import NEW_MESSAGES_KEY
 from models.staff.entities import StaffRole, StaffUser
-from models.staff.operations import MAX_FAILED_LOGINS
 from tests.factories import make_staff
 
 from .support import csrf_from, local, sign_in
@@ -41,14 +40,16 @@ def test_staff_pages_show_no_secret(session, as_staff, admin, agent):
     for page in (STAFF, STAFF + f"edit/?id={agent.id}", STAFF + f"details/?id={agent.id}"):
         html = client.get(page).get_data(as_text=True)
         assert agent.full_name in html, page
-        for secret in ('type="password"', "password_hash", "totp_secret", "session_token", agent.password_hash,
-                       agent.totp_secret, agent.session_token):
+        for secret in ('type="password"', "password_hash", "totp_secret", "key_hash", agent.password_hash,
+                       agent.totp_secret):
             assert secret not in html, (page, secret)
     assert client.get(STAFF + "new/").status_code == 302  # accounts are created with `mese staff create`
 
 
-def test_admin_changes_a_role_and_the_sessions_of_that_user_end(session, as_staff, admin, agent):
-    old_token = agent.session_token
+def test_admin_changes_a_role_and_the_sessions_of_that_user_end(session, new_client, as_staff, admin, agent):
+    other = new_client()
+    sign_in(other, agent)
+    assert other.get("/").status_code == 200
     client = as_staff(admin)
     page = STAFF + f"edit/?id={agent.id}"
     response = client.post(page, data={"full_name": "Alice Martin", "role": "manager", "active": "y",
@@ -57,7 +58,7 @@ def test_admin_changes_a_role_and_the_sessions_of_that_user_end(session, as_staf
     session.expire_all()
     user = session.get(StaffUser, agent.id)
     assert (user.full_name, user.role, user.active) == ("Alice Martin", StaffRole.MANAGER, True)
-    assert user.session_token != old_token
+    assert other.get("/").status_code == 302
     event = session.scalar(select(AuditEvent).where(AuditEvent.action == "staff.updated"))
     assert event.actor_id == admin.id and event.details["role"] == "agent->manager"
 
@@ -73,7 +74,7 @@ def test_admins_cannot_demote_or_deactivate_themselves(session, as_staff, admin)
 
 
 def test_admin_unlocks_a_locked_account(session, new_client, as_staff, admin, agent):
-    agent.failed_login_count = MAX_FAILED_LOGINS
+    agent.failed_login_count, agent.locked_until = 10, utcnow() + timedelta(minutes=30)
     session.commit()
     assert sign_in(new_client(), agent).status_code == 200  # refused, even with the right password
     client = as_staff(admin)
@@ -82,6 +83,7 @@ def test_admin_unlocks_a_locked_account(session, new_client, as_staff, admin, ag
                                          "csrf_token": csrf_from(client, STAFF)})
     session.expire_all()
     assert session.get(StaffUser, agent.id).failed_login_count == 0
+    assert session.get(StaffUser, agent.id).locked_until is None
     assert local(sign_in(new_client(), agent).location) == "/"
 
 
@@ -229,7 +231,7 @@ def test_command_line_unlocks_an_account(session, models_config, agent):
 
     from backoffice.cli import cli
 
-    agent.failed_login_count = MAX_FAILED_LOGINS
+    agent.failed_login_count, agent.locked_until = 10, utcnow() + timedelta(minutes=30)
     session.commit()
     env = {"DATABASE_URL": models_config.database_url, "FILES_DIR": str(models_config.files_dir)}
     result = CliRunner(env=env).invoke(cli, ["staff", "unlock", "--email", agent.email.upper()])

@@ -9,9 +9,11 @@ from datetime import timedelta
 from sqlalchemy import select
 
 from models.audit.entities import AuditEvent
+from models.outbox.entities import OutboxMessage
 from models.base import utcnow
+from models.sessions.operations import SessionPolicy, find_session
 from models.staff.entities import StaffUser
-from models.staff.operations import LOGIN_REFUSED_MESSAGE, MAX_FAILED_LOGINS
+from models.staff.operations import LOGIN_REFUSED_MESSAGE
 from tests.helpers import login_staff
 
 from .support import CSRF_RE, csrf_from, local, sign_in, totp_code
@@ -102,13 +104,33 @@ def test_code_page_needs_the_password_first(backoffice_client):
     assert response.status_code == 302 and local(response.location) == "/connexion"
 
 
-def test_account_locks_after_repeated_failures(backoffice_client, session, agent):
-    for _ in range(MAX_FAILED_LOGINS):
+def test_failures_bring_growing_delays_then_a_timed_lock_told_by_e_mail(backoffice_client, session, agent,
+                                                                         time_machine):
+    time_machine.move_to(utcnow(), tick=False)
+    for _ in range(5):
         sign_in(backoffice_client, agent, password="Wrong-Password-1")
-    response = sign_in(backoffice_client, agent)  # the right password no longer opens it
+    # Delayed, not locked: the right password waits a minute, then works.
+    assert sign_in(backoffice_client, agent).status_code == 200
+    time_machine.shift(timedelta(seconds=61))
+    assert local(sign_in(backoffice_client, agent, code=totp_code(agent, utcnow())).location) == "/"
+    backoffice_client.post("/deconnexion", data={"csrf_token": csrf_from(backoffice_client, "/")})
+    # Ten failures in a row (each after its delay) lock the account for 30 minutes.
+    for i in range(10):
+        time_machine.shift(timedelta(minutes=2 ** max(0, i - 4) + 1))
+        sign_in(backoffice_client, agent, password="Wrong-Password-1")
+    session.expire_all()
+    user = session.get(StaffUser, agent.id)
+    assert user.failed_login_count == 10 and user.locked_until is not None
+    response = sign_in(backoffice_client, agent)  # the right password does not open it now
     assert response.status_code == 200 and LOGIN_REFUSED_MESSAGE in response.get_data(as_text=True)
     assert [e.action for e in _actions(session, "staff.locked")] == ["staff.locked"]
     assert _actions(session, "staff.login_failed")[-1].details["reason"] == "locked"
+    assert len([e for e in _actions(session, "staff.login_failed") if e.details["reason"] == "wrong_password"]) == 15
+    mails = session.scalars(select(OutboxMessage).where(OutboxMessage.template == "staff_locked")).all()
+    assert [m.recipient for m in mails] == [agent.email] and "bloqué jusqu'au" in mails[0].text_body
+    # The lock ends by itself: no admin needed.
+    time_machine.shift(timedelta(minutes=31))
+    assert local(sign_in(backoffice_client, agent, code=totp_code(agent, utcnow())).location) == "/"
 
 
 def test_successful_sign_in_clears_the_failure_count(backoffice_client, session, agent):
@@ -124,7 +146,7 @@ def test_sign_in_starts_a_new_session(backoffice_client, agent):
     sign_in(backoffice_client, agent)
     with backoffice_client.session_transaction() as sess:
         assert "planted" not in sess
-        assert sess["_user_id"] == agent.session_token and sess["auth_complete"] is True
+        assert sess["_user_id"] and sess["auth_complete"] is True
 
 
 def test_next_page_is_kept_but_only_inside_the_back_office(backoffice_client, agent):
@@ -184,8 +206,7 @@ def test_expired_password_must_be_changed_first(backoffice_app, backoffice_clien
     max_age = backoffice_app.extensions["mese_backoffice_config"].staff_password_max_age_days
     agent.password_set_at = utcnow() - timedelta(days=max_age + 1)
     session.commit()
-    old_token = agent.session_token
-    login_staff(backoffice_client, agent)
+    old_key = login_staff(backoffice_client, agent)
     response = backoffice_client.get("/prises-en-charge/")
     assert response.status_code == 302 and local(response.location) == "/mot-de-passe"
 
@@ -203,7 +224,9 @@ def test_expired_password_must_be_changed_first(backoffice_app, backoffice_clien
     session.expire_all()
     user = session.get(StaffUser, agent.id)
     assert user.password_set_at > utcnow() - timedelta(minutes=1)
-    assert user.session_token != old_token  # other sessions of this user are over
+    with backoffice_client.session_transaction() as sess:
+        assert sess["_user_id"] != old_key  # a new session; the old one (and any other) is over
+    assert find_session(session, old_key, policy=SessionPolicy(), now=utcnow()) is None
 
 
 def test_without_totp_setting_the_password_completes_sign_in(backoffice_config, migrated_database, agent):
@@ -245,3 +268,67 @@ def test_one_address_trying_many_accounts_is_slowed_down(backoffice_config, migr
                                                "password": "Wrong-Password-1"}).status_code for i in range(4)]
     assert answers == [200, 200, 200, 429]
     assert "Trop de tentatives" in client.post("/connexion", data={"csrf_token": token}).get_data(as_text=True)
+
+
+def change_password_form(client, current: str):
+    token = csrf_from(client, "/mot-de-passe")
+    return client.post("/mot-de-passe", data={"current_password": current, "new_password": NEW_PASSWORD,
+                                              "confirmation": NEW_PASSWORD, "csrf_token": token})
+
+
+def unlimited_client(backoffice_config, **settings):
+    """A back-office client whose per-address rate limits do not interfere (the account's own rules are tested)."""
+    from backoffice import create_app
+
+    from .support import MountedClient
+
+    app = create_app(replace(backoffice_config, limit_signin="1000 per minute", **settings))
+    app.test_client_class = MountedClient
+    return app.test_client()
+
+
+def test_the_26th_guess_of_the_current_password_is_refused(backoffice_config, migrated_database, session, agent):
+    backoffice_client = unlimited_client(backoffice_config)
+    login_staff(backoffice_client, agent)
+    answers = [change_password_form(backoffice_client, f"Wrong-Guess-{i:02d}") for i in range(25)]
+    assert {r.status_code for r in answers} == {200}
+    assert "Le mot de passe actuel est incorrect." in answers[0].get_data(as_text=True)
+    assert "Trop d&#39;essais" in answers[-1].get_data(as_text=True)
+    session.expire_all()
+    assert session.get(StaffUser, agent.id).failed_login_count == 5  # then each try waits longer
+    assert len(_actions(session, "staff.password_change_failed")) == 25
+    right = change_password_form(backoffice_client, "Correct-Horse-2026")
+    assert right.status_code == 200 and "Trop d&#39;essais" in right.get_data(as_text=True)
+    session.expire_all()
+    from models.members.passwords import verify_password
+
+    assert verify_password(session.get(StaffUser, agent.id).password_hash, "Correct-Horse-2026")
+
+
+def test_guessing_the_current_password_ends_in_the_lock_and_signs_out(backoffice_config, migrated_database,
+                                                                       session, agent):
+    client = unlimited_client(backoffice_config, signin_delay_after=100, signin_lock_after=10)
+    login_staff(client, agent)
+    answers = [change_password_form(client, f"Wrong-Guess-{i:02d}").status_code for i in range(10)]
+    assert answers == [200] * 9 + [302]
+    assert client.get("/").status_code == 302
+    session.expire_all()
+    user = session.get(StaffUser, agent.id)
+    assert user.failed_login_count == 10 and user.locked_until is not None
+    assert [e.action for e in _actions(session, "staff.locked")] == ["staff.locked"]
+
+
+def test_the_password_page_is_rate_limited_per_address(backoffice_config, migrated_database, session, agent):
+    from backoffice import create_app
+
+    from .support import MountedClient
+
+    app = create_app(replace(backoffice_config, limit_signin="3 per minute"))
+    app.test_client_class = MountedClient
+    client = app.test_client()
+    login_staff(client, agent)
+    token = csrf_from(client, "/mot-de-passe")
+    answers = [client.post("/mot-de-passe", data={"current_password": "Wrong-Guess", "new_password": NEW_PASSWORD,
+                                                  "confirmation": NEW_PASSWORD, "csrf_token": token}).status_code
+               for _ in range(4)]
+    assert answers == [200, 200, 200, 429]

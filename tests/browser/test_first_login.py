@@ -93,9 +93,11 @@ def test_first_login_journey_of_a_member_who_never_logged_in(server, page, sessi
     expect(page.get_by_text("12 caractères au moins")).to_be_visible()
     page.get_by_role("textbox", name="Nouveau mot de passe").fill("motdepassesecret")
     page.get_by_role("button", name="Valider").click()
-    expect(page.get_by_text("Au moins un chiffre, un caractère spécial de la liste ou une lettre majuscule.")) \
-        .to_be_visible()
-    expect(page.get_by_text("Ce mot de passe est trop courant")).to_be_visible()
+    errors = page.locator("#new_password-error")  # next to the field, and listed first in the page
+    expect(errors).to_contain_text("Au moins un chiffre, un caractère spécial de la liste ou une lettre majuscule.")
+    expect(errors).to_contain_text("Ce mot de passe est trop courant")
+    expect(page.locator("#error-summary")).to_be_focused()
+    expect(page).to_have_title(re.compile(r"^Erreur : "))
     page.get_by_role("textbox", name="Nouveau mot de passe").fill(NEW_PASSWORD)
     page.get_by_role("button", name="Valider").click()
 

@@ -19,7 +19,8 @@ from models.requests.entities import HospitalCoverageRequest
 from models.requests.hospital_coverage import (
     HospitalCoverageInput, approve_hospital_coverage, family_beneficiaries, submit_hospital_coverage,
 )
-from models.requests.workflow import claim, local_today
+from models.requests.operations import claim
+from models.requests.workflow import local_today
 from tests.factories import make_staff
 
 ADMISSION_EMAIL = "admissions@clinique-des-cedres.test"

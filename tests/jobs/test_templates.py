@@ -7,7 +7,7 @@ from sqlalchemy import select
 from models.base import utcnow
 from models.outbox.entities import Channel, OutboxMessage
 from models.requests.hospital_coverage import reject_hospital_coverage
-from models.requests.workflow import claim
+from models.requests.operations import claim
 from tests.factories import make_member, make_staff
 
 from .conftest import approve_request, submit_request

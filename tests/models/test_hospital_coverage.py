@@ -19,7 +19,8 @@ from models.requests.entities import HospitalCoverageRequest, ReferenceCounter, 
 from models.requests.queries import (
     member_hospital_coverage_request, member_hospital_coverage_requests, no_coverage_list,
 )
-from models.requests.workflow import claim, local_today
+from models.requests.operations import claim
+from models.requests.workflow import local_today
 from models.staff.entities import StaffRole
 from tests.factories import make_member, make_staff
 

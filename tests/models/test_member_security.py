@@ -21,10 +21,12 @@ from models.members.passwords import (RULE_COMMON, RULE_HISTORY, RULE_LENGTH, RU
                                       set_password, verify_password)
 from models.members.security import CodeCheck, CodeNotSent, SignInPolicy, Throttle
 from models.outbox.entities import Channel, OutboxMessage
+from models.sessions.operations import SessionPolicy, find_session, open_session
 from tests.factories import PASSWORD, make_member
 
 NOW = datetime(2026, 11, 27, 9, 0, tzinfo=UTC)
 POLICY = SignInPolicy(captcha_cost=50)
+SESSIONS = SessionPolicy()
 SECRET = "test-captcha-secret"
 
 
@@ -168,7 +170,8 @@ def test_after_five_failures_each_try_waits_a_growing_delay(session):
     assert security.check_password(session, member.number, PASSWORD, policy=POLICY, ip=None,
                                    now=NOW + timedelta(seconds=180)) is member
     assert member.failed_login_count == 6, "forgiven only when the second factor succeeds"
-    security.complete_sign_in(session, member, method="sms", via="password", ip=None, now=NOW + timedelta(seconds=200))
+    security.complete_sign_in(session, member, method="sms", via="password", session_policy=SESSIONS, user_agent="",
+                              ip=None, now=NOW + timedelta(seconds=200))
     assert member.failed_login_count == 0
     assert "signin.refused" in actions(session)
 
@@ -346,17 +349,66 @@ def test_resending_waits_a_minute_and_five_codes_an_hour_at_most(session):
     send(session, member, attempt="attempt-new", now=NOW + timedelta(hours=1, minutes=1))
 
 
-def test_a_code_to_a_new_mobile_records_it_and_tells_the_member_by_e_mail(session):
+def codes_of_mobile_confirmation(session, member):
+    """The SMS code and the e-mail code of the last mobile confirmation asked for."""
+    sms = messages(session)
+    texts = [m.text_body for m in sms if m.channel is Channel.SMS]
+    mails = [m.text_body for m in sms if m.template == "account_mobile_confirmation"]
+    return re.search(r"\b(\d{6})\b", texts[-1]).group(1), \
+        (re.search(r": (\d{6})\b", mails[-1]).group(1) if mails else "")
+
+
+def test_a_new_mobile_needs_the_sms_code_and_the_code_sent_to_the_e_mail_on_file(session):
     member = make_member(session, mobile=None)
-    code = send(session, member, purpose=CodePurpose.MOBILE, to="+33655443322")
-    assert member.mobile is None
-    assert check(session, member, code, purpose=CodePurpose.MOBILE) is CodeCheck.OK
+    assert security.request_mobile_confirmation(session, member, "+33655443322", attempt="attempt-a", policy=POLICY,
+                                                ip="192.0.2.1", now=NOW) is True
+    sms_code, email_code = codes_of_mobile_confirmation(session, member)
+    mail = messages(session, "account_mobile_confirmation")[-1]
+    assert mail.recipient == member.email and mail.secret and "06 ** ** ** 22" in mail.text_body
+    # The SMS code alone (what the password holder controls) is not enough.
+    assert check(session, member, sms_code, purpose=CodePurpose.MOBILE) is CodeCheck.WRONG
+    assert member.mobile is None and not member.mobile_verified
+    assert security.check_code(session, member, sms_code, attempt="attempt-a", purpose=CodePurpose.MOBILE,
+                               policy=POLICY, ip=None, now=NOW, email_code=email_code) is CodeCheck.OK
     assert member.mobile == "+33655443322" and member.mobile_verified
     notice = messages(session, "account_mobile_added")[-1]
     assert notice.recipient == member.email and "06 ** ** ** 22" in notice.text_body
+    assert {"mobile.confirmation_requested", "mobile.confirmed"} <= set(actions(session))
+
+
+def test_the_number_on_file_is_confirmed_by_sms_alone(session):
+    member = make_member(session)
+    member.mobile_verified = False
+    assert security.request_mobile_confirmation(session, member, member.mobile, attempt="attempt-a", policy=POLICY,
+                                                ip=None, now=NOW) is False
+    assert messages(session, "account_mobile_confirmation") == []
+    sms_code, _ = codes_of_mobile_confirmation(session, member)
+    assert check(session, member, sms_code, purpose=CodePurpose.MOBILE) is CodeCheck.OK
+    assert member.mobile_verified
+
+
+def test_a_new_mobile_is_refused_online_without_an_e_mail_on_file_and_for_app_users(session):
+    member = make_member(session, mobile=None, email=None)
+    with pytest.raises(security.MobileRefused):
+        security.request_mobile_confirmation(session, member, "+33655443322", attempt="a", policy=POLICY, ip=None,
+                                             now=NOW)
+    app_user = make_member(session, mobile=None)
+    app_user.second_factor = SecondFactor.TOTP
+    with pytest.raises(security.MobileRefused):
+        security.request_mobile_confirmation(session, app_user, "+33655443322", attempt="a", policy=POLICY,
+                                             ip=None, now=NOW)
+    assert [m for m in messages(session) if m.channel is Channel.SMS] == []
 
 
 # --- authenticator app -------------------------------------------------------------------------------------
+
+
+def reauthenticated_session(session, member, now=NOW):
+    """A session of ``member`` whose password and second factor were just asked again."""
+    key = open_session(session, member_id=member.id, policy=SESSIONS, ip=None, user_agent="", now=now)
+    web_session = find_session(session, key, policy=SESSIONS, now=now)
+    web_session.reauthenticated_at = now
+    return web_session
 
 
 def test_authenticator_enrolment_then_codes_work_once(session):
@@ -364,9 +416,10 @@ def test_authenticator_enrolment_then_codes_work_once(session):
     uri = security.begin_totp_enrolment(session, member, now=NOW)
     assert uri.startswith("otpauth://totp/MESE:") and member.second_factor is SecondFactor.SMS
     totp = pyotp.TOTP(member.totp_secret)
-    assert not security.confirm_totp_enrolment(session, member, "000000", ip=None, now=NOW) or \
-        totp.at(NOW) == "000000"
-    assert security.confirm_totp_enrolment(session, member, totp.at(NOW), ip=None, now=NOW)
+    web_session = reauthenticated_session(session, member)
+    enrol = dict(web_session=web_session, session_policy=SESSIONS, ip=None, now=NOW)
+    assert not security.confirm_totp_enrolment(session, member, "000000", **enrol) or totp.at(NOW) == "000000"
+    assert security.confirm_totp_enrolment(session, member, totp.at(NOW), **enrol)
     assert member.second_factor is SecondFactor.TOTP
     assert messages(session, "account_second_factor_changed")
     later = NOW + timedelta(seconds=30)
@@ -378,14 +431,50 @@ def test_authenticator_enrolment_then_codes_work_once(session):
     assert member.totp_secret not in stored
 
 
-def test_going_back_to_sms_needs_a_right_authenticator_code(session):
+def test_changing_the_second_factor_needs_a_recent_reauthentication(session):
     member = make_member(session)
     security.begin_totp_enrolment(session, member, now=NOW)
     totp = pyotp.TOTP(member.totp_secret)
-    security.confirm_totp_enrolment(session, member, totp.at(NOW), ip=None, now=NOW)
-    later = NOW + timedelta(minutes=1)
-    assert not security.disable_totp(session, member, "12345", ip=None, now=later)
-    assert security.disable_totp(session, member, totp.at(later), ip=None, now=later)
+    key = open_session(session, member_id=member.id, policy=SESSIONS, ip=None, user_agent="", now=NOW)
+    web_session = find_session(session, key, policy=SESSIONS, now=NOW)
+    with pytest.raises(security.ReauthenticationRequired):
+        security.confirm_totp_enrolment(session, member, totp.at(NOW), web_session=web_session,
+                                        session_policy=SESSIONS, ip=None, now=NOW)
+    with pytest.raises(security.ReauthenticationRequired):
+        security.request_mobile_change(session, member, "+33655443322", web_session=web_session, web_session_key=key,
+                                       session_policy=SESSIONS, policy=POLICY, ip=None, now=NOW)
+    # Password and an SMS code of the current mobile open the window, for a while only.
+    security.send_reauthentication_code(session, member, web_session_key=key, policy=POLICY, ip=None, now=NOW)
+    code = re.search(r"\b(\d{6})\b", messages(session)[-1].text_body).group(1)
+    assert messages(session)[-1].recipient == member.mobile
+    assert security.reauthenticate(session, member, web_session, "Wrong-password-1", code, web_session_key=key,
+                                   policy=POLICY, ip=None, now=NOW) is CodeCheck.WRONG
+    assert web_session.reauthenticated_at is None and member.failed_login_count == 1
+    assert security.reauthenticate(session, member, web_session, PASSWORD, code, web_session_key=key,
+                                   policy=POLICY, ip=None, now=NOW) is CodeCheck.OK
+    assert security.confirm_totp_enrolment(session, member, totp.at(NOW), web_session=web_session,
+                                           session_policy=SESSIONS, ip=None, now=NOW)
+    later = NOW + timedelta(minutes=SESSIONS.reauthentication_minutes, seconds=1)
+    with pytest.raises(security.ReauthenticationRequired):
+        security.disable_totp(session, member, web_session=web_session, session_policy=SESSIONS, ip=None, now=later)
+    assert member.second_factor is SecondFactor.TOTP
+    assert {"reauthentication.failed", "reauthentication.succeeded"} <= set(actions(session))
+
+
+def test_going_back_to_sms_needs_the_password_and_a_right_authenticator_code(session):
+    member = make_member(session)
+    security.begin_totp_enrolment(session, member, now=NOW)
+    totp = pyotp.TOTP(member.totp_secret)
+    security.confirm_totp_enrolment(session, member, totp.at(NOW), web_session=reauthenticated_session(
+        session, member), session_policy=SESSIONS, ip=None, now=NOW)
+    later = NOW + timedelta(minutes=11)
+    key = open_session(session, member_id=member.id, policy=SESSIONS, ip=None, user_agent="", now=later)
+    web_session = find_session(session, key, policy=SESSIONS, now=later)
+    assert security.reauthenticate(session, member, web_session, PASSWORD, "12345", web_session_key=key,
+                                   policy=POLICY, ip=None, now=later) is CodeCheck.WRONG
+    assert security.reauthenticate(session, member, web_session, PASSWORD, totp.at(later), web_session_key=key,
+                                   policy=POLICY, ip=None, now=later) is CodeCheck.OK
+    security.disable_totp(session, member, web_session=web_session, session_policy=SESSIONS, ip=None, now=later)
     assert member.second_factor is SecondFactor.SMS and member.totp_secret is None
 
 

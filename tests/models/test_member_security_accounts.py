@@ -15,6 +15,7 @@ from models.members.activation import (ActivationRequest, InvalidLink, begin_pas
 from models.members.entities import AccountToken
 from models.members.passwords import RULE_LENGTH, PasswordRejected, verify_password
 from models.members.security import SignInPolicy, change_password, WrongCurrentPassword
+from models.sessions.operations import SessionPolicy, find_session, live_sessions, open_session
 from models.outbox.entities import OutboxMessage
 from tests.factories import PASSWORD, make_member
 
@@ -104,12 +105,14 @@ def reset_password(session, raw, new_password, *, ip, now):
 def test_the_new_password_waits_on_the_link_and_nothing_changes_before_the_second_factor(session):
     member = make_member(session)
     member.locked_at, member.failed_login_count = NOW, 10
-    old_token, old_hash = member.session_token, member.password_hash
+    old_hash = member.password_hash
+    open_session(session, member_id=member.id, policy=SessionPolicy(), ip=None, user_agent="", now=NOW)
     link = reset_link(session, member)
     token = begin_password_reset(session, link, NEW, ip="192.0.2.7", now=NOW)
     assert verify_password(token.pending_password_hash, NEW)
     assert member.password_hash == old_hash and verify_password(member.password_hash, PASSWORD)
-    assert member.locked_at == NOW and member.failed_login_count == 10 and member.session_token == old_token
+    assert member.locked_at == NOW and member.failed_login_count == 10
+    assert len(live_sessions(session, member_id=member.id, policy=SessionPolicy(), now=NOW)) == 1
     assert token.used_at is None and valid_reset_token(session, link, NOW) is token
     assert emails(session, "account_password_changed") == []
     assert "password.reset" not in [e.action for e in session.scalars(select(AuditEvent))]
@@ -118,12 +121,12 @@ def test_the_new_password_waits_on_the_link_and_nothing_changes_before_the_secon
 def test_the_link_sets_a_password_once_lifts_the_lock_and_ends_sessions(session):
     member = make_member(session)
     member.locked_at, member.failed_login_count = NOW, 10
-    old_token = member.session_token
+    open_session(session, member_id=member.id, policy=SessionPolicy(), ip=None, user_agent="", now=NOW)
     link = reset_link(session, member)
     assert reset_password(session, link, NEW, ip="192.0.2.7", now=NOW) is member
     assert verify_password(member.password_hash, NEW) and member.password_set_at == NOW
     assert member.locked_at is None and member.failed_login_count == 0
-    assert member.session_token != old_token
+    assert live_sessions(session, member_id=member.id, policy=SessionPolicy(), now=NOW) == []
     assert emails(session, "account_password_changed")[-1].recipient == member.email
     with pytest.raises(InvalidLink):
         reset_password(session, link, "Randonnee-en-Chartreuse-74", ip=None, now=NOW)
@@ -184,14 +187,17 @@ def test_at_most_five_reset_e_mails_an_hour(session):
 
 def test_changing_the_password_needs_the_current_one_ends_other_sessions_and_notifies(session):
     member = make_member(session)
-    policy = SignInPolicy()
-    old_token, old_hash = member.session_token, member.password_hash
+    policy, sessions = SignInPolicy(), SessionPolicy()
+    old_key = open_session(session, member_id=member.id, policy=sessions, ip=None, user_agent="", now=NOW)
+    old_hash = member.password_hash
+    kw = dict(policy=policy, session_policy=sessions, user_agent="", ip=None, now=NOW)
     with pytest.raises(WrongCurrentPassword):
-        change_password(session, member, "Not-the-password-1", NEW, policy=policy, ip=None, now=NOW)
+        change_password(session, member, "Not-the-password-1", NEW, **kw)
     assert member.password_hash == old_hash and member.failed_login_count == 1
     with pytest.raises(PasswordRejected):
-        change_password(session, member, PASSWORD, PASSWORD, policy=policy, ip=None, now=NOW)
-    new_token = change_password(session, member, PASSWORD, NEW, policy=policy, ip="192.0.2.7", now=NOW)
-    assert new_token == member.session_token != old_token
+        change_password(session, member, PASSWORD, PASSWORD, **kw)
+    new_key = change_password(session, member, PASSWORD, NEW, **kw)
+    assert find_session(session, old_key, policy=sessions, now=NOW) is None
+    assert find_session(session, new_key, policy=sessions, now=NOW).member_id == member.id
     assert verify_password(member.password_hash, NEW) and member.password_set_at == NOW
     assert emails(session, "account_password_changed")[-1].recipient == member.email

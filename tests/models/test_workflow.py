@@ -10,9 +10,10 @@ from sqlalchemy import func, select
 from models.audit.entities import AuditEvent
 from models.errors import InvalidTransition
 from models.requests.entities import HospitalCoverageRequest, RequestEvent, RequestStatus
+from models.requests.operations import claim, claim_next
 from models.requests.workflow import (
-    ALLOWED, DUE_WORKING_DAYS, add_working_days, claim, claim_next, due_date, history, local_today, next_reference,
-    start_request, transition,
+    ALLOWED, DUE_WORKING_DAYS, add_working_days, due_date, history, local_today, next_reference, start_request,
+    transition,
 )
 from models.staff.entities import StaffRole
 from tests.factories import make_member, make_staff
@@ -200,3 +201,34 @@ def test_due_date_depends_on_the_kind_of_request():
 ])
 def test_today_is_the_date_in_france(instant, expected):
     assert local_today(instant) == expected
+
+
+# French working days ----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("start, days, expected", [
+    (date(2026, 12, 24), 1, date(2026, 12, 28)),   # Christmas (Friday) and the weekend are skipped
+    (date(2026, 12, 31), 1, date(2027, 1, 4)),     # New Year's Day, then the weekend
+    (date(2027, 5, 5), 1, date(2027, 5, 7)),       # Ascension Thursday
+    (date(2027, 5, 14), 1, date(2027, 5, 18)),     # Whit Monday
+    (date(2026, 11, 10), 1, date(2026, 11, 12)),   # 11 November
+])
+def test_working_days_skip_french_public_holidays(start, days, expected):
+    assert add_working_days(start, days) == expected
+
+
+def test_waiting_for_the_member_moves_the_due_date_by_the_working_days_waited(session, member, agent):
+    from models.requests.deadlines import resumed_due_date, working_days_between
+
+    assert working_days_between(date(2026, 12, 23), date(2026, 12, 28)) == 2  # 24 and 28 (25 is Christmas)
+    assert resumed_due_date(date(2027, 1, 4), datetime(2026, 12, 23, 10, tzinfo=UTC),
+                            datetime(2026, 12, 28, 10, tzinfo=UTC)) == date(2027, 1, 6)
+    request = new_request(session, member)
+    claim(session, request, staff=agent, now=NOW)
+    transition(session, request, S.WAITING_MEMBER, staff=agent, now=NOW)
+    assert request.waiting_since == NOW
+    due = request.due_on
+    transition(session, request, S.IN_PROGRESS, staff=None, by_member=True, now=NOW + timedelta(days=3))
+    assert request.due_on == add_working_days(due, 1) and request.waiting_since is None  # Friday to Monday
+    audit = session.scalars(select(AuditEvent).where(AuditEvent.action == "request.in_progress")
+                            .order_by(AuditEvent.id.desc())).first()
+    assert (audit.actor_type, audit.actor_id) == ("member", member.id)

@@ -1,8 +1,8 @@
 """initial schema
 
-Revision ID: 6d2dc75cd4c7
+Revision ID: d1e24b18e4a8
 Revises: 
-Create Date: 2026-12-01 11:45:20.444839
+Create Date: 2026-12-01 13:15:47.172689
 """
 from collections.abc import Sequence
 
@@ -11,7 +11,7 @@ from alembic import op
 
 
 
-revision: str = '6d2dc75cd4c7'
+revision: str = 'd1e24b18e4a8'
 down_revision: str | None = None
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
@@ -71,25 +71,15 @@ def upgrade() -> None:
     sa.Column('totp_secret', sa.String(length=255), nullable=True),
     sa.Column('totp_last_timecode', sa.Integer(), nullable=True),
     sa.Column('active', sa.Boolean(), nullable=False),
-    sa.Column('session_token', sa.String(length=64), nullable=False),
     sa.Column('failed_login_count', sa.Integer(), nullable=False),
+    sa.Column('last_failed_login_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('locked_until', sa.DateTime(timezone=True), nullable=True, comment='timed lock after too many failures'),
     sa.Column('last_login_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_staff_user')),
-    sa.UniqueConstraint('email', name=op.f('uq_staff_user_email')),
-    sa.UniqueConstraint('session_token', name=op.f('uq_staff_user_session_token'))
+    sa.UniqueConstraint('email', name=op.f('uq_staff_user_email'))
     )
-    op.create_table('stored_file',
-    sa.Column('id', sa.Integer(), nullable=False),
-    sa.Column('sha256', sa.String(length=64), nullable=False),
-    sa.Column('size', sa.Integer(), nullable=False),
-    sa.Column('content_type', sa.String(length=100), nullable=False),
-    sa.Column('filename', sa.String(length=255), nullable=False, comment='display name only; never a path'),
-    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_stored_file'))
-    )
-    op.create_index(op.f('ix_stored_file_sha256'), 'stored_file', ['sha256'], unique=False)
     op.create_table('terms_version',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('version', sa.String(length=20), nullable=False),
@@ -104,20 +94,6 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('signature', name=op.f('pk_used_captcha'))
     )
     op.create_index(op.f('ix_used_captcha_expires_at'), 'used_captcha', ['expires_at'], unique=False)
-    op.create_table('content_document',
-    sa.Column('id', sa.Integer(), nullable=False),
-    sa.Column('kind', sa.String(length=32), nullable=False),
-    sa.Column('title', sa.String(length=200), nullable=False),
-    sa.Column('description', sa.Text(), nullable=False),
-    sa.Column('contract_kind', sa.String(length=32), nullable=True, comment='only for members of this kind of contract; empty for all'),
-    sa.Column('file_id', sa.Integer(), nullable=True),
-    sa.Column('position', sa.Integer(), nullable=False),
-    sa.Column('published', sa.Boolean(), nullable=False),
-    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
-    sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
-    sa.ForeignKeyConstraint(['file_id'], ['stored_file.id'], name=op.f('fk_content_document_file_id_stored_file')),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_content_document'))
-    )
     op.create_table('document_type',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('category_id', sa.Integer(), nullable=False),
@@ -143,12 +119,12 @@ def upgrade() -> None:
     sa.Column('address_line', sa.String(length=200), nullable=False),
     sa.Column('postcode', sa.String(length=10), nullable=False),
     sa.Column('city', sa.String(length=100), nullable=False),
+    sa.Column('language', sa.String(length=2), nullable=False, comment='language of e-mails and SMS: fr or en'),
     sa.Column('password_hash', sa.String(length=255), nullable=True),
     sa.Column('password_set_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('second_factor', sa.String(length=32), nullable=False),
     sa.Column('totp_secret', sa.String(length=255), nullable=True),
     sa.Column('totp_last_timecode', sa.Integer(), nullable=True),
-    sa.Column('session_token', sa.String(length=64), nullable=False),
     sa.Column('failed_login_count', sa.Integer(), nullable=False),
     sa.Column('last_failed_login_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('locked_at', sa.DateTime(timezone=True), nullable=True),
@@ -159,8 +135,7 @@ def upgrade() -> None:
     sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['accepted_terms_id'], ['terms_version.id'], name=op.f('fk_member_accepted_terms_id_terms_version')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_member')),
-    sa.UniqueConstraint('number', name=op.f('uq_member_number')),
-    sa.UniqueConstraint('session_token', name=op.f('uq_member_session_token'))
+    sa.UniqueConstraint('number', name=op.f('uq_member_number'))
     )
     op.create_index(op.f('ix_member_nir_index'), 'member', ['nir_index'], unique=False)
     op.create_table('request_event',
@@ -223,30 +198,13 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id', name=op.f('pk_beneficiary'))
     )
     op.create_index(op.f('ix_beneficiary_member_id'), 'beneficiary', ['member_id'], unique=False)
-    op.create_table('contract',
-    sa.Column('id', sa.Integer(), nullable=False),
-    sa.Column('member_id', sa.Integer(), nullable=False),
-    sa.Column('number', sa.String(length=30), nullable=False),
-    sa.Column('product', sa.String(length=100), nullable=False),
-    sa.Column('level', sa.String(length=50), nullable=False),
-    sa.Column('kind', sa.String(length=32), nullable=False),
-    sa.Column('subscribed_on', sa.Date(), nullable=False),
-    sa.Column('ended_on', sa.Date(), nullable=True),
-    sa.Column('guarantees_file_id', sa.Integer(), nullable=True),
-    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
-    sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
-    sa.ForeignKeyConstraint(['guarantees_file_id'], ['stored_file.id'], name=op.f('fk_contract_guarantees_file_id_stored_file')),
-    sa.ForeignKeyConstraint(['member_id'], ['member.id'], name=op.f('fk_contract_member_id_member')),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_contract'))
-    )
-    op.create_index(op.f('ix_contract_member_id'), 'contract', ['member_id'], unique=False)
     op.create_table('one_time_code',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('member_id', sa.Integer(), nullable=False),
     sa.Column('purpose', sa.String(length=32), nullable=False),
     sa.Column('code_hash', sa.String(length=64), nullable=False),
-    sa.Column('binding', sa.String(length=64), nullable=False, comment='hash of the sign-in attempt it belongs to'),
-    sa.Column('destination', sa.String(length=20), nullable=True, comment='mobile the code went to'),
+    sa.Column('binding', sa.String(length=64), nullable=False, comment='hash of the sign-in attempt or session it belongs to'),
+    sa.Column('destination', sa.String(length=20), nullable=True, comment='mobile the code went to or confirms'),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('expires_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('attempts', sa.Integer(), nullable=False),
@@ -291,6 +249,55 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id', name=op.f('pk_password_history'))
     )
     op.create_index(op.f('ix_password_history_member_id'), 'password_history', ['member_id'], unique=False)
+    op.create_table('request_message',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('request_kind', sa.String(length=30), nullable=False),
+    sa.Column('request_id', sa.Integer(), nullable=False),
+    sa.Column('member_id', sa.Integer(), nullable=False),
+    sa.Column('at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('author', sa.String(length=32), nullable=False),
+    sa.Column('staff_id', sa.Integer(), nullable=True),
+    sa.Column('body', sa.Text(), nullable=False),
+    sa.ForeignKeyConstraint(['member_id'], ['member.id'], name=op.f('fk_request_message_member_id_member')),
+    sa.ForeignKeyConstraint(['staff_id'], ['staff_user.id'], name=op.f('fk_request_message_staff_id_staff_user')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_request_message'))
+    )
+    op.create_index(op.f('ix_request_message_member_id'), 'request_message', ['member_id'], unique=False)
+    op.create_index('ix_request_message_request', 'request_message', ['request_kind', 'request_id'], unique=False)
+    op.create_table('stored_file',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('sha256', sa.String(length=64), nullable=False),
+    sa.Column('size', sa.Integer(), nullable=False),
+    sa.Column('content_type', sa.String(length=100), nullable=False),
+    sa.Column('filename', sa.String(length=255), nullable=False, comment='display name only; never a path'),
+    sa.Column('member_id', sa.Integer(), nullable=True, comment='the member who sent the file; empty for files MESE made'),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['member_id'], ['member.id'], name=op.f('fk_stored_file_member_id_member')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_stored_file'))
+    )
+    op.create_index('ix_stored_file_member_recent', 'stored_file', ['member_id', 'sha256', 'created_at'], unique=False)
+    op.create_index(op.f('ix_stored_file_sha256'), 'stored_file', ['sha256'], unique=False)
+    op.create_table('web_session',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('key_hash', sa.String(length=64), nullable=False, comment='SHA-256 of the key in the cookie'),
+    sa.Column('member_id', sa.Integer(), nullable=True),
+    sa.Column('staff_id', sa.Integer(), nullable=True),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('last_seen_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('expires_at', sa.DateTime(timezone=True), nullable=False, comment='absolute end, however active'),
+    sa.Column('ip', sa.String(length=45), nullable=True),
+    sa.Column('device', sa.String(length=100), nullable=False, comment='browser and system, from the user agent'),
+    sa.Column('reauthenticated_at', sa.DateTime(timezone=True), nullable=True, comment='last time password and second factor were asked again in this session'),
+    sa.Column('ended_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('end_reason', sa.String(length=30), nullable=True),
+    sa.CheckConstraint('(member_id IS NULL) <> (staff_id IS NULL)', name=op.f('ck_web_session_one_owner')),
+    sa.ForeignKeyConstraint(['member_id'], ['member.id'], name=op.f('fk_web_session_member_id_member'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['staff_id'], ['staff_user.id'], name=op.f('fk_web_session_staff_id_staff_user'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_web_session')),
+    sa.UniqueConstraint('key_hash', name=op.f('uq_web_session_key_hash'))
+    )
+    op.create_index(op.f('ix_web_session_member_id'), 'web_session', ['member_id'], unique=False)
+    op.create_index(op.f('ix_web_session_staff_id'), 'web_session', ['staff_id'], unique=False)
     op.create_table('bank_account',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('member_id', sa.Integer(), nullable=False),
@@ -305,33 +312,6 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id', name=op.f('pk_bank_account'))
     )
     op.create_index('ix_bank_account_member_valid', 'bank_account', ['member_id', 'valid_to'], unique=False)
-    op.create_table('bank_detail_change_request',
-    sa.Column('beneficiary_id', sa.Integer(), nullable=True),
-    sa.Column('holder', sa.String(length=140), nullable=False),
-    sa.Column('iban', sa.String(length=255), nullable=False),
-    sa.Column('bic', sa.String(length=11), nullable=False),
-    sa.Column('rib_file_id', sa.Integer(), nullable=True),
-    sa.Column('id', sa.Integer(), nullable=False),
-    sa.Column('reference', sa.String(length=20), nullable=False),
-    sa.Column('status', sa.String(length=32), nullable=False),
-    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
-    sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
-    sa.Column('due_on', sa.Date(), nullable=False),
-    sa.Column('claimed_at', sa.DateTime(timezone=True), nullable=True),
-    sa.Column('closed_at', sa.DateTime(timezone=True), nullable=True),
-    sa.Column('resolution_note', sa.Text(), nullable=True, comment='reason given to the member'),
-    sa.Column('member_id', sa.Integer(), nullable=False),
-    sa.Column('assigned_to_id', sa.Integer(), nullable=True),
-    sa.ForeignKeyConstraint(['assigned_to_id'], ['staff_user.id'], name=op.f('fk_bank_detail_change_request_assigned_to_id_staff_user')),
-    sa.ForeignKeyConstraint(['beneficiary_id'], ['beneficiary.id'], name=op.f('fk_bank_detail_change_request_beneficiary_id_beneficiary')),
-    sa.ForeignKeyConstraint(['member_id'], ['member.id'], name=op.f('fk_bank_detail_change_request_member_id_member')),
-    sa.ForeignKeyConstraint(['rib_file_id'], ['stored_file.id'], name=op.f('fk_bank_detail_change_request_rib_file_id_stored_file')),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_bank_detail_change_request')),
-    sa.UniqueConstraint('reference', name=op.f('uq_bank_detail_change_request_reference'))
-    )
-    op.create_index(op.f('ix_bank_detail_change_request_assigned_to_id'), 'bank_detail_change_request', ['assigned_to_id'], unique=False)
-    op.create_index(op.f('ix_bank_detail_change_request_member_id'), 'bank_detail_change_request', ['member_id'], unique=False)
-    op.create_index('ix_bank_detail_change_request_queue', 'bank_detail_change_request', ['status', 'created_at', 'id'], unique=False)
     op.create_table('contact_request',
     sa.Column('reason_id', sa.Integer(), nullable=False),
     sa.Column('beneficiary_id', sa.Integer(), nullable=True),
@@ -344,6 +324,7 @@ def upgrade() -> None:
     sa.Column('due_on', sa.Date(), nullable=False),
     sa.Column('claimed_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('closed_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('waiting_since', sa.DateTime(timezone=True), nullable=True, comment='since when the member is asked for something'),
     sa.Column('resolution_note', sa.Text(), nullable=True, comment='reason given to the member'),
     sa.Column('member_id', sa.Integer(), nullable=False),
     sa.Column('assigned_to_id', sa.Integer(), nullable=True),
@@ -355,8 +336,229 @@ def upgrade() -> None:
     sa.UniqueConstraint('reference', name=op.f('uq_contact_request_reference'))
     )
     op.create_index(op.f('ix_contact_request_assigned_to_id'), 'contact_request', ['assigned_to_id'], unique=False)
+    op.create_index('ix_contact_request_due', 'contact_request', ['status', 'due_on'], unique=False)
     op.create_index(op.f('ix_contact_request_member_id'), 'contact_request', ['member_id'], unique=False)
     op.create_index('ix_contact_request_queue', 'contact_request', ['status', 'created_at', 'id'], unique=False)
+    op.create_table('content_document',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('kind', sa.String(length=32), nullable=False),
+    sa.Column('title', sa.String(length=200), nullable=False),
+    sa.Column('description', sa.Text(), nullable=False),
+    sa.Column('contract_kind', sa.String(length=32), nullable=True, comment='only for members of this kind of contract; empty for all'),
+    sa.Column('file_id', sa.Integer(), nullable=True),
+    sa.Column('position', sa.Integer(), nullable=False),
+    sa.Column('published', sa.Boolean(), nullable=False),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['file_id'], ['stored_file.id'], name=op.f('fk_content_document_file_id_stored_file')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_content_document'))
+    )
+    op.create_table('contract',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('member_id', sa.Integer(), nullable=False),
+    sa.Column('number', sa.String(length=30), nullable=False),
+    sa.Column('product', sa.String(length=100), nullable=False),
+    sa.Column('level', sa.String(length=50), nullable=False),
+    sa.Column('kind', sa.String(length=32), nullable=False),
+    sa.Column('subscribed_on', sa.Date(), nullable=False),
+    sa.Column('ended_on', sa.Date(), nullable=True),
+    sa.Column('guarantees_file_id', sa.Integer(), nullable=True),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['guarantees_file_id'], ['stored_file.id'], name=op.f('fk_contract_guarantees_file_id_stored_file')),
+    sa.ForeignKeyConstraint(['member_id'], ['member.id'], name=op.f('fk_contract_member_id_member')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_contract'))
+    )
+    op.create_index(op.f('ix_contract_member_id'), 'contract', ['member_id'], unique=False)
+    op.create_table('document_submission',
+    sa.Column('category_id', sa.Integer(), nullable=False),
+    sa.Column('type_id', sa.Integer(), nullable=False),
+    sa.Column('beneficiary_id', sa.Integer(), nullable=True),
+    sa.Column('comment', sa.Text(), nullable=False),
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('reference', sa.String(length=20), nullable=False),
+    sa.Column('status', sa.String(length=32), nullable=False),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('due_on', sa.Date(), nullable=False),
+    sa.Column('claimed_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('closed_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('waiting_since', sa.DateTime(timezone=True), nullable=True, comment='since when the member is asked for something'),
+    sa.Column('resolution_note', sa.Text(), nullable=True, comment='reason given to the member'),
+    sa.Column('member_id', sa.Integer(), nullable=False),
+    sa.Column('assigned_to_id', sa.Integer(), nullable=True),
+    sa.ForeignKeyConstraint(['assigned_to_id'], ['staff_user.id'], name=op.f('fk_document_submission_assigned_to_id_staff_user')),
+    sa.ForeignKeyConstraint(['beneficiary_id'], ['beneficiary.id'], name=op.f('fk_document_submission_beneficiary_id_beneficiary')),
+    sa.ForeignKeyConstraint(['category_id'], ['document_category.id'], name=op.f('fk_document_submission_category_id_document_category')),
+    sa.ForeignKeyConstraint(['member_id'], ['member.id'], name=op.f('fk_document_submission_member_id_member')),
+    sa.ForeignKeyConstraint(['type_id'], ['document_type.id'], name=op.f('fk_document_submission_type_id_document_type')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_document_submission')),
+    sa.UniqueConstraint('reference', name=op.f('uq_document_submission_reference'))
+    )
+    op.create_index(op.f('ix_document_submission_assigned_to_id'), 'document_submission', ['assigned_to_id'], unique=False)
+    op.create_index('ix_document_submission_due', 'document_submission', ['status', 'due_on'], unique=False)
+    op.create_index(op.f('ix_document_submission_member_id'), 'document_submission', ['member_id'], unique=False)
+    op.create_index('ix_document_submission_queue', 'document_submission', ['status', 'created_at', 'id'], unique=False)
+    op.create_table('hospital_coverage_request',
+    sa.Column('beneficiary_id', sa.Integer(), nullable=False),
+    sa.Column('establishment_name', sa.String(length=200), nullable=False),
+    sa.Column('finess', sa.String(length=9), nullable=True),
+    sa.Column('start_on', sa.Date(), nullable=False, comment="Date de début d'hospitalisation"),
+    sa.Column('admission_fax', sa.String(length=20), nullable=True),
+    sa.Column('admission_email', sa.String(length=254), nullable=True),
+    sa.Column('no_coverage_notice_shown', sa.Boolean(), nullable=False),
+    sa.Column('letter_file_id', sa.Integer(), nullable=True),
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('reference', sa.String(length=20), nullable=False),
+    sa.Column('status', sa.String(length=32), nullable=False),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('due_on', sa.Date(), nullable=False),
+    sa.Column('claimed_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('closed_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('waiting_since', sa.DateTime(timezone=True), nullable=True, comment='since when the member is asked for something'),
+    sa.Column('resolution_note', sa.Text(), nullable=True, comment='reason given to the member'),
+    sa.Column('member_id', sa.Integer(), nullable=False),
+    sa.Column('assigned_to_id', sa.Integer(), nullable=True),
+    sa.ForeignKeyConstraint(['assigned_to_id'], ['staff_user.id'], name=op.f('fk_hospital_coverage_request_assigned_to_id_staff_user')),
+    sa.ForeignKeyConstraint(['beneficiary_id'], ['beneficiary.id'], name=op.f('fk_hospital_coverage_request_beneficiary_id_beneficiary')),
+    sa.ForeignKeyConstraint(['letter_file_id'], ['stored_file.id'], name=op.f('fk_hospital_coverage_request_letter_file_id_stored_file')),
+    sa.ForeignKeyConstraint(['member_id'], ['member.id'], name=op.f('fk_hospital_coverage_request_member_id_member')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_hospital_coverage_request')),
+    sa.UniqueConstraint('reference', name=op.f('uq_hospital_coverage_request_reference'))
+    )
+    op.create_index(op.f('ix_hospital_coverage_request_assigned_to_id'), 'hospital_coverage_request', ['assigned_to_id'], unique=False)
+    op.create_index('ix_hospital_coverage_request_due', 'hospital_coverage_request', ['status', 'due_on'], unique=False)
+    op.create_index(op.f('ix_hospital_coverage_request_member_id'), 'hospital_coverage_request', ['member_id'], unique=False)
+    op.create_index('ix_hospital_coverage_request_queue', 'hospital_coverage_request', ['status', 'created_at', 'id'], unique=False)
+    op.create_table('outbox_attempt',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('message_id', sa.Integer(), nullable=False),
+    sa.Column('number', sa.Integer(), nullable=False),
+    sa.Column('started_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('ended_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('worker', sa.String(length=120), nullable=False, comment='host:pid of the process that sent'),
+    sa.Column('outcome', sa.String(length=32), nullable=False),
+    sa.Column('detail', sa.Text(), nullable=True),
+    sa.Column('receipt', sa.String(length=255), nullable=True, comment='what the channel answered'),
+    sa.ForeignKeyConstraint(['message_id'], ['outbox_message.id'], name=op.f('fk_outbox_attempt_message_id_outbox_message'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_outbox_attempt')),
+    sa.UniqueConstraint('message_id', 'number', name=op.f('uq_outbox_attempt_message_id'))
+    )
+    op.create_table('pending_bank_change',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('member_id', sa.Integer(), nullable=False),
+    sa.Column('beneficiary_id', sa.Integer(), nullable=True),
+    sa.Column('holder', sa.String(length=140), nullable=False),
+    sa.Column('iban', sa.String(length=255), nullable=False),
+    sa.Column('bic', sa.String(length=11), nullable=False),
+    sa.Column('rib_file_id', sa.Integer(), nullable=False),
+    sa.Column('token_hash', sa.String(length=64), nullable=False),
+    sa.Column('form_token', sa.String(length=64), nullable=False),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('expires_at', sa.DateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['beneficiary_id'], ['beneficiary.id'], name=op.f('fk_pending_bank_change_beneficiary_id_beneficiary')),
+    sa.ForeignKeyConstraint(['member_id'], ['member.id'], name=op.f('fk_pending_bank_change_member_id_member'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['rib_file_id'], ['stored_file.id'], name=op.f('fk_pending_bank_change_rib_file_id_stored_file')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_pending_bank_change')),
+    sa.UniqueConstraint('token_hash', name=op.f('uq_pending_bank_change_token_hash'))
+    )
+    op.create_index(op.f('ix_pending_bank_change_member_id'), 'pending_bank_change', ['member_id'], unique=False)
+    op.create_table('reimbursement',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('member_id', sa.Integer(), nullable=False),
+    sa.Column('beneficiary_id', sa.Integer(), nullable=False),
+    sa.Column('care_on', sa.Date(), nullable=False),
+    sa.Column('act', sa.String(length=120), nullable=False),
+    sa.Column('spent_cents', sa.Integer(), nullable=False),
+    sa.Column('social_security_cents', sa.Integer(), nullable=False),
+    sa.Column('mese_cents', sa.Integer(), nullable=False),
+    sa.Column('left_to_pay_cents', sa.Integer(), nullable=False),
+    sa.Column('paid_to', sa.String(length=32), nullable=False),
+    sa.Column('paid_on', sa.Date(), nullable=True),
+    sa.ForeignKeyConstraint(['beneficiary_id'], ['beneficiary.id'], name=op.f('fk_reimbursement_beneficiary_id_beneficiary')),
+    sa.ForeignKeyConstraint(['member_id'], ['member.id'], name=op.f('fk_reimbursement_member_id_member')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_reimbursement'))
+    )
+    op.create_index(op.f('ix_reimbursement_beneficiary_id'), 'reimbursement', ['beneficiary_id'], unique=False)
+    op.create_index('ix_reimbursement_member_care', 'reimbursement', ['member_id', 'care_on'], unique=False)
+    op.create_table('request_file',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('request_kind', sa.String(length=30), nullable=False),
+    sa.Column('request_id', sa.Integer(), nullable=False),
+    sa.Column('member_id', sa.Integer(), nullable=False),
+    sa.Column('message_id', sa.Integer(), nullable=True),
+    sa.Column('file_id', sa.Integer(), nullable=False),
+    sa.Column('added_at', sa.DateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['file_id'], ['stored_file.id'], name=op.f('fk_request_file_file_id_stored_file')),
+    sa.ForeignKeyConstraint(['member_id'], ['member.id'], name=op.f('fk_request_file_member_id_member')),
+    sa.ForeignKeyConstraint(['message_id'], ['request_message.id'], name=op.f('fk_request_file_message_id_request_message')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_request_file'))
+    )
+    op.create_index(op.f('ix_request_file_member_id'), 'request_file', ['member_id'], unique=False)
+    op.create_index('ix_request_file_request', 'request_file', ['request_kind', 'request_id'], unique=False)
+    op.create_table('teletransmission_request',
+    sa.Column('beneficiary_id', sa.Integer(), nullable=False),
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('reference', sa.String(length=20), nullable=False),
+    sa.Column('status', sa.String(length=32), nullable=False),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('due_on', sa.Date(), nullable=False),
+    sa.Column('claimed_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('closed_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('waiting_since', sa.DateTime(timezone=True), nullable=True, comment='since when the member is asked for something'),
+    sa.Column('resolution_note', sa.Text(), nullable=True, comment='reason given to the member'),
+    sa.Column('member_id', sa.Integer(), nullable=False),
+    sa.Column('assigned_to_id', sa.Integer(), nullable=True),
+    sa.ForeignKeyConstraint(['assigned_to_id'], ['staff_user.id'], name=op.f('fk_teletransmission_request_assigned_to_id_staff_user')),
+    sa.ForeignKeyConstraint(['beneficiary_id'], ['beneficiary.id'], name=op.f('fk_teletransmission_request_beneficiary_id_beneficiary')),
+    sa.ForeignKeyConstraint(['member_id'], ['member.id'], name=op.f('fk_teletransmission_request_member_id_member')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_teletransmission_request')),
+    sa.UniqueConstraint('reference', name=op.f('uq_teletransmission_request_reference'))
+    )
+    op.create_index(op.f('ix_teletransmission_request_assigned_to_id'), 'teletransmission_request', ['assigned_to_id'], unique=False)
+    op.create_index(op.f('ix_teletransmission_request_beneficiary_id'), 'teletransmission_request', ['beneficiary_id'], unique=False)
+    op.create_index('ix_teletransmission_request_due', 'teletransmission_request', ['status', 'due_on'], unique=False)
+    op.create_index(op.f('ix_teletransmission_request_member_id'), 'teletransmission_request', ['member_id'], unique=False)
+    op.create_index('ix_teletransmission_request_queue', 'teletransmission_request', ['status', 'created_at', 'id'], unique=False)
+    op.create_table('bank_detail_change_request',
+    sa.Column('beneficiary_id', sa.Integer(), nullable=True, comment="empty: the member's own account"),
+    sa.Column('holder', sa.String(length=140), nullable=False),
+    sa.Column('iban', sa.String(length=255), nullable=False),
+    sa.Column('bic', sa.String(length=11), nullable=False),
+    sa.Column('confirmed_by', sa.String(length=10), nullable=False, comment='sms or totp'),
+    sa.Column('effective_on', sa.Date(), nullable=True, comment='date the new account takes effect'),
+    sa.Column('proposed_by_id', sa.Integer(), nullable=True),
+    sa.Column('proposed_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('approved_by_id', sa.Integer(), nullable=True),
+    sa.Column('approved_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('bank_account_id', sa.Integer(), nullable=True, comment='the version created on approval'),
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('reference', sa.String(length=20), nullable=False),
+    sa.Column('status', sa.String(length=32), nullable=False),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('due_on', sa.Date(), nullable=False),
+    sa.Column('claimed_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('closed_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('waiting_since', sa.DateTime(timezone=True), nullable=True, comment='since when the member is asked for something'),
+    sa.Column('resolution_note', sa.Text(), nullable=True, comment='reason given to the member'),
+    sa.Column('member_id', sa.Integer(), nullable=False),
+    sa.Column('assigned_to_id', sa.Integer(), nullable=True),
+    sa.ForeignKeyConstraint(['approved_by_id'], ['staff_user.id'], name=op.f('fk_bank_detail_change_request_approved_by_id_staff_user')),
+    sa.ForeignKeyConstraint(['assigned_to_id'], ['staff_user.id'], name=op.f('fk_bank_detail_change_request_assigned_to_id_staff_user')),
+    sa.ForeignKeyConstraint(['bank_account_id'], ['bank_account.id'], name=op.f('fk_bank_detail_change_request_bank_account_id_bank_account')),
+    sa.ForeignKeyConstraint(['beneficiary_id'], ['beneficiary.id'], name=op.f('fk_bank_detail_change_request_beneficiary_id_beneficiary')),
+    sa.ForeignKeyConstraint(['member_id'], ['member.id'], name=op.f('fk_bank_detail_change_request_member_id_member')),
+    sa.ForeignKeyConstraint(['proposed_by_id'], ['staff_user.id'], name=op.f('fk_bank_detail_change_request_proposed_by_id_staff_user')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_bank_detail_change_request')),
+    sa.UniqueConstraint('reference', name=op.f('uq_bank_detail_change_request_reference'))
+    )
+    op.create_index(op.f('ix_bank_detail_change_request_assigned_to_id'), 'bank_detail_change_request', ['assigned_to_id'], unique=False)
+    op.create_index('ix_bank_detail_change_request_due', 'bank_detail_change_request', ['status', 'due_on'], unique=False)
+    op.create_index(op.f('ix_bank_detail_change_request_member_id'), 'bank_detail_change_request', ['member_id'], unique=False)
+    op.create_index('ix_bank_detail_change_request_queue', 'bank_detail_change_request', ['status', 'created_at', 'id'], unique=False)
     op.create_table('contribution',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('contract_id', sa.Integer(), nullable=False),
@@ -382,166 +584,65 @@ def upgrade() -> None:
     )
     op.create_index(op.f('ix_coverage_beneficiary_id'), 'coverage', ['beneficiary_id'], unique=False)
     op.create_index(op.f('ix_coverage_contract_id'), 'coverage', ['contract_id'], unique=False)
-    op.create_table('document_submission',
-    sa.Column('category_id', sa.Integer(), nullable=False),
-    sa.Column('type_id', sa.Integer(), nullable=False),
-    sa.Column('beneficiary_id', sa.Integer(), nullable=True),
-    sa.Column('comment', sa.Text(), nullable=False),
-    sa.Column('id', sa.Integer(), nullable=False),
-    sa.Column('reference', sa.String(length=20), nullable=False),
-    sa.Column('status', sa.String(length=32), nullable=False),
-    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
-    sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
-    sa.Column('due_on', sa.Date(), nullable=False),
-    sa.Column('claimed_at', sa.DateTime(timezone=True), nullable=True),
-    sa.Column('closed_at', sa.DateTime(timezone=True), nullable=True),
-    sa.Column('resolution_note', sa.Text(), nullable=True, comment='reason given to the member'),
-    sa.Column('member_id', sa.Integer(), nullable=False),
-    sa.Column('assigned_to_id', sa.Integer(), nullable=True),
-    sa.ForeignKeyConstraint(['assigned_to_id'], ['staff_user.id'], name=op.f('fk_document_submission_assigned_to_id_staff_user')),
-    sa.ForeignKeyConstraint(['beneficiary_id'], ['beneficiary.id'], name=op.f('fk_document_submission_beneficiary_id_beneficiary')),
-    sa.ForeignKeyConstraint(['category_id'], ['document_category.id'], name=op.f('fk_document_submission_category_id_document_category')),
-    sa.ForeignKeyConstraint(['member_id'], ['member.id'], name=op.f('fk_document_submission_member_id_member')),
-    sa.ForeignKeyConstraint(['type_id'], ['document_type.id'], name=op.f('fk_document_submission_type_id_document_type')),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_document_submission')),
-    sa.UniqueConstraint('reference', name=op.f('uq_document_submission_reference'))
-    )
-    op.create_index(op.f('ix_document_submission_assigned_to_id'), 'document_submission', ['assigned_to_id'], unique=False)
-    op.create_index(op.f('ix_document_submission_member_id'), 'document_submission', ['member_id'], unique=False)
-    op.create_index('ix_document_submission_queue', 'document_submission', ['status', 'created_at', 'id'], unique=False)
-    op.create_table('hospital_coverage_request',
-    sa.Column('beneficiary_id', sa.Integer(), nullable=False),
-    sa.Column('establishment_name', sa.String(length=200), nullable=False),
-    sa.Column('finess', sa.String(length=9), nullable=True),
-    sa.Column('start_on', sa.Date(), nullable=False, comment="Date de début d'hospitalisation"),
-    sa.Column('admission_fax', sa.String(length=20), nullable=True),
-    sa.Column('admission_email', sa.String(length=254), nullable=True),
-    sa.Column('no_coverage_notice_shown', sa.Boolean(), nullable=False),
-    sa.Column('letter_file_id', sa.Integer(), nullable=True),
-    sa.Column('id', sa.Integer(), nullable=False),
-    sa.Column('reference', sa.String(length=20), nullable=False),
-    sa.Column('status', sa.String(length=32), nullable=False),
-    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
-    sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
-    sa.Column('due_on', sa.Date(), nullable=False),
-    sa.Column('claimed_at', sa.DateTime(timezone=True), nullable=True),
-    sa.Column('closed_at', sa.DateTime(timezone=True), nullable=True),
-    sa.Column('resolution_note', sa.Text(), nullable=True, comment='reason given to the member'),
-    sa.Column('member_id', sa.Integer(), nullable=False),
-    sa.Column('assigned_to_id', sa.Integer(), nullable=True),
-    sa.ForeignKeyConstraint(['assigned_to_id'], ['staff_user.id'], name=op.f('fk_hospital_coverage_request_assigned_to_id_staff_user')),
-    sa.ForeignKeyConstraint(['beneficiary_id'], ['beneficiary.id'], name=op.f('fk_hospital_coverage_request_beneficiary_id_beneficiary')),
-    sa.ForeignKeyConstraint(['letter_file_id'], ['stored_file.id'], name=op.f('fk_hospital_coverage_request_letter_file_id_stored_file')),
-    sa.ForeignKeyConstraint(['member_id'], ['member.id'], name=op.f('fk_hospital_coverage_request_member_id_member')),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_hospital_coverage_request')),
-    sa.UniqueConstraint('reference', name=op.f('uq_hospital_coverage_request_reference'))
-    )
-    op.create_index(op.f('ix_hospital_coverage_request_assigned_to_id'), 'hospital_coverage_request', ['assigned_to_id'], unique=False)
-    op.create_index(op.f('ix_hospital_coverage_request_member_id'), 'hospital_coverage_request', ['member_id'], unique=False)
-    op.create_index('ix_hospital_coverage_request_queue', 'hospital_coverage_request', ['status', 'created_at', 'id'], unique=False)
-    op.create_table('outbox_attempt',
-    sa.Column('id', sa.Integer(), nullable=False),
-    sa.Column('message_id', sa.Integer(), nullable=False),
-    sa.Column('number', sa.Integer(), nullable=False),
-    sa.Column('started_at', sa.DateTime(timezone=True), nullable=False),
-    sa.Column('ended_at', sa.DateTime(timezone=True), nullable=True),
-    sa.Column('worker', sa.String(length=120), nullable=False, comment='host:pid of the process that sent'),
-    sa.Column('outcome', sa.String(length=32), nullable=False),
-    sa.Column('detail', sa.Text(), nullable=True),
-    sa.Column('receipt', sa.String(length=255), nullable=True, comment='what the channel answered'),
-    sa.ForeignKeyConstraint(['message_id'], ['outbox_message.id'], name=op.f('fk_outbox_attempt_message_id_outbox_message'), ondelete='CASCADE'),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_outbox_attempt')),
-    sa.UniqueConstraint('message_id', 'number', name=op.f('uq_outbox_attempt_message_id'))
-    )
-    op.create_table('reimbursement',
-    sa.Column('id', sa.Integer(), nullable=False),
-    sa.Column('member_id', sa.Integer(), nullable=False),
-    sa.Column('beneficiary_id', sa.Integer(), nullable=False),
-    sa.Column('care_on', sa.Date(), nullable=False),
-    sa.Column('act', sa.String(length=120), nullable=False),
-    sa.Column('spent_cents', sa.Integer(), nullable=False),
-    sa.Column('social_security_cents', sa.Integer(), nullable=False),
-    sa.Column('mese_cents', sa.Integer(), nullable=False),
-    sa.Column('left_to_pay_cents', sa.Integer(), nullable=False),
-    sa.Column('paid_to', sa.String(length=32), nullable=False),
-    sa.Column('paid_on', sa.Date(), nullable=True),
-    sa.ForeignKeyConstraint(['beneficiary_id'], ['beneficiary.id'], name=op.f('fk_reimbursement_beneficiary_id_beneficiary')),
-    sa.ForeignKeyConstraint(['member_id'], ['member.id'], name=op.f('fk_reimbursement_member_id_member')),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_reimbursement'))
-    )
-    op.create_index(op.f('ix_reimbursement_beneficiary_id'), 'reimbursement', ['beneficiary_id'], unique=False)
-    op.create_index('ix_reimbursement_member_care', 'reimbursement', ['member_id', 'care_on'], unique=False)
-    op.create_table('teletransmission_request',
-    sa.Column('beneficiary_id', sa.Integer(), nullable=False),
-    sa.Column('certificate_file_id', sa.Integer(), nullable=True),
-    sa.Column('id', sa.Integer(), nullable=False),
-    sa.Column('reference', sa.String(length=20), nullable=False),
-    sa.Column('status', sa.String(length=32), nullable=False),
-    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
-    sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
-    sa.Column('due_on', sa.Date(), nullable=False),
-    sa.Column('claimed_at', sa.DateTime(timezone=True), nullable=True),
-    sa.Column('closed_at', sa.DateTime(timezone=True), nullable=True),
-    sa.Column('resolution_note', sa.Text(), nullable=True, comment='reason given to the member'),
-    sa.Column('member_id', sa.Integer(), nullable=False),
-    sa.Column('assigned_to_id', sa.Integer(), nullable=True),
-    sa.ForeignKeyConstraint(['assigned_to_id'], ['staff_user.id'], name=op.f('fk_teletransmission_request_assigned_to_id_staff_user')),
-    sa.ForeignKeyConstraint(['beneficiary_id'], ['beneficiary.id'], name=op.f('fk_teletransmission_request_beneficiary_id_beneficiary')),
-    sa.ForeignKeyConstraint(['certificate_file_id'], ['stored_file.id'], name=op.f('fk_teletransmission_request_certificate_file_id_stored_file')),
-    sa.ForeignKeyConstraint(['member_id'], ['member.id'], name=op.f('fk_teletransmission_request_member_id_member')),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_teletransmission_request')),
-    sa.UniqueConstraint('reference', name=op.f('uq_teletransmission_request_reference'))
-    )
-    op.create_index(op.f('ix_teletransmission_request_assigned_to_id'), 'teletransmission_request', ['assigned_to_id'], unique=False)
-    op.create_index(op.f('ix_teletransmission_request_member_id'), 'teletransmission_request', ['member_id'], unique=False)
-    op.create_index('ix_teletransmission_request_queue', 'teletransmission_request', ['status', 'created_at', 'id'], unique=False)
-    op.create_table('document_submission_file',
-    sa.Column('id', sa.Integer(), nullable=False),
-    sa.Column('submission_id', sa.Integer(), nullable=False),
-    sa.Column('file_id', sa.Integer(), nullable=False),
-    sa.ForeignKeyConstraint(['file_id'], ['stored_file.id'], name=op.f('fk_document_submission_file_file_id_stored_file')),
-    sa.ForeignKeyConstraint(['submission_id'], ['document_submission.id'], name=op.f('fk_document_submission_file_submission_id_document_submission')),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_document_submission_file'))
-    )
-    op.create_index(op.f('ix_document_submission_file_submission_id'), 'document_submission_file', ['submission_id'], unique=False)
     # ### end Alembic commands ###
 
 
 def downgrade() -> None:
     # ### commands auto generated by Alembic - please adjust! ###
-    op.drop_index(op.f('ix_document_submission_file_submission_id'), table_name='document_submission_file')
-    op.drop_table('document_submission_file')
-    op.drop_index('ix_teletransmission_request_queue', table_name='teletransmission_request')
-    op.drop_index(op.f('ix_teletransmission_request_member_id'), table_name='teletransmission_request')
-    op.drop_index(op.f('ix_teletransmission_request_assigned_to_id'), table_name='teletransmission_request')
-    op.drop_table('teletransmission_request')
-    op.drop_index('ix_reimbursement_member_care', table_name='reimbursement')
-    op.drop_index(op.f('ix_reimbursement_beneficiary_id'), table_name='reimbursement')
-    op.drop_table('reimbursement')
-    op.drop_table('outbox_attempt')
-    op.drop_index('ix_hospital_coverage_request_queue', table_name='hospital_coverage_request')
-    op.drop_index(op.f('ix_hospital_coverage_request_member_id'), table_name='hospital_coverage_request')
-    op.drop_index(op.f('ix_hospital_coverage_request_assigned_to_id'), table_name='hospital_coverage_request')
-    op.drop_table('hospital_coverage_request')
-    op.drop_index('ix_document_submission_queue', table_name='document_submission')
-    op.drop_index(op.f('ix_document_submission_member_id'), table_name='document_submission')
-    op.drop_index(op.f('ix_document_submission_assigned_to_id'), table_name='document_submission')
-    op.drop_table('document_submission')
     op.drop_index(op.f('ix_coverage_contract_id'), table_name='coverage')
     op.drop_index(op.f('ix_coverage_beneficiary_id'), table_name='coverage')
     op.drop_table('coverage')
     op.drop_index(op.f('ix_contribution_contract_id'), table_name='contribution')
     op.drop_table('contribution')
-    op.drop_index('ix_contact_request_queue', table_name='contact_request')
-    op.drop_index(op.f('ix_contact_request_member_id'), table_name='contact_request')
-    op.drop_index(op.f('ix_contact_request_assigned_to_id'), table_name='contact_request')
-    op.drop_table('contact_request')
     op.drop_index('ix_bank_detail_change_request_queue', table_name='bank_detail_change_request')
     op.drop_index(op.f('ix_bank_detail_change_request_member_id'), table_name='bank_detail_change_request')
+    op.drop_index('ix_bank_detail_change_request_due', table_name='bank_detail_change_request')
     op.drop_index(op.f('ix_bank_detail_change_request_assigned_to_id'), table_name='bank_detail_change_request')
     op.drop_table('bank_detail_change_request')
+    op.drop_index('ix_teletransmission_request_queue', table_name='teletransmission_request')
+    op.drop_index(op.f('ix_teletransmission_request_member_id'), table_name='teletransmission_request')
+    op.drop_index('ix_teletransmission_request_due', table_name='teletransmission_request')
+    op.drop_index(op.f('ix_teletransmission_request_beneficiary_id'), table_name='teletransmission_request')
+    op.drop_index(op.f('ix_teletransmission_request_assigned_to_id'), table_name='teletransmission_request')
+    op.drop_table('teletransmission_request')
+    op.drop_index('ix_request_file_request', table_name='request_file')
+    op.drop_index(op.f('ix_request_file_member_id'), table_name='request_file')
+    op.drop_table('request_file')
+    op.drop_index('ix_reimbursement_member_care', table_name='reimbursement')
+    op.drop_index(op.f('ix_reimbursement_beneficiary_id'), table_name='reimbursement')
+    op.drop_table('reimbursement')
+    op.drop_index(op.f('ix_pending_bank_change_member_id'), table_name='pending_bank_change')
+    op.drop_table('pending_bank_change')
+    op.drop_table('outbox_attempt')
+    op.drop_index('ix_hospital_coverage_request_queue', table_name='hospital_coverage_request')
+    op.drop_index(op.f('ix_hospital_coverage_request_member_id'), table_name='hospital_coverage_request')
+    op.drop_index('ix_hospital_coverage_request_due', table_name='hospital_coverage_request')
+    op.drop_index(op.f('ix_hospital_coverage_request_assigned_to_id'), table_name='hospital_coverage_request')
+    op.drop_table('hospital_coverage_request')
+    op.drop_index('ix_document_submission_queue', table_name='document_submission')
+    op.drop_index(op.f('ix_document_submission_member_id'), table_name='document_submission')
+    op.drop_index('ix_document_submission_due', table_name='document_submission')
+    op.drop_index(op.f('ix_document_submission_assigned_to_id'), table_name='document_submission')
+    op.drop_table('document_submission')
+    op.drop_index(op.f('ix_contract_member_id'), table_name='contract')
+    op.drop_table('contract')
+    op.drop_table('content_document')
+    op.drop_index('ix_contact_request_queue', table_name='contact_request')
+    op.drop_index(op.f('ix_contact_request_member_id'), table_name='contact_request')
+    op.drop_index('ix_contact_request_due', table_name='contact_request')
+    op.drop_index(op.f('ix_contact_request_assigned_to_id'), table_name='contact_request')
+    op.drop_table('contact_request')
     op.drop_index('ix_bank_account_member_valid', table_name='bank_account')
     op.drop_table('bank_account')
+    op.drop_index(op.f('ix_web_session_staff_id'), table_name='web_session')
+    op.drop_index(op.f('ix_web_session_member_id'), table_name='web_session')
+    op.drop_table('web_session')
+    op.drop_index(op.f('ix_stored_file_sha256'), table_name='stored_file')
+    op.drop_index('ix_stored_file_member_recent', table_name='stored_file')
+    op.drop_table('stored_file')
+    op.drop_index('ix_request_message_request', table_name='request_message')
+    op.drop_index(op.f('ix_request_message_member_id'), table_name='request_message')
+    op.drop_table('request_message')
     op.drop_index(op.f('ix_password_history_member_id'), table_name='password_history')
     op.drop_table('password_history')
     op.drop_index(op.f('ix_outbox_message_member_id'), table_name='outbox_message')
@@ -549,8 +650,6 @@ def downgrade() -> None:
     op.drop_table('outbox_message')
     op.drop_index(op.f('ix_one_time_code_member_id'), table_name='one_time_code')
     op.drop_table('one_time_code')
-    op.drop_index(op.f('ix_contract_member_id'), table_name='contract')
-    op.drop_table('contract')
     op.drop_index(op.f('ix_beneficiary_member_id'), table_name='beneficiary')
     op.drop_table('beneficiary')
     op.drop_index('ix_audit_event_member_at', table_name='audit_event')
@@ -564,12 +663,9 @@ def downgrade() -> None:
     op.drop_table('member')
     op.drop_index(op.f('ix_document_type_category_id'), table_name='document_type')
     op.drop_table('document_type')
-    op.drop_table('content_document')
     op.drop_index(op.f('ix_used_captcha_expires_at'), table_name='used_captcha')
     op.drop_table('used_captcha')
     op.drop_table('terms_version')
-    op.drop_index(op.f('ix_stored_file_sha256'), table_name='stored_file')
-    op.drop_table('stored_file')
     op.drop_table('staff_user')
     op.drop_table('reference_counter')
     op.drop_table('no_coverage_establishment')

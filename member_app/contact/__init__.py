@@ -1,0 +1,1 @@
+"""Contacter la mutuelle."""

@@ -1,0 +1,50 @@
+"""Contacter la mutuelle: the form; on success, the request's page in "Mes demandes"."""
+
+from __future__ import annotations
+
+from flask import Blueprint, redirect, render_template, url_for
+from flask_babel import gettext as _
+from flask_login import current_user, login_required
+
+from models.base import utcnow
+from models.content.queries import contact_reasons
+from models.errors import DomainError, ValidationFailed
+from models.requests.contact import submit_contact
+from models.requests.hospital_coverage import family_beneficiaries
+from models.requests.operations import DuplicateFiles
+from web import client_ip
+
+from ..extensions import db, limiter
+from ..forms import people_choices, show_errors
+from ..my_requests.views import flash_sent
+from .forms import ContactForm
+
+bp = Blueprint("contact", __name__)
+
+
+@bp.route("/", methods=["GET", "POST"])
+@login_required
+@limiter.limit("20 per hour", methods=["POST"])
+def new():
+    """Contacter la mutuelle: reason, person, message, optional attachments, "Envoyer"."""
+    form = ContactForm()
+    form.reason_id.choices = [("", _("Choisissez"))] + [(str(r.id), r.name) for r in contact_reasons(db.session)]
+    form.beneficiary_id.choices = people_choices(family_beneficiaries(db.session, current_user), _("Choisissez"))
+    form.ensure_token()
+    duplicates = False
+    if form.is_submitted():
+        form.validate()  # CSRF only: every rule is checked by the model
+        try:
+            submitted = submit_contact(db.session, current_user, form.to_input(), now=utcnow(), ip=client_ip())
+        except ValidationFailed as exc:
+            db.session.rollback()
+            show_errors(form, exc.errors, fallback="message")
+        except DomainError as exc:
+            db.session.rollback()
+            duplicates = isinstance(exc, DuplicateFiles)
+            show_errors(form, {exc.field: [exc.message]}, fallback="message")
+        else:
+            db.session.commit()
+            flash_sent()
+            return redirect(url_for("my_requests.show", reference=submitted.reference), code=303)
+    return render_template("member/contact/new.html", form=form, duplicates=duplicates)

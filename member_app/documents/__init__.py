@@ -1,0 +1,1 @@
+"""Dépôt de documents: "Envoyez-nous vos documents et justificatifs"."""

@@ -1,0 +1,51 @@
+"""Dépôt de documents: the form of the guide; on success, the request's page in "Mes demandes"."""
+
+from __future__ import annotations
+
+from flask import Blueprint, redirect, render_template, url_for
+from flask_babel import gettext as _
+from flask_login import current_user, login_required
+
+from models.base import utcnow
+from models.content.queries import document_categories
+from models.errors import DomainError, ValidationFailed
+from models.requests.documents import submit_documents
+from models.requests.hospital_coverage import family_beneficiaries
+from models.requests.operations import DuplicateFiles
+from web import client_ip
+
+from ..extensions import db, limiter
+from ..forms import people_choices, show_errors
+from ..my_requests.views import flash_sent
+from .forms import DocumentForm
+
+bp = Blueprint("documents", __name__)
+
+
+@bp.route("/", methods=["GET", "POST"])
+@login_required
+@limiter.limit("20 per hour", methods=["POST"])
+def new():
+    """Envoyez-nous vos documents et justificatifs."""
+    form = DocumentForm()
+    categories = document_categories(db.session)
+    form.offer(categories, people_choices(family_beneficiaries(db.session, current_user), _("Choisissez")),
+               _("Choisissez"))
+    form.ensure_token()
+    duplicates = False
+    if form.is_submitted():
+        form.validate()  # CSRF only: every rule is checked by the model
+        try:
+            submitted = submit_documents(db.session, current_user, form.to_input(), now=utcnow(), ip=client_ip())
+        except ValidationFailed as exc:
+            db.session.rollback()
+            show_errors(form, exc.errors, fallback="files")
+        except DomainError as exc:
+            db.session.rollback()
+            duplicates = isinstance(exc, DuplicateFiles)
+            show_errors(form, {exc.field: [exc.message]}, fallback="files")
+        else:
+            db.session.commit()
+            flash_sent()
+            return redirect(url_for("my_requests.show", reference=submitted.reference), code=303)
+    return render_template("member/documents/new.html", form=form, categories=categories, duplicates=duplicates)

@@ -1,0 +1,1 @@
+"""Activer la télétransmission, per beneficiary (from the contract page)."""

@@ -1,0 +1,54 @@
+"""Activer la télétransmission: one beneficiary, the attestation of rights; on success, "Mes demandes"."""
+
+from __future__ import annotations
+
+from flask import Blueprint, abort, redirect, render_template, url_for
+from flask_login import current_user, login_required
+
+from models.base import utcnow
+from models.contracts.entities import Beneficiary
+from models.errors import DomainError, ValidationFailed
+from models.requests.operations import DuplicateFiles
+from models.requests.teletransmission import TeletransmissionInput, open_request_for, submit_teletransmission
+from web import client_ip
+
+from ..extensions import db, limiter
+from ..forms import show_errors
+from ..my_requests.views import flash_sent
+from .forms import TeletransmissionForm
+
+bp = Blueprint("teletransmission", __name__)
+
+
+@bp.route("/<int:beneficiary_id>", methods=["GET", "POST"])
+@login_required
+@limiter.limit("20 per hour", methods=["POST"])
+def new(beneficiary_id: int):
+    """The request for one person of the family; another family's person: 404."""
+    person = db.session.get(Beneficiary, beneficiary_id) if beneficiary_id <= 2**31 - 1 else None
+    if person is None or person.member_id != current_user.id:
+        abort(404)
+    form = TeletransmissionForm()
+    form.ensure_token()
+    duplicates = False
+    pending = open_request_for(db.session, person.id)
+    if form.is_submitted():
+        form.validate()  # CSRF only: every rule is checked by the model
+        data = TeletransmissionInput(beneficiary_id=person.id, files=form.uploaded(),
+                                     form_token=form.form_token.data or "",
+                                     confirm_duplicates=bool(form.confirm_duplicates.data))
+        try:
+            submitted = submit_teletransmission(db.session, current_user, data, now=utcnow(), ip=client_ip())
+        except ValidationFailed as exc:
+            db.session.rollback()
+            show_errors(form, exc.errors, fallback="files")
+        except DomainError as exc:
+            db.session.rollback()
+            duplicates = isinstance(exc, DuplicateFiles)
+            show_errors(form, {"files": [exc.message]}, fallback="files")
+        else:
+            db.session.commit()
+            flash_sent()
+            return redirect(url_for("my_requests.show", reference=submitted.reference), code=303)
+    return render_template("member/teletransmission/new.html", form=form, person=person, pending=pending,
+                           duplicates=duplicates)

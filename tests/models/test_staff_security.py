@@ -1,0 +1,68 @@
+"""Staff guessing limits in the domain: concurrent wrong passwords all count, the lock is timed."""
+
+from __future__ import annotations
+
+import threading
+from datetime import timedelta
+
+import pytest
+
+from models.base import utcnow
+from models.db import session_factory
+from models.errors import ValidationFailed
+from models.staff.entities import StaffRole, StaffUser
+from models.staff.operations import StaffSignInPolicy, StaffThrottle, authenticate_staff, create_staff, staff_throttle
+from tests.factories import make_staff
+
+
+def test_five_simultaneous_wrong_passwords_are_counted_five_times(session, models_config):
+    agent = make_staff(session)
+    policy = StaffSignInPolicy(delay_after_failures=100, lock_after_failures=100)
+    Session = session_factory(models_config)
+    barrier = threading.Barrier(5, timeout=30)
+    errors = []
+
+    def guess() -> None:
+        try:
+            with Session() as s:
+                barrier.wait()
+                authenticate_staff(s, agent.email, "Wrong-Password-1", policy=policy, now=utcnow(), ip="198.51.100.7")
+                s.commit()
+        except Exception as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=guess) for _ in range(5)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert not any(t.is_alive() for t in threads) and errors == []
+    session.expire_all()
+    assert session.get(StaffUser, agent.id).failed_login_count == 5
+
+
+def test_the_lock_is_timed_and_the_delays_grow(session):
+    agent = make_staff(session)
+    policy = StaffSignInPolicy()
+    now = utcnow()
+    agent.failed_login_count, agent.last_failed_login_at = 5, now
+    assert staff_throttle(agent, policy, now + timedelta(seconds=59)) is StaffThrottle.DELAYED
+    assert staff_throttle(agent, policy, now + timedelta(seconds=60)) is StaffThrottle.OPEN
+    agent.failed_login_count = 7
+    assert staff_throttle(agent, policy, now + timedelta(minutes=3)) is StaffThrottle.DELAYED
+    agent.failed_login_count, agent.locked_until = 10, now + timedelta(minutes=30)
+    assert staff_throttle(agent, policy, now + timedelta(minutes=29)) is StaffThrottle.LOCKED
+    assert staff_throttle(agent, policy, now + timedelta(minutes=30)) is StaffThrottle.OPEN
+
+
+@pytest.mark.parametrize(("password", "problem"), [
+    ("a", "au moins 12 caractères"),
+    ("toutenminuscule-2026", "une minuscule et une majuscule"),
+    ("Claire-Martin-2026-claire.martin", "adresse e-mail"),
+    ("Azerty123456!", "trop courant"),
+])
+def test_staff_password_rules_apply_when_an_account_is_created(session, password, problem):
+    with pytest.raises(ValidationFailed) as refused:
+        create_staff(session, email="claire.martin@mese.fr", full_name="Claire Martin", role=StaffRole.ADMIN,
+                     password=password)
+    assert any(problem in m for m in refused.value.errors["password"])
