@@ -33,6 +33,7 @@ from aiosmtpd.controller import Controller
 from sqlalchemy import func, select
 
 from models.base import utcnow
+from models.members.entities import Civility
 from models.outbox.entities import OutboxMessage, OutboxStatus
 from models.outbox.operations import queue_email
 from tests.conftest import TEST_DATABASE_URL, TEST_REDIS_URL, free_port
@@ -168,7 +169,7 @@ def queue_receipts(session, count: int) -> list[int]:
         reference = f"PEC-2026-{n + 1:06d}"
         message = queue_email(session, to=f"adherent{n + 1}@example.test", template="hospital_coverage_received",
                               related=reference, context={
-                                  "member": SimpleNamespace(civility="Madame", last_name="Rimon"),
+                                  "member": SimpleNamespace(civility=Civility.MADAME, last_name="Rimon"),
                                   "request": SimpleNamespace(reference=reference, establishment_name="Clinique des Cèdres",
                                                              start_on=utcnow().date()),
                                   "beneficiary": SimpleNamespace(full_name="Zoé RIMON")})

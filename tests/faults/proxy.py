@@ -1,7 +1,7 @@
 """A small TCP proxy of our own, put between the product and PostgreSQL, Redis or SMTP to inject faults.
 
 The real servers are shared and must never be stopped; the proxy plays their outages instead:
-- ``cut()``: every open connection is reset and new ones are refused (a crash, a restart);
+- ``cut()``: every open connection is reset, and so is every new one at once (a crash, a restart);
 - ``restore()``: connections are accepted and forwarded again;
 - ``slow(seconds)``: every chunk is delayed (a slow or overloaded server);
 - ``hang()``: connections are accepted but nothing goes through (a hung server, a silent network);
@@ -26,6 +26,7 @@ class FaultProxy:
         self.target = (target_host, target_port)
         self.delay = 0.0
         self.hanging = False
+        self.refusing = False
         self._listener: socket.socket | None = None
         self._pairs: set[tuple[socket.socket, socket.socket]] = set()
         self._closed: dict[tuple[socket.socket, socket.socket], int] = {}
@@ -35,17 +36,17 @@ class FaultProxy:
 
     # -- faults -----------------------------------------------------------------------------
     def cut(self) -> None:
-        """Reset every open connection and refuse new ones until ``restore()``."""
-        listener, self._listener = self._listener, None
-        if listener is not None:
-            listener.close()
+        """Reset every open connection, and every new one, until ``restore()``.
+
+        The port stays bound (closing it would let the system hand it to some outgoing connection,
+        and the proxy could not listen on it again).
+        """
+        self.refusing = True
         self.drop_connections()
 
     def restore(self) -> None:
         """Accept and forward again, with no delay."""
-        self.delay, self.hanging = 0.0, False
-        if self._listener is None:
-            self._listen(self.port)
+        self.delay, self.hanging, self.refusing = 0.0, False, False
 
     def slow(self, seconds: float) -> None:
         """Delay every chunk in both directions by ``seconds``."""
@@ -65,19 +66,15 @@ class FaultProxy:
 
     def close(self) -> None:
         self.cut()
+        listener, self._listener = self._listener, None
+        if listener is not None:
+            listener.close()
 
     # -- plumbing ---------------------------------------------------------------------------
     def _listen(self, port: int) -> int:
         listener = socket.socket()
         listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        for attempt in range(50):
-            try:
-                listener.bind(("127.0.0.1", port))
-                break
-            except OSError:
-                if attempt == 49:
-                    raise
-                time.sleep(0.1)
+        listener.bind(("127.0.0.1", port))
         listener.listen(128)
         self._listener = listener
         threading.Thread(target=self._accept, args=(listener,), daemon=True, name="fault-proxy-accept").start()
@@ -92,6 +89,9 @@ class FaultProxy:
             if self._listener is not listener:
                 _reset(client)
                 return
+            if self.refusing:
+                _reset(client)
+                continue
             try:
                 upstream = socket.create_connection(self.target, timeout=5)
                 upstream.settimeout(None)
