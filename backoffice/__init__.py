@@ -12,6 +12,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 import jobs
 from web import configure_database, csp_nonce, install_input_guard, install_security_headers, refuse_unsafe_start
+from web.availability import install_health_check, install_outage_page
 
 from .config import BackofficeConfig
 from .extensions import CONFIG_KEY, babel, csrf, db, limiter, login_manager
@@ -38,6 +39,8 @@ def create_app(config: BackofficeConfig | None = None) -> Flask:
     _register_auth(app)
     _register_admin(app)
     _register_errors(app)
+    install_outage_page(app, "backoffice/unavailable.html")
+    install_health_check(app, lambda: db.engine, config.jobs.redis_url)
     install_security_headers(app, hsts=config.cookie_secure)
     install_input_guard(app, file_fields=BACKOFFICE_FILE_FIELDS)
     jobs.install_after_commit_delivery(config.jobs, config.models)

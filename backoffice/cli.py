@@ -50,10 +50,16 @@ def demo(reset: bool) -> None:
 
 @cli.command()
 @click.option("--burst", is_flag=True, help="Stop when the queue is empty (for scripts and tests).")
-def worker(burst: bool) -> None:
-    """Run an RQ worker with its scheduler, relaying the outbox periodically."""
-    from jobs.worker import run_worker
+@click.option("--check", is_flag=True, help="Health check: database, Redis and a recent relay pass; exit code 1 if not.")
+def worker(burst: bool, check: bool) -> None:
+    """Run the delivery processes and the outbox relay, supervised, until SIGTERM."""
+    from jobs.worker import check_health, run_worker
 
+    if check:
+        healthy, checks = check_health()
+        for name, state in checks.items():
+            click.echo(f"{name}: {state}")
+        raise SystemExit(0 if healthy else 1)
     run_worker(burst=burst)
 
 

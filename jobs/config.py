@@ -32,11 +32,14 @@ class JobsConfig:
     sms_gateway_url: str = ""
     sms_gateway_key: str = ""
     sms_sender: str = "MESE"
+    #: Seconds between two relay passes; a pass whose batch was full is followed by another at once.
     relay_interval_seconds: int = 5
-    #: Most messages one relay pass hands to the queue.
+    #: Most messages one relay pass hands to the queue (and most it checks with RQ).
     relay_batch_size: int = 100
-    #: A message enqueued longer ago than this is enqueued again (Redis may have lost the job).
+    #: Last resort: a message enqueued longer ago than this is enqueued again, whatever RQ says.
     requeue_after_seconds: int = 900
+    #: Delivery processes (non-forking RQ workers) started by one ``mese worker``.
+    worker_processes: int = 1
     #: Hard limit of one delivery job in the worker.
     job_timeout_seconds: int = 180
     #: Delays between delivery attempts; after the last one the message is dead.
@@ -67,6 +70,7 @@ class JobsConfig:
             relay_interval_seconds=int(env.get("OUTBOX_RELAY_INTERVAL", d.relay_interval_seconds)),
             relay_batch_size=int(env.get("OUTBOX_RELAY_BATCH", d.relay_batch_size)),
             requeue_after_seconds=int(env.get("OUTBOX_REQUEUE_AFTER", d.requeue_after_seconds)),
+            worker_processes=max(1, int(env.get("WORKER_PROCESSES", d.worker_processes))),
             job_timeout_seconds=int(env.get("RQ_JOB_TIMEOUT", d.job_timeout_seconds)),
             retry_delays_seconds=tuple(int(x) for x in delays.split(",")) if delays else d.retry_delays_seconds,
         )

@@ -8,6 +8,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 import jobs
 from web import configure_database, install_input_guard, install_security_headers, refuse_unsafe_start
+from web.availability import install_health_check, install_outage_page
 
 from . import i18n
 from .config import MemberAppConfig
@@ -31,6 +32,8 @@ def create_app(config: MemberAppConfig | None = None) -> Flask:
     _register_extensions(app, config)
     _register_blueprints(app)
     _register_errors(app)
+    install_outage_page(app, "member/unavailable.html")
+    install_health_check(app, lambda: db.engine, config.jobs.redis_url)
     install_security_headers(app, hsts=config.cookie_secure)
     install_input_guard(app, file_fields=MEMBER_FILE_FIELDS)
     jobs.install_after_commit_delivery(config.jobs, config.models)

@@ -20,7 +20,8 @@ def engine_options(url: str) -> dict[str, Any]:
     """Engine keyword arguments suited to the database behind ``url``."""
     if url.startswith("sqlite"):
         return {"connect_args": {"timeout": 30}}
-    return {"pool_pre_ping": True, "pool_timeout": 5}
+    # A database that accepts connections but never answers must not hold a request or a job forever.
+    return {"pool_pre_ping": True, "pool_timeout": 5, "connect_args": {"connect_timeout": 5}}
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:

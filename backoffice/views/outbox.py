@@ -1,22 +1,29 @@
-"""The outbox console: what left (or did not) by e-mail, SMS and fax, and requeueing dead messages."""
+"""The outbox console: what left (or did not) by e-mail, SMS and fax, the story of each attempt, resending dead messages."""
 
 from __future__ import annotations
 
-from flask import flash
+from flask import flash, redirect, request
+from flask_admin import expose
 from flask_admin.actions import action
 
 from jobs.deliver import MASKED_BODY
 from models.base import utcnow
-from models.outbox.console import requeue_messages
-from models.outbox.entities import Channel, OutboxMessage, OutboxStatus
+from models.errors import DomainError
+from models.outbox.console import DUPLICATE_RISK, requeue_messages
+from models.outbox.entities import AttemptOutcome, Channel, OutboxMessage, OutboxStatus
+from models.outbox.queries import attempt_story, may_be_resent, resend_candidates
 
 from ..extensions import db
-from .base import SUPERVISORS, ChoiceFilter, StaffModelView, current_staff
+from .base import SUPERVISORS, ChoiceFilter, StaffModelView, current_staff, primary_key
 
 STATUS_LABELS = {OutboxStatus.PENDING: "En attente", OutboxStatus.ENQUEUED: "Confié à l'envoi",
                  OutboxStatus.SENDING: "En cours d'envoi", OutboxStatus.SENT: "Envoyé",
                  OutboxStatus.DEAD: "Échec définitif"}
 CHANNEL_LABELS = {Channel.EMAIL: "E-mail", Channel.SMS: "SMS", Channel.FAX: "Fax"}
+OUTCOME_LABELS = {AttemptOutcome.IN_PROGRESS: "En cours", AttemptOutcome.SENT: "Envoyé",
+                  AttemptOutcome.FAILED: "Échec", AttemptOutcome.INTERRUPTED: "Interrompu : sort inconnu"}
+#: Most messages one confirmation page resends.
+MAX_RESEND = 100
 
 
 class OutboxConsoleView(StaffModelView):
@@ -27,6 +34,7 @@ class OutboxConsoleView(StaffModelView):
     can_create = False
     can_edit = False
     simple_list_pager = True
+    details_template = "backoffice/outbox/details.html"
     column_list = ["created_at", "channel", "recipient", "subject", "related", "status", "attempts", "last_error",
                    "next_attempt_at", "sent_at"]
     column_details_list = ["created_at", "channel", "recipient", "subject", "text_body", "attachments", "template",
@@ -65,11 +73,36 @@ class OutboxConsoleView(StaffModelView):
             count_query = count_query.filter(self.model.related == related)
         return query, count_query, joins, count_joins
 
-    @action("requeue", "Relancer l'envoi", "Remettre en file d'envoi les messages sélectionnés en échec définitif ?")
+    def details_extra(self, model: OutboxMessage) -> dict:
+        return {"attempts": attempt_story(db.session, model.id), "outcome_labels": OUTCOME_LABELS,
+                "may_resend": may_be_resent(model)}
+
+    # No confirm() in the browser: the action leads to a page that names the risk and asks for it.
+    @action("requeue", "Renvoyer…")
     def action_requeue(self, ids):
-        count = requeue_messages(db.session, self.action_ids(ids), staff_id=current_staff().id, now=utcnow())
-        db.session.commit()
-        if count:
-            flash(f"{count} message(s) remis en file d'envoi.", "success")
-        else:
-            flash("Aucun message relancé : seuls les messages en échec définitif peuvent l'être.", "error")
+        return redirect(self.get_url(".resend_view", id=self.action_ids(ids)[:MAX_RESEND]))
+
+    @expose("/renvoyer/", methods=("GET", "POST"))
+    def resend_view(self):
+        """Confirmation page of a resend: each message, what is known of its fate, the risk of a duplicate."""
+        ids = [pk for pk in map(primary_key, request.values.getlist("id")[:MAX_RESEND]) if pk is not None]
+        error = None
+        if request.method == "POST":
+            try:
+                count = requeue_messages(db.session, ids, staff_id=current_staff().id, now=utcnow(),
+                                         duplicate_risk_accepted=request.form.get("risque_doublon") == "accepte")
+            except DomainError as exc:
+                db.session.rollback()
+                error = exc.message
+            else:
+                db.session.commit()
+                if count:
+                    flash(f"{count} message(s) remis en file d'envoi.", "success")
+                else:
+                    flash("Aucun message relancé : seuls les messages en échec définitif peuvent l'être.", "error")
+                return redirect(self.get_url(".index_view"))
+        messages = resend_candidates(db.session, ids)
+        stories = {m.id: attempt_story(db.session, m.id) for m in messages}
+        return self.render("backoffice/outbox/resend.html", messages=messages, stories=stories, error=error,
+                           risk=DUPLICATE_RISK, outcome_labels=OUTCOME_LABELS, channel_labels=CHANNEL_LABELS), \
+            400 if error else 200

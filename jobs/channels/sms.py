@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import http.client
 import json
-import ssl
 from urllib.parse import urlsplit
 
 from models.outbox.entities import OutboxMessage
 
 from ..config import JobsConfig
-from .base import Attachment, DeliveryError, PermanentDeliveryError
+from .base import Attachment, DeliveryError, PermanentDeliveryError, tls_context
 
 CONNECT_TIMEOUT = 5
 READ_TIMEOUT = 30
@@ -34,7 +33,7 @@ class SmsGatewayChannel:
     def _connection(self) -> http.client.HTTPConnection:
         if self.url.scheme == "https":
             return http.client.HTTPSConnection(self.url.hostname, self.url.port, timeout=CONNECT_TIMEOUT,
-                                               context=ssl.create_default_context())
+                                               context=tls_context())
         if self.url.scheme == "http":
             return http.client.HTTPConnection(self.url.hostname, self.url.port, timeout=CONNECT_TIMEOUT)
         raise PermanentDeliveryError(f"unsupported SMS gateway scheme {self.url.scheme!r}")
@@ -50,6 +49,8 @@ class SmsGatewayChannel:
             conn.request("POST", path, body=body, headers={
                 "Content-Type": "application/json", "Accept": "application/json",
                 "Authorization": f"Bearer {self.key}",
+                # The same key on every attempt: a gateway that honours it sends a resent SMS only once.
+                "Idempotency-Key": f"outbox-{message.id}",
             })
             response = conn.getresponse()
             answer = response.read(65536)

@@ -6,7 +6,7 @@ import enum
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Index, String, Text
+from sqlalchemy import JSON, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ..base import Base, StrEnumType, utcnow
@@ -23,8 +23,9 @@ class Channel(enum.StrEnum):
 class OutboxStatus(enum.StrEnum):
     """Delivery state: pending → enqueued → sending → sent, or back to pending with a retry time, or dead.
 
-    "sending" is committed before the channel is called: a worker that dies during the send leaves
-    the row there, and the relay then marks it dead for staff to check, rather than sending it twice.
+    "sending" is committed before the channel is called. When the worker dies during the send, the
+    relay settles the row once the worker's lease has lapsed: sent if the channel's answer was kept,
+    else an e-mail or SMS is sent again (same Message-ID) and a fax is left dead for staff to decide.
     """
 
     PENDING = "pending"
@@ -62,4 +63,35 @@ class OutboxMessage(Base):
     #: The body holds a code or a personal link: it is masked once delivered and never shown to staff.
     secret: Mapped[bool] = mapped_column(default=False)
     sent_at: Mapped[datetime | None]
+    receipt: Mapped[str | None] = mapped_column(String(255), comment="what the channel answered")
+
+
+class AttemptOutcome(enum.StrEnum):
+    """How one delivery attempt ended."""
+
+    IN_PROGRESS = "in_progress"
+    SENT = "sent"
+    #: The channel failed or refused; the message's status says whether another attempt follows.
+    FAILED = "failed"
+    #: The worker stopped during the send: the message may or may not have left.
+    INTERRUPTED = "interrupted"
+
+
+class OutboxAttempt(Base):
+    """One try at delivering a message: when, by which worker process, and what came of it."""
+
+    __tablename__ = "outbox_attempt"
+    __table_args__ = (UniqueConstraint("message_id", "number"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    message_id: Mapped[int] = mapped_column(ForeignKey("outbox_message.id", ondelete="CASCADE"))
+    #: 1 for the first attempt; equals the message's ``attempts`` counter when the attempt began.
+    number: Mapped[int]
+    started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    ended_at: Mapped[datetime | None]
+    worker: Mapped[str] = mapped_column(String(120), default="", comment="host:pid of the process that sent")
+    outcome: Mapped[AttemptOutcome] = mapped_column(StrEnumType(AttemptOutcome, 12),
+                                                    default=AttemptOutcome.IN_PROGRESS)
+    #: The error, or what is known of the message's fate when the attempt was interrupted.
+    detail: Mapped[str | None] = mapped_column(Text)
     receipt: Mapped[str | None] = mapped_column(String(255), comment="what the channel answered")

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import select
+
+from jobs.deliver import INTERRUPTED_ERROR
 
 from models.audit.entities import AuditEvent
 from models.base import utcnow
+from models.errors import DomainError
 from models.outbox.console import requeue_messages
-from models.outbox.entities import Channel, OutboxMessage, OutboxStatus
+from models.outbox.entities import AttemptOutcome, Channel, OutboxAttempt, OutboxMessage, OutboxStatus
 from models.outbox.operations import NEW_MESSAGES_KEY
 from models.staff.entities import StaffRole, StaffUser
 from tests.factories import make_staff
@@ -112,12 +116,40 @@ def test_outbox_search_by_reference_and_filter_by_state(session, as_staff, manag
     assert "PEC-2026-000008" in html and "PEC-2026-000007" not in html
 
 
-def test_requeue_puts_dead_messages_back_and_leaves_the_others(session, as_staff, manager):
+def _interrupted_attempt(session, message: OutboxMessage) -> OutboxAttempt:
+    attempt = OutboxAttempt(message_id=message.id, number=message.attempts, worker="worker-7:4242",
+                            outcome=AttemptOutcome.INTERRUPTED, detail=INTERRUPTED_ERROR,
+                            started_at=utcnow() - timedelta(hours=1), ended_at=utcnow())
+    session.add(attempt)
+    session.commit()
+    return attempt
+
+
+def test_resending_asks_first_naming_the_risk_of_a_duplicate_and_what_is_known(session, as_staff, manager):
+    dead = _message(session, status=OutboxStatus.DEAD)
+    _interrupted_attempt(session, dead)
+    sent = _message(session, status=OutboxStatus.SENT)
+    client = as_staff(manager)
+
+    response = client.post(OUTBOX + "action/", data={"action": "requeue", "rowid": [str(dead.id), str(sent.id)],
+                                                     "url": OUTBOX, "csrf_token": csrf_from(client, OUTBOX)})
+    assert response.status_code == 302 and "/envois/renvoyer/" in response.headers["Location"]
+    page = client.get(local(response.headers["Location"])).get_data(as_text=True)
+
+    assert "Risque de doublon" in page and "peut lui faire recevoir un doublon" in page
+    assert "Interrompu : sort inconnu" in page and "0476000001" in page
+    assert f'name="id" value="{dead.id}"' in page and f'name="id" value="{sent.id}"' not in page
+    session.expire_all()
+    assert session.get(OutboxMessage, dead.id).status is OutboxStatus.DEAD  # nothing changes before the answer
+
+
+def test_resend_puts_dead_messages_back_once_the_risk_is_accepted_and_leaves_the_others(session, as_staff, manager):
     dead = _message(session, status=OutboxStatus.DEAD)
     sent = _message(session, status=OutboxStatus.SENT)
     client = as_staff(manager)
-    response = client.post(OUTBOX + "action/", data={"action": "requeue", "rowid": [str(dead.id), str(sent.id)],
-                                                     "url": OUTBOX, "csrf_token": csrf_from(client, OUTBOX)})
+    page = OUTBOX + f"renvoyer/?id={dead.id}&id={sent.id}"
+    response = client.post(page, data={"id": [str(dead.id), str(sent.id)], "risque_doublon": "accepte",
+                                       "csrf_token": csrf_from(client, page)})
     assert response.status_code == 302
     session.expire_all()
     again = session.get(OutboxMessage, dead.id)
@@ -126,23 +158,54 @@ def test_requeue_puts_dead_messages_back_and_leaves_the_others(session, as_staff
     assert session.get(OutboxMessage, sent.id).status is OutboxStatus.SENT
     event = session.scalar(select(AuditEvent).where(AuditEvent.action == "outbox.requeued"))
     assert event.actor_id == manager.id and event.subject_id == dead.id
+    assert event.details["duplicate_risk_accepted"] is True
     assert "1 message(s) remis en file d&#39;envoi." in client.get(OUTBOX).get_data(as_text=True)
+
+
+def test_resend_without_accepting_the_risk_changes_nothing_and_says_why_next_to_the_box(session, as_staff, manager):
+    dead = _message(session, status=OutboxStatus.DEAD)
+    client = as_staff(manager)
+    page = OUTBOX + f"renvoyer/?id={dead.id}"
+    response = client.post(page, data={"id": str(dead.id), "csrf_token": csrf_from(client, page)})
+
+    assert response.status_code == 400
+    html = response.get_data(as_text=True)
+    assert 'id="risque_doublon_erreur"' in html and "Cochez la case pour confirmer" in html
+    session.expire_all()
+    assert session.get(OutboxMessage, dead.id).status is OutboxStatus.DEAD
+    assert session.scalar(select(AuditEvent).where(AuditEvent.action == "outbox.requeued")) is None
+    with pytest.raises(DomainError):
+        requeue_messages(session, [dead.id], staff_id=manager.id, now=utcnow(), duplicate_risk_accepted=False)
 
 
 def test_requeue_use_case_nudges_the_relay(session, manager):
     dead = _message(session, status=OutboxStatus.DEAD)
-    assert requeue_messages(session, [dead.id], staff_id=manager.id, now=utcnow()) == 1
+    assert requeue_messages(session, [dead.id], staff_id=manager.id, now=utcnow(), duplicate_risk_accepted=True) == 1
     assert session.info[NEW_MESSAGES_KEY] is True
     session.rollback()
 
 
-def test_requeue_requires_csrf(session, as_staff, manager):
+def test_resend_requires_csrf(session, as_staff, manager):
     dead = _message(session, status=OutboxStatus.DEAD)
     client = as_staff(manager)
-    response = client.post(OUTBOX + "action/", data={"action": "requeue", "rowid": [str(dead.id)], "url": OUTBOX})
+    response = client.post(OUTBOX + "renvoyer/", data={"id": str(dead.id), "risque_doublon": "accepte"})
     assert response.status_code == 400
     session.expire_all()
     assert session.get(OutboxMessage, dead.id).status is OutboxStatus.DEAD
+
+
+def test_agents_cannot_resend(session, as_staff, agent):
+    dead = _message(session, status=OutboxStatus.DEAD)
+    client = as_staff(agent)
+    assert client.get(OUTBOX + f"renvoyer/?id={dead.id}").status_code == 403
+
+
+def test_the_details_of_a_message_tell_the_story_of_each_attempt(session, as_staff, manager):
+    dead = _message(session, status=OutboxStatus.DEAD)
+    _interrupted_attempt(session, dead)
+    html = as_staff(manager).get(OUTBOX + f"details/?id={dead.id}").get_data(as_text=True)
+    assert "Tentatives d'envoi" in html and "worker-7:4242" in html and "Interrompu : sort inconnu" in html
+    assert "Vérifiez auprès du destinataire" in html and "Renvoyer ce message" in html
 
 
 def test_opening_a_message_is_audited(session, as_staff, manager, member):
@@ -186,4 +249,4 @@ def test_a_code_waiting_in_the_outbox_is_never_shown_to_staff_nor_resent(session
     session.commit()
     html = as_staff(manager).get(OUTBOX + f"details/?id={code.id}").get_data(as_text=True)
     assert "482913" not in html and "contenu masqué" in html
-    assert requeue_messages(session, [code.id], staff_id=manager.id, now=utcnow()) == 0
+    assert requeue_messages(session, [code.id], staff_id=manager.id, now=utcnow(), duplicate_risk_accepted=True) == 0

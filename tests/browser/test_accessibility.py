@@ -26,6 +26,7 @@ from werkzeug.middleware.dispatcher import DispatcherMiddleware
 
 from backoffice.config import BackofficeConfig
 from jobs.config import JobsConfig
+from jobs.deliver import INTERRUPTED_ERROR
 from member_app.config import MemberAppConfig
 from models.base import utcnow
 from models.content.entities import (
@@ -36,7 +37,7 @@ from models.demo import load_demo
 from models.members.activation import request_password_reset
 from models.members.entities import Member, SecondFactor
 from models.members.security import begin_totp_enrolment, sign_in_stamp
-from models.outbox.entities import OutboxMessage
+from models.outbox.entities import AttemptOutcome, Channel, OutboxAttempt, OutboxMessage, OutboxStatus
 from models.requests.hospital_coverage import (
     HospitalCoverageInput, approve_hospital_coverage, selectable_beneficiaries, submit_hospital_coverage,
 )
@@ -227,6 +228,11 @@ BACKOFFICE_STATES = [
               who="agent"),
     PageState(B, "outbox.index_view", "list with rows", "/envois/", who="manager"),
     PageState(B, "outbox.details_view", "message", "/envois/details/?id={outbox_id}", who="manager"),
+    PageState(B, "outbox.details_view", "dead fax and its attempts", "/envois/details/?id={outbox_dead_id}",
+              who="manager"),
+    PageState(B, "outbox.resend_view", "confirmation", "/envois/renvoyer/?id={outbox_dead_id}", who="manager"),
+    PageState(B, "outbox.resend_view", "risk not accepted", "/envois/renvoyer/?id={outbox_dead_id}", who="manager",
+              act=submit("risque_doublon"), errors=True),
     PageState(B, "audit.index_view", "list with rows", "/journal/", who="manager"),
     PageState(B, "audit.index_view", "filtered", "/journal/?flt0_0=backoffice.viewed", who="manager"),
     PageState(B, "audit.index_view", "second page (pager)", "/journal/?page=1", who="manager",
@@ -261,6 +267,7 @@ EXCLUDED = {
         Exclusion("auth.end_session", "POST-only action, answers with a redirect to the sessions page"),
         Exclusion("bank_change.resend", "POST-only action, answers with a redirect to the code page"),
         Exclusion("my_requests.file", "file download (the family's own files)"),
+        Exclusion("health", "JSON of the health check, for load balancers"),
     ],
     "backoffice": [
         Exclusion("static", "files (our CSS and scripts)"),
@@ -287,6 +294,7 @@ EXCLUDED = {
         Exclusion("audit.edit_view", "switched off (can_edit = False)"),
         Exclusion("audit.details_view", "switched off (can_view_details = False)"),
         Exclusion("staff.create_view", "switched off (can_create = False): staff are created with `mese staff`"),
+        Exclusion("health", "JSON of the health check, for load balancers"),
     ],
 }
 SWITCHED_OFF = {"create_view": "can_create", "edit_view": "can_edit", "details_view": "can_view_details"}
@@ -406,7 +414,16 @@ def world(migrated_database, models_config):
         first = {model: session.scalar(select(model.id).order_by(model.id)) for model in (
             NewsItem, ContentDocument, TermsVersion, DocumentCategory, DocumentType, ContactReason,
             NoCoverageEstablishment, OutboxMessage)}
+        dead_fax = OutboxMessage(channel=Channel.FAX, recipient="0476000001", subject="Prise en charge",
+                                 related=requests[2].reference, status=OutboxStatus.DEAD, attempts=1,
+                                 last_error=INTERRUPTED_ERROR, attachments=[])
+        session.add(dead_fax)
+        session.flush()
+        session.add(OutboxAttempt(message_id=dead_fax.id, number=1, worker="worker-1:4242", started_at=now,
+                                  ended_at=now, outcome=AttemptOutcome.INTERRUPTED, detail=INTERRUPTED_ERROR))
+        session.commit()
         values = {
+            "outbox_dead_id": dead_fax.id,
             "reset_token": tokens[0], "start_on": (today + timedelta(days=20)).isoformat(),
             "coverage_new": requests[0].id, "coverage_mine": requests[1].id, "coverage_done": requests[2].id,
             "coverage_done_ref": requests[2].reference, "agent_id": staff["agent"].id,

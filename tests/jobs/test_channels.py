@@ -71,7 +71,8 @@ def sms_gateway():
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self):
             body = self.rfile.read(int(self.headers["Content-Length"]))
-            received.append({"path": self.path, "auth": self.headers["Authorization"], "json": json.loads(body)})
+            received.append({"path": self.path, "auth": self.headers["Authorization"], "json": json.loads(body),
+                             "key": self.headers["Idempotency-Key"]})
             status, headers, answer = replies.pop(0) if replies else (200, {}, b'{"id": "gw-42"}')
             self.send_response(status)
             for name, value in headers.items():
@@ -107,7 +108,8 @@ def test_an_sms_is_posted_as_json_with_the_bearer_key(session, sms_setup):
     assert deliver_message(message.id) == "sent"
 
     assert received == [{"path": "/v1/sms", "auth": "Bearer k-123",
-                         "json": {"to": "+33606060606", "text": "MESE : votre code est 123456", "sender": "MESE"}}]
+                         "json": {"to": "+33606060606", "text": "MESE : votre code est 123456", "sender": "MESE"},
+                         "key": f"outbox-{message.id}"}]  # the same on every attempt: a gateway may drop a copy
     session.refresh(message)
     assert message.receipt == "sms:gw-42"
 
@@ -132,3 +134,47 @@ def test_an_sms_the_gateway_rejects_as_invalid_is_dead_at_once(session, sms_setu
 
     session.refresh(message)
     assert message.status is OutboxStatus.DEAD and "invalid number" in message.last_error
+
+
+def test_a_worker_keeps_one_smtp_connection_and_makes_no_tls_context_without_tls(
+        session, jobs_config, models_config, migrated_database, smtp, monkeypatch):
+    from jobs.channels import base as channels_base
+    from tests.faults.proxy import FaultProxy
+
+    proxy = FaultProxy("127.0.0.1", jobs_config.mail_port)
+    contexts = []
+    monkeypatch.setattr(channels_base.ssl, "create_default_context", lambda *a, **k: contexts.append(1))
+    channels_base.tls_context.cache_clear()
+    config = replace(jobs_config, mail_port=proxy.port)
+    runtime.configure(config, models_config)
+    member = make_member(session)
+    for n in range(3):
+        submit_request(session, member, establishment=f"Clinique {n}", fax="")
+    try:
+        for message_id in session.scalars(select(OutboxMessage.id)).all():
+            assert deliver_message(message_id) == "sent"
+        proxy.drop_connections()  # the server hangs up: the next message opens a new connection, once
+        submit_request(session, member, fax="")
+        [last] = session.scalars(select(OutboxMessage.id).order_by(OutboxMessage.id.desc()).limit(1)).all()
+        assert deliver_message(last) == "sent"
+    finally:
+        proxy.close()
+        channels_base.tls_context.cache_clear()
+
+    assert len(smtp.messages) == 4 and proxy.connections == 2
+    assert contexts == []
+
+
+def test_a_relay_pass_that_filled_its_batch_asks_for_the_next_one_at_once(session, jobs_config, models_config,
+                                                                          migrated_database, redis_conn):
+    from jobs.relay import relay_once
+
+    config = replace(jobs_config, relay_batch_size=2)
+    member = make_member(session)
+    for _ in range(5):
+        queue_sms(session, to="+33606060606", text="Rappel", member_id=member.id)
+    session.commit()
+
+    results = [relay_once(config, models_config) for _ in range(3)]
+
+    assert [(r.enqueued, r.busy) for r in results] == [(2, True), (2, True), (1, False)]

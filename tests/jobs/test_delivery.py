@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import os
 import zlib
 from dataclasses import replace
 from datetime import timedelta
@@ -10,12 +11,15 @@ from datetime import timedelta
 from pypdf import PdfReader
 from sqlalchemy import select
 
+from rq.utils import utcformat
+
 from jobs import runtime
 from jobs.deliver import deliver_message
-from jobs.relay import delivery_queue
+from jobs.relay import CHECK_AFTER_SECONDS, delivery_queue
+from jobs.tracking import LEASE_SECONDS
 from models.audit.entities import AuditEvent
 from models.base import utcnow
-from models.outbox.entities import Channel, OutboxMessage, OutboxStatus
+from models.outbox.entities import AttemptOutcome, Channel, OutboxAttempt, OutboxMessage, OutboxStatus
 from tests.factories import make_member
 
 from .conftest import ADMISSION_EMAIL, approve_request, submit_request
@@ -119,21 +123,56 @@ def test_the_relay_enqueues_each_attempt_once_and_redis_holds_only_ids(session, 
         assert secret not in stored and secret not in data
 
 
-def test_a_message_stuck_enqueued_after_redis_lost_its_jobs_is_delivered_once(session, delivery, redis_conn, smtp):
+def test_messages_whose_jobs_redis_lost_are_queued_again_at_once_and_delivered_once(
+        session, delivery, redis_conn, smtp):
     message = _queue_simple_email(session)
     delivery.relay()
-    timeout = timedelta(seconds=delivery.jobs_config.requeue_after_seconds + 1)
-    later = utcnow() + timeout
+    soon = utcnow() + timedelta(seconds=CHECK_AFTER_SECONDS + 1)
 
-    # Its job is still queued: a late pass must not queue a second one.
-    assert delivery.relay(now=later).requeued == 0
+    # Its job is still queued: a later pass must not queue a second one.
+    assert delivery.relay(now=soon).requeued == 0
     assert delivery.queued_job_ids() == [f"outbox-{message.id}-0"]
     redis_conn.flushdb()  # Redis restarted without persistence: the job is gone
-    assert delivery.run(now=later + timeout).requeued == 1
-    delivery.run(now=later + timedelta(days=1))
+    assert delivery.run(now=soon).requeued == 1
+    delivery.run(now=soon + timedelta(days=1))
 
     assert len(smtp.messages) == 1
     assert _messages(session)[0].status is OutboxStatus.SENT
+
+
+def test_a_job_started_by_a_worker_that_died_before_the_send_is_queued_again(session, delivery, redis_conn, smtp):
+    message = _queue_simple_email(session)
+    delivery.relay()
+    queue = delivery_queue(delivery.jobs_config, redis_conn)
+    job = queue.fetch_job(f"outbox-{message.id}-0")
+    queue.remove(job)  # a worker took it...
+    redis_conn.hset(job.key, mapping={"status": "started", "started_at": utcformat(
+        utcnow() - timedelta(seconds=LEASE_SECONDS + 1))})  # ...and died before it claimed the message
+    later = utcnow() + timedelta(seconds=LEASE_SECONDS + 1)  # heartbeats have been kept for long enough
+    tracker = runtime.tracker(delivery.jobs_config)
+
+    with tracker.delivering(message.id):  # while a live worker names it, it is left alone
+        tracker._beat()
+        assert delivery.relay(now=later).requeued == 0
+    tracker._beat()
+    assert delivery.run(now=later).requeued == 1
+
+    assert len(smtp.messages) == 1
+    assert _messages(session)[0].status is OutboxStatus.SENT
+
+
+def test_each_attempt_is_recorded_with_its_worker_and_outcome(session, delivery, smtp):
+    message = _queue_simple_email(session)
+    smtp.fail_next.append("451 4.3.0 Try again later")
+    delivery.run()
+    delivery.run(now=utcnow() + timedelta(seconds=10))
+
+    attempts = session.scalars(select(OutboxAttempt).where(OutboxAttempt.message_id == message.id)
+                               .order_by(OutboxAttempt.number)).all()
+    assert [(a.number, a.outcome) for a in attempts] == [(1, AttemptOutcome.FAILED), (2, AttemptOutcome.SENT)]
+    assert "451" in attempts[0].detail and attempts[1].detail is None
+    assert attempts[1].receipt == _messages(session)[0].receipt
+    assert all(a.worker.endswith(f":{os.getpid()}") and a.ended_at >= a.started_at for a in attempts)
 
 
 def test_smtp_451_is_retried_after_the_backoff_and_delivers_exactly_one_message(session, delivery, smtp):
@@ -192,7 +231,7 @@ def test_a_message_is_dead_once_every_retry_failed(session, delivery, smtp):
     assert smtp.messages == [] and smtp.fail_next == []
 
 
-def test_a_job_that_crashed_before_settling_its_message_is_enqueued_again_after_the_timeout(
+def test_a_job_that_failed_at_once_while_the_database_was_down_is_queued_again_at_once(
         session, delivery, smtp, monkeypatch):
     message = _queue_simple_email(session)
     delivery.relay()
@@ -202,8 +241,7 @@ def test_a_job_that_crashed_before_settling_its_message_is_enqueued_again_after_
     [failed_job] = delivery_queue(delivery.jobs_config, delivery.redis).failed_job_registry.get_job_ids()
     assert failed_job == f"outbox-{message.id}-0" and _messages(session)[0].status is OutboxStatus.ENQUEUED
 
-    later = utcnow() + timedelta(seconds=delivery.jobs_config.requeue_after_seconds + 1)
-    assert delivery.run(now=later).requeued == 1
+    assert delivery.run(now=utcnow() + timedelta(seconds=CHECK_AFTER_SECONDS + 1)).requeued == 1
 
     assert len(smtp.messages) == 1
     assert _messages(session)[0].status is OutboxStatus.SENT

@@ -1,8 +1,8 @@
 """initial schema
 
-Revision ID: ce9b94a98bba
+Revision ID: d1e24b18e4a8
 Revises: 
-Create Date: 2026-12-01 12:26:49.637012
+Create Date: 2026-12-01 13:15:47.172689
 """
 from collections.abc import Sequence
 
@@ -11,7 +11,7 @@ from alembic import op
 
 
 
-revision: str = 'ce9b94a98bba'
+revision: str = 'd1e24b18e4a8'
 down_revision: str | None = None
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
@@ -431,6 +431,20 @@ def upgrade() -> None:
     op.create_index('ix_hospital_coverage_request_due', 'hospital_coverage_request', ['status', 'due_on'], unique=False)
     op.create_index(op.f('ix_hospital_coverage_request_member_id'), 'hospital_coverage_request', ['member_id'], unique=False)
     op.create_index('ix_hospital_coverage_request_queue', 'hospital_coverage_request', ['status', 'created_at', 'id'], unique=False)
+    op.create_table('outbox_attempt',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('message_id', sa.Integer(), nullable=False),
+    sa.Column('number', sa.Integer(), nullable=False),
+    sa.Column('started_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('ended_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('worker', sa.String(length=120), nullable=False, comment='host:pid of the process that sent'),
+    sa.Column('outcome', sa.String(length=32), nullable=False),
+    sa.Column('detail', sa.Text(), nullable=True),
+    sa.Column('receipt', sa.String(length=255), nullable=True, comment='what the channel answered'),
+    sa.ForeignKeyConstraint(['message_id'], ['outbox_message.id'], name=op.f('fk_outbox_attempt_message_id_outbox_message'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_outbox_attempt')),
+    sa.UniqueConstraint('message_id', 'number', name=op.f('uq_outbox_attempt_message_id'))
+    )
     op.create_table('pending_bank_change',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('member_id', sa.Integer(), nullable=False),
@@ -599,6 +613,7 @@ def downgrade() -> None:
     op.drop_table('reimbursement')
     op.drop_index(op.f('ix_pending_bank_change_member_id'), table_name='pending_bank_change')
     op.drop_table('pending_bank_change')
+    op.drop_table('outbox_attempt')
     op.drop_index('ix_hospital_coverage_request_queue', table_name='hospital_coverage_request')
     op.drop_index(op.f('ix_hospital_coverage_request_member_id'), table_name='hospital_coverage_request')
     op.drop_index('ix_hospital_coverage_request_due', table_name='hospital_coverage_request')
