@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from markupsafe import Markup
 from sqlalchemy.orm import Session
 
 from ..base import utcnow
@@ -45,6 +46,8 @@ def _environment(language: str) -> Environment:
     env.globals["language"] = language
     env.filters["date_fr"] = date_fr
     env.filters["tr"] = lambda text: localize(text, language)
+    # A value of a plain-text part, written as it is (never HTML-escaped), from a macro of an HTML file.
+    env.filters["plain"] = lambda value: Markup(str(value))
     env.filters["euros"] = lambda cents: f"{cents / 100:,.2f} €".replace(",", " ").replace(".", ",")
     return env
 

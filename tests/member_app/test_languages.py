@@ -219,3 +219,15 @@ def test_statuses_of_the_members_requests_are_english(english, session, member):
     details = english.get(f"/prise-en-charge-hospitaliere/{reference}").get_data(as_text=True)
     assert '<span class="status status-new">New</span>' in details and " at " in details
     assert french_left(details.replace("Clinique des Cèdres", "")) == []
+
+
+def test_a_render_that_fails_does_not_change_how_the_next_e_mails_are_escaped():
+    member = SimpleNamespace(civility=Civility.MADAME, last_name="<b>d'Arc</b>", number="4400000")
+    context = {"member": member, "failures": 10}
+    broken = SimpleNamespace(civility=Civility.MADAME, number="1")  # no last_name: the greeting fails mid-way
+    with pytest.raises(Exception):
+        render_blocks("email/account_locked.html", {"member": broken, "failures": 1})
+    for _ in range(2):
+        parts = render_blocks("email/account_locked.html", context)
+        assert parts["text"].startswith("Bonjour Madame <B>D'ARC</B>,")
+        assert "Bonjour Madame &lt;B&gt;D&#39;ARC&lt;/B&gt;," in parts["html"]
