@@ -36,6 +36,10 @@ class BackofficeConfig:
     require_totp: bool = True
     mount_path: str = "/backoffice"
     export_max_rows: int = 10000
+    #: Hours an XLSX export's download link answers, counted from the request; then the file is removed.
+    export_link_hours: int = 24
+    #: Seconds an XLSX export job may run in the worker before RQ stops it.
+    export_job_timeout: int = 3600
     #: Number of reverse proxies in front of the app whose X-Forwarded-For/-Proto are trusted.
     trusted_proxies: int = 0
     #: Minutes a staff member has to type the TOTP code after a correct password.
@@ -65,6 +69,8 @@ class BackofficeConfig:
             staff_password_max_age_days=int(env.get("STAFF_PASSWORD_MAX_AGE_DAYS", d.staff_password_max_age_days)),
             require_totp=env_flag(env.get("STAFF_REQUIRE_TOTP", str(d.require_totp))),
             export_max_rows=int(env.get("EXPORT_MAX_ROWS", d.export_max_rows)),
+            export_link_hours=int(env.get("EXPORT_LINK_HOURS", d.export_link_hours)),
+            export_job_timeout=int(env.get("EXPORT_JOB_TIMEOUT", d.export_job_timeout)),
             trusted_proxies=int(env.get("TRUSTED_PROXIES", d.trusted_proxies)),
             totp_step_minutes=int(env.get("STAFF_TOTP_STEP_MINUTES", d.totp_step_minutes)),
             ratelimit_storage_url=env.get("RATELIMIT_STORAGE_URL", jobs.redis_url or d.ratelimit_storage_url),

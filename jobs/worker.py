@@ -45,6 +45,7 @@ from . import runtime
 from .channels.mail import mail_app
 from .config import JobsConfig
 from .deliver import deliver_due_inline
+from .exports import export_queue
 from .relay import delivery_queue, relay_once
 
 log = logging.getLogger(__name__)
@@ -102,8 +103,16 @@ def worker_connection(redis_url: str) -> Redis:
     return Redis.from_url(redis_url, socket_connect_timeout=5, retry=Retry(NoBackoff(), 0))
 
 
+def _delivery_queues(jobs_config: JobsConfig, connection: Redis) -> list:
+    return [delivery_queue(jobs_config, connection)]
+
+
+def _export_queues(jobs_config: JobsConfig, connection: Redis) -> list:
+    return [export_queue(jobs_config, connection)]
+
+
 def delivery_loop(jobs_config: JobsConfig, models_config: ModelsConfig, *, burst: bool = False,
-                  stop: threading.Event | None = None) -> None:
+                  stop: threading.Event | None = None, queues=_delivery_queues) -> None:
     """Work the delivery queue with a non-forking RQ worker; when Redis goes away, wait for it and go on."""
     stop = stop or threading.Event()
     runtime.configure(jobs_config, models_config)
@@ -114,7 +123,7 @@ def delivery_loop(jobs_config: JobsConfig, models_config: ModelsConfig, *, burst
         try:
             connection = worker_connection(jobs_config.redis_url)
             connection.ping()
-            worker = DeliveryWorker([delivery_queue(jobs_config, connection)], connection=connection,
+            worker = DeliveryWorker(queues(jobs_config, connection), connection=connection,
                                     serializer=JSONSerializer, worker_ttl=WORKER_TTL)
             worker.stop_event = stop
             backoff.succeeded()
@@ -133,6 +142,12 @@ def delivery_loop(jobs_config: JobsConfig, models_config: ModelsConfig, *, burst
         if not stop.is_set():
             backoff.failed(stop)
     log.info("delivery process stopped")
+
+
+def export_loop(jobs_config: JobsConfig, models_config: ModelsConfig, *, burst: bool = False,
+                stop: threading.Event | None = None) -> None:
+    """Work the export queue (XLSX builds, minutes long) in a process of its own: no delivery waits behind one."""
+    delivery_loop(jobs_config, models_config, burst=burst, stop=stop, queues=_export_queues)
 
 
 def _stop_listening(worker: DeliveryWorker) -> None:
@@ -220,7 +235,8 @@ class Supervisor:
         self.context = multiprocessing.get_context("fork")
         self.relay_heartbeat = self.context.Value("d", time.time())
         self.children = [Child("relay", relay_loop, {"heartbeat": self.relay_heartbeat})] + [
-            Child(f"delivery-{n + 1}", delivery_loop) for n in range(jobs_config.worker_processes)]
+            Child(f"delivery-{n + 1}", delivery_loop) for n in range(jobs_config.worker_processes)] + [
+            Child("exports", export_loop)]
         self.stop = threading.Event()
 
     def run(self) -> None:
@@ -377,5 +393,6 @@ def run_worker(burst: bool = False, *, jobs_config: JobsConfig | None = None,
             if not result.busy:
                 break
         delivery_loop(jobs_config, models_config, burst=True)
+        export_loop(jobs_config, models_config, burst=True)
         return
     Supervisor(jobs_config, models_config).run()

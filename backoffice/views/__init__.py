@@ -14,7 +14,9 @@ from .content import (
     ContactReasonView, ContentDocumentView, DocumentCategoryView, DocumentTypeView, NewsItemView,
     NoCoverageEstablishmentView, TermsVersionView,
 )
+from .dashboard import DashboardView
 from .outbox import OutboxConsoleView
+from .reports import ExportJobView, ExportView
 from .queues.bank_details import BankDetailsQueueView
 from .queues.contact import ContactQueueView
 from .queues.documents import DocumentQueueView
@@ -24,6 +26,7 @@ from .sessions import OwnSessionsView
 from .staff import StaffUserView
 
 QUEUES = "Files d'attente"
+REPORTS = "Pilotage"
 CONTENT = "Contenus"
 ADMINISTRATION = "Administration"
 
@@ -40,6 +43,12 @@ def register_views(admin: Admin, db) -> None:
                                         endpoint="bank_details_queue", url="/coordonnees-bancaires"))
     admin.add_view(TeletransmissionQueueView(db, name="Télétransmission", category=QUEUES,
                                              endpoint="teletransmission_queue", url="/teletransmission"))
+
+    admin.add_view(DashboardView(name="Tableau de bord", category=REPORTS, endpoint="dashboard",
+                                 url="/tableau-de-bord"))
+    admin.add_view(ExportView(name="Exports", category=REPORTS, endpoint="exports", url="/exports"))
+    admin.add_view(ExportJobView(db, name="Mes exports", category=REPORTS, endpoint="export_jobs",
+                                 url="/mes-exports"))
 
     admin.add_view(NewsItemView(NewsItem, db, name="Actualités", category=CONTENT, endpoint="news",
                                 url="/actualites"))

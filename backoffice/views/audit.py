@@ -17,6 +17,7 @@ class AuditEventView(StaffModelView):
     holds_member_data = True
     can_create = False
     can_edit = False
+    report_kind = "audit"
     can_view_details = False
     simple_list_pager = True
     column_list = ["at", "actor_type", "actor_id", "action", "subject_type", "subject_id", "member_id", "ip",
@@ -24,7 +25,11 @@ class AuditEventView(StaffModelView):
     column_labels = {"at": "Date", "actor_type": "Auteur", "actor_id": "Auteur (id)", "action": "Action",
                      "subject_type": "Objet", "subject_id": "Objet (id)", "member_id": "Adhérent (id)", "ip": "IP",
                      "details": "Détails"}
-    column_default_sort = [("id", True)]
+    # Newest first; each filter has an index in this order (models.audit.entities).
+    column_default_sort = [("at", True), ("id", True)]
+    column_sortable_list = ["at"]
+    list_load_only = ("at", "actor_type", "actor_id", "action", "subject_type", "subject_id", "member_id", "ip",
+                      "details")
     column_filters = [
         FilterEqual(AuditEvent.action, "Action"),
         IdFilter(AuditEvent.actor_id, "Auteur (id)"),

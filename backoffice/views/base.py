@@ -6,10 +6,11 @@ Every view of the back office inherits StaffModelView, StaffBaseView or StaffInd
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from flask import abort, flash, g, redirect, request, url_for
+from flask import abort, flash, redirect, request, url_for
 from flask_admin import AdminIndexView, BaseView, expose
 from flask_admin.contrib.sqla import ModelView
 from flask_admin.contrib.sqla.filters import FilterEqual
@@ -17,9 +18,13 @@ from flask_admin.helpers import get_redirect_target, is_safe_url
 from flask_admin.model import typefmt
 from flask_admin.model.helpers import get_mdict_item_or_list
 from flask_login import current_user
-from sqlalchemy import asc, desc
+from markupsafe import Markup
+from sqlalchemy import asc, desc, inspect, select, union_all
+from sqlalchemy.orm import defer, joinedload, load_only, raiseload
 
+from models import pagination
 from models.audit.operations import record
+from models.crypto import EncryptedString
 from models.base import utcnow
 from models.errors import DomainError
 from models.formats import PARIS, date_fr
@@ -63,6 +68,29 @@ def _datetime_fr(view, value: datetime, *_args) -> str:
 
 def _bool_fr(view, value: bool, *_args) -> str:
     return "Oui" if value else "Non"
+
+
+#: The rendered menu of each (role, page, mount point): see StaffAccessMixin.menu_html.
+_MENUS: dict[tuple, Markup] = {}
+#: Query parameters of a list page's cursor: the page after (or before) the row it names.
+AFTER, BEFORE = "apres", "avant"
+
+
+@dataclass
+class ListPage:
+    """One page of a list: its rows, whether pages come before and after, and the cursors that reach them."""
+
+    rows: list
+    has_next: bool
+    has_previous: bool
+    next_cursor: str | None = None
+    previous_cursor: str | None = None
+
+
+def _encrypted_columns(model) -> list:
+    """The encrypted columns of ``model`` (NIR, IBAN, TOTP secret): a list never decrypts what it does not show."""
+    return [getattr(model, c.key) for c in inspect(model).column_attrs
+            if isinstance(c.columns[0].type, EncryptedString)]
 
 
 MAX_ID = 2**31 - 1
@@ -123,6 +151,15 @@ class StaffAccessMixin:
             return redirect(url_for("auth.login", next=path))
         record_refusal("role", role=current_user.role.value)
         abort(403)
+
+    def menu_html(self, render_menu) -> Markup:
+        """The menu (Jinja macro ``render_menu``), rendered once per role and page, then reused: it depends on
+        nothing else, and every page of the back office shows it."""
+        key = (current_user.role if staff_signed_in() else None, self.endpoint, request.script_root)
+        menu = _MENUS.get(key)
+        if menu is None:
+            menu = _MENUS[key] = Markup(render_menu())
+        return menu
 
 
 class StaffIndexView(StaffAccessMixin, AdminIndexView):
@@ -189,29 +226,212 @@ class StaffModelView(StaffAccessMixin, ModelView):
         return found
 
     # -- lists -----------------------------------------------------------------------------
+    #: The model's own columns a list row reads, besides its id (None: every column except the encrypted ones
+    #: the list does not show).
+    list_load_only: tuple[str, ...] | None = None
+    #: Related rows a list row reads (joined in the same query), with the columns it reads of each.
+    list_related: dict[str, tuple[str, ...]] = {}
+
     def _get_list_extra_args(self):
         args = super()._get_list_extra_args()
         if not 0 <= args.page <= MAX_PAGE or not 0 <= (args.page_size or 0) <= 1000:
             abort(400)
+        # The page cursors are not carried over to other links of the list (sort, filters, search).
+        for key in (AFTER, BEFORE):
+            args.extra_args.pop(key, None)
         return args
 
+    def list_load_options(self) -> list:
+        """Loader options of a list's rows: only what the list shows, never an encrypted column it does not."""
+        shown = {name for name, _label in self._list_columns}
+        if self.list_load_only is not None:
+            own = [getattr(self.model, name) for name in ("id", *self.list_load_only)]
+            # Columns left out are deferred (read on access, which tests would notice: no NIR is readable
+            # in them); marking each one "raise" would cost a callable per column and row.
+            options = [load_only(*own), raiseload("*")]
+            for name, columns in self.list_related.items():
+                relation = getattr(self.model, name)
+                target = relation.property.mapper.class_
+                options.append(joinedload(relation).load_only(*(getattr(target, c) for c in ("id", *columns))))
+            return options
+        options = [defer(column, raiseload=True) for column in _encrypted_columns(self.model)
+                   if column.key not in shown]
+        for relation in self.column_select_related_list or ():
+            target = relation.property.mapper.class_
+            options.append(joinedload(relation).options(
+                *(defer(column, raiseload=True) for column in _encrypted_columns(target))))
+        return options
+
+    def list_parts(self, query, filters) -> list:
+        """The list as queries whose rows, put together, are the list (default: the query in the staff member's
+        scope). A view splits it where one query would make the database read far more than a page."""
+        return [self.scope(query)]
+
+    def list_order(self, sort_column, sort_desc) -> tuple[list, bool] | None:
+        """The list's order as columns all sorted one way, ending with the id (its pages then follow the
+        index of that order), or None when it cannot be (sort on a related column, mixed directions)."""
+        if sort_column is not None:
+            field = self._sortable_columns.get(sort_column)
+            if field is None or isinstance(field, list) or self._sortable_joins.get(sort_column):
+                return None
+            return ([field, self.model.id] if field.key != "id" else [field]), bool(sort_desc)
+        order = self.column_default_sort or [("id", True)]
+        if not isinstance(order, list):
+            order = [order]
+        order = [(item, False) if isinstance(item, str) else item for item in order]
+        if "." in "".join(name for name, _desc in order) or len({bool(d) for _n, d in order}) != 1:
+            return None
+        columns = [getattr(self.model, name) for name, _desc in order]
+        if columns[-1].key != "id":
+            columns.append(self.model.id)
+        return columns, bool(order[0][1])
+
+    def _filtered_query(self, search, filters):
+        """The list's query, unscoped, with its search and filters (Flask-Admin's joins for them)."""
+        query, joins = super(StaffModelView, self).get_query(), {}
+        if self._search_supported and search:
+            query, _count, joins, _ = self._apply_search(query, None, joins, {}, search)
+        if filters and self._filters:
+            query, _count, joins, _ = self._apply_filters(query, None, joins, {}, filters)
+        return query, joins
+
+    def list_page(self, page: int, sort_column, sort_desc, search, filters, page_size: int,
+                  cursor: pagination.Cursor | None = None) -> ListPage:
+        """One page of the list: no count of the table; the next page follows the index of the list's order."""
+        query, joins = self._filtered_query(search, filters)
+        order = self.list_order(sort_column, sort_desc)
+        if order is None:  # a small list sorted on a related column: Flask-Admin's sort, pages by OFFSET
+            query, joins = self._apply_sorting(self.scope(query), joins, sort_column, sort_desc)
+            rows = query.options(*self.list_load_options()).offset(page * page_size).limit(page_size + 1).all()
+            return ListPage(rows[:page_size], has_next=len(rows) > page_size, has_previous=page > 0)
+        columns, descending = order
+        offset = 0 if cursor else page * page_size
+        parts = [self._keyset(part, columns, descending, cursor) for part in self.list_parts(query, filters)]
+        if len(parts) == 1:
+            rows = parts[0].options(*self.list_load_options()).offset(offset).limit(page_size + 1).all()
+        else:
+            rows = self._union_page(parts, columns, descending, cursor, offset, page_size + 1)
+        more = len(rows) > page_size
+        rows = rows[:page_size]
+        if cursor and cursor.before:
+            rows.reverse()
+            has_previous, has_next = more, True
+        else:
+            has_previous, has_next = bool(cursor) or page > 0, more
+        keys = [column.key for column in columns]
+        return ListPage(rows, has_next=has_next, has_previous=has_previous,
+                        next_cursor=pagination.encode_cursor([getattr(rows[-1], k) for k in keys]) if rows else None,
+                        previous_cursor=pagination.encode_cursor([getattr(rows[0], k) for k in keys])
+                        if rows else None)
+
+    @staticmethod
+    def _keyset(query, columns, descending: bool, cursor: pagination.Cursor | None):
+        if cursor is not None:
+            query = query.filter(pagination.after(columns, descending, cursor))
+        return query.order_by(*pagination.ordering(columns, descending, cursor))
+
+    def _union_page(self, parts, columns, descending, cursor, offset: int, limit: int) -> list:
+        """A page of several parts: each part's first rows through its own index, merged, then loaded."""
+        keys = [column.label(f"k{i}") for i, column in enumerate(columns)]
+        union = union_all(*(select(part.with_entities(*keys).limit(offset + limit).subquery()) for part in parts))
+        merged = union.subquery()
+        ordered = [merged.c[f"k{i}"] for i in range(len(columns))]
+        ids = [row[-1] for row in db.session.execute(
+            select(*ordered).order_by(*pagination.ordering(ordered, descending, cursor)).offset(offset).limit(limit))]
+        found = {row.id: row for row in super(StaffModelView, self).get_query()
+                 .filter(self.model.id.in_(ids)).options(*self.list_load_options())}
+        return [found[i] for i in ids if i in found]
+
     def get_list(self, page, sort_column, sort_desc, search, filters, execute=True, page_size=None):
-        count, data = super().get_list(page, sort_column, sort_desc, search, filters, execute=execute,
-                                       page_size=page_size)
-        if execute and self.holds_member_data:
-            g.member_data_listed = {"view": self.endpoint, "page": page, "search": _clip(search) if search else None,
-                                    "filters": [[_clip(name), _clip(value)] for _idx, name, value in filters or []],
-                                    "rows": len(data)}
-        return count, data
+        if not execute:  # Flask-Admin's own export (small lists): its query
+            return super().get_list(page, sort_column, sort_desc, search, filters, execute=False,
+                                    page_size=page_size)
+        listed = self.list_page(page or 0, sort_column, sort_desc, search, filters, page_size or self.page_size)
+        return None, listed.rows
+
+    def list_cells(self, rows) -> list[tuple[Any, list]]:
+        """Each row's id and the text of its cells, in the order of the list's columns."""
+        names = [name for name, _label in self._list_columns]
+        value, formatters, types = self._get_list_value, self.column_formatters, self.column_type_formatters
+        return [(row.id, [value(None, row, name, formatters, types) for name in names]) for row in rows]
 
     @expose("/")
     def index_view(self):
-        response = super().index_view()
-        listed = g.pop("member_data_listed", None)
-        if listed is not None:  # one event per page view of member data: who, which view, filters, rows
-            self.audit("backoffice.listed", **listed)
+        view_args = self._get_list_extra_args()
+        sort = self._get_column_by_idx(view_args.sort)
+        sort_column = sort[0] if sort is not None else None
+        page_size = self.get_safe_page_size(view_args.page_size)
+        cursor = (pagination.decode_cursor(request.args.get(AFTER), width=self._cursor_width(sort_column))
+                  or pagination.decode_cursor(request.args.get(BEFORE), width=self._cursor_width(sort_column),
+                                              before=True))
+        if cursor is None and (request.args.get(AFTER) or request.args.get(BEFORE)):
+            abort(400)
+        listed = self.list_page(view_args.page, sort_column, view_args.sort_desc, view_args.search,
+                                view_args.filters, page_size, cursor)
+        actions, actions_confirmation = self.get_actions_list()
+        return_url = self._get_list_url(view_args)
+        response = self.render(
+            self.list_template, rows=self.list_cells(listed.rows), data=listed.rows, count=None,
+            list_columns=self._list_columns, page=view_args.page, page_size=page_size,
+            default_page_size=self.page_size, sort_column=view_args.sort, sort_desc=view_args.sort_desc,
+            sort_url=lambda column, invert=False: self._get_list_url(view_args.clone(
+                page=None, sort=column, sort_desc=1 if invert and not view_args.sort_desc else None)),
+            pager=self._pager(view_args, listed), search_supported=self._search_supported,
+            clear_search_url=self._get_list_url(view_args.clone(page=None, search=None, filters=None)),
+            search=view_args.search, search_placeholder=self.search_placeholder(), filters=self._filters,
+            filter_groups=self._get_filter_groups(), active_filters=view_args.filters,
+            filter_args=self._get_filters(view_args.filters), actions=actions,
+            actions_confirmation=actions_confirmation, action_form=self.action_form() if actions else None,
+            return_url=return_url, extra_args=view_args.extra_args,
+            details_url=self.get_url(".details_view", url=return_url) if self.can_view_details else None,
+            edit_url=self.get_url(".edit_view", url=return_url) if self.can_edit else None,
+            export_links=self.export_links(view_args) if self.can_export else [])
+        if self.holds_member_data:  # one event per page view of member data: who, which view, filters, rows
+            self.audit("backoffice.listed", view=self.endpoint, page=view_args.page,
+                       search=_clip(view_args.search) if view_args.search else None,
+                       filters=[[_clip(name), _clip(value)] for _idx, name, value in view_args.filters or []],
+                       rows=len(listed.rows))
             db.session.commit()
         return response
+
+    def _cursor_width(self, sort_column) -> int:
+        order = self.list_order(sort_column, False)
+        return len(order[0]) if order else 0
+
+    def _pager(self, view_args, listed: ListPage) -> dict[str, str | None]:
+        """Links of the pager: first page, previous and next (keyset cursors; OFFSET for lists without one)."""
+        page = view_args.page or 0
+        base = view_args.extra_args
+
+        def link(number: int, cursor_key: str | None, cursor: str | None) -> str:
+            extra = dict(base, **({cursor_key: cursor} if cursor_key and cursor else {}))
+            return self._get_list_url(view_args.clone(page=number or None, extra_args=extra))
+
+        keyset = listed.next_cursor is not None or listed.previous_cursor is not None
+        return {
+            "first": link(0, None, None) if listed.has_previous else None,
+            "previous": (link(max(page - 1, 0), BEFORE if keyset else None, listed.previous_cursor)
+                         if listed.has_previous and page > 1 else (link(0, None, None) if listed.has_previous
+                                                                   else None)),
+            "next": link(page + 1, AFTER if keyset else None, listed.next_cursor) if listed.has_next else None,
+            "number": str(page + 1),
+        }
+
+    #: What the Exports page exports for this list (requests, outbox, audit), whole and streamed; None: the
+    #: list is small and keeps Flask-Admin's own export, capped by EXPORT_MAX_ROWS.
+    report_kind: str | None = None
+
+    def report_args(self) -> dict[str, str]:
+        """The Exports page's form, filled in for this list."""
+        return {"kind": self.report_kind}
+
+    def export_links(self, view_args) -> list[tuple[str, str]]:
+        """Export links above the list: (label, URL)."""
+        if self.report_kind:
+            return [("Exporter (CSV ou XLSX)", url_for("exports.index", **self.report_args()))]
+        return [(f"Exporter en {export_type.upper()}", self.get_url(".export", export_type=export_type,
+                                                                    **request.args))
+                for export_type in self.export_types]
 
     @expose("/action/", methods=("POST",))
     def action_view(self):
@@ -303,6 +523,8 @@ class StaffModelView(StaffAccessMixin, ModelView):
 
     @expose("/export/<export_type>/")
     def export(self, export_type: str):
+        if self.report_kind and self.can_export:  # a big list: the Exports page, never a capped in-memory export
+            return redirect(url_for("exports.index", **self.report_args()))
         if self.can_export and export_type in self.export_types:
             self.audit("backoffice.exported", view=self.endpoint, format=export_type,
                        filters=sorted(k for k in request.args if k.startswith("flt")),

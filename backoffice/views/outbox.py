@@ -33,6 +33,7 @@ class OutboxConsoleView(StaffModelView):
     holds_member_data = True
     can_create = False
     can_edit = False
+    report_kind = "outbox"
     simple_list_pager = True
     details_template = "backoffice/outbox/details.html"
     column_list = ["created_at", "channel", "recipient", "subject", "related", "status", "attempts", "last_error",
@@ -52,8 +53,11 @@ class OutboxConsoleView(StaffModelView):
                          # A code or a personal link is never shown to staff, even before it is sent.
                          "text_body": lambda v, c, m, n: MASKED_BODY if m.secret else m.text_body}
     column_formatters_export = column_formatters
-    # The primary key follows creation order and is indexed: a stable, cheap default order.
+    # The primary key follows creation order and is indexed: a stable, cheap default order (newest first).
     column_default_sort = [("id", True)]
+    column_sortable_list = [("created_at", OutboxMessage.id)]
+    list_load_only = ("created_at", "channel", "recipient", "subject", "related", "status", "attempts", "last_error",
+                      "next_attempt_at", "sent_at")
     column_searchable_list = ["related"]
     column_filters = [
         ChoiceFilter(OutboxMessage.status, "État", options=[(s.value, label) for s, label in STATUS_LABELS.items()]),

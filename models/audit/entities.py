@@ -15,9 +15,13 @@ class AuditEvent(Base):
     """One audited action; ``details`` never holds a secret, a code, a NIR or an IBAN."""
 
     __tablename__ = "audit_event"
+    # The journal lists newest first (at, id), unfiltered or by action, member, author or kind of record.
     __table_args__ = (
-        Index("ix_audit_event_member_at", "member_id", "at"),
-        Index("ix_audit_event_action_at", "action", "at"),
+        Index("ix_audit_event_at", "at", "id"),
+        Index("ix_audit_event_member_at", "member_id", "at", "id"),
+        Index("ix_audit_event_action_at", "action", "at", "id"),
+        Index("ix_audit_event_actor_at", "actor_id", "at", "id"),
+        Index("ix_audit_event_subject_at", "subject_type", "at", "id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -59,3 +59,15 @@ def read_bytes(stored: StoredFile) -> bytes:
     if hashlib.sha256(data).hexdigest() != stored.sha256:
         raise OSError(f"stored file {stored.id} is corrupted")
     return data
+
+
+def export_path(name: str) -> Path:
+    """Where the file of an export built by a job is kept (FILES_DIR/exports/<name>)."""
+    if "dir" not in _root:
+        from ..config import ModelsConfig
+        configure(ModelsConfig.from_env().files_dir)
+    if "/" in name or "\\" in name or name.startswith("."):
+        raise ValueError("not a file name")
+    folder = _root["dir"] / "exports"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder / name

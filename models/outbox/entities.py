@@ -39,7 +39,11 @@ class OutboxMessage(Base):
     """One message to deliver, with its rendered content and delivery record."""
 
     __tablename__ = "outbox_message"
-    __table_args__ = (Index("ix_outbox_message_due", "status", "next_attempt_at"),)
+    # The relay's due messages; the console's state filter (newest first) and search by request; exports by date.
+    __table_args__ = (Index("ix_outbox_message_due", "status", "next_attempt_at"),
+                      Index("ix_outbox_message_status_id", "status", "id"),
+                      Index("ix_outbox_message_related", "related"),
+                      Index("ix_outbox_message_created", "created_at"))
 
     id: Mapped[int] = mapped_column(primary_key=True)
     channel: Mapped[Channel] = mapped_column(StrEnumType(Channel, 10))

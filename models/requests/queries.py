@@ -6,8 +6,9 @@ import re
 from dataclasses import dataclass, field
 from datetime import date
 
-from sqlalchemy import func, or_, select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy import and_, bindparam, func, or_, select, true
+from sqlalchemy.orm import Session, load_only, selectinload
+from sqlalchemy.sql.elements import ColumnElement
 
 from ..content.entities import NoCoverageEstablishment
 from ..files.entities import StoredFile
@@ -169,12 +170,47 @@ def pending_teletransmission(session: Session, member: Member) -> set[int]:
 # -- the queues of the back office --------------------------------------------------------------------
 
 
+def status_in(model: type[RequestMixin], statuses) -> ColumnElement[bool]:
+    """``status IN (...)`` with the values written in the SQL, so that PostgreSQL matches it to the partial
+    indexes of open requests (a bound parameter would hide the values from the planner)."""
+    values = [RequestStatus(s).value for s in statuses]
+    return model.status.in_(bindparam(f"statuses_{'_'.join(values)}", values, expanding=True, literal_execute=True))
+
+
 def visible_to(query, model: type[RequestMixin], staff: StaffUser):
     """Restrict a query of ``model`` to what ``staff`` may see: agents see the open requests and those they
     handled; managers and admins see all."""
     if staff.role is StaffRole.AGENT:
-        return query.filter(or_(model.status.in_(OPEN_STATUSES), model.assigned_to_id == staff.id))
+        return query.filter(or_(status_in(model, OPEN_STATUSES), model.assigned_to_id == staff.id))
     return query
+
+
+def reference_or_member(model: type[RequestMixin], search: str) -> ColumnElement[bool]:
+    """Requests whose reference is ``search``, or whose member's number is ``search``: both exact, each through
+    its unique index (never ``ILIKE '%…%'`` over the table)."""
+    text = (search or "").strip().upper()[:40]
+    member = select(Member.id).where(Member.number == text).scalar_subquery()
+    return or_(model.reference == text, model.member_id == member)
+
+
+def visible_parts(model: type[RequestMixin], staff: StaffUser,
+                  statuses: frozenset[RequestStatus] | None = None) -> list[ColumnElement[bool]]:
+    """What ``staff`` may see of ``model`` (as :func:`visible_to`), as conditions whose rows, put together, are
+    the list; each is served by an index in the list's order, and only those that can hold rows of
+    ``statuses`` (the list's status filter; None: every status) are given.
+
+    An agent sees the open requests (the partial index of open requests) and the closed ones they handled
+    (their own index); as one ``OR``, PostgreSQL would walk a whole index to find an agent's few.
+    """
+    if staff.role is not StaffRole.AGENT:
+        return [true()]
+    wanted = frozenset(RequestStatus) if statuses is None else statuses
+    parts = []
+    if wanted & frozenset(OPEN_STATUSES):
+        parts.append(status_in(model, OPEN_STATUSES))
+    if wanted - frozenset(OPEN_STATUSES):
+        parts.append(and_(model.assigned_to_id == staff.id, model.status.notin_(OPEN_STATUSES)))
+    return parts
 
 
 @dataclass(frozen=True)
@@ -203,7 +239,7 @@ def queue_overview(session: Session, model: type[RequestMixin], *, staff: StaffU
     due_today = session.scalar(select(func.count()).select_from(model).where(running, model.due_on == today))
     overdue = session.scalar(select(func.count()).select_from(model).where(running, model.due_on < today))
     mine = list(session.scalars(
-        select(model).where(model.status.in_(OPEN_STATUSES), model.assigned_to_id == staff.id)
+        select(model).where(status_in(model, OPEN_STATUSES), model.assigned_to_id == staff.id)
         .order_by(model.due_on, model.id).limit(limit)))
     return QueueOverview(model=model, counts=counts, due_today=due_today, overdue=overdue, mine=mine)
 
@@ -217,5 +253,7 @@ def staff_names(session: Session, events: list[RequestEvent]) -> dict[int, str]:
 
 
 def active_staff(session: Session) -> list[StaffUser]:
-    """Staff who may be given a request (reassignment), by name."""
-    return list(session.scalars(select(StaffUser).where(StaffUser.active).order_by(StaffUser.full_name)))
+    """Staff who may be given a request (reassignment), by name: their id and name only (no secret is read)."""
+    return list(session.scalars(select(StaffUser).where(StaffUser.active)
+                                .options(load_only(StaffUser.id, StaffUser.full_name))
+                                .order_by(StaffUser.full_name)))

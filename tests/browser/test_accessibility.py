@@ -38,6 +38,7 @@ from models.members.activation import request_password_reset
 from models.members.entities import Member, SecondFactor
 from models.members.security import begin_totp_enrolment, sign_in_stamp
 from models.outbox.entities import AttemptOutcome, Channel, OutboxAttempt, OutboxMessage, OutboxStatus
+from models.reports.entities import ExportJob, ExportStatus
 from models.requests.hospital_coverage import (
     HospitalCoverageInput, approve_hospital_coverage, selectable_beneficiaries, submit_hospital_coverage,
 )
@@ -77,6 +78,12 @@ def _submit_without_browser_checks(form_holding: str, fill: dict | None = None):
         inner(page, values)
 
     return act
+
+
+def _next_page(page, values):
+    """Follow the list's "Page suivante" link (a keyset cursor)."""
+    page.get_by_role("link", name="Page suivante ›").click()
+    page.wait_for_load_state("load")
 
 
 def _open_menu(page, values):
@@ -237,6 +244,18 @@ BACKOFFICE_STATES = [
     PageState(B, "audit.index_view", "filtered", "/journal/?flt0_0=backoffice.viewed", who="manager"),
     PageState(B, "audit.index_view", "second page (pager)", "/journal/?page=1", who="manager",
               expect=".pagination .page-link[href]"),
+    PageState(B, "audit.index_view", "next page (keyset)", "/journal/", who="manager", act=_next_page,
+              expect=".pagination [aria-current='page']"),
+    PageState(B, "dashboard.index", "figures and charts", "/tableau-de-bord/", who="manager",
+              expect="canvas[data-chart='days']"),
+    PageState(B, "dashboard.index", "errors", "/tableau-de-bord/?du=2026-13-01", who="manager", status=400,
+              errors=True),
+    PageState(B, "exports.index", "form", "/exports/?kind=requests&request_types=hospital_coverage", who="manager"),
+    PageState(B, "exports.index", "errors", "/exports/", who="manager", act=submit("start", {"start": "2026-12-01",
+                                                                                      "end": "2026-11-01"}),
+              errors=True),
+    PageState(B, "exports.job", "ready to download", "/exports/{export_job_id}/", who="manager"),
+    PageState(B, "export_jobs.index_view", "list with rows", "/mes-exports/", who="manager"),
     PageState(B, "staff.index_view", "list with rows", "/personnel/", who="admin"),
     PageState(B, "staff.details_view", "staff member", "/personnel/details/?id={agent_id}", who="admin"),
     PageState(B, "staff.edit_view", "form", "/personnel/edit/?id={agent_id}", who="admin"),
@@ -295,6 +314,11 @@ EXCLUDED = {
         Exclusion("audit.details_view", "switched off (can_view_details = False)"),
         Exclusion("staff.create_view", "switched off (can_create = False): staff are created with `mese staff`"),
         Exclusion("health", "JSON of the health check, for load balancers"),
+        Exclusion("exports.job_state", "JSON of an export's progress, read by js/export-progress.js"),
+        Exclusion("exports.download", "file download (XLSX)"),
+        *[Exclusion(f"export_jobs.{page}", f"switched off ({flag} = False)")
+          for page, flag in (("create_view", "can_create"), ("edit_view", "can_edit"),
+                             ("details_view", "can_view_details"))],
     ],
 }
 SWITCHED_OFF = {"create_view": "can_create", "edit_view": "can_edit", "details_view": "can_view_details"}
@@ -411,6 +435,13 @@ def world(migrated_database, models_config):
         session.commit()
         demo = {model: session.scalars(select(model).where(model.member_id == lea.id).order_by(model.id)).first()
                 for model in (DocumentSubmission, ContactRequest, BankDetailChangeRequest)}
+        export_job = ExportJob(kind="requests", filters={"kind": "requests", "start": None, "end": None, "types": [],
+                                                         "statuses": []}, status=ExportStatus.DONE,
+                               requested_by_id=staff["manager"].id, created_at=now, finished_at=now, rows_total=3,
+                               rows_done=3, file_name=None, download_name="demandes_tout.xlsx",
+                               expires_at=now + timedelta(hours=24))
+        session.add(export_job)
+        session.commit()
         first = {model: session.scalar(select(model.id).order_by(model.id)) for model in (
             NewsItem, ContentDocument, TermsVersion, DocumentCategory, DocumentType, ContactReason,
             NoCoverageEstablishment, OutboxMessage)}
@@ -430,7 +461,7 @@ def world(migrated_database, models_config):
             "news_id": first[NewsItem], "document_id": first[ContentDocument], "terms_id": first[TermsVersion],
             "category_id": first[DocumentCategory], "type_id": first[DocumentType],
             "reason_id": first[ContactReason], "no_coverage_id": first[NoCoverageEstablishment],
-            "outbox_id": first[OutboxMessage],
+            "outbox_id": first[OutboxMessage], "export_job_id": export_job.id,
             "documents_id": demo[DocumentSubmission].id, "documents_ref": demo[DocumentSubmission].reference,
             "contact_id": demo[ContactRequest].id, "contact_ref": demo[ContactRequest].reference,
             "contact_new_id": contact_new.id, "bank_id": demo[BankDetailChangeRequest].id,

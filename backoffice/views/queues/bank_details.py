@@ -62,8 +62,8 @@ class BankDetailsQueueView(RequestQueueView):
                    "confirmed_by": "Confirmé par l'adhérent avec", "proposed_by": "Proposé par",
                    "proposed_at": "Proposé le", "effective_on": "Date d'effet", "approved_by": "Validé par",
                    "approved_at": "Validé le"}
-    column_select_related_list = [BankDetailChangeRequest.member, BankDetailChangeRequest.beneficiary,
-                                  BankDetailChangeRequest.assigned_to, BankDetailChangeRequest.proposed_by]
+    type_load_only = ("beneficiary_id", "holder", "iban", "proposed_by_id", "approved_by_id")
+    type_related = {"beneficiary": ("first_name", "last_name"), "proposed_by": ("full_name",)}
 
     def __init__(self, session, **kwargs):
         self.column_formatters = {**self.column_formatters, "iban": _iban_cell, "proposed_by": _proposal_cell,

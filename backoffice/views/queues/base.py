@@ -9,6 +9,7 @@ calls one use case, commits once and redirects.
 from __future__ import annotations
 
 import io
+import time
 from collections.abc import Callable
 from datetime import timedelta
 
@@ -66,10 +67,19 @@ class StatusFilter(BaseSQLAFilter):
 
     def apply(self, query, value, alias=None):
         if value == "open":
-            return query.filter(self.column.in_(OPEN_STATUSES))
+            return query.filter(queries.status_in(self.column.class_, OPEN_STATUSES))
         if value == "all":
             return query
         return query.filter(self.column == RequestStatus(value))
+
+    @staticmethod
+    def statuses(value: str) -> frozenset[RequestStatus] | None:
+        """The statuses a value of the filter keeps (None: all)."""
+        if value == "open":
+            return frozenset(OPEN_STATUSES)
+        if value == "all":
+            return None
+        return frozenset({RequestStatus(value)})
 
     def operation(self) -> str:
         return "est"
@@ -89,7 +99,7 @@ class DueFilter(BaseSQLAFilter):
 
     def apply(self, query, value, alias=None):
         today = local_today(utcnow())
-        query = query.filter(self.model.status.in_(RUNNING_STATUSES))
+        query = query.filter(queries.status_in(self.model, RUNNING_STATUSES))
         if value == "overdue":
             return query.filter(self.column < today)
         if value == "today":
@@ -188,6 +198,8 @@ class RequestQueueView(StaffModelView):
     def __init__(self, model, session, **kwargs):
         self.status_names = {**STATUS_LABELS, RequestStatus.DONE: self.done_label}
         self.column_labels = {**self.common_labels, **self.type_labels}
+        self.list_load_only = (*self.common_load_only, *self.type_load_only)
+        self.list_related = {**self.common_related, **self.type_related}
         self.column_filters = [StatusFilter(model.status), DueFilter(model), AssigneeFilter(model),
                                *self.type_filters(model)]
         super().__init__(model, session, **kwargs)
@@ -196,24 +208,49 @@ class RequestQueueView(StaffModelView):
         """Filters of the type (document type, contact reason...)."""
         return []
 
+    report_kind = "requests"
+
+    def report_args(self) -> dict[str, str]:
+        return {"kind": "requests", "request_types": self.model.kind}
+
     # -- rows ------------------------------------------------------------------------------
+    #: What a row of every queue reads: its own columns and, joined, a few columns of its member, beneficiary
+    #: and agent (never a whole member row: no NIR is decrypted for a list). A type adds its own.
+    common_load_only = ("reference", "status", "due_on", "created_at", "member_id", "assigned_to_id")
+    type_load_only: tuple[str, ...] = ()
+    common_related = {"member": ("number", "first_name", "last_name"), "assigned_to": ("full_name",)}
+    type_related: dict[str, tuple[str, ...]] = {"beneficiary": ("first_name", "last_name")}
+
     def scope(self, query):
         """Agents see the open requests and those they handled; managers and admins see all."""
         return queries.visible_to(query, self.model, current_staff())
 
+    def list_parts(self, query, filters) -> list:
+        # The agent's scope as parts the indexes serve (models.requests.queries.visible_parts).
+        status = next((value for index, _name, value in filters or () if index == 0), None)
+        statuses = StatusFilter.statuses(status) if status else None
+        return [query.filter(part) for part in queries.visible_parts(self.model, current_staff(), statuses)]
+
     def search_placeholder(self) -> str:
-        return f"Référence ({self.model.reference_prefix}-2026-000123)"
+        return f"Référence ({self.model.reference_prefix}-2026-000123) ou n° d'adhérent"
 
     def _apply_search(self, query, count_query, joins, count_joins, search):
-        # Exact reference through its unique index, never ILIKE '%…%' over the whole table.
-        reference = search.strip().upper()
-        query = query.filter(self.model.reference == reference)
+        # An exact reference or member number, each through its unique index; never ILIKE '%…%'.
+        condition = queries.reference_or_member(self.model, search)
+        query = query.filter(condition)
         if count_query is not None:
-            count_query = count_query.filter(self.model.reference == reference)
+            count_query = count_query.filter(condition)
         return query, count_query, joins, count_joins
 
+    #: Seconds the options of the filters (staff, types, reasons) are kept before being read again.
+    filter_options_seconds = 30
+
     def _get_filter_groups(self):
-        self._refresh_filters_cache()  # lists of staff, types and reasons change while the app runs
+        # Lists of staff, types and reasons change while the app runs: read again now and then, not per page.
+        now = time.monotonic()
+        if now - getattr(self, "_filters_read_at", -1e9) > self.filter_options_seconds:
+            self._refresh_filters_cache()
+            self._filters_read_at = now
         return super()._get_filter_groups()
 
     def _get_list_filter_args(self):

@@ -30,8 +30,8 @@ class ContactQueueView(RequestQueueView):
     column_export_list = ["reference", "created_at", "member.number", "reason", "status", "due_on", "assigned_to",
                           "closed_at"]
     type_labels = {"reason": "Motif", "message": "Message de l'adhérent"}
-    column_select_related_list = [ContactRequest.member, ContactRequest.beneficiary, ContactRequest.assigned_to,
-                                  ContactRequest.reason]
+    type_load_only = ("beneficiary_id", "reason_id")
+    type_related = {"beneficiary": ("first_name", "last_name"), "reason": ("name",)}
 
     def __init__(self, session, **kwargs):
         super().__init__(ContactRequest, session, **kwargs)

@@ -35,9 +35,8 @@ class DocumentQueueView(RequestQueueView):
     column_export_list = ["reference", "created_at", "member.number", "category", "document_type", "status", "due_on",
                           "assigned_to", "closed_at"]
     type_labels = {"category": "Catégorie", "document_type": "Type de document", "comment": "Commentaire"}
-    column_select_related_list = [DocumentSubmission.member, DocumentSubmission.beneficiary,
-                                  DocumentSubmission.assigned_to, DocumentSubmission.category,
-                                  DocumentSubmission.document_type]
+    type_load_only = ("beneficiary_id", "category_id", "type_id")
+    type_related = {"beneficiary": ("first_name", "last_name"), "category": ("name",), "document_type": ("name",)}
 
     def __init__(self, session, **kwargs):
         super().__init__(DocumentSubmission, session, **kwargs)

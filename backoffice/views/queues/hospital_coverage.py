@@ -32,8 +32,7 @@ class HospitalCoverageQueueView(RequestQueueView):
         "no_coverage_notice_shown": "Avertissement « pas de prise en charge nécessaire » affiché",
     }
     column_sortable_list = ["reference", "start_on", "due_on"]
-    column_select_related_list = [HospitalCoverageRequest.member, HospitalCoverageRequest.beneficiary,
-                                  HospitalCoverageRequest.assigned_to]
+    type_load_only = ("beneficiary_id", "establishment_name", "start_on")
 
     def __init__(self, session, **kwargs):
         super().__init__(HospitalCoverageRequest, session, **kwargs)

@@ -20,8 +20,7 @@ class TeletransmissionQueueView(RequestQueueView):
     column_export_list = ["reference", "created_at", "member.number", "beneficiary", "status", "due_on", "assigned_to",
                           "closed_at"]
     type_labels = {"beneficiary.organism_number": "N° Organisme de rattachement"}
-    column_select_related_list = [TeletransmissionRequest.member, TeletransmissionRequest.beneficiary,
-                                  TeletransmissionRequest.assigned_to]
+    type_load_only = ("beneficiary_id",)
 
     def __init__(self, session, **kwargs):
         super().__init__(TeletransmissionRequest, session, **kwargs)

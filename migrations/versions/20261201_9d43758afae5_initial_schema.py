@@ -1,8 +1,8 @@
 """initial schema
 
-Revision ID: d1e24b18e4a8
+Revision ID: 9d43758afae5
 Revises: 
-Create Date: 2026-12-01 13:15:47.172689
+Create Date: 2026-12-01 14:38:29.735804
 """
 from collections.abc import Sequence
 
@@ -11,7 +11,7 @@ from alembic import op
 
 
 
-revision: str = 'd1e24b18e4a8'
+revision: str = '9d43758afae5'
 down_revision: str | None = None
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
@@ -104,6 +104,26 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id', name=op.f('pk_document_type'))
     )
     op.create_index(op.f('ix_document_type_category_id'), 'document_type', ['category_id'], unique=False)
+    op.create_table('export_job',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('kind', sa.String(length=20), nullable=False, comment='requests, outbox or audit'),
+    sa.Column('format', sa.String(length=10), nullable=False),
+    sa.Column('filters', sa.JSON(), nullable=False),
+    sa.Column('status', sa.String(length=32), nullable=False),
+    sa.Column('requested_by_id', sa.Integer(), nullable=False),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('started_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('finished_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('rows_total', sa.Integer(), nullable=True, comment='rows to write, counted when the job starts'),
+    sa.Column('rows_done', sa.Integer(), nullable=False),
+    sa.Column('file_name', sa.String(length=80), nullable=True, comment='name of the file in FILES_DIR/exports'),
+    sa.Column('download_name', sa.String(length=120), nullable=False),
+    sa.Column('expires_at', sa.DateTime(timezone=True), nullable=False, comment='the download link answers until then, then the file goes'),
+    sa.Column('error', sa.Text(), nullable=True),
+    sa.ForeignKeyConstraint(['requested_by_id'], ['staff_user.id'], name=op.f('fk_export_job_requested_by_id_staff_user')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_export_job'))
+    )
+    op.create_index('ix_export_job_requested_by', 'export_job', ['requested_by_id', 'id'], unique=False)
     op.create_table('member',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('number', sa.String(length=20), nullable=False, comment='Identifiant mese'),
@@ -180,8 +200,11 @@ def upgrade() -> None:
     sa.ForeignKeyConstraint(['member_id'], ['member.id'], name=op.f('fk_audit_event_member_id_member'), ondelete='SET NULL'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_audit_event'))
     )
-    op.create_index('ix_audit_event_action_at', 'audit_event', ['action', 'at'], unique=False)
-    op.create_index('ix_audit_event_member_at', 'audit_event', ['member_id', 'at'], unique=False)
+    op.create_index('ix_audit_event_action_at', 'audit_event', ['action', 'at', 'id'], unique=False)
+    op.create_index('ix_audit_event_actor_at', 'audit_event', ['actor_id', 'at', 'id'], unique=False)
+    op.create_index('ix_audit_event_at', 'audit_event', ['at', 'id'], unique=False)
+    op.create_index('ix_audit_event_member_at', 'audit_event', ['member_id', 'at', 'id'], unique=False)
+    op.create_index('ix_audit_event_subject_at', 'audit_event', ['subject_type', 'at', 'id'], unique=False)
     op.create_table('beneficiary',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('member_id', sa.Integer(), nullable=False),
@@ -238,8 +261,11 @@ def upgrade() -> None:
     sa.ForeignKeyConstraint(['member_id'], ['member.id'], name=op.f('fk_outbox_message_member_id_member'), ondelete='SET NULL'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_outbox_message'))
     )
+    op.create_index('ix_outbox_message_created', 'outbox_message', ['created_at'], unique=False)
     op.create_index('ix_outbox_message_due', 'outbox_message', ['status', 'next_attempt_at'], unique=False)
     op.create_index(op.f('ix_outbox_message_member_id'), 'outbox_message', ['member_id'], unique=False)
+    op.create_index('ix_outbox_message_related', 'outbox_message', ['related'], unique=False)
+    op.create_index('ix_outbox_message_status_id', 'outbox_message', ['status', 'id'], unique=False)
     op.create_table('password_history',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('member_id', sa.Integer(), nullable=False),
@@ -335,9 +361,13 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id', name=op.f('pk_contact_request')),
     sa.UniqueConstraint('reference', name=op.f('uq_contact_request_reference'))
     )
-    op.create_index(op.f('ix_contact_request_assigned_to_id'), 'contact_request', ['assigned_to_id'], unique=False)
+    op.create_index('ix_contact_request_assigned', 'contact_request', ['assigned_to_id', 'created_at', 'id'], unique=False)
+    op.create_index('ix_contact_request_closed', 'contact_request', ['closed_at'], unique=False)
+    op.create_index('ix_contact_request_created', 'contact_request', ['created_at', 'id'], unique=False)
     op.create_index('ix_contact_request_due', 'contact_request', ['status', 'due_on'], unique=False)
-    op.create_index(op.f('ix_contact_request_member_id'), 'contact_request', ['member_id'], unique=False)
+    op.create_index('ix_contact_request_member', 'contact_request', ['member_id', 'created_at', 'id'], unique=False)
+    op.create_index('ix_contact_request_open', 'contact_request', ['created_at', 'id'], unique=False, postgresql_where=sa.text("status IN ('new', 'in_progress', 'waiting_member')"), sqlite_where=sa.text("status IN ('new', 'in_progress', 'waiting_member')"))
+    op.create_index('ix_contact_request_open_assigned', 'contact_request', ['assigned_to_id', 'created_at', 'id'], unique=False, postgresql_where=sa.text("status IN ('new', 'in_progress', 'waiting_member')"), sqlite_where=sa.text("status IN ('new', 'in_progress', 'waiting_member')"))
     op.create_index('ix_contact_request_queue', 'contact_request', ['status', 'created_at', 'id'], unique=False)
     op.create_table('content_document',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -395,9 +425,13 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id', name=op.f('pk_document_submission')),
     sa.UniqueConstraint('reference', name=op.f('uq_document_submission_reference'))
     )
-    op.create_index(op.f('ix_document_submission_assigned_to_id'), 'document_submission', ['assigned_to_id'], unique=False)
+    op.create_index('ix_document_submission_assigned', 'document_submission', ['assigned_to_id', 'created_at', 'id'], unique=False)
+    op.create_index('ix_document_submission_closed', 'document_submission', ['closed_at'], unique=False)
+    op.create_index('ix_document_submission_created', 'document_submission', ['created_at', 'id'], unique=False)
     op.create_index('ix_document_submission_due', 'document_submission', ['status', 'due_on'], unique=False)
-    op.create_index(op.f('ix_document_submission_member_id'), 'document_submission', ['member_id'], unique=False)
+    op.create_index('ix_document_submission_member', 'document_submission', ['member_id', 'created_at', 'id'], unique=False)
+    op.create_index('ix_document_submission_open', 'document_submission', ['created_at', 'id'], unique=False, postgresql_where=sa.text("status IN ('new', 'in_progress', 'waiting_member')"), sqlite_where=sa.text("status IN ('new', 'in_progress', 'waiting_member')"))
+    op.create_index('ix_document_submission_open_assigned', 'document_submission', ['assigned_to_id', 'created_at', 'id'], unique=False, postgresql_where=sa.text("status IN ('new', 'in_progress', 'waiting_member')"), sqlite_where=sa.text("status IN ('new', 'in_progress', 'waiting_member')"))
     op.create_index('ix_document_submission_queue', 'document_submission', ['status', 'created_at', 'id'], unique=False)
     op.create_table('hospital_coverage_request',
     sa.Column('beneficiary_id', sa.Integer(), nullable=False),
@@ -427,9 +461,13 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id', name=op.f('pk_hospital_coverage_request')),
     sa.UniqueConstraint('reference', name=op.f('uq_hospital_coverage_request_reference'))
     )
-    op.create_index(op.f('ix_hospital_coverage_request_assigned_to_id'), 'hospital_coverage_request', ['assigned_to_id'], unique=False)
+    op.create_index('ix_hospital_coverage_request_assigned', 'hospital_coverage_request', ['assigned_to_id', 'created_at', 'id'], unique=False)
+    op.create_index('ix_hospital_coverage_request_closed', 'hospital_coverage_request', ['closed_at'], unique=False)
+    op.create_index('ix_hospital_coverage_request_created', 'hospital_coverage_request', ['created_at', 'id'], unique=False)
     op.create_index('ix_hospital_coverage_request_due', 'hospital_coverage_request', ['status', 'due_on'], unique=False)
-    op.create_index(op.f('ix_hospital_coverage_request_member_id'), 'hospital_coverage_request', ['member_id'], unique=False)
+    op.create_index('ix_hospital_coverage_request_member', 'hospital_coverage_request', ['member_id', 'created_at', 'id'], unique=False)
+    op.create_index('ix_hospital_coverage_request_open', 'hospital_coverage_request', ['created_at', 'id'], unique=False, postgresql_where=sa.text("status IN ('new', 'in_progress', 'waiting_member')"), sqlite_where=sa.text("status IN ('new', 'in_progress', 'waiting_member')"))
+    op.create_index('ix_hospital_coverage_request_open_assigned', 'hospital_coverage_request', ['assigned_to_id', 'created_at', 'id'], unique=False, postgresql_where=sa.text("status IN ('new', 'in_progress', 'waiting_member')"), sqlite_where=sa.text("status IN ('new', 'in_progress', 'waiting_member')"))
     op.create_index('ix_hospital_coverage_request_queue', 'hospital_coverage_request', ['status', 'created_at', 'id'], unique=False)
     op.create_table('outbox_attempt',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -517,10 +555,14 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id', name=op.f('pk_teletransmission_request')),
     sa.UniqueConstraint('reference', name=op.f('uq_teletransmission_request_reference'))
     )
-    op.create_index(op.f('ix_teletransmission_request_assigned_to_id'), 'teletransmission_request', ['assigned_to_id'], unique=False)
+    op.create_index('ix_teletransmission_request_assigned', 'teletransmission_request', ['assigned_to_id', 'created_at', 'id'], unique=False)
     op.create_index(op.f('ix_teletransmission_request_beneficiary_id'), 'teletransmission_request', ['beneficiary_id'], unique=False)
+    op.create_index('ix_teletransmission_request_closed', 'teletransmission_request', ['closed_at'], unique=False)
+    op.create_index('ix_teletransmission_request_created', 'teletransmission_request', ['created_at', 'id'], unique=False)
     op.create_index('ix_teletransmission_request_due', 'teletransmission_request', ['status', 'due_on'], unique=False)
-    op.create_index(op.f('ix_teletransmission_request_member_id'), 'teletransmission_request', ['member_id'], unique=False)
+    op.create_index('ix_teletransmission_request_member', 'teletransmission_request', ['member_id', 'created_at', 'id'], unique=False)
+    op.create_index('ix_teletransmission_request_open', 'teletransmission_request', ['created_at', 'id'], unique=False, postgresql_where=sa.text("status IN ('new', 'in_progress', 'waiting_member')"), sqlite_where=sa.text("status IN ('new', 'in_progress', 'waiting_member')"))
+    op.create_index('ix_teletransmission_request_open_assigned', 'teletransmission_request', ['assigned_to_id', 'created_at', 'id'], unique=False, postgresql_where=sa.text("status IN ('new', 'in_progress', 'waiting_member')"), sqlite_where=sa.text("status IN ('new', 'in_progress', 'waiting_member')"))
     op.create_index('ix_teletransmission_request_queue', 'teletransmission_request', ['status', 'created_at', 'id'], unique=False)
     op.create_table('bank_detail_change_request',
     sa.Column('beneficiary_id', sa.Integer(), nullable=True, comment="empty: the member's own account"),
@@ -555,9 +597,13 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id', name=op.f('pk_bank_detail_change_request')),
     sa.UniqueConstraint('reference', name=op.f('uq_bank_detail_change_request_reference'))
     )
-    op.create_index(op.f('ix_bank_detail_change_request_assigned_to_id'), 'bank_detail_change_request', ['assigned_to_id'], unique=False)
+    op.create_index('ix_bank_detail_change_request_assigned', 'bank_detail_change_request', ['assigned_to_id', 'created_at', 'id'], unique=False)
+    op.create_index('ix_bank_detail_change_request_closed', 'bank_detail_change_request', ['closed_at'], unique=False)
+    op.create_index('ix_bank_detail_change_request_created', 'bank_detail_change_request', ['created_at', 'id'], unique=False)
     op.create_index('ix_bank_detail_change_request_due', 'bank_detail_change_request', ['status', 'due_on'], unique=False)
-    op.create_index(op.f('ix_bank_detail_change_request_member_id'), 'bank_detail_change_request', ['member_id'], unique=False)
+    op.create_index('ix_bank_detail_change_request_member', 'bank_detail_change_request', ['member_id', 'created_at', 'id'], unique=False)
+    op.create_index('ix_bank_detail_change_request_open', 'bank_detail_change_request', ['created_at', 'id'], unique=False, postgresql_where=sa.text("status IN ('new', 'in_progress', 'waiting_member')"), sqlite_where=sa.text("status IN ('new', 'in_progress', 'waiting_member')"))
+    op.create_index('ix_bank_detail_change_request_open_assigned', 'bank_detail_change_request', ['assigned_to_id', 'created_at', 'id'], unique=False, postgresql_where=sa.text("status IN ('new', 'in_progress', 'waiting_member')"), sqlite_where=sa.text("status IN ('new', 'in_progress', 'waiting_member')"))
     op.create_index('ix_bank_detail_change_request_queue', 'bank_detail_change_request', ['status', 'created_at', 'id'], unique=False)
     op.create_table('contribution',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -595,15 +641,23 @@ def downgrade() -> None:
     op.drop_index(op.f('ix_contribution_contract_id'), table_name='contribution')
     op.drop_table('contribution')
     op.drop_index('ix_bank_detail_change_request_queue', table_name='bank_detail_change_request')
-    op.drop_index(op.f('ix_bank_detail_change_request_member_id'), table_name='bank_detail_change_request')
+    op.drop_index('ix_bank_detail_change_request_open_assigned', table_name='bank_detail_change_request', postgresql_where=sa.text("status IN ('new', 'in_progress', 'waiting_member')"), sqlite_where=sa.text("status IN ('new', 'in_progress', 'waiting_member')"))
+    op.drop_index('ix_bank_detail_change_request_open', table_name='bank_detail_change_request', postgresql_where=sa.text("status IN ('new', 'in_progress', 'waiting_member')"), sqlite_where=sa.text("status IN ('new', 'in_progress', 'waiting_member')"))
+    op.drop_index('ix_bank_detail_change_request_member', table_name='bank_detail_change_request')
     op.drop_index('ix_bank_detail_change_request_due', table_name='bank_detail_change_request')
-    op.drop_index(op.f('ix_bank_detail_change_request_assigned_to_id'), table_name='bank_detail_change_request')
+    op.drop_index('ix_bank_detail_change_request_created', table_name='bank_detail_change_request')
+    op.drop_index('ix_bank_detail_change_request_closed', table_name='bank_detail_change_request')
+    op.drop_index('ix_bank_detail_change_request_assigned', table_name='bank_detail_change_request')
     op.drop_table('bank_detail_change_request')
     op.drop_index('ix_teletransmission_request_queue', table_name='teletransmission_request')
-    op.drop_index(op.f('ix_teletransmission_request_member_id'), table_name='teletransmission_request')
+    op.drop_index('ix_teletransmission_request_open_assigned', table_name='teletransmission_request', postgresql_where=sa.text("status IN ('new', 'in_progress', 'waiting_member')"), sqlite_where=sa.text("status IN ('new', 'in_progress', 'waiting_member')"))
+    op.drop_index('ix_teletransmission_request_open', table_name='teletransmission_request', postgresql_where=sa.text("status IN ('new', 'in_progress', 'waiting_member')"), sqlite_where=sa.text("status IN ('new', 'in_progress', 'waiting_member')"))
+    op.drop_index('ix_teletransmission_request_member', table_name='teletransmission_request')
     op.drop_index('ix_teletransmission_request_due', table_name='teletransmission_request')
+    op.drop_index('ix_teletransmission_request_created', table_name='teletransmission_request')
+    op.drop_index('ix_teletransmission_request_closed', table_name='teletransmission_request')
     op.drop_index(op.f('ix_teletransmission_request_beneficiary_id'), table_name='teletransmission_request')
-    op.drop_index(op.f('ix_teletransmission_request_assigned_to_id'), table_name='teletransmission_request')
+    op.drop_index('ix_teletransmission_request_assigned', table_name='teletransmission_request')
     op.drop_table('teletransmission_request')
     op.drop_index('ix_request_file_request', table_name='request_file')
     op.drop_index(op.f('ix_request_file_member_id'), table_name='request_file')
@@ -615,22 +669,34 @@ def downgrade() -> None:
     op.drop_table('pending_bank_change')
     op.drop_table('outbox_attempt')
     op.drop_index('ix_hospital_coverage_request_queue', table_name='hospital_coverage_request')
-    op.drop_index(op.f('ix_hospital_coverage_request_member_id'), table_name='hospital_coverage_request')
+    op.drop_index('ix_hospital_coverage_request_open_assigned', table_name='hospital_coverage_request', postgresql_where=sa.text("status IN ('new', 'in_progress', 'waiting_member')"), sqlite_where=sa.text("status IN ('new', 'in_progress', 'waiting_member')"))
+    op.drop_index('ix_hospital_coverage_request_open', table_name='hospital_coverage_request', postgresql_where=sa.text("status IN ('new', 'in_progress', 'waiting_member')"), sqlite_where=sa.text("status IN ('new', 'in_progress', 'waiting_member')"))
+    op.drop_index('ix_hospital_coverage_request_member', table_name='hospital_coverage_request')
     op.drop_index('ix_hospital_coverage_request_due', table_name='hospital_coverage_request')
-    op.drop_index(op.f('ix_hospital_coverage_request_assigned_to_id'), table_name='hospital_coverage_request')
+    op.drop_index('ix_hospital_coverage_request_created', table_name='hospital_coverage_request')
+    op.drop_index('ix_hospital_coverage_request_closed', table_name='hospital_coverage_request')
+    op.drop_index('ix_hospital_coverage_request_assigned', table_name='hospital_coverage_request')
     op.drop_table('hospital_coverage_request')
     op.drop_index('ix_document_submission_queue', table_name='document_submission')
-    op.drop_index(op.f('ix_document_submission_member_id'), table_name='document_submission')
+    op.drop_index('ix_document_submission_open_assigned', table_name='document_submission', postgresql_where=sa.text("status IN ('new', 'in_progress', 'waiting_member')"), sqlite_where=sa.text("status IN ('new', 'in_progress', 'waiting_member')"))
+    op.drop_index('ix_document_submission_open', table_name='document_submission', postgresql_where=sa.text("status IN ('new', 'in_progress', 'waiting_member')"), sqlite_where=sa.text("status IN ('new', 'in_progress', 'waiting_member')"))
+    op.drop_index('ix_document_submission_member', table_name='document_submission')
     op.drop_index('ix_document_submission_due', table_name='document_submission')
-    op.drop_index(op.f('ix_document_submission_assigned_to_id'), table_name='document_submission')
+    op.drop_index('ix_document_submission_created', table_name='document_submission')
+    op.drop_index('ix_document_submission_closed', table_name='document_submission')
+    op.drop_index('ix_document_submission_assigned', table_name='document_submission')
     op.drop_table('document_submission')
     op.drop_index(op.f('ix_contract_member_id'), table_name='contract')
     op.drop_table('contract')
     op.drop_table('content_document')
     op.drop_index('ix_contact_request_queue', table_name='contact_request')
-    op.drop_index(op.f('ix_contact_request_member_id'), table_name='contact_request')
+    op.drop_index('ix_contact_request_open_assigned', table_name='contact_request', postgresql_where=sa.text("status IN ('new', 'in_progress', 'waiting_member')"), sqlite_where=sa.text("status IN ('new', 'in_progress', 'waiting_member')"))
+    op.drop_index('ix_contact_request_open', table_name='contact_request', postgresql_where=sa.text("status IN ('new', 'in_progress', 'waiting_member')"), sqlite_where=sa.text("status IN ('new', 'in_progress', 'waiting_member')"))
+    op.drop_index('ix_contact_request_member', table_name='contact_request')
     op.drop_index('ix_contact_request_due', table_name='contact_request')
-    op.drop_index(op.f('ix_contact_request_assigned_to_id'), table_name='contact_request')
+    op.drop_index('ix_contact_request_created', table_name='contact_request')
+    op.drop_index('ix_contact_request_closed', table_name='contact_request')
+    op.drop_index('ix_contact_request_assigned', table_name='contact_request')
     op.drop_table('contact_request')
     op.drop_index('ix_bank_account_member_valid', table_name='bank_account')
     op.drop_table('bank_account')
@@ -645,14 +711,20 @@ def downgrade() -> None:
     op.drop_table('request_message')
     op.drop_index(op.f('ix_password_history_member_id'), table_name='password_history')
     op.drop_table('password_history')
+    op.drop_index('ix_outbox_message_status_id', table_name='outbox_message')
+    op.drop_index('ix_outbox_message_related', table_name='outbox_message')
     op.drop_index(op.f('ix_outbox_message_member_id'), table_name='outbox_message')
     op.drop_index('ix_outbox_message_due', table_name='outbox_message')
+    op.drop_index('ix_outbox_message_created', table_name='outbox_message')
     op.drop_table('outbox_message')
     op.drop_index(op.f('ix_one_time_code_member_id'), table_name='one_time_code')
     op.drop_table('one_time_code')
     op.drop_index(op.f('ix_beneficiary_member_id'), table_name='beneficiary')
     op.drop_table('beneficiary')
+    op.drop_index('ix_audit_event_subject_at', table_name='audit_event')
     op.drop_index('ix_audit_event_member_at', table_name='audit_event')
+    op.drop_index('ix_audit_event_at', table_name='audit_event')
+    op.drop_index('ix_audit_event_actor_at', table_name='audit_event')
     op.drop_index('ix_audit_event_action_at', table_name='audit_event')
     op.drop_table('audit_event')
     op.drop_index('ix_account_token_member_purpose', table_name='account_token')
@@ -661,6 +733,8 @@ def downgrade() -> None:
     op.drop_table('request_event')
     op.drop_index(op.f('ix_member_nir_index'), table_name='member')
     op.drop_table('member')
+    op.drop_index('ix_export_job_requested_by', table_name='export_job')
+    op.drop_table('export_job')
     op.drop_index(op.f('ix_document_type_category_id'), table_name='document_type')
     op.drop_table('document_type')
     op.drop_index(op.f('ix_used_captcha_expires_at'), table_name='used_captcha')

@@ -1,0 +1,155 @@
+"""Lists at a million rows: keyset pages, no count, the agent's scope in parts, only the columns a list shows."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+from sqlalchemy import event, select, text
+
+from models.base import utcnow
+from models.requests.entities import HospitalCoverageRequest, RequestStatus
+from models.staff.entities import StaffRole
+from tests.factories import make_member, make_staff
+
+REFERENCE = re.compile(r"<td>(PEC-\d{4}-\d{6})</td>")
+
+
+def references(html: str) -> list[str]:
+    return list(dict.fromkeys(REFERENCE.findall(html)))
+
+
+def links(html: str) -> dict[str, str]:
+    """The pager's links by their text."""
+    found = re.findall(r'<a class="page-link" href="([^"]+)">([^<]+)</a>', html)
+    return {label.strip(): href.replace("&amp;", "&").removeprefix("/backoffice") for href, label in found}
+
+
+def test_pages_follow_each_other_by_keyset_and_back(session, as_staff, manager, coverage_request):
+    start = utcnow() - timedelta(days=1)
+    made = [coverage_request(created_at=start + timedelta(minutes=i)) for i in range(45)]
+    client = as_staff(manager)
+    first = client.get("/prises-en-charge/").get_data(as_text=True)
+    assert references(first) == [r.reference for r in made[:20]]
+    assert "Page suivante ›" in links(first) and "‹ Page précédente" not in links(first)
+    second = client.get(links(first)["Page suivante ›"]).get_data(as_text=True)
+    assert "apres=" in links(first)["Page suivante ›"]
+    assert references(second) == [r.reference for r in made[20:40]] and "Page 2" in second
+    third = client.get(links(second)["Page suivante ›"]).get_data(as_text=True)
+    assert references(third) == [r.reference for r in made[40:]] and "Page suivante ›" not in links(third)
+    back = client.get(links(third)["‹ Page précédente"]).get_data(as_text=True)
+    assert "avant=" in links(third)["‹ Page précédente"]
+    assert references(back) == [r.reference for r in made[20:40]]
+    assert references(client.get(links(back)["‹ Page précédente"]).get_data(as_text=True)) == \
+        [r.reference for r in made[:20]]
+
+
+def test_a_sorted_list_pages_by_its_sort_key(session, as_staff, manager, coverage_request):
+    made = [coverage_request() for _ in range(25)]
+    for i, request in enumerate(made):
+        request.due_on = request.due_on + timedelta(days=25 - i)
+    session.commit()
+    client = as_staff(manager)
+    first = client.get("/prises-en-charge/?sort=6").get_data(as_text=True)  # Échéance, ascending
+    by_due = sorted(made, key=lambda r: (r.due_on, r.id))
+    assert references(first) == [r.reference for r in by_due[:20]]
+    assert references(client.get(links(first)["Page suivante ›"]).get_data(as_text=True)) == \
+        [r.reference for r in by_due[20:]]
+
+
+def test_a_forged_cursor_is_refused_not_an_error(as_staff, manager, coverage_request):
+    coverage_request()
+    client = as_staff(manager)
+    for cursor in ("nope", "W1sidCIsIjIwMjYiXV0", "W1siaSIsMV1d", "x" * 500):
+        assert client.get(f"/prises-en-charge/?apres={cursor}").status_code == 400
+
+
+def test_no_list_counts_its_table(backoffice_app, as_staff, manager, admin, coverage_request):
+    from backoffice.extensions import db
+
+    coverage_request()
+    statements = []
+    with backoffice_app.app_context():
+        engine = db.engine
+    listener = lambda *args: statements.append(args[2].lower())  # noqa: E731
+    event.listen(engine, "before_cursor_execute", listener)
+    try:
+        for path in ("/prises-en-charge/", "/prises-en-charge/?flt0_0=all", "/envois/", "/journal/",
+                     "/mes-exports/", "/depots-documents/?flt0_0=done"):
+            assert as_staff(manager).get(path).status_code == 200
+        assert as_staff(admin).get("/personnel/").status_code == 200
+    finally:
+        event.remove(engine, "before_cursor_execute", listener)
+    assert not [s for s in statements if "count(" in s]
+
+
+def test_an_agent_sees_open_requests_and_their_own_closed_ones_on_every_page(session, as_staff, agent, manager,
+                                                                             coverage_request):
+    start = utcnow() - timedelta(days=2)
+    rows = [coverage_request(created_at=start + timedelta(minutes=i)) for i in range(45)]
+    for i, request in enumerate(rows):
+        if i % 3 == 0:
+            request.status, request.assigned_to_id = RequestStatus.DONE, agent.id  # mine, closed
+        elif i % 3 == 1:
+            request.status, request.assigned_to_id = RequestStatus.DONE, manager.id  # a colleague's, closed
+    session.commit()
+    visible = [r.reference for i, r in enumerate(rows) if i % 3 != 1]
+    client = as_staff(agent)
+    first = client.get("/prises-en-charge/?flt0_0=all").get_data(as_text=True)
+    second = client.get(links(first)["Page suivante ›"]).get_data(as_text=True)
+    assert references(first) + references(second) == visible
+    done = client.get("/prises-en-charge/?flt0_0=done").get_data(as_text=True)
+    assert references(done) == [r.reference for i, r in enumerate(rows) if i % 3 == 0]
+
+
+def test_search_by_member_number_through_the_list(session, as_staff, manager, coverage_request):
+    other = make_member(session, number="5598765")
+    mine = coverage_request(for_member=other)
+    coverage_request()
+    html = as_staff(manager).get("/prises-en-charge/?flt0_0=all&search=5598765").get_data(as_text=True)
+    assert references(html) == [mine.reference]
+
+
+def test_lists_never_decrypt_a_nir_or_a_totp_secret(session, as_staff, manager, admin, coverage_request, member):
+    coverage_request()
+    # A ciphertext no key opens: reading it would fail the page, so a list that shows it has not read it.
+    session.execute(text("UPDATE member SET nir = 'v1:unreadable'"))
+    agent = make_staff(session, StaffRole.AGENT)
+    session.execute(text("UPDATE staff_user SET totp_secret = 'v1:unreadable' WHERE id = :agent"), {"agent": agent.id})
+    session.commit()
+    for path in ("/prises-en-charge/", "/prises-en-charge/?flt0_0=all", "/depots-documents/", "/messages/",
+                 "/coordonnees-bancaires/", "/teletransmission/", "/envois/", "/journal/"):
+        assert as_staff(manager).get(path).status_code == 200, path
+    assert as_staff(admin).get("/personnel/").status_code == 200
+
+
+def test_a_list_loads_no_whole_member_row(backoffice_app, as_staff, manager, coverage_request):
+    from backoffice.extensions import db
+
+    coverage_request()
+    statements = []
+    with backoffice_app.app_context():
+        engine = db.engine
+    listener = lambda *args: statements.append(args[2])  # noqa: E731
+    event.listen(engine, "before_cursor_execute", listener)
+    try:
+        as_staff(manager).get("/prises-en-charge/")
+    finally:
+        event.remove(engine, "before_cursor_execute", listener)
+    listing = [s for s in statements if "FROM hospital_coverage_request" in s]
+    assert listing and all("member_1.nir" not in s and "email" not in s for s in listing)
+
+
+def test_agent_scope_holds_for_another_agents_queue(session, as_staff, manager):
+    colleague = make_staff(session, StaffRole.AGENT)
+    newcomer = make_staff(session, StaffRole.AGENT)
+    member = make_member(session)
+    from models.requests.workflow import start_request
+
+    request = HospitalCoverageRequest(member_id=member.id, beneficiary_id=member.beneficiaries[0].id,
+                                      establishment_name="Clinique", start_on=utcnow().date())
+    start_request(session, request, now=utcnow())
+    request.status, request.assigned_to_id = RequestStatus.REJECTED, colleague.id
+    session.commit()
+    assert references(as_staff(newcomer).get("/prises-en-charge/?flt0_0=all").get_data(as_text=True)) == []
+    assert session.scalar(select(HospitalCoverageRequest.reference)) == request.reference
