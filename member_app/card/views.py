@@ -130,7 +130,7 @@ def send(document: str, contract_id: int):
         else:
             db.session.commit()
             what = _("Votre carte Mutuelle") if kind is CoverDocument.CARD else _("Votre attestation")
-            flash(_("%(what)s a bien été envoyée à %(to)s.", what=what, to=mask_email(form.email.data.strip())),
+            flash(_("%(what)s a bien été envoyée à %(to)s.", what=what, to=mask_email(form.email.data.strip().lower())),
                   "success")
             endpoint = "card.card" if kind is CoverDocument.CARD else "card.certificate"
             args = {"beneficiaire": person_id} if person_id else {}

@@ -161,6 +161,7 @@ def send_cover_document(session: Session, member: Member, contract: Contract, *,
         raise ValidationFailed({"email": [EMAIL_MISSING]})
     if len(address) > 254 or not EMAIL_RE.match(address):
         raise ValidationFailed({"email": [EMAIL_FORMAT]})
+    address = address.lower()
     if beneficiary_id is not None and cover_person(contract, beneficiary_id, today) is None:
         raise DomainError(Message("Introuvable."), field="email")
     if sends_today(session, member, now) >= DAILY_SEND_LIMIT:
@@ -168,7 +169,7 @@ def send_cover_document(session: Session, member: Member, contract: Contract, *,
     filename = cover_document_filename(document, contract, today)
     attachment = {"render": "cover_document", "document": document.value, "contract_id": contract.id,
                   "beneficiary_id": beneficiary_id, "issued_on": today.isoformat(), "filename": filename}
-    message = queue_email(session, to=address.lower(), template="cover_document",
+    message = queue_email(session, to=address, template="cover_document",
                           context={"member": member, "contract": contract, "document": document},
                           member_id=member.id, related=contract.number[:40], attachments=[attachment])
     record(session, SENT_ACTION, actor_type="member", actor_id=member.id, subject=contract, member_id=member.id,
