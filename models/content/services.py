@@ -11,6 +11,7 @@ from urllib.parse import urlencode
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session, selectinload
 
+from ..contracts.cover import active_contract_kinds
 from ..contracts.entities import Beneficiary, BeneficiaryRole, ContractKind
 from ..errors import ValidationFailed
 from ..formats import mask_nir_teleconsultation
@@ -281,8 +282,6 @@ class Assistance:
 
 def member_assistance(session: Session, member: Member, today: date) -> list[Assistance]:
     """IMA for a member of the collective contract, RMA for the individual one (both when the member has both)."""
-    from ..contracts.cover import active_contract_kinds
-
     kinds = active_contract_kinds(session, member, today)
     links = service_links(session, ("ima_notice", "ima_portal", "rma_notice", "rma_portal"))
     result = []

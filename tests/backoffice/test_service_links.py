@@ -51,7 +51,8 @@ def test_a_second_row_for_the_same_link_is_refused(session, as_staff, manager):
     session.commit()
     client = as_staff(manager)
     response = client.post(URL + "new/", data={"key": "teleconsultation", "label": "Doublon",
-                                               "url": "https://example.org/", "csrf_token": csrf_from(client, URL + "new/")})
+                                               "url": "https://example.org/",
+                                               "csrf_token": csrf_from(client, URL + "new/")})
     assert response.status_code == 200 and "Ce lien existe déjà" in response.get_data(as_text=True)
     assert len(session.scalars(select(ServiceLink).where(ServiceLink.key == "teleconsultation")).all()) == 1
 
