@@ -85,7 +85,11 @@ class Member360View(StaffBaseView):
 
     @expose("/")
     def index(self):
-        return redirect(self.get_url("member_search.index"))
+        """The files the staff member opened lately (a file itself is reached from a search row)."""
+        recent = member360.recent_files(db.session, current_staff())
+        page = self.render("backoffice/member360/recent.html", recent=recent)
+        db.session.commit()
+        return page
 
     def _file(self, member_id: int):
         member = member360.find_member_for_file(db.session, member_id) if primary_key(member_id) else None
@@ -105,16 +109,14 @@ class Member360View(StaffBaseView):
         response.headers["Pragma"] = "no-cache"
         return response
 
-    @expose("/<int:member_id>/")
+    @expose("/<int:member_id>/", methods=("GET", "POST"))
     def member(self, member_id: int):
+        """The file (GET, audited as an opening); POST shows one number in full for a reason, in this answer only."""
         found = self._file(member_id)
-        member360.record_opening(db.session, found.member, staff=current_staff(), ip=client_ip(), now=utcnow())
-        db.session.commit()
-        return self._page(found)
-
-    @expose("/<int:member_id>/en-clair/", methods=("POST",))
-    def unmask(self, member_id: int):
-        found = self._file(member_id)
+        if request.method == "GET":
+            member360.record_opening(db.session, found.member, staff=current_staff(), ip=client_ip(), now=utcnow())
+            db.session.commit()
+            return self._page(found)
         form = UnmaskForm(request.form)
         try:
             shown = member360.unmask(db.session, found, target=form.target.data or "", reason=form.reason.data or "",

@@ -212,6 +212,24 @@ def record_opening(session: Session, member: Member, *, staff: StaffUser, ip: st
     record(session, "member360.viewed", subject=member, member_id=member.id, ip=ip, now=now, **_staff_actor(staff))
 
 
+def recent_files(session: Session, staff: StaffUser, *, limit: int = 20) -> list[tuple[datetime, Member]]:
+    """The files ``staff`` opened lately, newest first, each member once (index on the audit's actor and date)."""
+    events = session.execute(
+        select(AuditEvent.member_id, AuditEvent.at).where(AuditEvent.actor_id == staff.id,
+                                                          AuditEvent.actor_type == "staff",
+                                                          AuditEvent.action == "member360.viewed")
+        .order_by(AuditEvent.at.desc(), AuditEvent.id.desc()).limit(limit * 5)).all()
+    latest: dict[int, datetime] = {}
+    for member_id, at in events:
+        if member_id is not None and member_id not in latest:
+            latest[member_id] = at
+    ids = list(latest)[:limit]
+    columns = load_only(*(getattr(Member, name) for name in _ROW_COLUMNS), raiseload=True)
+    members = {m.id: m for m in session.scalars(select(Member).options(columns).where(Member.id.in_(ids)))} \
+        if ids else {}
+    return [(latest[i], members[i]) for i in ids if i in members]
+
+
 @dataclass(frozen=True)
 class Unmasked:
     """A number shown in full, once: what it is and its value."""

@@ -77,7 +77,7 @@ def test_an_agent_finds_the_member_but_not_their_file(session, as_staff, agent, 
     assert "/prises-en-charge/?search=4400000" in page and f"/adherents/fiche/{lea.id}/" not in page
     assert client.get(f"/adherents/fiche/{lea.id}/").status_code == 403
     token = csrf_from(client, "/adherents/")
-    assert client.post(f"/adherents/fiche/{lea.id}/en-clair/", data={
+    assert client.post(f"/adherents/fiche/{lea.id}/", data={
         "csrf_token": token, "target": "nir", "reason": "Appel de l'adhérente"}).status_code == 403
     assert client.post(f"/adherents/fiche/{lea.id}/debloquer/", data={"csrf_token": token}).status_code == 403
     assert not events(session, "member360.viewed") and not events(session, "member360.unmasked")
@@ -226,7 +226,7 @@ def test_the_file_lists_requests_of_every_type(session, as_staff, manager, lea, 
 
 def _unmask(client, member, **data):
     token = csrf_from(client, f"/adherents/fiche/{member.id}/")
-    return client.post(f"/adherents/fiche/{member.id}/en-clair/", data={"csrf_token": token, **data})
+    return client.post(f"/adherents/fiche/{member.id}/", data={"csrf_token": token, **data})
 
 
 def test_showing_a_number_needs_a_reason(session, as_staff, manager, lea):
@@ -253,7 +253,7 @@ def test_a_number_of_another_family_cannot_be_shown(session, as_staff, manager, 
 
 def test_a_csrf_token_is_required(as_staff, manager, lea):
     client = as_staff(manager)
-    response = client.post(f"/adherents/fiche/{lea.id}/en-clair/", data={"target": "nir", "reason": "x" * 20})
+    response = client.post(f"/adherents/fiche/{lea.id}/", data={"target": "nir", "reason": "x" * 20})
     assert response.status_code == 400 and nir_with_key(LEA_NIR) not in text(response)
 
 
@@ -319,3 +319,13 @@ def test_born_and_named_index_serves_the_name_search(session):
     assert "uq_member_number" in plans["number"]
     assert "ix_member_birth_date_last_name" in plans["name"]
     assert "ix_member_nir_index" in plans["nir"]
+
+
+def test_files_opened_lately_are_listed_for_their_reader_only(session, as_staff, manager, admin, lea, other):
+    client = as_staff(manager)
+    client.get(f"/adherents/fiche/{lea.id}/")
+    client.get(f"/adherents/fiche/{other.id}/")
+    client.get(f"/adherents/fiche/{lea.id}/")
+    page = text(client.get("/adherents/fiche/"))
+    assert page.count("Léa RIMON</a>") == 1 and page.index("Léa RIMON") < page.index("Paul RIMONET")
+    assert "Léa RIMON" not in text(as_staff(admin).get("/adherents/fiche/"))
