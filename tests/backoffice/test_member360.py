@@ -329,3 +329,14 @@ def test_files_opened_lately_are_listed_for_their_reader_only(session, as_staff,
     page = text(client.get("/adherents/fiche/"))
     assert page.count("Léa RIMON</a>") == 1 and page.index("Léa RIMON") < page.index("Paul RIMONET")
     assert "Léa RIMON" not in text(as_staff(admin).get("/adherents/fiche/"))
+
+
+def test_the_rule_itself_refuses_an_agent_whatever_the_view(session, agent, lea):
+    from models.errors import ValidationFailed
+    from models.members.member360 import member_file, unmask
+
+    with pytest.raises(ValidationFailed):
+        unmask(session, member_file(session, lea), target="nir", reason="Une raison assez longue", staff=agent,
+               ip=None, now=utcnow())
+    session.rollback()
+    assert not events(session, "member360.unmasked")
