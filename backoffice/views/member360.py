@@ -9,7 +9,6 @@ from wtforms import Form, SelectField, StringField, TextAreaField
 
 from models.base import utcnow
 from models.errors import ValidationFailed
-from models.formats import date_fr
 from models.members import member360
 from web import client_ip
 
@@ -56,6 +55,7 @@ class MemberSearchView(StaffBaseView):
 
     @expose("/")
     def index(self):
+        """The search form and, once a key is typed, the members found (audited: who, which key, how many)."""
         form = MemberSearchForm(request.args)
         rows, search, status = None, None, 200
         try:
@@ -103,7 +103,7 @@ class Member360View(StaffBaseView):
         response = make_response(self.render(
             "backoffice/member360/member.html", file=found, member=found.member, form=form, unmasked=unmasked,
             sign_in_label=member360.sign_in_label, channel_labels=CHANNEL_LABELS, outbox_labels=STATUS_LABELS,
-            request_labels=REQUEST_STATUS_LABELS, queue_of_kind=QUEUE_OF_KIND, date_fr=date_fr), status)
+            request_labels=REQUEST_STATUS_LABELS, queue_of_kind=QUEUE_OF_KIND), status)
         # A number shown in full is for this one response: never kept by the browser or a proxy.
         response.headers["Cache-Control"] = "no-store"
         response.headers["Pragma"] = "no-cache"
@@ -130,6 +130,7 @@ class Member360View(StaffBaseView):
 
     @expose("/<int:member_id>/debloquer/", methods=("POST",))
     def unlock(self, member_id: int):
+        """Lift the member's sign-in lock and delays (audited), then back to the file."""
         member = member360.find_member_for_file(db.session, member_id, for_update=True) \
             if primary_key(member_id) else None
         if member is None:

@@ -46,6 +46,9 @@ SIGN_IN_ACTIONS = {
     "password.reset": "Mot de passe réinitialisé",
     "member.unlocked": "Compte débloqué par MESE",
 }
+#: Reasons of failed or refused sign-ins, as the file names them.
+SIGN_IN_REASONS = {"wrong_password": "mot de passe erroné", "no_password": "espace pas encore activé",
+                   "locked": "compte bloqué", "delayed": "délai d'attente en cours"}
 #: Columns a search row reads: only what the list shows (never the NIR or the TOTP secret).
 _ROW_COLUMNS = ("id", "number", "civility", "first_name", "last_name", "birth_date", "postcode", "city", "locked_at")
 
@@ -196,8 +199,11 @@ def _unmask_choices(found: MemberFile) -> list[tuple[str, str]]:
 def sign_in_label(event: AuditEvent) -> str:
     """How the file names one event of the sign-in history, with its reason when it has one."""
     label = SIGN_IN_ACTIONS.get(event.action, event.action)
-    reason = (event.details or {}).get("reason")
-    return f"{label} ({reason})" if reason and event.action != "member.unlocked" else label
+    details = event.details or {}
+    reason = SIGN_IN_REASONS.get(details.get("reason"), details.get("reason"))
+    if event.action == "signin.code_failed" and details.get("channel"):
+        reason = "application" if details["channel"] == "totp" else "SMS"
+    return f"{label} ({reason})" if reason else label
 
 
 # -- audited looks and actions --------------------------------------------------------------------------

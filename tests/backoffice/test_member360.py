@@ -70,12 +70,15 @@ def test_every_role_may_search(session, as_staff, lea, role):
     assert "Léa RIMON" in text(response)
 
 
-def test_an_agent_finds_the_member_but_not_their_file(session, as_staff, agent, lea):
+def test_an_agent_finds_the_member_but_not_their_file(session, as_staff, agent, lea, coverage_request):
+    made = coverage_request(for_member=lea)
     client = as_staff(agent)
     page = text(client.get("/adherents/?number=4400000"))
     # The agent is led to the member's requests in the queues, not to the file.
     assert "/prises-en-charge/?search=4400000" in page and f"/adherents/fiche/{lea.id}/" not in page
     assert client.get(f"/adherents/fiche/{lea.id}/").status_code == 403
+    queue = text(client.get("/prises-en-charge/?search=4400000&flt0_0=all"))
+    assert made.reference in queue  # the link of the search row leads to the member's requests
     token = csrf_from(client, "/adherents/")
     assert client.post(f"/adherents/fiche/{lea.id}/", data={
         "csrf_token": token, "target": "nir", "reason": "Appel de l'adhérente"}).status_code == 403
@@ -206,7 +209,7 @@ def test_the_file_shows_everything_masked_and_each_opening_is_audited(session, a
     assert response.status_code == 200 and response.headers["Cache-Control"] == "no-store"
     for shown in ("Léa RIMON", "4400000", "284801XXXX", "C40SOCLE", "Samuel RIMON", "Zoé RIMON",
                   "XXXX.XXXXXXXX.XXXXXXXX.XXXX.136", "XXXX.XXXXXXXX.XXXXXXXX.XXXX.189", "En cours",
-                  "Échec de connexion (wrong_password)", "192.0.2.9", "SMS"):
+                  "Échec de connexion (mot de passe erroné)", "192.0.2.9", "SMS"):
         assert shown in page, shown
     for hidden in (LEA_NIR, nir_with_key(LEA_NIR), IBAN, "482913", "Paul RIMONET"):
         assert hidden not in page, hidden
@@ -340,3 +343,26 @@ def test_the_rule_itself_refuses_an_agent_whatever_the_view(session, agent, lea)
                ip=None, now=utcnow())
     session.rollback()
     assert not events(session, "member360.unmasked")
+
+
+def test_the_member_sees_these_looks_by_role_only(session, as_staff, manager, agent, lea, coverage_request,
+                                                  member_client, new_client):
+    """End to end: a manager opens the file and shows the NIR, an agent opens one of the family's requests in its
+    queue; the member reads the three in "Consultations de mon dossier", by role, never by name."""
+    from tests.helpers import login_member, login_staff
+
+    made = coverage_request(for_member=lea)
+    client = as_staff(manager)
+    client.get(f"/adherents/fiche/{lea.id}/")
+    _unmask(client, lea, target="nir", reason="Appel de l'adhérente, carte perdue")
+    other_browser = new_client()
+    login_staff(other_browser, agent)
+    assert other_browser.get(f"/prises-en-charge/details/?id={made.id}").status_code == 200
+    login_member(member_client, lea)
+    page = text(member_client.get("/mon-compte/consultations"))
+    assert f"Consultation de votre demande {made.reference}" in page
+    assert "Affichage en clair de votre numéro de sécurité sociale, motif : « Appel de l'adhérente, carte perdue »" \
+        in page
+    assert "Consultation de votre dossier d'adhérent" in page
+    assert "Gestionnaire MESE" in page and "Responsable d'équipe MESE" in page
+    assert manager.full_name not in page and agent.full_name not in page and manager.email not in page
