@@ -1,8 +1,8 @@
 """initial schema
 
-Revision ID: 9d43758afae5
+Revision ID: aa5016716973
 Revises: 
-Create Date: 2026-12-01 14:38:29.735804
+Create Date: 2026-12-01 15:18:35.941862
 """
 from collections.abc import Sequence
 
@@ -11,7 +11,7 @@ from alembic import op
 
 
 
-revision: str = '9d43758afae5'
+revision: str = 'aa5016716973'
 down_revision: str | None = None
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
@@ -157,6 +157,7 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id', name=op.f('pk_member')),
     sa.UniqueConstraint('number', name=op.f('uq_member_number'))
     )
+    op.create_index('ix_member_birth_date_last_name', 'member', ['birth_date', 'last_name'], unique=False)
     op.create_index(op.f('ix_member_nir_index'), 'member', ['nir_index'], unique=False)
     op.create_table('request_event',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -732,6 +733,7 @@ def downgrade() -> None:
     op.drop_index('ix_request_event_request', table_name='request_event')
     op.drop_table('request_event')
     op.drop_index(op.f('ix_member_nir_index'), table_name='member')
+    op.drop_index('ix_member_birth_date_last_name', table_name='member')
     op.drop_table('member')
     op.drop_index('ix_export_job_requested_by', table_name='export_job')
     op.drop_table('export_job')
