@@ -1,8 +1,8 @@
 """initial schema
 
-Revision ID: f179856b0709
+Revision ID: 6bfc70ea0469
 Revises: 
-Create Date: 2026-12-01 15:18:19.512600
+Create Date: 2026-12-01 15:21:47.456133
 """
 from collections.abc import Sequence
 
@@ -11,7 +11,7 @@ from alembic import op
 
 
 
-revision: str = 'f179856b0709'
+revision: str = '6bfc70ea0469'
 down_revision: str | None = None
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
@@ -642,6 +642,18 @@ def upgrade() -> None:
     op.create_index('ix_bank_detail_change_request_open', 'bank_detail_change_request', ['created_at', 'id'], unique=False, postgresql_where=sa.text("status IN ('new', 'in_progress', 'waiting_member')"), sqlite_where=sa.text("status IN ('new', 'in_progress', 'waiting_member')"))
     op.create_index('ix_bank_detail_change_request_open_assigned', 'bank_detail_change_request', ['assigned_to_id', 'created_at', 'id'], unique=False, postgresql_where=sa.text("status IN ('new', 'in_progress', 'waiting_member')"), sqlite_where=sa.text("status IN ('new', 'in_progress', 'waiting_member')"))
     op.create_index('ix_bank_detail_change_request_queue', 'bank_detail_change_request', ['status', 'created_at', 'id'], unique=False)
+    op.create_table('content_document_version',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('document_id', sa.Integer(), nullable=False),
+    sa.Column('file_id', sa.Integer(), nullable=False),
+    sa.Column('uploaded_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('uploaded_by_id', sa.Integer(), nullable=True),
+    sa.ForeignKeyConstraint(['document_id'], ['content_document.id'], name=op.f('fk_content_document_version_document_id_content_document'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['file_id'], ['stored_file.id'], name=op.f('fk_content_document_version_file_id_stored_file')),
+    sa.ForeignKeyConstraint(['uploaded_by_id'], ['staff_user.id'], name=op.f('fk_content_document_version_uploaded_by_id_staff_user')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_content_document_version'))
+    )
+    op.create_index(op.f('ix_content_document_version_document_id'), 'content_document_version', ['document_id'], unique=False)
     op.create_table('contribution',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('contract_id', sa.Integer(), nullable=False),
@@ -677,6 +689,8 @@ def downgrade() -> None:
     op.drop_table('coverage')
     op.drop_index(op.f('ix_contribution_contract_id'), table_name='contribution')
     op.drop_table('contribution')
+    op.drop_index(op.f('ix_content_document_version_document_id'), table_name='content_document_version')
+    op.drop_table('content_document_version')
     op.drop_index('ix_bank_detail_change_request_queue', table_name='bank_detail_change_request')
     op.drop_index('ix_bank_detail_change_request_open_assigned', table_name='bank_detail_change_request', postgresql_where=sa.text("status IN ('new', 'in_progress', 'waiting_member')"), sqlite_where=sa.text("status IN ('new', 'in_progress', 'waiting_member')"))
     op.drop_index('ix_bank_detail_change_request_open', table_name='bank_detail_change_request', postgresql_where=sa.text("status IN ('new', 'in_progress', 'waiting_member')"), sqlite_where=sa.text("status IN ('new', 'in_progress', 'waiting_member')"))
