@@ -63,6 +63,7 @@ def _register_blueprints(app: Flask) -> None:
     from .home.views import bp as home_bp
     from .hospital_coverage.views import bp as hospital_coverage_bp
     from .my_requests.views import bp as my_requests_bp
+    from .privacy.views import bp as privacy_bp
     from .teletransmission.views import bp as teletransmission_bp
     from .card.views import bp as card_bp
     from .services.views import bp as services_bp
@@ -79,6 +80,7 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(card_bp)
     app.register_blueprint(services_bp, url_prefix="/services")
     app.register_blueprint(retirement_bp)
+    app.register_blueprint(privacy_bp)
 
 
 #: Title and text of each error page, in French (translated when shown).

@@ -10,7 +10,7 @@ from reportlab.pdfgen import canvas
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from .content.entities import ContentDocument, DocumentKind
+from .content.entities import ContentDocument, ContentDocumentVersion, DocumentKind
 from .content.services import seed_service_links
 from .contracts.entities import ContractKind
 from .files.storage import store_bytes
@@ -70,3 +70,4 @@ def load_consult_services_demo(session: Session, *, now: datetime) -> None:
                                  content_type="application/pdf", now=now)
             session.flush()
             document.file_id = stored.id
+            session.add(ContentDocumentVersion(document_id=document.id, file_id=stored.id, uploaded_at=now))

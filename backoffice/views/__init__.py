@@ -17,6 +17,7 @@ from .content import (
 )
 from .content import ServiceLinkView
 from .dashboard import DashboardView
+from .member360 import Member360View, MemberSearchView
 from .outbox import OutboxConsoleView
 from .reports import ExportJobView, ExportView
 from .queues.bank_details import BankDetailsQueueView
@@ -45,6 +46,9 @@ def register_views(admin: Admin, db) -> None:
                                         endpoint="bank_details_queue", url="/coordonnees-bancaires"))
     admin.add_view(TeletransmissionQueueView(db, name="Télétransmission", category=QUEUES,
                                              endpoint="teletransmission_queue", url="/teletransmission"))
+
+    admin.add_view(MemberSearchView(name="Adhérents", endpoint="member_search", url="/adherents"))
+    admin.add_view(Member360View(name="Fiche adhérent", endpoint="member360", url="/adherents/fiche"))
 
     admin.add_view(DashboardView(name="Tableau de bord", category=REPORTS, endpoint="dashboard",
                                  url="/tableau-de-bord"))
