@@ -65,6 +65,9 @@ def _register_blueprints(app: Flask) -> None:
     from .my_requests.views import bp as my_requests_bp
     from .privacy.views import bp as privacy_bp
     from .teletransmission.views import bp as teletransmission_bp
+    from .card.views import bp as card_bp
+    from .services.views import bp as services_bp
+    from .retirement.views import bp as retirement_bp
 
     app.register_blueprint(auth_bp)
     app.register_blueprint(home_bp)
@@ -74,6 +77,9 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(bank_change_bp, url_prefix="/coordonnees-bancaires/changement")
     app.register_blueprint(teletransmission_bp, url_prefix="/teletransmission")
     app.register_blueprint(my_requests_bp, url_prefix="/mes-demandes")
+    app.register_blueprint(card_bp)
+    app.register_blueprint(services_bp, url_prefix="/services")
+    app.register_blueprint(retirement_bp)
     app.register_blueprint(privacy_bp)
 
 

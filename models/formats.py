@@ -165,3 +165,10 @@ def device_summary(user_agent: str) -> str:
         return ""
     parts = [p.family for p in (parsed.user_agent, parsed.os) if p is not None and p.family != "Other"]
     return ", ".join(parts)[:100]
+
+
+def mask_nir_teleconsultation(nir: str) -> str:
+    """Mask a NIR as the guide's teleconsultation table shows it: ``1XX38XXXXX5555`` for 1 74 08 38 109 055 55
+    (sex, department of birth, and the last four characters of the number with its key)."""
+    full = nir_with_key(nir) if len(nir) == 13 else nir
+    return full[0] + "XX" + full[5:7] + "XXXXX" + full[-4:]

@@ -7,6 +7,7 @@ from flask_admin import Admin
 from models.content.entities import (
     ContactReason, ContentDocument, DocumentCategory, DocumentType, NewsItem, NoCoverageEstablishment, TermsVersion,
 )
+from models.content.entities import ServiceLink
 from models.staff.entities import StaffUser
 
 from .audit import AuditEventView
@@ -14,6 +15,7 @@ from .content import (
     ContactReasonView, ContentDocumentView, DocumentCategoryView, DocumentTypeView, NewsItemView,
     NoCoverageEstablishmentView, TermsVersionView,
 )
+from .content import ServiceLinkView
 from .dashboard import DashboardView
 from .member360 import Member360View, MemberSearchView
 from .outbox import OutboxConsoleView
@@ -69,6 +71,8 @@ def register_views(admin: Admin, db) -> None:
     admin.add_view(NoCoverageEstablishmentView(NoCoverageEstablishment, db, name="Établissements sans prise en charge",
                                                category=CONTENT, endpoint="no_coverage",
                                                url="/etablissements-sans-prise-en-charge"))
+    admin.add_view(ServiceLinkView(ServiceLink, db, name="Liens des services", category=CONTENT,
+                                   endpoint="service_links", url="/liens-services"))
 
     admin.add_view(OutboxConsoleView(db, name="Envois (e-mail, SMS, fax)", category=ADMINISTRATION,
                                      endpoint="outbox", url="/envois"))

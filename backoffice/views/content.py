@@ -6,7 +6,7 @@ from flask import flash, render_template
 from flask_admin.actions import action
 from markupsafe import Markup
 from wtforms import DateField, FileField, SelectField
-from wtforms.validators import Optional, ValidationError
+from wtforms.validators import URL, DataRequired, Optional, ValidationError
 
 from models.base import utcnow
 from models.content.entities import DocumentKind
@@ -197,6 +197,69 @@ class NoCoverageEstablishmentView(ContentView):
         "needs_coverage": "Cochez pour une exception : un établissement reconnu par ces mots demande quand même "
                           "une prise en charge, même s'il correspond aussi à une autre ligne (l'exception l'emporte).",
         "active": "Décochez pour ne plus appliquer la ligne sans la supprimer.",
+    }
+
+
+#: What each service link is, for the managers who edit them.
+SERVICE_LINK_LABELS = {
+    "teleconsultation": "Téléconsultation : bouton « Téléconsultation » (adhérent principal, enfants mineurs)",
+    "teleconsultation_family": "Téléconsultation : lien du conjoint et des enfants majeurs",
+    "health_directory": "Annuaire santé ameli (recherche d'un professionnel de santé)",
+    "ima_notice": "Assistance IMA (contrat collectif) : notice détaillée",
+    "ima_portal": "Assistance IMA (contrat collectif) : portail",
+    "rma_notice": "Assistance RMA (contrat individuel) : notice détaillée",
+    "rma_portal": "Assistance RMA (contrat individuel) : portail",
+    "kalixia_optician": "Réseau Kalixia : opticiens",
+    "kalixia_lenses": "Réseau Kalixia : lentilles en ligne",
+    "kalixia_dentist": "Réseau Kalixia : chirurgiens-dentistes",
+    "kalixia_audio": "Réseau Kalixia : audioprothésistes",
+    "kalixia_facility": "Réseau Kalixia : établissements de santé",
+    "kalixia_osteopath": "Réseau Kalixia : ostéopathes",
+    "prevention_space": "Prévention santé : Espace Prévention",
+    "prevention_webinars": "Prévention santé : webinaires",
+}
+
+
+def _service_web_address(form, field) -> None:
+    from models.content.services import is_web_address
+
+    if field.data and not is_web_address(field.data):
+        raise ValidationError("Le lien doit commencer par https://.")
+
+
+def _unique_service_key(form, field) -> None:
+    from models.content.entities import ServiceLink
+
+    query = db.session.query(ServiceLink.id).filter(ServiceLink.key == field.data)
+    if form._obj is not None:
+        query = query.filter(ServiceLink.id != form._obj.id)
+    if query.first() is not None:
+        raise ValidationError("Ce lien existe déjà : modifiez la ligne existante.")
+
+
+class ServiceLinkView(ContentView):
+    """Addresses and texts of "Services et outils" (teleconsultation, assistance, Kalixia, prevention): only web
+    addresses are accepted; a link without a row shows the product's default."""
+
+    column_list = ["key", "label", "url", "updated_at"]
+    column_default_sort = [("key", False), ("id", False)]
+    form_columns = ["key", "label", "url", "description"]
+    column_labels = {"key": "Emplacement", "label": "Texte du lien", "url": "Adresse web",
+                     "description": "Texte affiché avec le lien", "updated_at": "Modifié le"}
+    column_descriptions = {
+        "url": "Adresse complète commençant par https://. Elle s'ouvre dans une nouvelle fenêtre.",
+        "label": "Tant que le texte est celui d'origine, il est traduit en anglais pour les adhérents qui ont "
+                 "choisi l'anglais ; un texte modifié s'affiche tel quel.",
+    }
+    column_formatters = {"key": lambda v, c, m, n: SERVICE_LINK_LABELS.get(m.key, m.key)}
+    column_formatters_export = column_formatters
+    form_overrides = {"key": SelectField}
+    form_args = {
+        "key": {"label": "Emplacement", "choices": list(SERVICE_LINK_LABELS.items()),
+                "validators": [_unique_service_key]},
+        "label": {"validators": [DataRequired(message="Saisissez le texte du lien.")]},
+        "url": {"validators": [DataRequired(message="Saisissez l'adresse web."),
+                               URL(message="Saisissez une adresse web complète."), _service_web_address]},
     }
 
 

@@ -32,6 +32,8 @@ from models.base import utcnow
 from models.content.entities import (
     ContactReason, ContentDocument, DocumentCategory, DocumentType, NewsItem, NoCoverageEstablishment, TermsVersion,
 )
+from models.content.entities import ServiceLink
+from models.contracts.entities import Contract
 from models.db import session_factory
 from models.demo import load_demo
 from models.members.activation import request_password_reset
@@ -86,6 +88,12 @@ def _next_page(page, values):
     """Follow the list's "Page suivante" link (a keyset cursor)."""
     page.get_by_role("link", name="Page suivante ›").click()
     page.wait_for_load_state("load")
+
+
+def _open_actions(page, values):
+    """Open the "three dots" menu of a card or certificate (Télécharger / Envoyer par e-mail)."""
+    page.locator("details.more-actions summary").first.click()
+    page.locator("details.more-actions[open] ul").wait_for()
 
 
 def _preview(fill: dict):
@@ -199,6 +207,25 @@ MEMBER_STATES = [
               act=_submit_without_browser_checks("text"), errors=True),
     PageState(M, "my_requests.show", "reply read", "/mes-demandes/{contact_ref}", who="lea"),
     PageState(M, "my_requests.show", "bank change in progress", "/mes-demandes/{bank_ref}", who="lea"),
+    PageState(M, "card.card", "card of the first contract", "/ma-carte-mutuelle", who="lea"),
+    PageState(M, "card.card", "menu open", "/ma-carte-mutuelle/{lea_contract_id}", who="lea", act=_open_actions),
+    PageState(M, "card.certificate", "whole family", "/attestation", who="lea"),
+    PageState(M, "card.certificate", "one person, menu open", "/attestation/{lea_contract_id}?beneficiaire={spouse_id}",
+              who="lea", act=_open_actions),
+    PageState(M, "card.send", "empty form", "/envoyer/carte/{lea_contract_id}", who="lea"),
+    PageState(M, "card.send", "errors", "/envoyer/attestation/{lea_contract_id}", who="lea",
+              act=_submit_without_browser_checks("email", {"email": "pas-une-adresse"}), errors=True),
+    PageState(M, "services.teleconsultation", "family table", "/services/teleconsultation", who="lea"),
+    PageState(M, "services.find_professional", "empty form", "/services/professionnel-de-sante", who="lea"),
+    PageState(M, "services.find_professional", "errors", "/services/professionnel-de-sante?where=Grenoble",
+              who="lea", errors=True),
+    PageState(M, "services.assistance", "IMA (collective contract)", "/services/assistance", who="lea"),
+    PageState(M, "services.assistance", "RMA (individual contract)", "/services/assistance", who="michel"),
+    PageState(M, "services.kalixia", "six partners", "/services/reseau-kalixia", who="lea"),
+    PageState(M, "services.prevention", "space and webinars", "/services/prevention-sante", who="lea"),
+    PageState(M, "retirement.index", "documents", "/futur-retraite", who="lea"),
+    PageState(M, "(error page)", "403 (future retiree page of a retiree)", "/futur-retraite", who="michel",
+              status=403),
     PageState(M, "(error page)", "404", "/page-inexistante", status=404),
     PageState(M, "(error page)", "404 signed in", "/prise-en-charge-hospitaliere/PEC-2000-000001", who="lea",
               status=404),
@@ -214,6 +241,7 @@ CONTENT_VIEWS = {  # endpoint: (URL, a required field of its form, the world key
     "document_types": ("/types-documents", "name", "type_id"),
     "contact_reasons": ("/motifs-contact", "name", "reason_id"),
     "no_coverage": ("/etablissements-sans-prise-en-charge", "label", "no_coverage_id"),
+    "service_links": ("/liens-services", "url", "service_link_id"),
 }
 QUEUE_VIEWS = [  # endpoint, URL, the world key of one request, who looks at it
     ("documents_queue", "/depots-documents", "documents_id", "manager"),
@@ -348,6 +376,9 @@ EXCLUDED = {
         Exclusion("auth.end_session", "POST-only action, answers with a redirect to the sessions page"),
         Exclusion("bank_change.resend", "POST-only action, answers with a redirect to the code page"),
         Exclusion("my_requests.file", "file download (the family's own files)"),
+        Exclusion("card.card_pdf", "file download (PDF of the card)"),
+        Exclusion("card.certificate_pdf", "file download (PDF of the certificate)"),
+        Exclusion("retirement.download", "file download (PDF documents for future retirees)"),
         Exclusion("health", "JSON of the health check, for load balancers"),
     ],
     "backoffice": [
@@ -508,7 +539,7 @@ def world(migrated_database, models_config):
         session.commit()
         first = {model: session.scalar(select(model.id).order_by(model.id)) for model in (
             NewsItem, ContentDocument, TermsVersion, DocumentCategory, DocumentType, ContactReason,
-            NoCoverageEstablishment, OutboxMessage)}
+            NoCoverageEstablishment, OutboxMessage, ServiceLink)}
         dead_fax = OutboxMessage(channel=Channel.FAX, recipient="0476000001", subject="Prise en charge",
                                  related=requests[2].reference, status=OutboxStatus.DEAD, attempts=1,
                                  last_error=INTERRUPTED_ERROR, attachments=[])
@@ -542,6 +573,9 @@ def world(migrated_database, models_config):
             "bank_ref": demo[BankDetailChangeRequest].reference, "teletransmission_id": teletransmission.id,
             "spouse_id": samuel.id, "child_id": zoe.id, "lea_id": lea.id,
             "bank_token": bank_token,
+            "service_link_id": first[ServiceLink],
+            "lea_contract_id": session.scalar(select(Contract.id).where(Contract.member_id == lea.id)
+                                              .order_by(Contract.subscribed_on, Contract.id)),
             "invitation_token": invitation_tokens[0], "manager_id": staff["manager"].id,
         }
         members = {"lea": lea, "michel": michel, "axel": axel, "paul": paul, "nina": nina}

@@ -1,8 +1,8 @@
 """initial schema
 
-Revision ID: d52dc196088c
+Revision ID: 71ec9860ddd0
 Revises: 
-Create Date: 2026-12-01 15:34:08.271946
+Create Date: 2026-12-01 15:38:52.673525
 """
 from collections.abc import Sequence
 
@@ -11,7 +11,7 @@ from alembic import op
 
 
 
-revision: str = 'd52dc196088c'
+revision: str = '71ec9860ddd0'
 down_revision: str | None = None
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
@@ -60,6 +60,17 @@ def upgrade() -> None:
     sa.Column('year', sa.Integer(), nullable=False),
     sa.Column('last_value', sa.Integer(), nullable=False),
     sa.PrimaryKeyConstraint('prefix', 'year', name=op.f('pk_reference_counter'))
+    )
+    op.create_table('service_link',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('key', sa.String(length=40), nullable=False),
+    sa.Column('label', sa.String(length=200), nullable=False, comment="the link's text"),
+    sa.Column('url', sa.String(length=500), nullable=False),
+    sa.Column('description', sa.Text(), nullable=False, comment='the text shown with the link'),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_service_link')),
+    sa.UniqueConstraint('key', name=op.f('uq_service_link_key'))
     )
     op.create_table('staff_user',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -800,6 +811,7 @@ def downgrade() -> None:
     op.drop_table('used_captcha')
     op.drop_table('terms_version')
     op.drop_table('staff_user')
+    op.drop_table('service_link')
     op.drop_table('reference_counter')
     op.drop_table('no_coverage_establishment')
     op.drop_table('news_item')
