@@ -139,21 +139,6 @@ def test_the_pdf_fonts_are_the_embedded_dejavu_faces(session, member):
     assert any(f.endswith("+DejaVuSans-Bold") for f in fonts) and any(f.endswith("+DejaVuSans") for f in fonts)
 
 
-def test_card_and_certificate_render_in_at_most_50_ms(session, member):
-    """CPU time of the render (the 2 shared cores of the test machine make wall time a measure of the neighbours)."""
-    today = local_today(utcnow())
-    contract = active_contracts(session, member, today)[0]
-    for document in CoverDocument:
-        context = cover_document_context(member, contract, document, today)
-        render_cover_document(context)  # first render: templates compiled, fonts registered
-        timings = []
-        for _ in range(7):
-            started = time.process_time()
-            render_cover_document(context)
-            timings.append(time.process_time() - started)
-        assert sorted(timings)[3] < 0.050, (document, timings)
-
-
 # -- other families -------------------------------------------------------------------------------------
 
 def test_another_familys_contract_or_person_answers_404_on_every_url(client, member, other):
