@@ -59,10 +59,12 @@ def _register_blueprints(app: Flask) -> None:
     from .auth.views import bp as auth_bp
     from .bank_change.views import bp as bank_change_bp
     from .contact.views import bp as contact_bp
+    from .contracts.views import bp as contracts_bp
     from .documents.views import bp as documents_bp
     from .home.views import bp as home_bp
     from .hospital_coverage.views import bp as hospital_coverage_bp
     from .my_requests.views import bp as my_requests_bp
+    from .profile.views import bp as profile_bp
     from .teletransmission.views import bp as teletransmission_bp
 
     app.register_blueprint(auth_bp)
@@ -73,6 +75,8 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(bank_change_bp, url_prefix="/coordonnees-bancaires/changement")
     app.register_blueprint(teletransmission_bp, url_prefix="/teletransmission")
     app.register_blueprint(my_requests_bp, url_prefix="/mes-demandes")
+    app.register_blueprint(contracts_bp)
+    app.register_blueprint(profile_bp)
 
 
 #: Title and text of each error page, in French (translated when shown).

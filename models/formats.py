@@ -165,3 +165,20 @@ def device_summary(user_agent: str) -> str:
         return ""
     parts = [p.family for p in (parsed.user_agent, parsed.os) if p is not None and p.family != "Other"]
     return ", ".join(parts)[:100]
+
+
+def canonical_email(value: str) -> str:
+    """Return an e-mail address checked by email-validator (syntax only, no DNS look-up), domain in lower case.
+
+    Raises ValueError("format") for anything else, and for addresses longer than 254 characters.
+    """
+    from email_validator import EmailNotValidError, validate_email
+
+    text = unicodedata.normalize("NFKC", value or "").strip()
+    if not text or len(text) > 254:
+        raise ValueError("format")
+    try:
+        checked = validate_email(text, check_deliverability=False, allow_smtputf8=False)
+    except EmailNotValidError as exc:
+        raise ValueError("format") from exc
+    return checked.normalized

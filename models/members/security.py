@@ -250,6 +250,20 @@ def _issue_code(session: Session, member: Member, *, purpose: CodePurpose, bindi
     return otc, code
 
 
+def issue_code(session: Session, member: Member, *, purpose: CodePurpose, attempt: str, destination: str,
+               policy: SignInPolicy, now: datetime) -> str:
+    """A fresh 6-digit code for this session (or sign-in attempt), within the limits of sending codes.
+
+    For a code the caller delivers itself (an e-mail); raises :class:`CodeNotSent` as :func:`send_code` does.
+    """
+    binding = attempt_binding(attempt)
+    _check_can_send(session, member, binding, policy, now)
+    _otc, code = _issue_code(session, member, purpose=purpose, binding=binding, destination=destination,
+                             policy=policy, now=now)
+    session.flush()
+    return code
+
+
 def _queue_code_sms(session: Session, member: Member, *, to: str, code: str, purpose: CodePurpose,
                     policy: SignInPolicy) -> None:
     text = Message("MESE : votre code de sécurité est %(code)s. Il est valable %(minutes)d minutes. "
