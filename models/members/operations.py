@@ -35,7 +35,7 @@ def choose_language(session: Session, member: Member, language: str, *, ip: str 
 
 ADDRESS_REQUIRED = Message("Ce champ est obligatoire.")
 POSTCODE_FORMAT = Message("Saisissez un code postal de 5 chiffres.")
-EMAIL_FORMAT = Message("Saisissez une adresse e-mail valide, par exemple prenom.nom@exemple.fr.")
+EMAIL_FORMAT = Message("Saisissez une adresse e-mail valide (par exemple : nom@exemple.fr).")
 EMAIL_SAME = Message("Cette adresse est déjà celle de votre espace adhérent.")
 ADDRESS_UNCHANGED = Message("Cette adresse est déjà celle que nous connaissons.")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")

@@ -35,6 +35,7 @@ from models.content.entities import (
 from models.db import session_factory
 from models.demo import load_demo
 from models.members.activation import request_password_reset
+from models.members.operations import request_email_change
 from models.members.entities import Member, SecondFactor
 from models.members.security import begin_totp_enrolment, sign_in_stamp
 from models.outbox.entities import AttemptOutcome, Channel, OutboxAttempt, OutboxMessage, OutboxStatus
@@ -173,6 +174,24 @@ MEMBER_STATES = [
               act=_submit_without_browser_checks("text"), errors=True),
     PageState(M, "my_requests.show", "reply read", "/mes-demandes/{contact_ref}", who="lea"),
     PageState(M, "my_requests.show", "bank change in progress", "/mes-demandes/{bank_ref}", who="lea"),
+    PageState(M, "contracts.index", "two health contracts", "/mon-contrat", who="lea", expect=".contract-card"),
+    PageState(M, "contracts.detail", "beneficiaries, each tele-transmission state", "/mon-contrat/{socle_id}",
+              who="lea", expect=".person"),
+    PageState(M, "contracts.contributions", "collective contracts (payslip)", "/cotisations", who="lea"),
+    PageState(M, "contracts.contributions", "individual contract schedule", "/cotisations", who="michel",
+              expect="table.schedule"),
+    PageState(M, "contracts.bank_details", "member and beneficiaries", "/coordonnees-bancaires", who="lea",
+              expect=".person"),
+    PageState(M, "profile.index", "personal information", "/mes-informations", who="lea"),
+    PageState(M, "profile.address", "form", "/mes-informations/adresse", who="lea"),
+    PageState(M, "profile.address", "errors", "/mes-informations/adresse", who="lea",
+              act=_submit_without_browser_checks("postcode", {"postcode": "38", "city": ""}), errors=True),
+    PageState(M, "profile.email", "empty form", "/mes-informations/email", who="lea"),
+    PageState(M, "profile.email", "errors", "/mes-informations/email", who="lea",
+              act=_submit_without_browser_checks("new-email", {"new-email": "lea@"}), errors=True),
+    PageState(M, "profile.email", "code to type", "/mes-informations/email", who="nina", expect="#check-code"),
+    PageState(M, "profile.email", "wrong code", "/mes-informations/email", who="nina",
+              act=_submit_without_browser_checks("check-code", {"check-code": "000000"}), errors=True),
     PageState(M, "(error page)", "404", "/page-inexistante", status=404),
     PageState(M, "(error page)", "404 signed in", "/prise-en-charge-hospitaliere/PEC-2000-000001", who="lea",
               status=404),
@@ -286,6 +305,7 @@ EXCLUDED = {
         Exclusion("auth.end_session", "POST-only action, answers with a redirect to the sessions page"),
         Exclusion("bank_change.resend", "POST-only action, answers with a redirect to the code page"),
         Exclusion("my_requests.file", "file download (the family's own files)"),
+        Exclusion("contracts.guarantees", "PDF of a contract's guarantees table"),
         Exclusion("health", "JSON of the health check, for load balancers"),
     ],
     "backoffice": [
@@ -471,11 +491,16 @@ def world(migrated_database, models_config):
         }
         members = {"lea": lea, "michel": michel, "axel": axel, "paul": paul, "nina": nina}
         member_policy, staff_policy = MemberAppConfig().session_policy(), BackofficeConfig().session_policy()
+        member_policy_codes = MemberAppConfig().sign_in_policy()
         keys = {k: open_session(session, member_id=m.id, policy=member_policy, ip="127.0.0.1",
                                 user_agent="Mozilla/5.0 (Linux; Android 14) Chrome/120 Mobile", now=now)
                 for k, m in members.items()}
         open_session(session, member_id=lea.id, policy=member_policy, ip="192.0.2.7",
                      user_agent="Mozilla/5.0 (Windows NT 10.0) Firefox/128.0", now=now)
+        # Nina has asked to change her e-mail address: the page waits for the code sent to the new one.
+        request_email_change(session, nina, "nina.nouvelle@example.fr", web_session_key=keys["nina"],
+                             policy=member_policy_codes, ip=None, now=now)
+        values["socle_id"] = next(c.id for c in lea.contracts if c.number == "C40SOCLE")
         # Paul and Axel have just confirmed their identity: the mobile change and app enrolment pages are open.
         for name in ("paul", "axel"):
             find_session(session, keys[name], policy=member_policy, now=now).reauthenticated_at = now
