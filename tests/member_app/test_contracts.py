@@ -310,3 +310,32 @@ def test_the_contract_model_is_not_loaded_lazily_from_the_page(session, member):
     page = contract_page(session, member.id, member.contracts[0].id, at=utcnow())
     assert [p.beneficiary.first_name for p in page.people] == ["Léa", "Samuel", "Zoé"]
     assert isinstance(page.contract, Contract)
+
+
+def test_the_demo_fills_the_pages_for_the_rimon_family_and_the_retiree(member_app, session):
+    """The demo's guarantees are real PDFs, and the RIMON and BERTRAND pages show their data."""
+    import io
+
+    from pypdf import PdfReader
+    from sqlalchemy import select
+
+    from models.demo import load_demo
+    from models.members.entities import Member
+
+    load_demo(session)
+    session.commit()
+    lea, michel = (session.scalar(select(Member).where(Member.number == n)) for n in ("4400000", "4400001"))
+    client = member_app.test_client()
+    login_member(client, lea)
+    assert "N°C40SOCLE" in text(client.get("/mon-contrat")) and "N°C40ZPREMIUM" in text(client.get("/mon-contrat"))
+    socle = next(c for c in lea.contracts if c.number == "C40SOCLE")
+    page = text(client.get(f"/mon-contrat/{socle.id}"))
+    assert "Désactivée" in page and "Activée" in page and "Demande en cours" in page
+    pdf = client.get(f"/mon-contrat/{socle.id}/garanties")
+    assert "C40SOCLE" in PdfReader(io.BytesIO(pdf.data)).pages[0].extract_text()
+    assert "XXXX.XXXXXXXX.XXXXXXXX.XXXX.189" in text(client.get("/coordonnees-bancaires"))
+    retiree = member_app.test_client()
+    login_member(retiree, michel)
+    contributions = text(retiree.get("/cotisations"))
+    assert "Échéancier" in contributions and "128,40\u00a0€" in contributions
+    assert "XXXX.XXXXXXXX.XXXXXXXX.XXXX.606" in text(retiree.get("/coordonnees-bancaires"))
