@@ -75,4 +75,5 @@ def contributions():
 def bank_details():
     """Coordonnées bancaires: the account of the member and of each beneficiary, masked; the change request."""
     return render_template("member/contracts/bank_details.html",
-                           people=queries.family_people(db.session, current_user.id, at=utcnow()))
+                           people=queries.family_people(db.session, current_user.id, at=utcnow()),
+                           changes=queries.open_bank_changes(db.session, current_user.id))

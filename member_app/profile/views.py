@@ -23,8 +23,12 @@ from .forms import AddressForm, EmailCodeForm, EmailForm
 bp = Blueprint("profile", __name__)
 
 
+def _config():
+    return current_app.extensions["mese_config"]
+
+
 def _policy():
-    return current_app.extensions["mese_config"].sign_in_policy()
+    return _config().sign_in_policy()
 
 
 @bp.get("/mes-informations")
@@ -38,7 +42,7 @@ def index():
 
 @bp.route("/mes-informations/adresse", methods=["GET", "POST"])
 @login_required
-@limiter.limit("20 per hour", methods=["POST"])
+@limiter.limit(lambda: _config().limit_account_forms, methods=["POST"])
 def address():
     """Modifier mon adresse."""
     member = current_user
@@ -61,7 +65,7 @@ def address():
 
 @bp.route("/mes-informations/email", methods=["GET", "POST"])
 @login_required
-@limiter.limit("10 per hour", methods=["POST"])
+@limiter.limit(lambda: _config().limit_codes, methods=["POST"])
 def email():
     """Modifier mon adresse e-mail: the new address, then the code sent to it."""
     member = current_user

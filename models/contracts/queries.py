@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from ..files.entities import StoredFile
 from ..i18n import Message
-from ..requests.entities import OPEN_STATUSES, TeletransmissionRequest
+from ..requests.entities import OPEN_STATUSES, BankDetailChangeRequest, TeletransmissionRequest
 from .entities import BankAccount, Beneficiary, Contract, ContractKind, Contribution, ContributionStatus, Coverage
 
 
@@ -137,6 +137,14 @@ def family_people(session: Session, member_id: int, *, at: datetime) -> list[Per
     beneficiaries = list(session.scalars(select(Beneficiary).where(Beneficiary.member_id == member_id)
                                          .order_by(Beneficiary.id)))
     return _people(session, member_id, beneficiaries, at)
+
+
+def open_bank_changes(session: Session, member_id: int) -> dict[int | None, str]:
+    """The reference of the open change of bank details of each person (None: the member's own), one query."""
+    rows = session.execute(select(BankDetailChangeRequest.beneficiary_id, BankDetailChangeRequest.reference).where(
+        BankDetailChangeRequest.member_id == member_id, BankDetailChangeRequest.status.in_(OPEN_STATUSES))
+        .order_by(BankDetailChangeRequest.id))
+    return {beneficiary_id: reference for beneficiary_id, reference in rows}
 
 
 def guarantees_document(session: Session, member_id: int, contract_id: int) -> StoredFile | None:

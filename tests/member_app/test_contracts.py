@@ -339,3 +339,18 @@ def test_the_demo_fills_the_pages_for_the_rimon_family_and_the_retiree(member_ap
     contributions = text(retiree.get("/cotisations"))
     assert "Échéancier" in contributions and "128,40\u00a0€" in contributions
     assert "XXXX.XXXXXXXX.XXXXXXXX.XXXX.606" in text(retiree.get("/coordonnees-bancaires"))
+
+
+def test_an_open_change_of_bank_details_is_shown_with_its_follow_up(client, session, member):
+    from models.requests.entities import BankDetailChangeRequest
+
+    spouse = people(member)[BeneficiaryRole.SPOUSE]
+    request = BankDetailChangeRequest(member_id=member.id, beneficiary_id=spouse.id, holder="Samuel RIMON",
+                                      iban=SAMUEL_IBAN, bic="AGRIFRPP")
+    start_request(session, request, now=utcnow())
+    session.commit()
+    page = text(client.get("/coordonnees-bancaires"))
+    samuel = page[page.index(f'id="compte-{spouse.id}"'):]
+    assert f"Suivre la demande {request.reference}" in samuel and "Demande en cours" in samuel
+    assert page.count("Demande en cours") == 1
+    assert SAMUEL_IBAN not in page
