@@ -1,4 +1,4 @@
-"""Mes contrats (Santé), the contract page with its beneficiaries, the guarantees, Cotisations, Coordonnées bancaires."""
+"""Mes contrats (Santé), the contract page and its beneficiaries, the guarantees, Cotisations, bank details."""
 
 from __future__ import annotations
 
