@@ -220,3 +220,26 @@ def test_a_new_mobile_asks_the_password_and_a_code_then_a_code_sent_to_the_new_n
     assert "reauthentication.failed" in actions and "reauthentication.succeeded" in actions
     assert "mobile.confirmed" in actions
     assert "0711223344" in text(client.get(PROFILE))
+
+
+@pytest.fixture
+def delivery(jobs_config, models_config, migrated_database, redis_conn):
+    from jobs import runtime
+    from tests.jobs.conftest import Delivery
+
+    runtime.configure(jobs_config, models_config)
+    return Delivery(jobs_config, models_config, redis_conn)
+
+
+def test_the_e_mails_of_a_change_really_leave_for_the_new_and_the_previous_address(client, session, member,
+                                                                                    delivery, smtp):
+    post(client, EMAIL, {"new-email": "lea.nouvelle@example.org"}, prefix="new")
+    delivery.run()
+    [sent] = smtp.to("lea.nouvelle@example.org")
+    code = re.search(r": (\d{6})\b", sent["message"].get_body(("plain",)).get_content()).group(1)
+    assert smtp.to("LEA.RIMON35@example.fr") == []
+    post(client, EMAIL, {"check-code": code}, prefix="check")
+    delivery.run()
+    [notice] = smtp.to("LEA.RIMON35@example.fr")
+    assert notice["message"]["Subject"] == "Nouvelle adresse e-mail sur votre espace adhérent MESE"
+    assert reload(session, member).email == "lea.nouvelle@example.org"
