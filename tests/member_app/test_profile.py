@@ -83,6 +83,12 @@ def test_the_page_in_english(client):
 # --- Address ------------------------------------------------------------------------------------------------------
 
 
+def test_full_width_digits_and_control_characters_are_cleaned(client, session, member):
+    post(client, ADDRESS, {"address_line": "5\tplace\u00a0Grenette", "postcode": "３８０００", "city": "Grenoble"})
+    member = reload(session, member)
+    assert (member.address_line, member.postcode) == ("5 PLACE GRENETTE", "38000")
+
+
 def test_a_new_address_is_kept_audited_and_told(client, session, member):
     response = post(client, ADDRESS, {"address_line": " 12  rue des Alpes ", "postcode": "38 500", "city": "Voiron"})
     assert response.status_code == 303 and response.location == PROFILE
@@ -103,6 +109,9 @@ def test_a_new_address_is_kept_audited_and_told(client, session, member):
     ({"address_line": "1 rue", "postcode": "38000", "city": "   "}, "city", "Ce champ est obligatoire."),
     ({"address_line": "x" * 201, "postcode": "38000", "city": "Grenoble"}, "address_line",
      "200 caractères au maximum."),
+    ({"address_line": "1 rue", "postcode": "٣٨٠٠٠", "city": "Grenoble"}, "postcode",
+     "Saisissez un code postal de 5 chiffres."),
+    ({"address_line": "1 rue", "postcode": "38000", "city": "G" * 101}, "city", "100 caractères au maximum."),
     ({"address_line": "34 chemin du loup", "postcode": "38000", "city": "grenoble"}, "address_line",
      "Cette adresse est déjà celle que nous connaissons."),
 ])
