@@ -9,11 +9,12 @@ from flask_login import current_user, login_required
 
 from models.base import utcnow
 from models.contracts import queries
+from models.contracts.entities import ContributionStatus
 from models.files.storage import read_bytes
 from models.requests.workflow import local_today
 
 from ..extensions import db
-from ..i18n import current_language
+from ..i18n import current_language, translate
 
 bp = Blueprint("contracts", __name__)
 
@@ -67,7 +68,8 @@ def contributions():
     return render_template("member/contracts/contributions.html",
                            schedules=queries.contribution_schedules(db.session, current_user.id),
                            today=local_today(utcnow()), money=lambda cents: money(cents, current_language()),
-                           status_label=queries.contribution_label)
+                           status_labels={s.value: translate(queries.contribution_label(s))
+                                          for s in ContributionStatus})
 
 
 @bp.get("/coordonnees-bancaires")
@@ -75,5 +77,6 @@ def contributions():
 def bank_details():
     """Coordonnées bancaires: the account of the member and of each beneficiary, masked; the change request."""
     return render_template("member/contracts/bank_details.html",
-                           people=queries.family_people(db.session, current_user.id, at=utcnow()),
+                           people=queries.family_people(db.session, current_user.id, at=utcnow(),
+                                                        teletransmission=False),
                            changes=queries.open_bank_changes(db.session, current_user.id))

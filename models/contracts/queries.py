@@ -6,7 +6,6 @@ Each page's data comes in a fixed number of queries, whatever the size of the fa
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -93,50 +92,48 @@ def current_accounts(session: Session, member_id: int, at: datetime) -> tuple[Ba
     return mine, theirs
 
 
-def _open_teletransmission(session: Session, beneficiary_ids: Iterable[int]) -> dict[int, str]:
-    ids = list(beneficiary_ids)
-    if not ids:
-        return {}
-    rows = session.execute(select(TeletransmissionRequest.beneficiary_id, TeletransmissionRequest.reference).where(
-        TeletransmissionRequest.beneficiary_id.in_(ids), TeletransmissionRequest.status.in_(OPEN_STATUSES)))
-    return {beneficiary_id: reference for beneficiary_id, reference in rows}
+def _open_teletransmission_reference():
+    """The reference of a beneficiary's open tele-transmission request, as a column of the beneficiaries' query."""
+    return (select(TeletransmissionRequest.reference)
+            .where(TeletransmissionRequest.beneficiary_id == Beneficiary.id,
+                   TeletransmissionRequest.status.in_(OPEN_STATUSES))
+            .order_by(TeletransmissionRequest.id).limit(1).correlate(Beneficiary).scalar_subquery())
 
 
-def _people(session: Session, member_id: int, beneficiaries: list[Beneficiary], at: datetime) -> list[Person]:
+def _people(session: Session, member_id: int, where, at: datetime, *, teletransmission: bool) -> list[Person]:
+    """The beneficiaries matching ``where`` (with their open tele-transmission request) and their accounts."""
+    columns = (Beneficiary, _open_teletransmission_reference()) if teletransmission else (Beneficiary,)
+    rows = session.execute(select(*columns).where(Beneficiary.member_id == member_id, *where)
+                           .order_by(Beneficiary.id)).all()
     mine, theirs = current_accounts(session, member_id, at)
-    requested = _open_teletransmission(session, (b.id for b in beneficiaries))
     people = []
-    for person in beneficiaries:
+    for row in rows:
+        person, requested = row[0], (row[1] if teletransmission else None)
         if person.teletransmission_active:
             state = TeletransmissionState.ACTIVE
-        elif person.id in requested:
+        elif requested is not None:
             state = TeletransmissionState.REQUESTED
         else:
             state = TeletransmissionState.INACTIVE
         own = theirs.get(person.id)
-        people.append(Person(beneficiary=person, teletransmission=state, request_reference=requested.get(person.id),
+        people.append(Person(beneficiary=person, teletransmission=state, request_reference=requested,
                              account=own or mine, own_account=own is not None))
     return people
 
 
 def contract_page(session: Session, member_id: int, contract_id: int, *, at: datetime) -> ContractPage | None:
-    """The contract page of one of the member's contracts (four queries); None for anyone else's."""
+    """The contract page of one of the member's contracts (three queries); None for anyone else's."""
     contract = own_contract(session, member_id, contract_id)
     if contract is None:
         return None
-    beneficiaries = list(session.scalars(
-        select(Beneficiary).where(Beneficiary.member_id == member_id,
-                                  Beneficiary.id.in_(select(Coverage.beneficiary_id)
-                                                     .where(Coverage.contract_id == contract.id)))
-        .order_by(Beneficiary.id)))
-    return ContractPage(contract=contract, people=_people(session, member_id, beneficiaries, at))
+    covered = Beneficiary.id.in_(select(Coverage.beneficiary_id).where(Coverage.contract_id == contract.id))
+    return ContractPage(contract=contract, people=_people(session, member_id, [covered], at, teletransmission=True))
 
 
-def family_people(session: Session, member_id: int, *, at: datetime) -> list[Person]:
-    """Every person of the member's family with the account of their reimbursements (three queries)."""
-    beneficiaries = list(session.scalars(select(Beneficiary).where(Beneficiary.member_id == member_id)
-                                         .order_by(Beneficiary.id)))
-    return _people(session, member_id, beneficiaries, at)
+def family_people(session: Session, member_id: int, *, at: datetime, teletransmission: bool = True) -> list[Person]:
+    """Every person of the member's family with the account of their reimbursements (two queries), and the state
+    of their tele-transmission unless ``teletransmission=False``."""
+    return _people(session, member_id, [], at, teletransmission=teletransmission)
 
 
 def open_bank_changes(session: Session, member_id: int) -> dict[int | None, str]:

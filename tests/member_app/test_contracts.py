@@ -300,7 +300,7 @@ def test_each_page_reads_a_fixed_small_number_of_times(member_app, session):
             "/mon-contrat", f"/mon-contrat/{contract.id}", "/cotisations", "/coordonnees-bancaires",
             "/mes-informations")]
     assert counts[small.id] == counts[large.id]
-    assert max(counts[large.id]) <= 8, counts
+    assert max(counts[large.id]) <= 6, counts  # session, member, then the page: [3, 5, 4, 5, 2]
 
 
 def test_the_contract_model_is_not_loaded_lazily_from_the_page(session, member):
