@@ -3,7 +3,7 @@ through the account security pages, which ask for the password and a code again)
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from flask import Blueprint, current_app, flash, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required, logout_user
 
@@ -11,7 +11,8 @@ from models.base import utcnow
 from models.errors import DomainError, ValidationFailed
 from models.formats import display_phone
 from models.members import operations
-from models.members.security import CodeCheck, CodeNotSent, mask_mobile
+from models.members.security import CodeCheck, CodeNotSent, ReauthenticationRequired, mask_mobile
+from models.sessions.operations import reauthenticated
 
 from web import client_ip
 
@@ -67,16 +68,24 @@ def address():
 @login_required
 @limiter.limit(lambda: _config().limit_codes, methods=["POST"])
 def email():
-    """Modifier mon adresse e-mail: the new address, then the code sent to it."""
+    """Modifier mon adresse e-mail (after re-authentication): the new address, then the code sent to it."""
     member = current_user
     key = current_user.get_id()
     now = utcnow()
     form, code_form = EmailForm(prefix="new"), EmailCodeForm(prefix="check")
     pending = operations.pending_email_change(db.session, member, key, now)
+    session_policy = _config().session_policy()
+    fresh = reauthenticated(g.get("web_session"), policy=session_policy, now=now)
+    if not fresh and not pending:
+        return redirect(url_for(".index"))
     if "new-email" in request.form and form.validate_on_submit():
         try:
-            operations.request_email_change(db.session, member, form.email.data or "", web_session_key=key,
-                                            policy=_policy(), ip=client_ip(), now=now)
+            operations.request_email_change(db.session, member, form.email.data or "", web_session=g.get("web_session"),
+                                            web_session_key=key, session_policy=session_policy, policy=_policy(),
+                                            ip=client_ip(), now=now)
+        except ReauthenticationRequired:
+            db.session.rollback()
+            return redirect(url_for(".index"))
         except (DomainError, CodeNotSent) as exc:
             db.session.rollback()
             show_errors(form, {"email": [exc.message]}, fallback="email")
@@ -97,4 +106,4 @@ def email():
             return redirect(url_for("auth.login"))
         show_errors(code_form, {"code": [CODE_MESSAGES[outcome]]}, fallback="code")
     return render_template("member/profile/email.html", form=form, code_form=code_form, pending=pending,
-                           code_minutes=_policy().code_minutes)
+                           can_change=fresh, code_minutes=_policy().code_minutes)

@@ -16,7 +16,9 @@ from ..formats import canonical_email, mask_email
 from ..i18n import Message, supported
 from ..outbox.operations import notify_member, queue_email
 from .entities import CodePurpose, Member, OneTimeCode
-from .security import CodeCheck, SignInPolicy, attempt_binding, check_code, issue_code
+from ..sessions.entities import WebSession
+from ..sessions.operations import SessionPolicy
+from .security import CodeCheck, SignInPolicy, attempt_binding, check_code, issue_code, require_reauthentication
 
 
 def choose_language(session: Session, member: Member, language: str, *, ip: str | None, now: datetime) -> bool:
@@ -85,13 +87,17 @@ def change_address(session: Session, member: Member, data: AddressInput, *, ip: 
                   context={"change": Message("votre adresse postale")})
 
 
-def request_email_change(session: Session, member: Member, email: str, *, web_session_key: str,
-                         policy: SignInPolicy, ip: str | None, now: datetime) -> str:
+def request_email_change(session: Session, member: Member, email: str, *, web_session: WebSession | None,
+                         web_session_key: str, session_policy: SessionPolicy, policy: SignInPolicy,
+                         ip: str | None, now: datetime) -> str:
     """Send a code to the new address ``email``; the change waits for it (see :func:`confirm_email_change`).
 
-    Returns the checked address. Raises ``DomainError`` (field ``email``) for a malformed or unchanged address,
-    and ``CodeNotSent`` when codes are asked too often (the limits of the sign-in codes).
+    Needs a recent re-authentication in this session, as a change of mobile does (ASVS 7.5.1): raises
+    ``ReauthenticationRequired``. Returns the checked address. Raises ``DomainError`` (field ``email``) for a
+    malformed or unchanged address, and ``CodeNotSent`` when codes are asked too often (the limits of the
+    sign-in codes).
     """
+    require_reauthentication(web_session, session_policy, now)
     if not (email or "").strip():
         raise DomainError(ADDRESS_REQUIRED, field="email")
     try:

@@ -183,11 +183,13 @@ MEMBER_STATES = [
     PageState(M, "contracts.bank_details", "member and beneficiaries", "/coordonnees-bancaires", who="lea",
               expect=".person"),
     PageState(M, "profile.index", "personal information", "/mes-informations", who="lea"),
+    PageState(M, "auth.reauthenticate", "before a change of e-mail", "/mon-compte/securite/confirmer/email",
+              who="lea"),
     PageState(M, "profile.address", "form", "/mes-informations/adresse", who="lea"),
     PageState(M, "profile.address", "errors", "/mes-informations/adresse", who="lea",
               act=_submit_without_browser_checks("postcode", {"postcode": "38", "city": ""}), errors=True),
-    PageState(M, "profile.email", "empty form", "/mes-informations/email", who="lea"),
-    PageState(M, "profile.email", "errors", "/mes-informations/email", who="lea",
+    PageState(M, "profile.email", "empty form", "/mes-informations/email", who="paul", expect="#new-email"),
+    PageState(M, "profile.email", "errors", "/mes-informations/email", who="paul",
               act=_submit_without_browser_checks("new-email", {"new-email": "lea@"}), errors=True),
     PageState(M, "profile.email", "code to type", "/mes-informations/email", who="nina", expect="#check-code"),
     PageState(M, "profile.email", "wrong code", "/mes-informations/email", who="nina",
@@ -302,6 +304,7 @@ EXCLUDED = {
         Exclusion("auth.totp_start", "POST-only action, answers with a redirect to the enrolment page"),
         Exclusion("auth.totp_disable", "POST-only action, answers with a redirect to the security page"),
         Exclusion("auth.mobile_change_start", "POST-only action, answers with a redirect to the re-authentication"),
+        Exclusion("auth.email_change_start", "POST-only action, answers with a redirect to the re-authentication"),
         Exclusion("auth.end_session", "POST-only action, answers with a redirect to the sessions page"),
         Exclusion("bank_change.resend", "POST-only action, answers with a redirect to the code page"),
         Exclusion("my_requests.file", "file download (the family's own files)"),
@@ -498,8 +501,12 @@ def world(migrated_database, models_config):
         open_session(session, member_id=lea.id, policy=member_policy, ip="192.0.2.7",
                      user_agent="Mozilla/5.0 (Windows NT 10.0) Firefox/128.0", now=now)
         # Nina has asked to change her e-mail address: the page waits for the code sent to the new one.
-        request_email_change(session, nina, "nina.nouvelle@example.fr", web_session_key=keys["nina"],
+        nina_session = find_session(session, keys["nina"], policy=member_policy, now=now)
+        nina_session.reauthenticated_at = now
+        request_email_change(session, nina, "nina.nouvelle@example.fr", web_session=nina_session,
+                             web_session_key=keys["nina"], session_policy=member_policy,
                              policy=member_policy_codes, ip=None, now=now)
+        nina_session.reauthenticated_at = None  # the code page shows without the form of a new address
         values["socle_id"] = next(c.id for c in lea.contracts if c.number == "C40SOCLE")
         # Paul and Axel have just confirmed their identity: the mobile change and app enrolment pages are open.
         for name in ("paul", "axel"):

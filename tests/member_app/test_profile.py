@@ -29,8 +29,18 @@ def member(session):
 
 @pytest.fixture
 def client(member_client, member):
-    login_member(member_client, member)
+    member_client.session_key = login_member(member_client, member)
     return member_client
+
+
+def confirm_identity(client, session) -> None:
+    """As if the member had just typed their password and a code again (``auth.reauthenticate``)."""
+    from models.base import utcnow
+    from models.sessions.operations import find_session
+
+    policy = client.application.extensions["mese_config"].session_policy()
+    find_session(session, client.session_key, policy=policy, now=utcnow()).reauthenticated_at = utcnow()
+    session.commit()
 
 
 def tokens(client, url: str) -> dict:
@@ -70,6 +80,7 @@ def test_the_page_shows_the_guide_s_fields_and_advice(client):
     assert "le numéro de téléphone mobile de la personne qui gère les démarches auprès de la MESE au sein du " \
            "foyer. Il sera ainsi le destinataire des SMS de validation de la connexion" in page
     assert 'action="/mon-compte/securite/mobile/nouveau"' in page
+    assert 'action="/mon-compte/securite/email/nouveau"' in page
     assert "2848013809111" not in page and "284801380911174" not in page
 
 
@@ -131,6 +142,7 @@ def test_a_wrong_address_gets_its_message_next_to_the_field(client, session, mem
 def test_a_new_e_mail_is_confirmed_by_a_code_sent_to_it_and_the_previous_one_is_told(client, session, member,
                                                                                         time_machine):
     time_machine.move_to(datetime.now(UTC), tick=False)
+    confirm_identity(client, session)
     response = post(client, EMAIL, {"new-email": " lea.nouvelle@Example.ORG "}, prefix="new")
     assert response.status_code == 303 and response.location == EMAIL
     mail = outbox(session, template="account_email_confirmation")[-1]
@@ -158,10 +170,12 @@ def test_a_new_e_mail_is_confirmed_by_a_code_sent_to_it_and_the_previous_one_is_
 
 def test_the_code_only_works_in_the_session_that_asked_for_it(member_app, client, session, member, time_machine):
     time_machine.move_to(datetime.now(UTC), tick=False)
+    confirm_identity(client, session)
     post(client, EMAIL, {"new-email": "lea.nouvelle@example.org"}, prefix="new")
     code = email_code(session, "lea.nouvelle@example.org")
     other = member_app.test_client()
-    login_member(other, member)
+    other.session_key = login_member(other, member)
+    confirm_identity(other, session)
     page = text(other.get(EMAIL))
     assert "Le code envoyé par e-mail" not in page  # no pending change in that session
     other.post(EMAIL, data={"check-csrf_token": tokens(other, EMAIL)["new"], "check-code": code})
@@ -170,6 +184,7 @@ def test_the_code_only_works_in_the_session_that_asked_for_it(member_app, client
 
 def test_an_expired_code_no_longer_confirms(client, session, member, time_machine):
     time_machine.move_to(datetime.now(UTC), tick=False)
+    confirm_identity(client, session)
     post(client, EMAIL, {"new-email": "lea.nouvelle@example.org"}, prefix="new")
     code = email_code(session, "lea.nouvelle@example.org")
     token = tokens(client, EMAIL)["check"]
@@ -188,11 +203,36 @@ def test_an_expired_code_no_longer_confirms(client, session, member, time_machin
     ("lea.rimon35@EXAMPLE.fr", "Cette adresse est déjà celle de votre espace adhérent."),
 ])
 def test_a_malformed_e_mail_gets_its_message_next_to_the_field(client, session, member, typed, message):
+    confirm_identity(client, session)
     response = post(client, EMAIL, {"new-email": typed}, prefix="new")
     page = text(response)
     assert response.status_code == 200 and "<title>Erreur :" in page
     assert message in error_next_to(page, "new-email")
     assert outbox(session, template="account_email_confirmation") == []
+
+
+def test_changing_the_e_mail_asks_for_the_password_and_a_code_first(client, session, member, time_machine):
+    time_machine.move_to(datetime.now(UTC), tick=False)
+    assert client.get(EMAIL).location == PROFILE
+    token = tokens(client, PROFILE)[""]
+    refused = client.post(EMAIL, data={"new-csrf_token": token, "new-email": "pirate@example.org"})
+    assert refused.location == PROFILE and outbox(session, template="account_email_confirmation") == []
+    start = client.post("/mon-compte/securite/email/nouveau", data={"csrf_token": token})
+    assert start.location == "/mon-compte/securite/confirmer/email"
+    assert outbox(session, channel=Channel.SMS)[-1].recipient == "+33606060606"  # the current factor
+    assert "Confirmez votre identité" in text(client.get(start.location))
+    done = client.post(start.location, data={"csrf_token": tokens(client, start.location)[""], "password": PASSWORD,
+                                             "code": last_sms_code(session, member)})
+    assert done.location == EMAIL
+    post(client, EMAIL, {"new-email": "lea.nouvelle@example.org"}, prefix="new")
+    assert outbox(session, template="account_email_confirmation")[-1].recipient == "lea.nouvelle@example.org"
+    assert "reauthentication.succeeded" in audit_actions(session, member.id)
+    # Past the re-authentication window, a new address needs it again.
+    time_machine.shift(timedelta(minutes=11))
+    assert client.get(EMAIL).location == PROFILE
+    late = client.post(EMAIL, data={"new-csrf_token": tokens(client, PROFILE)[""], "new-email": "autre@example.org"})
+    assert late.location == PROFILE
+    assert outbox(session, template="account_email_confirmation")[-1].recipient == "lea.nouvelle@example.org"
 
 
 # --- Mobile: the account security flow ----------------------------------------------------------------------------
@@ -242,6 +282,7 @@ def delivery(jobs_config, models_config, migrated_database, redis_conn):
 
 def test_the_e_mails_of_a_change_really_leave_for_the_new_and_the_previous_address(client, session, member,
                                                                                     delivery, smtp):
+    confirm_identity(client, session)
     post(client, EMAIL, {"new-email": "lea.nouvelle@example.org"}, prefix="new")
     delivery.run()
     [sent] = smtp.to("lea.nouvelle@example.org")
