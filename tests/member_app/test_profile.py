@@ -293,3 +293,27 @@ def test_the_e_mails_of_a_change_really_leave_for_the_new_and_the_previous_addre
     [notice] = smtp.to("LEA.RIMON35@example.fr")
     assert notice["message"]["Subject"] == "Nouvelle adresse e-mail sur votre espace adhérent MESE"
     assert reload(session, member).email == "lea.nouvelle@example.org"
+
+
+def test_the_rule_itself_refuses_a_new_e_mail_without_a_recent_re_authentication(session, member):
+    from models.base import utcnow
+    from models.members.operations import request_email_change
+    from models.members.security import ReauthenticationRequired, SignInPolicy
+    from models.sessions.operations import SessionPolicy, find_session, open_session
+
+    policy = SessionPolicy()
+    key = open_session(session, member_id=member.id, policy=policy, ip=None, user_agent="", now=utcnow())
+    web_session = find_session(session, key, policy=policy, now=utcnow())
+    with pytest.raises(ReauthenticationRequired):
+        request_email_change(session, member, "lea.nouvelle@example.org", web_session=web_session,
+                             web_session_key=key, session_policy=policy, policy=SignInPolicy(), ip=None,
+                             now=utcnow())
+    web_session.reauthenticated_at = utcnow() - timedelta(minutes=policy.reauthentication_minutes + 1)
+    with pytest.raises(ReauthenticationRequired):
+        request_email_change(session, member, "lea.nouvelle@example.org", web_session=web_session,
+                             web_session_key=key, session_policy=policy, policy=SignInPolicy(), ip=None,
+                             now=utcnow())
+    web_session.reauthenticated_at = utcnow()
+    assert request_email_change(session, member, "lea.nouvelle@example.org", web_session=web_session,
+                                web_session_key=key, session_policy=policy, policy=SignInPolicy(), ip=None,
+                                now=utcnow()) == "lea.nouvelle@example.org"
