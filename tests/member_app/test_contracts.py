@@ -78,7 +78,7 @@ def test_an_anonymous_visitor_is_sent_to_the_login_page(member_client, member):
 
 def test_mes_contrats_shows_one_card_per_health_contract(client, member):
     page = text(client.get("/mon-contrat"))
-    assert "Mes contrats" in page and "Santé" in page
+    assert "<title>Mes contrats · MESE</title>" in page and "Santé" in page
     assert page.count("Contrat santé") == 2
     assert "N°C40SOCLE" in page and "N°C40ZPREMIUM" in page
     assert page.index("C40SOCLE") < page.index("C40ZPREMIUM")

@@ -70,7 +70,8 @@ def test_an_anonymous_visitor_is_sent_to_the_login_page(member_client):
 
 def test_the_page_shows_the_guide_s_fields_and_advice(client):
     page = text(client.get(PROFILE))
-    assert "Mes informations personnelles" in page
+    assert "<title>Mes informations personnelles · MESE</title>" in page
+    assert 'href="/mon-compte/mot-de-passe"' in page and 'href="/mon-compte/securite"' in page
     assert "Civilité - Prénom - Nom" in page and "Madame Léa RIMON" in page
     assert "Date de naissance" in page and "10/01/1984" in page
     assert "Adresse" in page and "34 CHEMIN DU LOUP 38000 GRENOBLE" in page
