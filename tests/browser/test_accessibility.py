@@ -37,6 +37,7 @@ from models.contracts.entities import Contract
 from models.db import session_factory
 from models.demo import load_demo
 from models.members.activation import request_password_reset
+from models.members.operations import request_email_change
 from models.members.entities import Member, SecondFactor
 from models.members.security import begin_totp_enrolment, sign_in_stamp
 from models.outbox.entities import AttemptOutcome, Channel, OutboxAttempt, OutboxMessage, OutboxStatus
@@ -226,6 +227,26 @@ MEMBER_STATES = [
     PageState(M, "retirement.index", "documents", "/futur-retraite", who="lea"),
     PageState(M, "(error page)", "403 (future retiree page of a retiree)", "/futur-retraite", who="michel",
               status=403),
+    PageState(M, "contracts.index", "two health contracts", "/mon-contrat", who="lea", expect=".contract-card"),
+    PageState(M, "contracts.detail", "beneficiaries, each tele-transmission state", "/mon-contrat/{socle_id}",
+              who="lea", expect=".person"),
+    PageState(M, "contracts.contributions", "collective contracts (payslip)", "/cotisations", who="lea"),
+    PageState(M, "contracts.contributions", "individual contract schedule", "/cotisations", who="michel",
+              expect="table.schedule"),
+    PageState(M, "contracts.bank_details", "member and beneficiaries", "/coordonnees-bancaires", who="lea",
+              expect=".person"),
+    PageState(M, "profile.index", "personal information", "/mes-informations", who="lea"),
+    PageState(M, "auth.reauthenticate", "before a change of e-mail", "/mon-compte/securite/confirmer/email",
+              who="lea"),
+    PageState(M, "profile.address", "form", "/mes-informations/adresse", who="lea"),
+    PageState(M, "profile.address", "errors", "/mes-informations/adresse", who="lea",
+              act=_submit_without_browser_checks("postcode", {"postcode": "38", "city": ""}), errors=True),
+    PageState(M, "profile.email", "empty form", "/mes-informations/email", who="paul", expect="#new-email"),
+    PageState(M, "profile.email", "errors", "/mes-informations/email", who="paul",
+              act=_submit_without_browser_checks("new-email", {"new-email": "lea@"}), errors=True),
+    PageState(M, "profile.email", "code to type", "/mes-informations/email", who="nina", expect="#check-code"),
+    PageState(M, "profile.email", "wrong code", "/mes-informations/email", who="nina",
+              act=_submit_without_browser_checks("check-code", {"check-code": "000000"}), errors=True),
     PageState(M, "(error page)", "404", "/page-inexistante", status=404),
     PageState(M, "(error page)", "404 signed in", "/prise-en-charge-hospitaliere/PEC-2000-000001", who="lea",
               status=404),
@@ -373,12 +394,14 @@ EXCLUDED = {
         Exclusion("auth.totp_start", "POST-only action, answers with a redirect to the enrolment page"),
         Exclusion("auth.totp_disable", "POST-only action, answers with a redirect to the security page"),
         Exclusion("auth.mobile_change_start", "POST-only action, answers with a redirect to the re-authentication"),
+        Exclusion("auth.email_change_start", "POST-only action, answers with a redirect to the re-authentication"),
         Exclusion("auth.end_session", "POST-only action, answers with a redirect to the sessions page"),
         Exclusion("bank_change.resend", "POST-only action, answers with a redirect to the code page"),
         Exclusion("my_requests.file", "file download (the family's own files)"),
         Exclusion("card.card_pdf", "file download (PDF of the card)"),
         Exclusion("card.certificate_pdf", "file download (PDF of the certificate)"),
         Exclusion("retirement.download", "file download (PDF documents for future retirees)"),
+        Exclusion("contracts.guarantees", "PDF of a contract's guarantees table"),
         Exclusion("health", "JSON of the health check, for load balancers"),
     ],
     "backoffice": [
@@ -580,11 +603,20 @@ def world(migrated_database, models_config):
         }
         members = {"lea": lea, "michel": michel, "axel": axel, "paul": paul, "nina": nina}
         member_policy, staff_policy = MemberAppConfig().session_policy(), BackofficeConfig().session_policy()
+        member_policy_codes = MemberAppConfig().sign_in_policy()
         keys = {k: open_session(session, member_id=m.id, policy=member_policy, ip="127.0.0.1",
                                 user_agent="Mozilla/5.0 (Linux; Android 14) Chrome/120 Mobile", now=now)
                 for k, m in members.items()}
         open_session(session, member_id=lea.id, policy=member_policy, ip="192.0.2.7",
                      user_agent="Mozilla/5.0 (Windows NT 10.0) Firefox/128.0", now=now)
+        # Nina has asked to change her e-mail address: the page waits for the code sent to the new one.
+        nina_session = find_session(session, keys["nina"], policy=member_policy, now=now)
+        nina_session.reauthenticated_at = now
+        request_email_change(session, nina, "nina.nouvelle@example.fr", web_session=nina_session,
+                             web_session_key=keys["nina"], session_policy=member_policy,
+                             policy=member_policy_codes, ip=None, now=now)
+        nina_session.reauthenticated_at = None  # the code page shows without the form of a new address
+        values["socle_id"] = next(c.id for c in lea.contracts if c.number == "C40SOCLE")
         # Paul and Axel have just confirmed their identity: the mobile change and app enrolment pages are open.
         for name in ("paul", "axel"):
             find_session(session, keys[name], policy=member_policy, now=now).reauthenticated_at = now

@@ -1,8 +1,8 @@
 """initial schema
 
-Revision ID: 71ec9860ddd0
+Revision ID: 80c5e851eeb2
 Revises: 
-Create Date: 2026-12-01 15:38:52.673525
+Create Date: 2026-12-01 15:47:54.802850
 """
 from collections.abc import Sequence
 
@@ -11,7 +11,7 @@ from alembic import op
 
 
 
-revision: str = '71ec9860ddd0'
+revision: str = '80c5e851eeb2'
 down_revision: str | None = None
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
@@ -276,7 +276,7 @@ def upgrade() -> None:
     sa.Column('purpose', sa.String(length=32), nullable=False),
     sa.Column('code_hash', sa.String(length=64), nullable=False),
     sa.Column('binding', sa.String(length=64), nullable=False, comment='hash of the sign-in attempt or session it belongs to'),
-    sa.Column('destination', sa.String(length=20), nullable=True, comment='mobile the code went to or confirms'),
+    sa.Column('destination', sa.String(length=254), nullable=True, comment='mobile or e-mail address the code went to or confirms'),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('expires_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('attempts', sa.Integer(), nullable=False),
