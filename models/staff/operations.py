@@ -19,7 +19,8 @@ from ..formats import PARIS, date_fr
 from ..members.passwords import hash_password, is_common_password, verify_password
 from ..outbox.operations import queue_email
 from ..sessions.entities import WebSession
-from ..sessions.operations import SessionEnd, SessionPolicy, end_session, end_sessions, find_session, open_session
+from ..sessions.operations import (SessionEnd, SessionPolicy, end_session, end_sessions, live_key_conditions,
+                                  open_session)
 from .entities import StaffRole, StaffUser
 
 #: One answer for every refused password, whether the e-mail exists, is locked, delayed or the password is wrong.
@@ -223,13 +224,15 @@ def complete_staff_login(session: Session, user: StaffUser, *, session_policy: S
 
 def signed_in_staff(session: Session, key: str | None, *, session_policy: SessionPolicy,
                     now: datetime) -> tuple[StaffUser, WebSession] | None:
-    """The staff member and session behind a cookie key: live session, active account."""
-    web_session = find_session(session, key, policy=session_policy, now=now)
-    if web_session is None or web_session.staff_id is None:
+    """The staff member and session behind a cookie key: live session, active account (one query)."""
+    conditions = live_key_conditions(key, policy=session_policy, now=now)
+    if conditions is None:
         return None
-    user = session.get(StaffUser, web_session.staff_id)
-    if user is None or not user.active:
+    found = session.execute(select(StaffUser, WebSession).join(WebSession, WebSession.staff_id == StaffUser.id)
+                            .where(*conditions, StaffUser.active.is_(True))).first()
+    if found is None:
         return None
+    user, web_session = found
     user.web_session_key = key
     return user, web_session
 
