@@ -25,6 +25,10 @@ def configure_database(app: Flask, db: SQLAlchemy, config: ModelsConfig) -> None
         "default": {"url": config.database_url, **engine_options(config.database_url)}
     }
     db.init_app(app)
+    # The apps use no async session: without this, Flask runs Flask-SQLAlchemy-Lite's async teardown through
+    # asgiref (an event loop in a thread) at the end of every request, for nothing.
+    app.teardown_appcontext_funcs[:] = [f for f in app.teardown_appcontext_funcs
+                                        if getattr(f, "__name__", "") != "_close_async_sessions"]
     with app.app_context():
         install_sqlite_pragmas(db.engine)
         install_idle_ping(db.engine)

@@ -45,6 +45,9 @@ def record_at_once(session: Session, action: str, *, actor_type: str, actor_id: 
                    **details: Any) -> None:
     """Write an audit event without a subject now (one INSERT, no object to flush: for the events of every page
     view, such as list reads); ``details`` must hold no secret or personal number. The caller commits."""
-    session.execute(insert(AuditEvent.__table__).values(
-        at=now or utcnow(), actor_type=actor_type, actor_id=actor_id, action=action, subject_type=None,
-        subject_id=None, member_id=member_id, ip=ip, details=details))
+    session.execute(_INSERT, {"at": now or utcnow(), "actor_type": actor_type, "actor_id": actor_id, "action": action,
+                              "subject_type": None, "subject_id": None, "member_id": member_id, "ip": ip,
+                              "details": details})
+
+
+_INSERT = insert(AuditEvent.__table__)
