@@ -19,7 +19,7 @@ from flask_admin.helpers import get_redirect_target, is_safe_url
 from flask_admin.model import typefmt
 from flask_admin.model.helpers import get_mdict_item_or_list
 from flask_login import current_user
-from markupsafe import Markup
+from markupsafe import Markup, escape
 from sqlalchemy import asc, desc, inspect, select, union_all
 from sqlalchemy.orm import defer, joinedload, load_only, raiseload
 
@@ -433,6 +433,34 @@ class StaffModelView(StaffAccessMixin, ModelView):
             cells.append((row.id, line))
         return cells
 
+    def rows_html(self, rows, actions, details_url: str | None, edit_url: str | None) -> Markup:
+        """The ``<tr>`` of a list page's rows (``list_cells``), every value escaped: what a Jinja loop would
+        write, in a fraction of its time."""
+        details = escape(details_url) if details_url else None
+        edit = escape(edit_url) if edit_url else None
+        links = self.column_display_actions
+        out = []
+        for index, (row_id, cells) in enumerate(rows, 1):
+            pk = escape(row_id)
+            out.append("\n    <tr>")
+            if actions:
+                out.append(f'<td><input type="checkbox" name="rowid" class="action-checkbox" value="{pk}" '
+                           f'aria-label="Sélectionner la ligne {index}"></td>')
+            if links:
+                out.append('<td class="list-buttons-column">')
+                if details:
+                    out.append(f'<a class="icon bo-row-action" href="{details}&amp;id={pk}" title="Voir le détail">'
+                               '<span class="fa fa-eye" aria-hidden="true"></span>'
+                               '<span class="sr-only">Voir le détail</span></a>')
+                if edit:
+                    out.append(f'<a class="icon bo-row-action" href="{edit}&amp;id={pk}" title="Modifier">'
+                               '<span class="fa fa-pencil" aria-hidden="true"></span>'
+                               '<span class="sr-only">Modifier</span></a>')
+                out.append("</td>")
+            out.extend(f"<td>{escape(cell)}</td>" for cell in cells)
+            out.append("</tr>")
+        return Markup("".join(out))
+
     @expose("/")
     def index_view(self):
         view_args = self._get_list_extra_args()
@@ -459,7 +487,7 @@ class StaffModelView(StaffAccessMixin, ModelView):
             search=view_args.search, search_placeholder=self.search_placeholder(), filters=self._filters,
             filter_groups=self._get_filter_groups(), active_filters=view_args.filters,
             filter_args=self._get_filters(view_args.filters), actions=actions,
-            actions_confirmation=actions_confirmation, action_form=self.action_form() if actions else None,
+            actions_confirmation=actions_confirmation, action_form=None,  # the list template writes it out
             return_url=return_url, extra_args=view_args.extra_args,
             details_url=self.get_url(".details_view", url=return_url) if self.can_view_details else None,
             edit_url=self.get_url(".edit_view", url=return_url) if self.can_edit else None,
