@@ -191,6 +191,10 @@ class StaffAccessMixin:
             html = _FRAGMENTS[key] = Markup(caller())
         return html
 
+    def static_url(self, **values) -> str:
+        """The URL of one of Flask-Admin's static files (``filename``, ``v``), built once per mount point."""
+        return self.fixed_url(self.admin.endpoint + ".static", **values)
+
     def fixed_url(self, endpoint: str, **values) -> str:
         """``url_for(endpoint, **values)``, built once per mount point: for URLs that depend on nothing else
         (static files, forms' targets), several on every page."""
