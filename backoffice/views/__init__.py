@@ -15,6 +15,7 @@ from .content import (
     NoCoverageEstablishmentView, TermsVersionView,
 )
 from .dashboard import DashboardView
+from .member360 import Member360View, MemberSearchView
 from .outbox import OutboxConsoleView
 from .reports import ExportJobView, ExportView
 from .queues.bank_details import BankDetailsQueueView
@@ -43,6 +44,9 @@ def register_views(admin: Admin, db) -> None:
                                         endpoint="bank_details_queue", url="/coordonnees-bancaires"))
     admin.add_view(TeletransmissionQueueView(db, name="Télétransmission", category=QUEUES,
                                              endpoint="teletransmission_queue", url="/teletransmission"))
+
+    admin.add_view(MemberSearchView(name="Adhérents", endpoint="member_search", url="/adherents"))
+    admin.add_view(Member360View(name="Fiche adhérent", endpoint="member360", url="/adherents/fiche"))
 
     admin.add_view(DashboardView(name="Tableau de bord", category=REPORTS, endpoint="dashboard",
                                  url="/tableau-de-bord"))

@@ -135,3 +135,15 @@ class NoCoverageEstablishment(Base):
 
     def __str__(self) -> str:
         return self.label
+
+
+class ContentDocumentVersion(Base):
+    """A PDF uploaded for a downloadable document; every upload is kept, the document points at the latest."""
+
+    __tablename__ = "content_document_version"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    document_id: Mapped[int] = mapped_column(ForeignKey("content_document.id", ondelete="CASCADE"), index=True)
+    file_id: Mapped[int] = mapped_column(ForeignKey("stored_file.id"))
+    uploaded_at: Mapped[datetime]
+    uploaded_by_id: Mapped[int | None] = mapped_column(ForeignKey("staff_user.id"))

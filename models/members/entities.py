@@ -41,6 +41,9 @@ class Member(TimestampMixin, Base):
     """An adherent: the person who holds the account of a family (the principal insured)."""
 
     __tablename__ = "member"
+    # Member 360 finds a member by name and birth date through this index (the number and the NIR's blind index
+    # have their own).
+    __table_args__ = (Index("ix_member_birth_date_last_name", "birth_date", "last_name"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     number: Mapped[str] = mapped_column(String(20), unique=True, comment="Identifiant mese")
