@@ -13,7 +13,7 @@ from flask_sqlalchemy_lite import SQLAlchemy
 from werkzeug.sansio.utils import host_is_trusted
 
 from models.config import ModelsConfig
-from models.db import engine_options, install_sqlite_pragmas, prepare
+from models.db import engine_options, install_idle_ping, install_sqlite_pragmas, prepare
 from models.files import storage
 
 
@@ -25,8 +25,13 @@ def configure_database(app: Flask, db: SQLAlchemy, config: ModelsConfig) -> None
         "default": {"url": config.database_url, **engine_options(config.database_url)}
     }
     db.init_app(app)
+    # The apps use no async session: without this, Flask runs Flask-SQLAlchemy-Lite's async teardown through
+    # asgiref (an event loop in a thread) at the end of every request, for nothing.
+    app.teardown_appcontext_funcs[:] = [f for f in app.teardown_appcontext_funcs
+                                        if getattr(f, "__name__", "") != "_close_async_sessions"]
     with app.app_context():
         install_sqlite_pragmas(db.engine)
+        install_idle_ping(db.engine)
 
 
 def refuse_unsafe_start(problems: list[str], app_name: str) -> None:
