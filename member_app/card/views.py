@@ -118,9 +118,10 @@ def send(document: str, contract_id: int):
     if form.is_submitted():
         form.validate()  # CSRF only: every rule is checked by the model
         try:
-            send_cover_document(db.session, current_user, context["contract"], document=kind, to=form.email.data,
-                                beneficiary_id=person_id, ip=client_ip(), now=utcnow(),
-                                today=context["issued_on"])
+            message = send_cover_document(db.session, current_user, context["contract"], document=kind,
+                                          to=form.email.data,
+                                          beneficiary_id=person_id, ip=client_ip(), now=utcnow(),
+                                          today=context["issued_on"])
         except ValidationFailed as exc:
             db.session.rollback()
             show_errors(form, exc.errors, fallback="email")
@@ -130,7 +131,7 @@ def send(document: str, contract_id: int):
         else:
             db.session.commit()
             what = _("Votre carte Mutuelle") if kind is CoverDocument.CARD else _("Votre attestation")
-            flash(_("%(what)s a bien été envoyée à %(to)s.", what=what, to=mask_email(form.email.data.strip().lower())),
+            flash(_("%(what)s a bien été envoyée à %(to)s.", what=what, to=mask_email(message.recipient)),
                   "success")
             endpoint = "card.card" if kind is CoverDocument.CARD else "card.certificate"
             args = {"beneficiaire": person_id} if person_id else {}

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session, selectinload
 from ..audit.entities import AuditEvent
 from ..audit.operations import record
 from ..errors import DomainError, ValidationFailed
-from ..formats import PARIS, mask_email
+from ..formats import PARIS, canonical_email, mask_email
 from ..i18n import Message
 from ..members.entities import Member
 from ..outbox.entities import OutboxMessage
@@ -28,7 +28,6 @@ SENT_ACTION = "cover_document.sent"
 AMC_NUMBER = "388 005 412"
 #: Tiers-payant codes printed on the card: the kinds of care the professional is paid for directly.
 TIERS_PAYANT = ("PHAR", "MED", "RLAX", "LABO", "HOSP", "AUXM", "DENT", "OPTI", "AUDI", "TRAN")
-EMAIL_RE = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]{1,64}@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}$")
 EMAIL_MISSING = Message("Saisissez l'adresse e-mail du destinataire.")
 EMAIL_FORMAT = Message("Saisissez une adresse e-mail valide, par exemple nom@exemple.fr.")
 LIMIT_REACHED = Message("Vous avez atteint la limite de %(limit)d envois par jour. Vous pourrez en envoyer de "
@@ -159,9 +158,10 @@ def send_cover_document(session: Session, member: Member, contract: Contract, *,
     address = (to or "").strip()
     if not address:
         raise ValidationFailed({"email": [EMAIL_MISSING]})
-    if len(address) > 254 or not EMAIL_RE.match(address):
-        raise ValidationFailed({"email": [EMAIL_FORMAT]})
-    address = address.lower()
+    try:
+        address = canonical_email(address)
+    except ValueError:
+        raise ValidationFailed({"email": [EMAIL_FORMAT]}) from None
     if beneficiary_id is not None and cover_person(contract, beneficiary_id, today) is None:
         raise DomainError(Message("Introuvable."), field="email")
     if sends_today(session, member, now) >= DAILY_SEND_LIMIT:

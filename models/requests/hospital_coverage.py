@@ -13,7 +13,7 @@ from ..audit.operations import record
 from ..content.entities import NoCoverageEstablishment
 from ..contracts.entities import Beneficiary
 from ..errors import DomainError, ValidationFailed
-from ..formats import canonical_finess, normalise_text
+from ..formats import canonical_email, canonical_finess, normalise_text
 from ..i18n import Message
 from ..members.entities import Member
 from ..outbox.operations import notify_member, queue_email, queue_fax
@@ -36,7 +36,6 @@ FAX_FORMAT_MESSAGE = Message("Saisissez un numéro de fax français à 10 chiffr
 EMAIL_FORMAT_MESSAGE = Message("Saisissez une adresse email valide.")
 NO_COVERAGE_MESSAGE = Message("Pour cet établissement, la prise en charge n'est pas nécessaire : la présentation "
                               "de votre carte Mutuelle est suffisante.")
-EMAIL_RE = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]{1,64}@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}$")
 MAX_DAYS_AHEAD = 366
 SUBMITTED_ACTION = "hospital_coverage.submitted"
 _MAX_ID = 2**31 - 1
@@ -171,10 +170,10 @@ def _validate(session: Session, member: Member, data: HospitalCoverageInput, tod
         except ValueError:
             fail("admission_fax", FAX_FORMAT_MESSAGE)
     if email:
-        if len(email) > 254 or not EMAIL_RE.match(email):
+        try:
+            clean["admission_email"] = canonical_email(email)
+        except ValueError:
             fail("admission_email", EMAIL_FORMAT_MESSAGE)
-        else:
-            clean["admission_email"] = email.lower()
 
     if errors:
         raise ValidationFailed(errors)

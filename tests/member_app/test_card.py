@@ -171,12 +171,12 @@ def test_the_card_is_sent_with_its_pdf_and_audited(client, member, session, smtp
     contract_id, _ = ids(member)
     response = send(client, f"/envoyer/carte/{contract_id}", "  Dr.Martin@Cabinet.example.fr ")
     assert response.status_code == 303 and response.location.endswith(f"/ma-carte-mutuelle/{contract_id}")
-    assert "a bien été envoyée à d***@cabinet.example.fr" in text(client.get(response.location))
+    assert "a bien été envoyée à D***@cabinet.example.fr" in text(client.get(response.location))
     message = session.scalars(select(OutboxMessage).where(OutboxMessage.template == "cover_document")).one()
-    assert message.recipient == "dr.martin@cabinet.example.fr" and message.member_id == member.id
+    assert message.recipient == "Dr.Martin@cabinet.example.fr" and message.member_id == member.id
     event = session.scalars(select(AuditEvent).where(AuditEvent.action == SENT_ACTION)).one()
     assert event.member_id == member.id and event.details["document"] == "carte"
-    assert event.details["recipient"] == "d***@cabinet.example.fr"
+    assert event.details["recipient"] == "D***@cabinet.example.fr"
     delivery.run()
     mails = smtp.to("dr.martin@cabinet.example.fr")
     assert len(mails) == 1 and "Carte Mutuelle MESE de Léa RIMON" in mails[0]["message"]["Subject"]
@@ -188,7 +188,7 @@ def test_the_card_is_sent_with_its_pdf_and_audited(client, member, session, smtp
 def test_the_certificate_of_one_person_is_sent_as_it_stood(client, member, session):
     contract_id, people = ids(member)
     response = send(client, f"/envoyer/attestation/{contract_id}?beneficiaire={people['Zoé']}",
-                    "samuel@example.test")
+                    "samuel@example.fr")
     assert response.status_code == 303 and f"beneficiaire={people['Zoé']}" in response.location
     message = session.scalars(select(OutboxMessage).where(OutboxMessage.template == "cover_document")).one()
     spec = message.attachments[0]
@@ -218,8 +218,8 @@ def test_a_malformed_address_comes_back_with_its_message_next_to_the_field(clien
 def test_the_daily_limit_is_reached_with_a_clear_message_and_resets_the_next_day(client, member, session):
     contract_id, _ = ids(member)
     for n in range(DAILY_SEND_LIMIT):
-        assert send(client, f"/envoyer/carte/{contract_id}", f"dr{n}@example.test").status_code == 303
-    response = send(client, f"/envoyer/attestation/{contract_id}", "one.more@example.test")
+        assert send(client, f"/envoyer/carte/{contract_id}", f"dr{n}@example.fr").status_code == 303
+    response = send(client, f"/envoyer/attestation/{contract_id}", "one.more@example.fr")
     assert response.status_code == 200
     assert error_next_to(text(response), "email").startswith(
         f"Vous avez atteint la limite de {DAILY_SEND_LIMIT} envois par jour.")
@@ -229,7 +229,7 @@ def test_the_daily_limit_is_reached_with_a_clear_message_and_resets_the_next_day
     session.execute(AuditEvent.__table__.update().values(at=utcnow() - timedelta(days=1, hours=1)))
     session.commit()
     assert sends_today(session, member, utcnow()) == 0
-    assert send(client, f"/envoyer/attestation/{contract_id}", "one.more@example.test").status_code == 303
+    assert send(client, f"/envoyer/attestation/{contract_id}", "one.more@example.fr").status_code == 303
 
 
 def test_the_send_page_in_english(client, member):

@@ -93,7 +93,7 @@ def test_a_correct_request_is_stored_with_its_reference_due_date_and_history(ses
     assert request.due_on == date(2026, 12, 1)  # two working days after a Friday
     assert (request.beneficiary_id, request.establishment_name, request.finess) == (
         member.beneficiaries[2].id, "Clinique des Cèdres", "010003820")
-    assert (request.admission_fax, request.admission_email) == ("0476000000", "admissions@clinique.example")
+    assert (request.admission_fax, request.admission_email) == ("0476000000", "Admissions@clinique.example")
     assert request.no_coverage_notice_shown is False
     assert [e.to_status for e in session.scalars(select(RequestEvent))] == [RequestStatus.NEW]
     audit = session.scalar(select(AuditEvent).where(AuditEvent.action == "hospital_coverage.submitted"))
