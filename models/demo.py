@@ -19,6 +19,7 @@ from .contracts.entities import (
     PaidTo, Reimbursement,
 )
 from .crypto import blind_index
+from .demo_consult_refunds import load_consult_refunds_demo
 from .demo_requests import load_requests_demo
 from .members.entities import Civility, Member
 from .members.passwords import hash_password
@@ -213,4 +214,5 @@ def load_demo(session: Session, *, reset: bool = False, now: datetime | None = N
                      role=role, password=DEMO_STAFF_PASSWORD, totp_secret=DEMO_TOTP[role.value], now=now)
     session.flush()
     load_requests_demo(session, now=now)
+    load_consult_refunds_demo(session, now=now)
     return credentials
