@@ -45,10 +45,11 @@ def _labels() -> dict:
 @login_required
 def index():
     """Mes remboursements: newest care first, filters by person, period and kind of care, totals of the selection."""
-    found, form, _people = _filters()
+    found, form, people = _filters()
     cursor, cursor_error = model.read_cursor(request.args)
     filters = found.filters
-    page = model.reimbursement_page(db.session, current_user.id, filters, cursor)
+    names = {p.id: p.full_name for p in people}
+    page = model.reimbursement_page(db.session, current_user.id, filters, cursor, names=names)
     totals = model.reimbursement_totals(db.session, current_user.id, filters)
     language = current_language()
     return render_template(
@@ -75,7 +76,8 @@ def statement_pdf():
     if refused:
         return refused
     try:
-        lines = model.statement_lines(db.session, current_user.id, filters)
+        lines = model.statement_lines(db.session, current_user.id, filters,
+                                      names={p.id: p.full_name for p in people})
     except ValueError as exc:
         flash(translate(exc.args[0]), "error")
         return redirect(url_for(".index", **filters.as_args()), code=303)
@@ -99,13 +101,14 @@ def export_csv():
 
     The family's rows are read before the answer starts (a few thousand at most), so that no transaction stays
     open while the file is sent; the text is then written as it is sent."""
-    filters, refused, _people = _download_filters()
+    filters, refused, people = _download_filters()
     if refused:
         return refused
     language = current_language()
     member_id = current_user.id
     today = local_today(utcnow())
-    rows = model.csv_rows(iter(list(model.iter_lines(db.session, member_id, filters))), language)
+    names = {p.id: p.full_name for p in people}
+    rows = model.csv_rows(iter(list(model.iter_lines(db.session, member_id, filters, names=names))), language)
     return Response(rows, mimetype="text/csv", headers={
         "Content-Disposition": f'attachment; filename="{model.download_name(filters, today, "csv")}"',
         "Content-Type": "text/csv; charset=utf-8", "Cache-Control": "no-store"})

@@ -23,7 +23,7 @@ from ..pagination import Cursor, after, decode_cursor, encode_cursor, ordering
 from .entities import Beneficiary, CareKind, PaidTo, Reimbursement
 
 #: Rows on a page of the list.
-PAGE_SIZE = 50
+PAGE_SIZE = 25
 #: Rows a PDF statement may hold; a bigger selection is refused with a message (narrow the period).
 STATEMENT_LIMIT = 1000
 #: Names of the filters in the page's address (the form's field names).
@@ -148,9 +148,9 @@ class ReimbursementPage:
     older: str | None
 
 
-_COLUMNS = (Reimbursement.id, Reimbursement.care_on,
-            (Beneficiary.first_name + " " + func.upper(Beneficiary.last_name)).label("beneficiary"),
-            Reimbursement.act, Reimbursement.care_kind, Reimbursement.spent_cents,
+# The person's name is taken from the family's list (read once for the page's select), not joined: without the
+# join the planner walks the index of the list's order and stops at the page's last row, whatever the filters.
+_COLUMNS = (Reimbursement.id, Reimbursement.care_on, Reimbursement.beneficiary_id, Reimbursement.act, Reimbursement.care_kind, Reimbursement.spent_cents,
             Reimbursement.social_security_cents, Reimbursement.mese_cents, Reimbursement.left_to_pay_cents,
             Reimbursement.paid_to, Reimbursement.paid_on)
 _ORDER = (Reimbursement.care_on, Reimbursement.id)
@@ -169,13 +169,17 @@ def _where(statement: Select, member_id: int, filters: ReimbursementFilters) -> 
     return statement
 
 
-def _lines(session: Session, statement: Select) -> list[ReimbursementLine]:
-    return [ReimbursementLine(*row) for row in session.execute(statement)]
+def family_names(session: Session, member_id: int) -> dict[int, str]:
+    """The name of each person of the family (Zoé RIMON), by beneficiary id."""
+    return {b.id: b.full_name for b in session.scalars(select(Beneficiary).where(Beneficiary.member_id == member_id))}
+
+
+def _lines(session: Session, statement: Select, names: Mapping[int, str]) -> list[ReimbursementLine]:
+    return [ReimbursementLine(row[0], row[1], names.get(row[2], ""), *row[3:]) for row in session.execute(statement)]
 
 
 def _selection(member_id: int, filters: ReimbursementFilters) -> Select:
-    return _where(select(*_COLUMNS).join(Beneficiary, Beneficiary.id == Reimbursement.beneficiary_id),
-                  member_id, filters)
+    return _where(select(*_COLUMNS), member_id, filters)
 
 
 def read_cursor(args: Mapping[str, str]) -> tuple[Cursor | None, Message | None]:
@@ -192,13 +196,15 @@ def read_cursor(args: Mapping[str, str]) -> tuple[Cursor | None, Message | None]
 
 
 def reimbursement_page(session: Session, member_id: int, filters: ReimbursementFilters,
-                       cursor: Cursor | None = None, *, size: int = PAGE_SIZE) -> ReimbursementPage:
-    """One page of the family's reimbursements, newest care first, after (or before) ``cursor``."""
+                       cursor: Cursor | None = None, *, names: Mapping[int, str],
+                       size: int = PAGE_SIZE) -> ReimbursementPage:
+    """One page of the family's reimbursements, newest care first, after (or before) ``cursor``; ``names``: the
+    family's names by beneficiary id (:func:`family_names`)."""
     statement = _selection(member_id, filters)
     if cursor is not None:
         statement = statement.where(after(_ORDER, True, cursor))
     statement = statement.order_by(*ordering(_ORDER, True, cursor)).limit(size + 1)
-    lines = _lines(session, statement)
+    lines = _lines(session, statement, names)
     more = len(lines) > size
     lines = lines[:size]
     backwards = bool(cursor and cursor.before)
@@ -226,19 +232,20 @@ def reimbursement_totals(session: Session, member_id: int, filters: Reimbursemen
     return Totals(*(int(v) for v in row))
 
 
-def statement_lines(session: Session, member_id: int, filters: ReimbursementFilters) -> list[ReimbursementLine]:
+def statement_lines(session: Session, member_id: int, filters: ReimbursementFilters, *,
+                    names: Mapping[int, str]) -> list[ReimbursementLine]:
     """Every selected reimbursement, newest first, for the PDF statement.
 
     Raises ValueError with a message when the selection holds more than ``STATEMENT_LIMIT`` rows.
     """
     lines = _lines(session, _selection(member_id, filters)
-                   .order_by(*ordering(_ORDER, True, None)).limit(STATEMENT_LIMIT + 1))
+                   .order_by(*ordering(_ORDER, True, None)).limit(STATEMENT_LIMIT + 1), names)
     if len(lines) > STATEMENT_LIMIT:
         raise ValueError(MESSAGES["too_many"])
     return lines
 
 
-def iter_lines(session: Session, member_id: int, filters: ReimbursementFilters,
+def iter_lines(session: Session, member_id: int, filters: ReimbursementFilters, *, names: Mapping[int, str],
                batch: int = 500) -> Iterator[ReimbursementLine]:
     """Every selected reimbursement, newest first, read a keyset batch at a time (for the CSV file)."""
     cursor = None
@@ -246,7 +253,7 @@ def iter_lines(session: Session, member_id: int, filters: ReimbursementFilters,
         statement = _selection(member_id, filters)
         if cursor is not None:
             statement = statement.where(after(_ORDER, True, cursor))
-        lines = _lines(session, statement.order_by(*ordering(_ORDER, True, None)).limit(batch))
+        lines = _lines(session, statement.order_by(*ordering(_ORDER, True, None)).limit(batch), names)
         yield from lines
         if len(lines) < batch:
             return

@@ -192,13 +192,13 @@ def test_keyset_pages_walk_the_whole_list_both_ways_without_gaps_or_repeats(clie
 
 
 def test_pages_keep_the_filters_and_a_broken_page_link_starts_again(client, session, member):
-    bulk(session, member, PAGE_SIZE * 3 + 3)  # 51 rows of each person
+    bulk(session, member, PAGE_SIZE * 3 + 3)  # PAGE_SIZE + 1 rows of each person
     samuel = member.beneficiaries[1].id
     page = page_text(client.get(f"{URL}?beneficiaire={samuel}"))
     older = re.search(r'href="(/mes-remboursements\?apres=[^"]+)"', page).group(1)
     assert f"beneficiaire={samuel}" in older
     second = page_text(client.get(older))
-    assert "Total de votre sélection : 51 remboursements" in second and "Samuel RIMON" in second
+    assert "Total de votre sélection : 26 remboursements" in second and "Samuel RIMON" in second
     assert "Zoé RIMON" not in second.split("<tbody>")[1]
     for bad in ("apres=nimportequoi", "avant=W1siaSIsMV0sWyJpIiwyXV0", "apres=" + "A" * 500):
         response = client.get(f"{URL}?{bad}")
