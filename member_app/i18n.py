@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Flask, g, request, session
+from flask import Flask, g, has_request_context, request, session
 from markupsafe import Markup, escape
-from flask_babel import get_locale
+from flask_babel import Domain, get_locale
 from flask_login import current_user
 
 from models.base import utcnow
@@ -45,6 +45,16 @@ def _page_translations():
     if found is None:
         found = g._translations = translations(current_language())
     return found
+
+
+class _PageDomain(Domain):
+    """Flask-Babel's domain, answering a page's lookups (``gettext``, ``lazy_gettext`` labels of menus and forms)
+    from the catalogue found once for the page, instead of walking its context proxies on every label."""
+
+    def get_translations(self):
+        if has_request_context():
+            return _page_translations()
+        return super().get_translations()
 
 
 def _gettext(text: str) -> str:
@@ -93,6 +103,7 @@ def install(app: Flask) -> None:
     """Babel with the visit's language; Messages of the rules shown in it wherever a template prints one."""
     babel.init_app(app, locale_selector=_select_locale, default_translation_directories="../translations")
     # Same catalogue as Flask-Babel's (translations/, domain "messages"), found once per page.
+    babel.domain_instance = _PageDomain(domain="messages")
     app.jinja_env.install_gettext_callables(gettext=_gettext, ngettext=_ngettext, newstyle=True)
     app.before_request(_follow_language_switch)
     app.jinja_env.globals["current_language"] = current_language

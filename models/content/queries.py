@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date
 
 from sqlalchemy import or_, select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session, joinedload, selectinload
 
 from .entities import ContactReason, ContentDocument, DocumentCategory, DocumentKind, DocumentType, NewsItem
 
@@ -61,14 +61,14 @@ def _visible_documents(member_id: int, today: date):
 def member_documents(session: Session, member_id: int, kind: DocumentKind, today: date) -> list[ContentDocument]:
     """Published documents of one section (contractual, information...) the member's contracts may see: those for
     every member, and those for the kind (collective, individual) of a contract of the member in force; in the
-    staff's order, each with its file loaded."""
+    staff's order, each with its file (one query)."""
     return list(session.scalars(
         _visible_documents(member_id, today).where(ContentDocument.kind == kind)
-        .options(selectinload(ContentDocument.file))
+        .options(joinedload(ContentDocument.file))
         .order_by(ContentDocument.position, ContentDocument.id)))
 
 
 def member_document(session: Session, member_id: int, document_id: int, today: date) -> ContentDocument | None:
     """A published document the member's contracts may see, with its file; None for any other (the page: 404)."""
     return session.scalar(_visible_documents(member_id, today).where(ContentDocument.id == document_id)
-                          .options(selectinload(ContentDocument.file)))
+                          .options(joinedload(ContentDocument.file)))
