@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
@@ -10,7 +12,7 @@ from jobs.pdf import MESE_CONTACT, render_pdf
 from models.base import utcnow
 from models.contracts import reimbursements as model
 from models.contracts.entities import CareKind, PaidTo
-from models.formats import money
+from models.formats import date_fr, money
 from models.requests.hospital_coverage import family_beneficiaries
 from models.requests.workflow import local_today
 
@@ -36,9 +38,29 @@ def _filters():
     return found, form, people
 
 
-def _labels() -> dict:
-    """Labels of the kinds of care and payees, translated once per page (not once per row)."""
-    return {"kinds": {k: translate(k.label) for k in CareKind}, "payees": {p: translate(p.label) for p in PaidTo}}
+class ShownLine(NamedTuple):
+    """A line of the table as the page prints it: every value already written as text (no call per cell in the
+    template)."""
+
+    care_on: str
+    beneficiary: str
+    act: str
+    spent: str
+    social_security: str
+    mese: str
+    left_to_pay: str
+    paid_to: str
+    paid_on: str
+
+
+def _shown(lines: list, language: str) -> list[ShownLine]:
+    """The page's lines written out; labels of payees translated once per page (not once per row)."""
+    payees = {p: translate(p.label) for p in PaidTo}
+    pending = _("En cours")
+    return [ShownLine(date_fr(line.care_on), line.beneficiary, line.act, money(line.spent_cents, language),
+                      money(line.social_security_cents, language), money(line.mese_cents, language),
+                      money(line.left_to_pay_cents, language), payees[line.paid_to],
+                      date_fr(line.paid_on) if line.paid_on else pending) for line in lines]
 
 
 @bp.get("/mes-remboursements")
@@ -53,8 +75,8 @@ def index():
     totals = model.reimbursement_totals(db.session, current_user.id, filters)
     language = current_language()
     return render_template(
-        "member/reimbursements/index.html", form=form, page=page, totals=totals, filters=filters,
-        args=filters.as_args(), cursor_error=cursor_error, has_errors=bool(found.errors), **_labels(),
+        "member/reimbursements/index.html", form=form, page=page, lines=_shown(page.lines, language), totals=totals,
+        filters=filters, args=filters.as_args(), cursor_error=cursor_error, has_errors=bool(found.errors),
         euros=lambda cents: money(cents, language),
     )
 
