@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session, joinedload
 
 from ..audit.operations import record
 from ..content.entities import NoCoverageEstablishment
@@ -67,11 +67,11 @@ class NoCoverageNeeded(DomainError):
 
 def family_beneficiaries(session: Session, member: Member, *, with_coverages: bool = False) -> list[Beneficiary]:
     """Every person of the member's family, principal insured first (``with_coverages``: their coverage periods
-    loaded by one more query for the whole family, instead of one query per person)."""
+    read in the same query, instead of one query per person)."""
     statement = select(Beneficiary).where(Beneficiary.member_id == member.id).order_by(Beneficiary.id)
     if with_coverages:
-        statement = statement.options(selectinload(Beneficiary.coverages))
-    return list(session.scalars(statement))
+        statement = statement.options(joinedload(Beneficiary.coverages))
+    return list(session.scalars(statement).unique())
 
 
 def covered_beneficiaries(session: Session, member: Member, on: date) -> list[Beneficiary]:
