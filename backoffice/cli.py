@@ -72,24 +72,41 @@ def staff() -> None:
 @click.option("--email", required=True)
 @click.option("--name", "full_name", required=True)
 @click.option("--role", type=click.Choice(["agent", "manager", "admin"]), required=True)
-@click.password_option(help="At least 12 characters, a lowercase and a capital letter, a digit or a symbol.")
-def staff_create(email: str, full_name: str, role: str, password: str) -> None:
-    """Create a staff user; prints the TOTP secret to enrol in an authenticator app.
+@click.option("--invite", is_flag=True,
+              help="E-mail an invitation link (the person chooses the password and enrols the authenticator app "
+                   "themselves) instead of typing a password here.")
+def staff_create(email: str, full_name: str, role: str, invite: bool) -> None:
+    """Create a staff user: with --invite, e-mail them a single-use link; else ask for the password here and print
+    the TOTP secret to enrol in an authenticator app.
 
     The staff password rules apply; every error is answered in one line (never a traceback, which could
     show a password hash or a TOTP secret).
     """
     from sqlalchemy.exc import SQLAlchemyError
 
+    from models.base import utcnow
     from models.db import session_scope
     from models.errors import DomainError, ValidationFailed
+    from models.staff.administration import invite_staff
     from models.staff.entities import StaffRole
     from models.staff.operations import create_staff
 
+    from .config import BackofficeConfig
+
+    password = None if invite else click.prompt(
+        "Password (at least 12 characters, a lowercase and a capital letter, a digit or a symbol)", hide_input=True,
+        confirmation_prompt=True)
+    config = BackofficeConfig.from_env()
+    base = (config.public_url or "http://127.0.0.1:5000") + config.mount_path
     try:
         with session_scope() as session:
-            _user, totp_uri = create_staff(session, email=email, full_name=full_name, role=StaffRole(role),
-                                           password=password)
+            if invite:
+                invite_staff(session, email=email, full_name=full_name, role=StaffRole(role), by=None,
+                             make_link=lambda raw: f"{base}/invitation/{raw}", now=utcnow(),
+                             valid_hours=config.invitation_hours)
+            else:
+                _user, totp_uri = create_staff(session, email=email, full_name=full_name, role=StaffRole(role),
+                                               password=password)
     except ValidationFailed as exc:
         raise click.ClickException(" ".join(m for ms in exc.errors.values() for m in ms)) from None
     except DomainError as exc:
@@ -98,7 +115,10 @@ def staff_create(email: str, full_name: str, role: str, password: str) -> None:
         raise click.ClickException(f"Le compte n'a pas pu être créé (base de données : "
                                    f"{type(exc).__name__}).") from None
     click.echo(f"Compte créé : {email.strip().lower()} ({role}).")
-    click.echo(f"Enrôlez ce code dans une application d'authentification : {totp_uri}")
+    if invite:
+        click.echo(f"Invitation envoyée par e-mail (lien valable {config.invitation_hours} heures).")
+    else:
+        click.echo(f"Enrôlez ce code dans une application d'authentification : {totp_uri}")
 
 
 @staff.command("unlock")
@@ -137,6 +157,6 @@ def serve(host: str, port: int) -> None:
 def _hide_link_tokens(record) -> bool:
     """Keep the single-use tokens of e-mailed links out of the request log."""
     message = record.getMessage()
-    if "/mot-de-passe/nouveau/" in message:
-        record.msg, record.args = re.sub(r"(/mot-de-passe/nouveau/)[^\s?\"]+", r"\1…", message), ()
+    if "/mot-de-passe/nouveau/" in message or "/invitation/" in message:
+        record.msg, record.args = re.sub(r"(/mot-de-passe/nouveau/|/invitation/)[^\s?\"]+", r"\1…", message), ()
     return True

@@ -35,6 +35,12 @@ class BackofficeConfig:
     #: Whether staff must enter a TOTP code (always on in production).
     require_totp: bool = True
     mount_path: str = "/backoffice"
+    #: Scheme and host of links e-mailed to staff (invitations), e.g. https://gestion.mese.fr; empty: the request's
+    #: own address when its host is one of ``allowed_hosts``.
+    public_url: str = ""
+    allowed_hosts: tuple[str, ...] = ("localhost", "127.0.0.1")
+    #: Hours an invitation link answers.
+    invitation_hours: int = 72
     export_max_rows: int = 10000
     #: Hours an XLSX export's download link answers, counted from the request; then the file is removed.
     export_link_hours: int = 24
@@ -74,6 +80,10 @@ class BackofficeConfig:
             trusted_proxies=int(env.get("TRUSTED_PROXIES", d.trusted_proxies)),
             totp_step_minutes=int(env.get("STAFF_TOTP_STEP_MINUTES", d.totp_step_minutes)),
             ratelimit_storage_url=env.get("RATELIMIT_STORAGE_URL", jobs.redis_url or d.ratelimit_storage_url),
+            public_url=env.get("BACKOFFICE_PUBLIC_URL", env.get("PUBLIC_URL", d.public_url)).rstrip("/"),
+            allowed_hosts=tuple(h.strip().lower() for h in env.get("ALLOWED_HOSTS", ",".join(d.allowed_hosts))
+                                .split(",") if h.strip()),
+            invitation_hours=int(env.get("STAFF_INVITATION_HOURS", d.invitation_hours)),
         )
 
     def session_policy(self) -> SessionPolicy:

@@ -318,7 +318,8 @@ def where_the_time_goes(url: str, session_cookies) -> None:
     """The coverage queue's first page in the product, and in the product with its 20 rows kept in memory and no
     audit write (bench.apps:product_memory): the part of the page its data costs."""
     path, cookie = "/backoffice/prises-en-charge/", session_cookies["manager"]
-    with served("product", PORTS["product"], url), served("product_memory", PORTS["product_memory"], url):
+    with served("product", PORTS["product"], url), served("product_memory", PORTS["product_memory"], url), \
+            served("plain", PORTS["plain"], url):
         for port in (PORTS["product"], PORTS["product_memory"], PORTS["plain"]):
             for _ in range(4):
                 fetch(port, path if port != PORTS["plain"] else "/plain/hospital_coverage", cookie)

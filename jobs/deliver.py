@@ -28,6 +28,7 @@ from sqlalchemy.orm import Session
 from models.audit.operations import record
 from models.base import utcnow
 from models.config import ModelsConfig
+from models.contracts.cover import cover_document_for_spec
 from models.db import session_scope
 from models.files.entities import StoredFile
 from models.files.storage import read_bytes, store_bytes
@@ -367,6 +368,8 @@ def load_attachments(session: Session, message: OutboxMessage) -> list[Attachmen
             result.append(Attachment(spec.get("filename") or stored.filename, stored.content_type, read_bytes(stored)))
         elif spec.get("render") == "coverage_letter":
             result.append(coverage_letter_attachment(session, spec))
+        elif spec.get("render") == "cover_document":
+            result.append(cover_document_attachment(session, spec))
         else:
             raise PermanentDeliveryError(f"unknown attachment {spec!r}")
     return result
@@ -393,6 +396,17 @@ def coverage_letter_attachment(session: Session, spec: dict) -> Attachment:
         request.letter_file_id = stored.id
         return Attachment(filename, "application/pdf", data)
     return Attachment(filename, "application/pdf", read_bytes(stored))
+
+
+def cover_document_attachment(session: Session, spec: dict) -> Attachment:
+    """The card or certificate a member sent by e-mail, rendered as it stood on the day it was sent."""
+    from .pdf import render_cover_document  # xhtml2pdf takes most of a second to import
+
+    try:
+        context, filename = cover_document_for_spec(session, spec)
+    except LookupError as exc:
+        raise PermanentDeliveryError(str(exc)) from exc
+    return Attachment(filename, "application/pdf", render_cover_document(context))
 
 
 def due_clause(now: datetime, jobs_config: JobsConfig):

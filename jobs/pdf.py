@@ -9,7 +9,11 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
+from reportlab.lib.fonts import addMapping
+from reportlab.pdfbase import pdfmetrics
+from reportlab.pdfbase.ttfonts import TTFont
 from sqlalchemy.orm import Session
+from xhtml2pdf import default as xhtml2pdf_default
 from xhtml2pdf import pisa
 from xhtml2pdf.config.resources import ResourceAccessPolicy
 
@@ -25,6 +29,10 @@ MESE_CONTACT = {"phone": "04 76 60 56 36", "email": "fr-contact@mese.se.com"}
 
 _POLICY = ResourceAccessPolicy.server(base_dir=STATIC_DIR, allow_remote=False)
 _render_lock = threading.Lock()
+#: The font family of templates/pdf (``font-family: DejaVu``): its faces by (bold, italic), from static/fonts.
+FONT_FAMILY = "dejavu"
+FONT_FACES = {(0, 0): "DejaVuSans.ttf", (1, 0): "DejaVuSans-Bold.ttf"}
+_fonts_registered: list[bool] = []
 
 
 class PdfRenderError(RuntimeError):
@@ -53,6 +61,28 @@ def _link_callback(uri: str, _rel: str) -> str:
     return uri
 
 
+def register_fonts() -> None:
+    """Parse the TrueType faces of the PDFs once per process and make ``font-family: DejaVu`` name them.
+
+    With ``@font-face`` in the templates, xhtml2pdf parsed the rule, resolved the file and hashed the whole
+    font file again on every render; the faces registered here are shared by every later render.
+    """
+    if _fonts_registered:
+        return
+    names = {}
+    for (bold, italic), filename in FONT_FACES.items():
+        name = f"MESE-{filename.removesuffix('.ttf')}"
+        pdfmetrics.registerFont(TTFont(name, str(STATIC_DIR / "fonts" / filename)))
+        names[(bold, italic)] = name
+    regular, bold_face = names[(0, 0)], names[(1, 0)]
+    for face in (FONT_FAMILY, regular, bold_face):
+        for is_bold in (0, 1):
+            for is_italic in (0, 1):  # no italic face: the upright one stands in for it
+                addMapping(face, is_bold, is_italic, bold_face if is_bold else regular)
+    xhtml2pdf_default.DEFAULT_FONT[FONT_FAMILY] = regular
+    _fonts_registered.append(True)
+
+
 def html_to_pdf(html: str) -> bytes:
     """Render trusted, already escaped HTML to PDF; resources may only come from static/.
 
@@ -62,6 +92,7 @@ def html_to_pdf(html: str) -> bytes:
     refusals = _Refusals()
     xhtml2pdf_log = logging.getLogger("xhtml2pdf")
     with _render_lock:
+        register_fonts()
         xhtml2pdf_log.addHandler(refusals)
         try:
             status = pisa.CreatePDF(html, dest=out, encoding="utf-8", link_callback=_link_callback,
@@ -100,3 +131,12 @@ def render_coverage_letter(session: Session, request_id: int) -> bytes:
         raise LookupError(f"no hospital coverage request {request_id}")
     context = coverage_letter_context(request, issued_on=local_today(utcnow()))
     return render_pdf("pdf/coverage_letter.html", context)
+
+
+#: The PDF template of each document of cover (models.contracts.cover.CoverDocument values).
+COVER_TEMPLATES = {"carte": "pdf/cover_card.html", "attestation": "pdf/cover_certificate.html"}
+
+
+def render_cover_document(context: dict[str, Any]) -> bytes:
+    """The tiers-payant card or the certificate of cover as PDF, from ``cover_document_context`` (in French)."""
+    return render_pdf(COVER_TEMPLATES[context["document"].value], {**context, "contact": MESE_CONTACT})

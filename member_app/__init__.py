@@ -59,13 +59,19 @@ def _register_blueprints(app: Flask) -> None:
     from .auth.views import bp as auth_bp
     from .bank_change.views import bp as bank_change_bp
     from .contact.views import bp as contact_bp
+    from .contracts.views import bp as contracts_bp
     from .documents.views import bp as documents_bp
     from .home.views import bp as home_bp
     from .hospital_coverage.views import bp as hospital_coverage_bp
     from .my_requests.views import bp as my_requests_bp
     from .publications.views import bp as publications_bp
     from .reimbursements.views import bp as reimbursements_bp
+    from .privacy.views import bp as privacy_bp
+    from .profile.views import bp as profile_bp
     from .teletransmission.views import bp as teletransmission_bp
+    from .card.views import bp as card_bp
+    from .services.views import bp as services_bp
+    from .retirement.views import bp as retirement_bp
 
     app.register_blueprint(auth_bp)
     app.register_blueprint(home_bp)
@@ -77,6 +83,12 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(my_requests_bp, url_prefix="/mes-demandes")
     app.register_blueprint(reimbursements_bp)
     app.register_blueprint(publications_bp)
+    app.register_blueprint(card_bp)
+    app.register_blueprint(services_bp, url_prefix="/services")
+    app.register_blueprint(retirement_bp)
+    app.register_blueprint(privacy_bp)
+    app.register_blueprint(contracts_bp)
+    app.register_blueprint(profile_bp)
 
 
 #: Title and text of each error page, in French (translated when shown).

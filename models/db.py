@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, exc
 from sqlalchemy.orm import Session, sessionmaker
 
 from . import crypto
 from .config import ModelsConfig
 
 _engines: dict[str, Engine] = {}
+#: A pooled connection idle for longer than this is tested (SELECT 1) before use; a busier one is not (a test
+#: before every use costs two round trips per request; a connection broken meanwhile fails one request, and the
+#: pool is then emptied of its siblings).
+PING_AFTER_IDLE_SECONDS = 10.0
 
 
 def engine_options(url: str) -> dict[str, Any]:
@@ -21,7 +26,36 @@ def engine_options(url: str) -> dict[str, Any]:
     if url.startswith("sqlite"):
         return {"connect_args": {"timeout": 30}}
     # A database that accepts connections but never answers must not hold a request or a job forever.
-    return {"pool_pre_ping": True, "pool_timeout": 5, "connect_args": {"connect_timeout": 5}}
+    # Pooled connections idle for a while are tested before use: see install_idle_ping.
+    return {"pool_timeout": 5, "connect_args": {"connect_timeout": 5}}
+
+
+def _note_checkin(_dbapi_connection, record) -> None:
+    if record is not None:
+        record.info["checked_in_at"] = time.monotonic()
+
+
+def _ping_if_idle(dbapi_connection, record, _proxy) -> None:
+    checked_in = record.info.get("checked_in_at")
+    if checked_in is not None and time.monotonic() - checked_in < PING_AFTER_IDLE_SECONDS:
+        return
+    try:
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute("SELECT 1")
+        finally:
+            cursor.close()
+        dbapi_connection.rollback()
+    except Exception as error:  # the pool retries with a new connection
+        raise exc.DisconnectionError() from error
+
+
+def install_idle_ping(engine: Engine) -> None:
+    """Test pooled connections that stayed idle ``PING_AFTER_IDLE_SECONDS`` before handing them out (not
+    SQLite's): a connection the database closed meanwhile is replaced, not given to a request."""
+    if engine.dialect.name != "sqlite" and not event.contains(engine, "checkout", _ping_if_idle):
+        event.listen(engine, "checkin", _note_checkin)
+        event.listen(engine, "checkout", _ping_if_idle)
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
@@ -51,6 +85,7 @@ def get_engine(config: ModelsConfig) -> Engine:
         prepare(config)
         engine = create_engine(config.database_url, **engine_options(config.database_url))
         install_sqlite_pragmas(engine)
+        install_idle_ping(engine)
         os.register_at_fork(after_in_child=lambda e=engine: e.dispose(close=False))
         _engines[config.database_url] = engine
     return engine

@@ -20,6 +20,9 @@ from .contracts.entities import (
 )
 from .crypto import blind_index
 from .demo_consult_refunds import load_consult_refunds_demo
+from .demo_consult_services import load_consult_services_demo
+from .demo_member360 import load_member360_demo
+from .demo_consult_contract import load_consult_contract_demo
 from .demo_requests import load_requests_demo
 from .members.entities import Civility, Member
 from .members.passwords import hash_password
@@ -215,4 +218,7 @@ def load_demo(session: Session, *, reset: bool = False, now: datetime | None = N
     session.flush()
     load_requests_demo(session, now=now)
     load_consult_refunds_demo(session, now=now)
+    load_consult_services_demo(session, now=now)
+    load_member360_demo(session, now=now)
+    load_consult_contract_demo(session, now=now)
     return credentials

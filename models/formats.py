@@ -167,6 +167,30 @@ def device_summary(user_agent: str) -> str:
     return ", ".join(parts)[:100]
 
 
+def mask_nir_teleconsultation(nir: str) -> str:
+    """Mask a NIR as the guide's teleconsultation table shows it: ``1XX38XXXXX5555`` for 1 74 08 38 109 055 55
+    (sex, department of birth, and the last four characters of the number with its key)."""
+    full = nir_with_key(nir) if len(nir) == 13 else nir
+    return full[0] + "XX" + full[5:7] + "XXXXX" + full[-4:]
+
+
+def canonical_email(value: str) -> str:
+    """Return an e-mail address checked by email-validator (syntax only, no DNS look-up), domain in lower case.
+
+    Raises ValueError("format") for anything else, and for addresses longer than 254 characters.
+    """
+    from email_validator import EmailNotValidError, validate_email
+
+    text = unicodedata.normalize("NFKC", value or "").strip()
+    if not text or len(text) > 254:
+        raise ValueError("format")
+    try:
+        checked = validate_email(text, check_deliverability=False, allow_smtputf8=False)
+    except EmailNotValidError as exc:
+        raise ValueError("format") from exc
+    return checked.normalized
+
+
 def money(cents: int | None, language: str = "fr") -> str:
     """An amount of euros as a member reads it: ``1 234,56 €`` in French, ``€1,234.56`` in English.
 

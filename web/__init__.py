@@ -13,7 +13,7 @@ from flask_sqlalchemy_lite import SQLAlchemy
 from werkzeug.sansio.utils import host_is_trusted
 
 from models.config import ModelsConfig
-from models.db import engine_options, install_sqlite_pragmas, prepare
+from models.db import engine_options, install_idle_ping, install_sqlite_pragmas, prepare
 from models.files import storage
 
 
@@ -25,13 +25,13 @@ def configure_database(app: Flask, db: SQLAlchemy, config: ModelsConfig) -> None
         "default": {"url": config.database_url, **engine_options(config.database_url)}
     }
     db.init_app(app)
-    # Flask-SQLAlchemy-Lite also registers an async teardown (for async engines, which the product has none
-    # of): Flask runs it through asgiref, which starts a thread at the end of every request (1.3 ms of a 6 ms
-    # page, measured with bench/member_pages_bench.py). Only the synchronous one is kept.
+    # The apps use no async session: without this, Flask runs Flask-SQLAlchemy-Lite's async teardown through
+    # asgiref (an event loop in a thread) at the end of every request, for nothing.
     app.teardown_appcontext_funcs[:] = [f for f in app.teardown_appcontext_funcs
                                         if getattr(f, "__name__", "") != "_close_async_sessions"]
     with app.app_context():
         install_sqlite_pragmas(db.engine)
+        install_idle_ping(db.engine)
 
 
 def refuse_unsafe_start(problems: list[str], app_name: str) -> None:

@@ -31,3 +31,18 @@ class PasswordChangeForm(FlaskForm):
                                                                      Length(max=256)])
     confirmation = PasswordField("Confirmez le nouveau mot de passe",
                                  validators=[DataRequired("Ce champ est obligatoire.")])
+
+
+class InvitationForm(FlaskForm):
+    """An invited staff member chooses their first password."""
+
+    new_password = PasswordField("Mot de passe", validators=[DataRequired("Ce champ est obligatoire."),
+                                                             Length(max=256)])
+    confirmation = PasswordField("Confirmez le mot de passe", validators=[DataRequired("Ce champ est obligatoire.")])
+
+
+class EnrolmentForm(FlaskForm):
+    """The first code of the authenticator app, which confirms its enrolment."""
+
+    code = StringField("Code affiché par l'application",
+                       validators=[DataRequired("Saisissez le code à 6 chiffres."), Length(max=16)])

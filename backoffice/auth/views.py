@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import time
 
+import segno
 from flask import Blueprint, flash, g, redirect, render_template, request, session, url_for
 from flask_login import current_user, login_user, logout_user
 
 from models.base import utcnow
 from models.errors import DomainError, ValidationFailed
+from models.staff.administration import (
+    INVITATION_REFUSED, accept_invitation, begin_totp_enrolment, confirm_totp_enrolment, find_invitation,
+)
 from models.staff.entities import StaffUser
 from models.staff.operations import (
     LOGIN_REFUSED_MESSAGE, StaffThrottle, authenticate_staff, change_staff_password, complete_staff_login,
@@ -17,12 +21,14 @@ from models.staff.operations import (
 from web import client_ip, note_session_activity
 
 from ..extensions import current_config, db, limiter, login_manager
-from .forms import LoginForm, PasswordChangeForm, TotpForm
+from .forms import EnrolmentForm, InvitationForm, LoginForm, PasswordChangeForm, TotpForm
 
 bp = Blueprint("auth", __name__)
 
 #: Session keys. ``_user_id`` (Flask-Login) holds the key of the server-side session.
 PENDING_KEY = "staff_pending"
+#: The staff member who proved their password (or just chose it) and must now enrol the authenticator app.
+ENROL_KEY = "staff_enrol"
 AUTH_COMPLETE_KEY = "auth_complete"
 LAST_SEEN_KEY = "last_seen"
 WRONG_CODE_MESSAGE = "Code incorrect ou déjà utilisé. Si vous venez de l'utiliser, attendez le code suivant."
@@ -108,6 +114,9 @@ def login():
             if not config.require_totp:
                 return _open(user, next_path)
             session.clear()
+            if not user.totp_secret:  # invited, or their app was reset by two admins: enrol it first
+                session[ENROL_KEY] = {"id": user.id, "at": int(time.time()), "next": next_path}
+                return redirect(url_for("auth.enrol_totp"))
             session[PENDING_KEY] = {"id": user.id, "at": int(time.time()), "next": next_path}
             return redirect(url_for("auth.totp"))
         error = LOGIN_REFUSED_MESSAGE
@@ -188,3 +197,71 @@ def change_password():
             flash(LOGIN_REFUSED_MESSAGE, "error")
             return redirect(url_for("auth.login"))
     return render_template("backoffice/auth/password.html", form=form)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Invitation and enrolment of the authenticator app
+
+
+@bp.route("/invitation/<token>", methods=["GET", "POST"])
+@limiter.limit(lambda: current_config().limit_signin, methods=["POST"])
+def invitation(token: str):
+    """An invited staff member chooses a password with the link e-mailed to them (single use, expiring)."""
+    now = utcnow()
+    if find_invitation(db.session, token, now=now) is None:
+        return render_template("backoffice/auth/invitation.html", form=None, refused=INVITATION_REFUSED,
+                               error=INVITATION_REFUSED), 404
+    form = InvitationForm()
+    if form.validate_on_submit():
+        try:
+            user = accept_invitation(db.session, token, password=form.new_password.data,
+                                     confirmation=form.confirmation.data, now=now, ip=client_ip())
+        except ValidationFailed as exc:
+            db.session.rollback()
+            for name, messages in exc.errors.items():
+                getattr(form, name).errors = list(messages)
+        except DomainError as exc:
+            db.session.commit()
+            return render_template("backoffice/auth/invitation.html", form=None, refused=exc.message,
+                                   error=exc.message), 404
+        else:
+            db.session.commit()
+            session.clear()
+            session[ENROL_KEY] = {"id": user.id, "at": int(time.time()), "next": None}
+            flash("Votre mot de passe est enregistré. Dernière étape : votre application d'authentification.",
+                  "success")
+            return redirect(url_for("auth.enrol_totp"))
+    return render_template("backoffice/auth/invitation.html", form=form, refused=None)
+
+
+def _enrolling_user() -> StaffUser | None:
+    """The staff member who must enrol the authenticator app now (password proved a moment ago), if in time."""
+    pending = session.get(ENROL_KEY)
+    if not isinstance(pending, dict) or time.time() - pending.get("at", 0) > current_config().totp_step_minutes * 60:
+        return None
+    user = db.session.get(StaffUser, pending.get("id")) if isinstance(pending.get("id"), int) else None
+    return user if user is not None and user.active and not user.totp_secret else None
+
+
+@bp.route("/connexion/application", methods=["GET", "POST"])
+@limiter.limit(lambda: current_config().limit_signin, methods=["POST"])
+def enrol_totp():
+    """Enrol the authenticator app (QR code and key), confirmed by its first code; then the session opens."""
+    user = _enrolling_user()
+    if user is None:
+        session.pop(ENROL_KEY, None)
+        flash("Votre connexion a expiré : saisissez à nouveau votre e-mail et votre mot de passe.", "error")
+        return redirect(url_for("auth.login"))
+    form = EnrolmentForm()
+    error = None
+    uri = begin_totp_enrolment(user)
+    db.session.commit()
+    if form.validate_on_submit():
+        if confirm_totp_enrolment(db.session, user, form.code.data, now=utcnow(), ip=client_ip()):
+            next_path = session.get(ENROL_KEY, {}).get("next")
+            return _open(user, next_path)
+        db.session.commit()
+        error = WRONG_CODE_MESSAGE
+    qr = segno.make(uri, error="m").svg_data_uri(scale=5, border=2)
+    return render_template("backoffice/auth/enrolment.html", form=form, error=error, qr=qr,
+                           secret=user.totp_pending_secret)

@@ -7,6 +7,7 @@ from flask_admin import Admin
 from models.content.entities import (
     ContactReason, ContentDocument, DocumentCategory, DocumentType, NewsItem, NoCoverageEstablishment, TermsVersion,
 )
+from models.content.entities import ServiceLink
 from models.staff.entities import StaffUser
 
 from .audit import AuditEventView
@@ -14,7 +15,9 @@ from .content import (
     ContactReasonView, ContentDocumentView, DocumentCategoryView, DocumentTypeView, NewsItemView,
     NoCoverageEstablishmentView, TermsVersionView,
 )
+from .content import ServiceLinkView
 from .dashboard import DashboardView
+from .member360 import Member360View, MemberSearchView
 from .outbox import OutboxConsoleView
 from .reports import ExportJobView, ExportView
 from .queues.bank_details import BankDetailsQueueView
@@ -44,6 +47,9 @@ def register_views(admin: Admin, db) -> None:
     admin.add_view(TeletransmissionQueueView(db, name="Télétransmission", category=QUEUES,
                                              endpoint="teletransmission_queue", url="/teletransmission"))
 
+    admin.add_view(MemberSearchView(name="Adhérents", endpoint="member_search", url="/adherents"))
+    admin.add_view(Member360View(name="Fiche adhérent", endpoint="member360", url="/adherents/fiche"))
+
     admin.add_view(DashboardView(name="Tableau de bord", category=REPORTS, endpoint="dashboard",
                                  url="/tableau-de-bord"))
     admin.add_view(ExportView(name="Exports", category=REPORTS, endpoint="exports", url="/exports"))
@@ -65,6 +71,8 @@ def register_views(admin: Admin, db) -> None:
     admin.add_view(NoCoverageEstablishmentView(NoCoverageEstablishment, db, name="Établissements sans prise en charge",
                                                category=CONTENT, endpoint="no_coverage",
                                                url="/etablissements-sans-prise-en-charge"))
+    admin.add_view(ServiceLinkView(ServiceLink, db, name="Liens des services", category=CONTENT,
+                                   endpoint="service_links", url="/liens-services"))
 
     admin.add_view(OutboxConsoleView(db, name="Envois (e-mail, SMS, fax)", category=ADMINISTRATION,
                                      endpoint="outbox", url="/envois"))

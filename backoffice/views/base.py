@@ -6,6 +6,7 @@ Every view of the back office inherits StaffModelView, StaffBaseView or StaffInd
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -18,12 +19,12 @@ from flask_admin.helpers import get_redirect_target, is_safe_url
 from flask_admin.model import typefmt
 from flask_admin.model.helpers import get_mdict_item_or_list
 from flask_login import current_user
-from markupsafe import Markup
+from markupsafe import Markup, escape
 from sqlalchemy import asc, desc, inspect, select, union_all
 from sqlalchemy.orm import defer, joinedload, load_only, raiseload
 
 from models import pagination
-from models.audit.operations import record
+from models.audit.operations import record, record_at_once
 from models.crypto import EncryptedString
 from models.base import utcnow
 from models.errors import DomainError
@@ -72,6 +73,13 @@ def _bool_fr(view, value: bool, *_args) -> str:
 
 #: The rendered menu of each (role, page, mount point): see StaffAccessMixin.menu_html.
 _MENUS: dict[tuple, Markup] = {}
+#: Rendered parts of list pages: see StaffAccessMixin.cached_html.
+_FRAGMENTS: dict[tuple, Markup] = {}
+#: How long a rendered part of a list page is reused (the options of its filters may change meanwhile).
+FRAGMENT_SECONDS = 30
+MAX_FRAGMENTS = 500
+#: URLs that depend on nothing but the mount point (static files, pages without arguments): see StaffAccessMixin.
+_FIXED_URLS: dict[tuple, str] = {}
 #: Query parameters of a list page's cursor: the page after (or before) the row it names.
 AFTER, BEFORE = "apres", "avant"
 
@@ -105,6 +113,15 @@ def primary_key(value) -> int | None:
         return None
     pk = int(text)
     return pk if 0 < pk <= MAX_ID else None
+
+
+def _path_value(row, path: list[str]):
+    """``row.a.b`` for the path ["a", "b"], None when a step is None (Flask-Admin's rec_getattr)."""
+    for attribute in path:
+        row = getattr(row, attribute, None)
+        if row is None:
+            return None
+    return row
 
 
 def _clip(value: Any, limit: int = 100) -> str:
@@ -160,6 +177,34 @@ class StaffAccessMixin:
         if menu is None:
             menu = _MENUS[key] = Markup(render_menu())
         return menu
+
+    def cached_html(self, name: str, caller) -> Markup:
+        """The block ``caller`` renders (a Jinja ``{% call %}``), kept ``FRAGMENT_SECONDS`` for the same page,
+        role and query string: for the parts of a list page that depend on nothing else (search and filter
+        forms, column headers with their sort links)."""
+        key = (name, self.endpoint, request.script_root, current_user.role if staff_signed_in() else None,
+               request.query_string, int(time.monotonic() // FRAGMENT_SECONDS))
+        html = _FRAGMENTS.get(key)
+        if html is None:
+            if len(_FRAGMENTS) >= MAX_FRAGMENTS:
+                _FRAGMENTS.clear()
+            html = _FRAGMENTS[key] = Markup(caller())
+        return html
+
+    def static_url(self, **values) -> str:
+        """The URL of one of Flask-Admin's static files (``filename``, ``v``), built once per mount point."""
+        return self.fixed_url(self.admin.endpoint + ".static", **values)
+
+    def fixed_url(self, endpoint: str, **values) -> str:
+        """``url_for(endpoint, **values)``, built once per mount point: for URLs that depend on nothing else
+        (static files, forms' targets), several on every page."""
+        key = (request.script_root, endpoint, *sorted(values.items()))
+        url = _FIXED_URLS.get(key)
+        if url is None:
+            if endpoint.startswith("."):
+                endpoint = self.endpoint + endpoint
+            url = _FIXED_URLS[key] = url_for(endpoint, **values)
+        return url
 
 
 class StaffIndexView(StaffAccessMixin, AdminIndexView):
@@ -242,7 +287,14 @@ class StaffModelView(StaffAccessMixin, ModelView):
         return args
 
     def list_load_options(self) -> list:
-        """Loader options of a list's rows: only what the list shows, never an encrypted column it does not."""
+        """Loader options of a list's rows: only what the list shows, never an encrypted column it does not
+        (built once per view: they depend on its columns only)."""
+        options = self.__dict__.get("_list_options")
+        if options is None:
+            options = self._list_options = self._build_list_load_options()
+        return options
+
+    def _build_list_load_options(self) -> list:
         shown = {name for name, _label in self._list_columns}
         if self.list_load_only is not None:
             own = [getattr(self.model, name) for name in ("id", *self.list_load_only)]
@@ -350,10 +402,68 @@ class StaffModelView(StaffAccessMixin, ModelView):
         return None, listed.rows
 
     def list_cells(self, rows) -> list[tuple[Any, list]]:
-        """Each row's id and the text of its cells, in the order of the list's columns."""
-        names = [name for name, _label in self._list_columns]
-        value, formatters, types = self._get_list_value, self.column_formatters, self.column_type_formatters
-        return [(row.id, [value(None, row, name, formatters, types) for name in names]) for row in rows]
+        """Each row's id and the text of its cells, in the order of the list's columns: what Flask-Admin's
+        ``_get_list_value`` gives (column formatter or attribute, choices, type formatter), with each column's
+        way of reading its value and each type's formatter looked up once, not for every cell."""
+        formatters, types = self.column_formatters, self.column_type_formatters
+        choices = self._column_choices_map
+        by_type: dict[type, Any] = {}
+
+        def type_formatter(value):
+            kind = type(value)
+            if kind not in by_type:
+                by_type[kind] = next((f for t, f in types.items() if isinstance(value, t)), None)
+            return by_type[kind]
+
+        readers = []
+        for name, _label in self._list_columns:
+            formatter = formatters.get(name)
+            if formatter is not None:
+                readers.append((name, lambda row, f=formatter, n=name: f(self, None, row, n), choices.get(name)))
+            else:
+                path = name.split(".")
+                readers.append((name, (lambda row, a=path[0]: getattr(row, a, None)) if len(path) == 1
+                                else (lambda row, p=path: _path_value(row, p)), choices.get(name)))
+        cells = []
+        for row in rows:
+            line = []
+            for name, read, choice in readers:
+                value = read(row)
+                if choice:
+                    line.append(choice.get(value) or value)
+                    continue
+                fmt = type_formatter(value)
+                line.append(value if fmt is None else fmt(self, value, name))
+            cells.append((row.id, line))
+        return cells
+
+    def rows_html(self, rows, actions, details_url: str | None, edit_url: str | None) -> Markup:
+        """The ``<tr>`` of a list page's rows (``list_cells``), every value escaped: what a Jinja loop would
+        write, in a fraction of its time."""
+        details = escape(details_url) if details_url else None
+        edit = escape(edit_url) if edit_url else None
+        links = self.column_display_actions
+        out = []
+        for index, (row_id, cells) in enumerate(rows, 1):
+            pk = escape(row_id)
+            out.append("\n    <tr>")
+            if actions:
+                out.append(f'<td><input type="checkbox" name="rowid" class="action-checkbox" value="{pk}" '
+                           f'aria-label="Sélectionner la ligne {index}"></td>')
+            if links:
+                out.append('<td class="list-buttons-column">')
+                if details:
+                    out.append(f'<a class="icon bo-row-action" href="{details}&amp;id={pk}" title="Voir le détail">'
+                               '<span class="fa fa-eye" aria-hidden="true"></span>'
+                               '<span class="sr-only">Voir le détail</span></a>')
+                if edit:
+                    out.append(f'<a class="icon bo-row-action" href="{edit}&amp;id={pk}" title="Modifier">'
+                               '<span class="fa fa-pencil" aria-hidden="true"></span>'
+                               '<span class="sr-only">Modifier</span></a>')
+                out.append("</td>")
+            out.extend(f"<td>{escape(cell)}</td>" for cell in cells)
+            out.append("</tr>")
+        return Markup("".join(out))
 
     @expose("/")
     def index_view(self):
@@ -381,16 +491,19 @@ class StaffModelView(StaffAccessMixin, ModelView):
             search=view_args.search, search_placeholder=self.search_placeholder(), filters=self._filters,
             filter_groups=self._get_filter_groups(), active_filters=view_args.filters,
             filter_args=self._get_filters(view_args.filters), actions=actions,
-            actions_confirmation=actions_confirmation, action_form=self.action_form() if actions else None,
+            actions_confirmation=actions_confirmation, action_form=None,  # the list template writes it out
             return_url=return_url, extra_args=view_args.extra_args,
             details_url=self.get_url(".details_view", url=return_url) if self.can_view_details else None,
             edit_url=self.get_url(".edit_view", url=return_url) if self.can_edit else None,
             export_links=self.export_links(view_args) if self.can_export else [])
         if self.holds_member_data:  # one event per page view of member data: who, which view, filters, rows
-            self.audit("backoffice.listed", view=self.endpoint, page=view_args.page,
-                       search=_clip(view_args.search) if view_args.search else None,
-                       filters=[[_clip(name), _clip(value)] for _idx, name, value in view_args.filters or []],
-                       rows=len(listed.rows))
+            record_at_once(db.session, "backoffice.listed", actor_type="staff", actor_id=current_user.id,
+                           ip=client_ip(), now=utcnow(), view=self.endpoint, page=view_args.page,
+                           search=_clip(view_args.search) if view_args.search else None,
+                           filters=[[_clip(name), _clip(value)] for _idx, name, value in view_args.filters or []],
+                           rows=len(listed.rows))
+            # The page is rendered: its rows are let go before the commit rather than expired one by one.
+            db.session.expunge_all()
             db.session.commit()
         return response
 

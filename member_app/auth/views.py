@@ -569,8 +569,9 @@ def account_security():
                            masked_mobile=security.mask_mobile(member.mobile if member.mobile_verified else None))
 
 
-#: The changes of the second factor that need the password and a code again (ASVS 7.5.1).
-REAUTH_CHANGES = ("application", "sms", "mobile")
+#: The changes of the second factor, and of the e-mail address, that need the password and a code again
+#: (ASVS 7.5.1).
+REAUTH_CHANGES = ("application", "sms", "mobile", "email")
 
 
 def _start_reauthentication(change: str):
@@ -603,6 +604,8 @@ def _after_reauthentication(member: Member, change: str):
         db.session.commit()
         flash(_("Vous recevrez désormais le code de connexion par SMS."))
         return redirect(url_for(".account_security"))
+    if change == "email":
+        return redirect(url_for("profile.email"))
     return redirect(url_for(".mobile_change"))
 
 
@@ -628,6 +631,14 @@ def totp_disable():
 def mobile_change_start():
     """Receive the codes on another mobile: the password and a code of the current factor again."""
     return _start_reauthentication("mobile")
+
+
+@bp.post("/mon-compte/securite/email/nouveau")
+@login_required
+@limiter.limit(lambda: _config().limit_code_sends)
+def email_change_start():
+    """Change the e-mail address (Mes informations personnelles): the password and a code again first."""
+    return _start_reauthentication("email")
 
 
 @bp.route("/mon-compte/securite/confirmer/<change>", methods=["GET", "POST"])

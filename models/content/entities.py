@@ -138,3 +138,34 @@ class NoCoverageEstablishment(Base):
 
     def __str__(self) -> str:
         return self.label
+
+
+class ServiceLink(TimestampMixin, Base):
+    """A web address (and its text) of "Services et outils" that staff keep up to date.
+
+    ``key`` names the place of the link in the member area (see ``models.content.services.SERVICE_LINKS``);
+    a key without a row shows the product's default address and text.
+    """
+
+    __tablename__ = "service_link"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(40), unique=True)
+    label: Mapped[str] = mapped_column(String(200), comment="the link's text")
+    url: Mapped[str] = mapped_column(String(500))
+    description: Mapped[str] = mapped_column(Text, default="", comment="the text shown with the link")
+
+    def __str__(self) -> str:
+        return self.label
+
+
+class ContentDocumentVersion(Base):
+    """A PDF uploaded for a downloadable document; every upload is kept, the document points at the latest."""
+
+    __tablename__ = "content_document_version"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    document_id: Mapped[int] = mapped_column(ForeignKey("content_document.id", ondelete="CASCADE"), index=True)
+    file_id: Mapped[int] = mapped_column(ForeignKey("stored_file.id"))
+    uploaded_at: Mapped[datetime]
+    uploaded_by_id: Mapped[int | None] = mapped_column(ForeignKey("staff_user.id"))

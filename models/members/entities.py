@@ -41,6 +41,9 @@ class Member(TimestampMixin, Base):
     """An adherent: the person who holds the account of a family (the principal insured)."""
 
     __tablename__ = "member"
+    # Member 360 finds a member by name and birth date through this index (the number and the NIR's blind index
+    # have their own).
+    __table_args__ = (Index("ix_member_birth_date_last_name", "birth_date", "last_name"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     number: Mapped[str] = mapped_column(String(20), unique=True, comment="Identifiant mese")
@@ -133,6 +136,8 @@ class CodePurpose(enum.StrEnum):
     MOBILE_CHANGE = "mobile_change"
     #: Confirms a change of bank details typed by a signed-in member (bound to that pending change).
     BANK_DETAILS = "bank"
+    #: Sent by e-mail to the new address of a signed-in member who changes it (``destination``: that address).
+    EMAIL_CHANGE = "email_change"
 
 
 class OneTimeCode(Base):
@@ -145,7 +150,8 @@ class OneTimeCode(Base):
     purpose: Mapped[CodePurpose] = mapped_column(StrEnumType(CodePurpose, 20))
     code_hash: Mapped[str] = mapped_column(String(64))
     binding: Mapped[str] = mapped_column(String(64), comment="hash of the sign-in attempt or session it belongs to")
-    destination: Mapped[str | None] = mapped_column(String(20), comment="mobile the code went to or confirms")
+    destination: Mapped[str | None] = mapped_column(String(254),
+                                                    comment="mobile or e-mail address the code went to or confirms")
     created_at: Mapped[datetime]
     expires_at: Mapped[datetime]
     attempts: Mapped[int] = mapped_column(default=0)

@@ -7,7 +7,7 @@ import unicodedata
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import lru_cache
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -19,6 +19,7 @@ from ..errors import DomainError
 from ..i18n import Message
 
 if TYPE_CHECKING:
+    from ..staff.entities import StaffUser
     from .entities import Member
 
 #: OWASP minimum for Argon2id: 19 MiB, 2 iterations, 1 lane.
@@ -158,14 +159,22 @@ def rule_problems(password: str, member: Member | None = None) -> list[str]:
     return problems
 
 
-def was_used_before(session: Session, member: Member, password: str) -> bool:
-    """True when ``password`` is the current password or one in the member's history."""
+def _history_of(owner) -> tuple[type, Any]:
+    """The history table of ``owner``'s passwords (a member's or a staff member's) and its owner column."""
+    from ..staff.entities import StaffPasswordHistory, StaffUser
     from .entities import PasswordHistory
 
-    hashes = [member.password_hash] if member.password_hash else []
-    if member.id is not None:
-        hashes += session.scalars(select(PasswordHistory.password_hash)
-                                  .where(PasswordHistory.member_id == member.id)).all()
+    if isinstance(owner, StaffUser):
+        return StaffPasswordHistory, StaffPasswordHistory.staff_id
+    return PasswordHistory, PasswordHistory.member_id
+
+
+def was_used_before(session: Session, owner: Member | StaffUser, password: str) -> bool:
+    """True when ``password`` is the current password or one in the history of ``owner`` (member or staff)."""
+    history, owner_column = _history_of(owner)
+    hashes = [owner.password_hash] if owner.password_hash else []
+    if owner.id is not None:
+        hashes += session.scalars(select(history.password_hash).where(owner_column == owner.id)).all()
     return any(verify_password(h, password) for h in hashes)
 
 
@@ -193,14 +202,19 @@ def checked_password_hash(session: Session, member: Member, password: str) -> st
     return hash_password(password)
 
 
-def install_password_hash(session: Session, member: Member, password_hash: str, *, now: datetime) -> None:
-    """Make an already checked hash the member's password; the old hash goes to the history."""
-    from .entities import PasswordHistory
+def install_password_hash(session: Session, owner: Member | StaffUser, password_hash: str, *,
+                          now: datetime) -> None:
+    """Make an already checked hash the password of ``owner`` (member or staff); the old hash goes to the history."""
+    history, owner_column = _history_of(owner)
+    if owner.password_hash and _is_hash(owner.password_hash):
+        session.add(history(**{owner_column.key: owner.id, "password_hash": owner.password_hash, "created_at": now}))
+    owner.password_hash = password_hash
+    owner.password_set_at = now
 
-    if member.password_hash:
-        session.add(PasswordHistory(member_id=member.id, password_hash=member.password_hash, created_at=now))
-    member.password_hash = password_hash
-    member.password_set_at = now
+
+def _is_hash(value: str) -> bool:
+    """True for a real Argon2 hash (an invited staff member's placeholder is none)."""
+    return value.startswith("$argon2")
 
 
 @dataclass(frozen=True)

@@ -222,9 +222,12 @@ def mask_mobile(e164: str | None) -> str:
     return f"{digits[:2]} ** ** ** {digits[-2:]}" if len(digits) == 10 else ""
 
 
-def _check_can_send(session: Session, member: Member, binding: str, policy: SignInPolicy, now: datetime) -> None:
-    last = session.scalar(select(func.max(OneTimeCode.created_at)).where(
-        OneTimeCode.member_id == member.id, OneTimeCode.binding == binding))
+def _check_can_send(session: Session, member: Member, binding: str, policy: SignInPolicy, now: datetime,
+                    purpose: CodePurpose | None = None) -> None:
+    recent = [OneTimeCode.member_id == member.id, OneTimeCode.binding == binding]
+    if purpose is not None:  # only a code of the same purpose must be waited for
+        recent.append(OneTimeCode.purpose == purpose)
+    last = session.scalar(select(func.max(OneTimeCode.created_at)).where(*recent))
     if last is not None and now - last < timedelta(seconds=policy.code_resend_seconds):
         raise CodeNotSent(Message(
             "Un code vient de vous être envoyé : patientez une minute avant d'en demander un autre."))
@@ -248,6 +251,22 @@ def _issue_code(session: Session, member: Member, *, purpose: CodePurpose, bindi
                       expires_at=now + timedelta(minutes=policy.code_minutes))
     session.add(otc)
     return otc, code
+
+
+def issue_code(session: Session, member: Member, *, purpose: CodePurpose, attempt: str, destination: str,
+               policy: SignInPolicy, now: datetime) -> str:
+    """A fresh 6-digit code for this session (or sign-in attempt), within the limits of sending codes.
+
+    For a code the caller delivers itself (an e-mail); raises :class:`CodeNotSent` as :func:`send_code` does,
+    except that only a recent code of the same ``purpose`` must be waited for (the re-authentication code sent a
+    moment before does not hold the e-mail back).
+    """
+    binding = attempt_binding(attempt)
+    _check_can_send(session, member, binding, policy, now, purpose=purpose)
+    _otc, code = _issue_code(session, member, purpose=purpose, binding=binding, destination=destination,
+                             policy=policy, now=now)
+    session.flush()
+    return code
 
 
 def _queue_code_sms(session: Session, member: Member, *, to: str, code: str, purpose: CodePurpose,
@@ -404,8 +423,9 @@ class ReauthenticationRequired(DomainError):
     """A change of the second factor needs the password and a code asked again in this session."""
 
 
-def _require_reauthentication(web_session: WebSession | None, session_policy: SessionPolicy,
-                              now: datetime) -> None:
+def require_reauthentication(web_session: WebSession | None, session_policy: SessionPolicy,
+                             now: datetime) -> None:
+    """Raise :class:`ReauthenticationRequired` unless password and code were asked again in this session lately."""
     if not reauthenticated(web_session, policy=session_policy, now=now):
         raise ReauthenticationRequired(Message("Pour modifier la sécurité de votre connexion, confirmez d'abord "
                                                "votre identité avec votre mot de passe et un code."))
@@ -440,7 +460,7 @@ def confirm_totp_enrolment(session: Session, member: Member, code: str, *, web_s
 
     Needs a recent re-authentication in this session (ASVS 7.5.1): raises :class:`ReauthenticationRequired`.
     """
-    _require_reauthentication(web_session, session_policy, now)
+    require_reauthentication(web_session, session_policy, now)
     timecode = _verify_totp(member, code, now)
     if timecode is None:
         record(session, "totp.enrolment_failed", subject=member, ip=ip, now=now, **_actor(member))
@@ -456,7 +476,7 @@ def confirm_totp_enrolment(session: Session, member: Member, code: str, *, web_s
 def disable_totp(session: Session, member: Member, *, web_session: WebSession | None, session_policy: SessionPolicy,
                  ip: str | None, now: datetime) -> None:
     """Go back to SMS codes, after a re-authentication with the app's code; tell the member by e-mail."""
-    _require_reauthentication(web_session, session_policy, now)
+    require_reauthentication(web_session, session_policy, now)
     if member.second_factor is not SecondFactor.TOTP:
         raise DomainError(Message("Vous recevez déjà le code de connexion par SMS."))
     member.second_factor = SecondFactor.SMS
@@ -538,7 +558,7 @@ def request_mobile_change(session: Session, member: Member, mobile: str, *, web_
                           web_session_key: str, session_policy: SessionPolicy, policy: SignInPolicy,
                           ip: str | None, now: datetime) -> None:
     """A signed-in member, re-authenticated, asks to receive codes on another mobile: a code goes to it."""
-    _require_reauthentication(web_session, session_policy, now)
+    require_reauthentication(web_session, session_policy, now)
     send_code(session, member, attempt=web_session_key, purpose=CodePurpose.MOBILE_CHANGE, destination=mobile,
               policy=policy, ip=ip, now=now)
 

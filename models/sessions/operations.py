@@ -63,11 +63,22 @@ def _live(policy: SessionPolicy, now: datetime):
             WebSession.last_seen_at > now - timedelta(minutes=policy.idle_minutes) - TOUCH_EVERY)
 
 
+def well_formed_key(key) -> bool:
+    """True when ``key`` may be a session key of a cookie (a short string)."""
+    return bool(key) and isinstance(key, str) and len(key) <= 100
+
+
+def live_key_conditions(key: str | None, *, policy: SessionPolicy, now: datetime) -> tuple | None:
+    """SQL conditions of the live session behind a cookie key, or None when ``key`` cannot be one."""
+    if not well_formed_key(key):
+        return None
+    return (WebSession.key_hash == key_hash(key), *_live(policy, now))
+
+
 def find_session(session: Session, key: str | None, *, policy: SessionPolicy, now: datetime) -> WebSession | None:
     """The live session behind a cookie key (not ended, within its idle time and absolute lifetime), or None."""
-    if not key or not isinstance(key, str) or len(key) > 100:
-        return None
-    return session.scalar(select(WebSession).where(WebSession.key_hash == key_hash(key), *_live(policy, now)))
+    conditions = live_key_conditions(key, policy=policy, now=now)
+    return None if conditions is None else session.scalar(select(WebSession).where(*conditions))
 
 
 def find_member_session(session: Session, key: str | None, *, policy: SessionPolicy, now: datetime):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 from datetime import datetime
 
-from sqlalchemy import String
+from sqlalchemy import ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ..base import Base, StrEnumType, TimestampMixin
@@ -33,6 +33,8 @@ class StaffUser(TimestampMixin, Base):
     password_set_at: Mapped[datetime]
     totp_secret: Mapped[str | None] = mapped_column(EncryptedString())
     totp_last_timecode: Mapped[int | None]
+    totp_pending_secret: Mapped[str | None] = mapped_column(
+        EncryptedString(), comment="secret shown during enrolment, until its first code is typed")
     active: Mapped[bool] = mapped_column(default=True)
     failed_login_count: Mapped[int] = mapped_column(default=0)
     last_failed_login_at: Mapped[datetime | None]
@@ -62,3 +64,42 @@ class StaffUser(TimestampMixin, Base):
 
     def __str__(self) -> str:
         return self.full_name
+
+
+class StaffPasswordHistory(Base):
+    """A password hash a staff member used before, so that it is never used again (as for members)."""
+
+    __tablename__ = "staff_password_history"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    staff_id: Mapped[int] = mapped_column(ForeignKey("staff_user.id", ondelete="CASCADE"), index=True)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[datetime]
+
+
+class StaffInvitation(Base):
+    """A single-use, expiring link e-mailed to a new staff member to set a password; only its SHA-256 is kept."""
+
+    __tablename__ = "staff_invitation"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    staff_id: Mapped[int] = mapped_column(ForeignKey("staff_user.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    invited_by_id: Mapped[int | None] = mapped_column(ForeignKey("staff_user.id"),
+                                                      comment="empty when sent by the command line")
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    used_at: Mapped[datetime | None]
+
+
+class TotpResetRequest(Base):
+    """An admin's request to reset a staff member's authenticator app; a second admin confirms it."""
+
+    __tablename__ = "staff_totp_reset"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    staff_id: Mapped[int] = mapped_column(ForeignKey("staff_user.id", ondelete="CASCADE"), index=True)
+    requested_by_id: Mapped[int] = mapped_column(ForeignKey("staff_user.id"))
+    requested_at: Mapped[datetime]
+    confirmed_by_id: Mapped[int | None] = mapped_column(ForeignKey("staff_user.id"))
+    confirmed_at: Mapped[datetime | None]

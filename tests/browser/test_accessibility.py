@@ -32,9 +32,12 @@ from models.base import utcnow
 from models.content.entities import (
     ContactReason, ContentDocument, DocumentCategory, DocumentType, NewsItem, NoCoverageEstablishment, TermsVersion,
 )
+from models.content.entities import ServiceLink
+from models.contracts.entities import Contract
 from models.db import session_factory
 from models.demo import load_demo
 from models.members.activation import request_password_reset
+from models.members.operations import request_email_change
 from models.members.entities import Member, SecondFactor
 from models.members.security import begin_totp_enrolment, sign_in_stamp
 from models.outbox.entities import AttemptOutcome, Channel, OutboxAttempt, OutboxMessage, OutboxStatus
@@ -44,7 +47,9 @@ from models.requests.hospital_coverage import (
 )
 from models.requests.workflow import local_today, start_request
 from models.sessions.operations import find_session, open_session
-from models.staff.entities import StaffUser
+from models.staff.administration import invite_staff, request_totp_reset
+from models.staff.entities import StaffRole, StaffUser
+from models.staff.operations import create_staff
 from models.requests.bank_details import BankChangeInput, prepare_bank_change
 from models.requests.entities import (
     BankDetailChangeRequest, ContactRequest, DocumentSubmission, TeletransmissionRequest,
@@ -94,6 +99,34 @@ def _next_page(page, values):
     """Follow the list's "Page suivante" link (a keyset cursor)."""
     page.get_by_role("link", name="Page suivante ›").click()
     page.wait_for_load_state("load")
+
+
+def _open_actions(page, values):
+    """Open the "three dots" menu of a card or certificate (Télécharger / Envoyer par e-mail)."""
+    page.locator("details.more-actions summary").first.click()
+    page.locator("details.more-actions[open] ul").wait_for()
+
+
+def _preview(fill: dict):
+    """Fill a content form and press its "Aperçu" button (the member's view is shown above the form)."""
+
+    def act(page, values):
+        form = page.locator("form:has([name='_apercu'])").first
+        for name, value in fill.items():
+            form.locator(f"[name={name!r}]").first.fill(value)
+        with page.expect_navigation():
+            form.locator("[name='_apercu']").click()
+        page.wait_for_load_state("load")
+
+    return act
+
+
+PREVIEWS = {  # endpoint: the fields to fill before asking for a preview
+    "news": {"title": "Nouveaux barèmes", "body": "Consultez-les.", "link_url": "/documents",
+             "starts_on": "2027-01-01"},
+    "content_documents": {"title": "Tableau des garanties", "description": "Barèmes 2027.", "position": "1"},
+    "terms": {"version": "2099-01", "body": "Article 1. Objet du service."},
+}
 
 
 def _open_menu(page, values):
@@ -177,6 +210,8 @@ MEMBER_STATES = [
               act=_submit_without_browser_checks("files"), errors=True),
     PageState(M, "teletransmission.new", "request in progress", "/teletransmission/{child_id}", who="lea"),
     PageState(M, "my_requests.index", "every request of the family", "/mes-demandes/", who="lea"),
+    PageState(M, "privacy.consultations", "consultations of the file by role", "/mon-compte/consultations", who="lea",
+              expect="table.consultations"),
     PageState(M, "my_requests.show", "waiting for the member's answer", "/mes-demandes/{documents_ref}", who="lea",
               expect="#reponse"),
     PageState(M, "my_requests.show", "answer refused", "/mes-demandes/{documents_ref}", who="lea",
@@ -195,6 +230,45 @@ MEMBER_STATES = [
               expect="ul.documents a"),
     PageState(M, "publications.information", "Bulletins Santé", "/documents-d-information", who="lea",
               expect="ul.documents a"),
+    PageState(M, "card.card", "card of the first contract", "/ma-carte-mutuelle", who="lea"),
+    PageState(M, "card.card", "menu open", "/ma-carte-mutuelle/{lea_contract_id}", who="lea", act=_open_actions),
+    PageState(M, "card.certificate", "whole family", "/attestation", who="lea"),
+    PageState(M, "card.certificate", "one person, menu open", "/attestation/{lea_contract_id}?beneficiaire={spouse_id}",
+              who="lea", act=_open_actions),
+    PageState(M, "card.send", "empty form", "/envoyer/carte/{lea_contract_id}", who="lea"),
+    PageState(M, "card.send", "errors", "/envoyer/attestation/{lea_contract_id}", who="lea",
+              act=_submit_without_browser_checks("email", {"email": "pas-une-adresse"}), errors=True),
+    PageState(M, "services.teleconsultation", "family table", "/services/teleconsultation", who="lea"),
+    PageState(M, "services.find_professional", "empty form", "/services/professionnel-de-sante", who="lea"),
+    PageState(M, "services.find_professional", "errors", "/services/professionnel-de-sante?where=Grenoble",
+              who="lea", errors=True),
+    PageState(M, "services.assistance", "IMA (collective contract)", "/services/assistance", who="lea"),
+    PageState(M, "services.assistance", "RMA (individual contract)", "/services/assistance", who="michel"),
+    PageState(M, "services.kalixia", "six partners", "/services/reseau-kalixia", who="lea"),
+    PageState(M, "services.prevention", "space and webinars", "/services/prevention-sante", who="lea"),
+    PageState(M, "retirement.index", "documents", "/futur-retraite", who="lea"),
+    PageState(M, "(error page)", "403 (future retiree page of a retiree)", "/futur-retraite", who="michel",
+              status=403),
+    PageState(M, "contracts.index", "two health contracts", "/mon-contrat", who="lea", expect=".contract-card"),
+    PageState(M, "contracts.detail", "beneficiaries, each tele-transmission state", "/mon-contrat/{socle_id}",
+              who="lea", expect=".person"),
+    PageState(M, "contracts.contributions", "collective contracts (payslip)", "/cotisations", who="lea"),
+    PageState(M, "contracts.contributions", "individual contract schedule", "/cotisations", who="michel",
+              expect="table.schedule"),
+    PageState(M, "contracts.bank_details", "member and beneficiaries", "/coordonnees-bancaires", who="lea",
+              expect=".person"),
+    PageState(M, "profile.index", "personal information", "/mes-informations", who="lea"),
+    PageState(M, "auth.reauthenticate", "before a change of e-mail", "/mon-compte/securite/confirmer/email",
+              who="lea"),
+    PageState(M, "profile.address", "form", "/mes-informations/adresse", who="lea"),
+    PageState(M, "profile.address", "errors", "/mes-informations/adresse", who="lea",
+              act=_submit_without_browser_checks("postcode", {"postcode": "38", "city": ""}), errors=True),
+    PageState(M, "profile.email", "empty form", "/mes-informations/email", who="paul", expect="#new-email"),
+    PageState(M, "profile.email", "errors", "/mes-informations/email", who="paul",
+              act=_submit_without_browser_checks("new-email", {"new-email": "lea@"}), errors=True),
+    PageState(M, "profile.email", "code to type", "/mes-informations/email", who="nina", expect="#check-code"),
+    PageState(M, "profile.email", "wrong code", "/mes-informations/email", who="nina",
+              act=_submit_without_browser_checks("check-code", {"check-code": "000000"}), errors=True),
     PageState(M, "(error page)", "404", "/page-inexistante", status=404),
     PageState(M, "(error page)", "404 signed in", "/prise-en-charge-hospitaliere/PEC-2000-000001", who="lea",
               status=404),
@@ -210,6 +284,7 @@ CONTENT_VIEWS = {  # endpoint: (URL, a required field of its form, the world key
     "document_types": ("/types-documents", "name", "type_id"),
     "contact_reasons": ("/motifs-contact", "name", "reason_id"),
     "no_coverage": ("/etablissements-sans-prise-en-charge", "label", "no_coverage_id"),
+    "service_links": ("/liens-services", "url", "service_link_id"),
 }
 QUEUE_VIEWS = [  # endpoint, URL, the world key of one request, who looks at it
     ("documents_queue", "/depots-documents", "documents_id", "manager"),
@@ -226,6 +301,17 @@ BACKOFFICE_STATES = [
     PageState(B, "auth.login", "notice (signed out)", "/connexion", who="signed_out_notice", expect=".alert"),
     PageState(B, "auth.totp", "empty form", "/connexion/code", who="admin_pending"),
     PageState(B, "auth.totp", "wrong code", "/connexion/code", who="admin_pending",
+              act=submit("code", {"code": "000000"}), errors=True),
+    PageState(B, "auth.invitation", "empty form", "/invitation/{invitation_token}"),
+    PageState(B, "auth.invitation", "errors", "/invitation/{invitation_token}",
+              act=_submit_without_browser_checks("new_password"), errors=True),
+    PageState(B, "auth.invitation", "weak password", "/invitation/{invitation_token}",
+              act=submit("new_password", {"new_password": "court", "confirmation": "court"}), errors=True),
+    PageState(B, "auth.invitation", "link no longer valid", "/invitation/lien-perime", status=404,
+              expect=".alert-danger"),
+    PageState(B, "auth.enrol_totp", "QR code and key", "/connexion/application", who="newcomer_enrol",
+              expect="img.bo-qr"),
+    PageState(B, "auth.enrol_totp", "wrong code", "/connexion/application", who="newcomer_enrol",
               act=submit("code", {"code": "000000"}), errors=True),
     PageState(B, "auth.change_password", "empty form", "/mot-de-passe", who="agent"),
     PageState(B, "auth.change_password", "errors", "/mot-de-passe", who="agent",
@@ -262,6 +348,18 @@ BACKOFFICE_STATES = [
     PageState(B, "outbox.resend_view", "confirmation", "/envois/renvoyer/?id={outbox_dead_id}", who="manager"),
     PageState(B, "outbox.resend_view", "risk not accepted", "/envois/renvoyer/?id={outbox_dead_id}", who="manager",
               act=submit("risque_doublon"), errors=True),
+    PageState(B, "member_search.index", "empty form", "/adherents/", who="agent"),
+    PageState(B, "member_search.index", "results (links to the queues)", "/adherents/?number=4400000", who="agent"),
+    PageState(B, "member_search.index", "results", "/adherents/?last_name=rimon&birth_date=10/01/1984",
+              who="manager", expect="a[href*='/adherents/fiche/']"),
+    PageState(B, "member_search.index", "errors", "/adherents/?last_name=RIMON", who="manager", status=400,
+              errors=True),
+    PageState(B, "member360.index", "files opened lately", "/adherents/fiche/", who="manager"),
+    PageState(B, "member360.member", "member file", "/adherents/fiche/{lea_id}/", who="manager"),
+    PageState(B, "member360.member", "unmask form errors", "/adherents/fiche/{lea_id}/", who="manager",
+              act=_submit_without_browser_checks("reason"), errors=True),
+    PageState(B, "member360.member", "unmasked", "/adherents/fiche/{lea_id}/", who="admin",
+              act=submit("reason", {"reason": "Appel de l'adhérente : vérification"}), expect="#en-clair"),
     PageState(B, "audit.index_view", "list with rows", "/journal/", who="manager"),
     PageState(B, "audit.index_view", "filtered", "/journal/?flt0_0=backoffice.viewed", who="manager"),
     PageState(B, "audit.index_view", "second page (pager)", "/journal/?page=1", who="manager",
@@ -281,6 +379,15 @@ BACKOFFICE_STATES = [
     PageState(B, "staff.index_view", "list with rows", "/personnel/", who="admin"),
     PageState(B, "staff.details_view", "staff member", "/personnel/details/?id={agent_id}", who="admin"),
     PageState(B, "staff.edit_view", "form", "/personnel/edit/?id={agent_id}", who="admin"),
+    PageState(B, "staff.create_view", "invitation form", "/personnel/new/", who="admin"),
+    PageState(B, "staff.create_view", "errors", "/personnel/new/", who="admin",
+              act=_submit_without_browser_checks("email"), errors=True),
+    PageState(B, "staff.totp_reset_view", "request", "/personnel/application-authentification/?id={agent_id}",
+              who="admin"),
+    PageState(B, "staff.totp_reset_view", "waiting for a second admin",
+              "/personnel/application-authentification/?id={manager_id}", who="admin", expect=".alert-info"),
+    PageState(B, "staff.totp_reset_view", "confirmation by a second admin",
+              "/personnel/application-authentification/?id={manager_id}", who="admin2", expect=".btn-danger"),
     PageState(B, "staff.edit_view", "errors", "/personnel/edit/?id={agent_id}", who="admin",
               act=_submit_without_browser_checks("full_name", {"full_name": ""}), errors=True),
     *[state for endpoint, (url, required, row) in CONTENT_VIEWS.items() for state in (
@@ -291,6 +398,10 @@ BACKOFFICE_STATES = [
                   act=_submit_without_browser_checks(required), errors=True),
         PageState(B, f"{endpoint}.edit_view", "form", f"{url}/edit/?id={{{row}}}", who="manager"),
     )],
+    *[PageState(B, f"{endpoint}.create_view", "preview", f"{CONTENT_VIEWS[endpoint][0]}/new/", who="manager",
+                act=_preview(fill), expect=".member-preview") for endpoint, fill in PREVIEWS.items()],
+    PageState(B, "terms.edit_view", "preview", "/conditions-utilisation/edit/?id={terms_id}", who="manager",
+              act=_preview({}), expect=".member-preview"),
     PageState(B, "(error page)", "403", "/personnel/", who="agent", status=403),
     PageState(B, "(error page)", "404", "/page-inexistante", who="agent", status=404),
     PageState(B, "(error page)", "404 signed out", "/page-inexistante", status=404),
@@ -305,12 +416,17 @@ EXCLUDED = {
         Exclusion("auth.totp_start", "POST-only action, answers with a redirect to the enrolment page"),
         Exclusion("auth.totp_disable", "POST-only action, answers with a redirect to the security page"),
         Exclusion("auth.mobile_change_start", "POST-only action, answers with a redirect to the re-authentication"),
+        Exclusion("auth.email_change_start", "POST-only action, answers with a redirect to the re-authentication"),
         Exclusion("auth.end_session", "POST-only action, answers with a redirect to the sessions page"),
         Exclusion("bank_change.resend", "POST-only action, answers with a redirect to the code page"),
         Exclusion("my_requests.file", "file download (the family's own files)"),
         Exclusion("reimbursements.statement_pdf", "PDF download (tests/member_app/test_reimbursements.py)"),
         Exclusion("reimbursements.export_csv", "CSV download (tests/member_app/test_reimbursements.py)"),
         Exclusion("publications.download", "PDF download (tests/member_app/test_publications.py)"),
+        Exclusion("card.card_pdf", "file download (PDF of the card)"),
+        Exclusion("card.certificate_pdf", "file download (PDF of the certificate)"),
+        Exclusion("retirement.download", "file download (PDF documents for future retirees)"),
+        Exclusion("contracts.guarantees", "PDF of a contract's guarantees table"),
         Exclusion("health", "JSON of the health check, for load balancers"),
     ],
     "backoffice": [
@@ -318,6 +434,7 @@ EXCLUDED = {
         Exclusion("admin.static", "files (Flask-Admin's CSS and scripts)"),
         Exclusion("auth.logout", "POST-only action (its notice is the state 'auth.login[notice (signed out)]')"),
         Exclusion("own_sessions.end", "POST-only action, answers with a redirect to the sessions page"),
+        Exclusion("member360.unlock", "POST-only action, answers with a redirect to the member's file"),
         Exclusion("*.action_view", "POST-only: list actions, answer with a redirect to the list"),
         Exclusion("*.delete_view", "POST-only, and nothing is deleted from the back office (can_delete = False)"),
         Exclusion("*.ajax_update", "POST-only JSON of in-line list editing (no editable column)"),
@@ -337,7 +454,6 @@ EXCLUDED = {
         Exclusion("audit.create_view", "switched off (can_create = False)"),
         Exclusion("audit.edit_view", "switched off (can_edit = False)"),
         Exclusion("audit.details_view", "switched off (can_view_details = False)"),
-        Exclusion("staff.create_view", "switched off (can_create = False): staff are created with `mese staff`"),
         Exclusion("health", "JSON of the health check, for load balancers"),
         Exclusion("exports.job_state", "JSON of an export's progress, read by js/export-progress.js"),
         Exclusion("exports.download", "file download (XLSX)"),
@@ -398,6 +514,8 @@ class World:
             return {"_flashes": [("info", "Vous êtes déconnecté(e).")]}
         if who.endswith("_pending"):
             return {"staff_pending": {"id": self.staff[who.removesuffix("_pending")][0], "at": now, "next": None}}
+        if who.endswith("_enrol"):
+            return {"staff_enrol": {"id": self.staff[who.removesuffix("_enrol")][0], "at": now, "next": None}}
         return {"_user_id": self.staff[who][1], "_fresh": True, "auth_complete": True, "last_seen": now}
 
 
@@ -469,7 +587,7 @@ def world(migrated_database, models_config):
         session.commit()
         first = {model: session.scalar(select(model.id).order_by(model.id)) for model in (
             NewsItem, ContentDocument, TermsVersion, DocumentCategory, DocumentType, ContactReason,
-            NoCoverageEstablishment, OutboxMessage)}
+            NoCoverageEstablishment, OutboxMessage, ServiceLink)}
         dead_fax = OutboxMessage(channel=Channel.FAX, recipient="0476000001", subject="Prise en charge",
                                  related=requests[2].reference, status=OutboxStatus.DEAD, attempts=1,
                                  last_error=INTERRUPTED_ERROR, attachments=[])
@@ -477,6 +595,16 @@ def world(migrated_database, models_config):
         session.flush()
         session.add(OutboxAttempt(message_id=dead_fax.id, number=1, worker="worker-1:4242", started_at=now,
                                   ended_at=now, outcome=AttemptOutcome.INTERRUPTED, detail=INTERRUPTED_ERROR))
+        session.commit()
+        # Staff administration: an invitation link, a newcomer enrolling the app, a reset asked by one admin.
+        invitation_tokens: list[str] = []
+        invite_staff(session, email="invitee@mese.test", full_name="Inès Invitée", role=StaffRole.AGENT,
+                     by=staff["admin"], make_link=lambda raw: invitation_tokens.append(raw) or raw, now=now)
+        newcomer = invite_staff(session, email="newcomer@mese.test", full_name="Noé Nouveau", role=StaffRole.AGENT,
+                                by=staff["admin"], make_link=lambda raw: raw, now=now)
+        second_admin, _uri = create_staff(session, email="admin2@mese.test", full_name="Adèle Admin",
+                                          role=StaffRole.ADMIN, password="Second-Admin-2026", now=now)
+        request_totp_reset(session, staff["manager"], by=staff["admin"], now=now)
         session.commit()
         values = {
             "outbox_dead_id": dead_fax.id,
@@ -491,19 +619,33 @@ def world(migrated_database, models_config):
             "contact_id": demo[ContactRequest].id, "contact_ref": demo[ContactRequest].reference,
             "contact_new_id": contact_new.id, "bank_id": demo[BankDetailChangeRequest].id,
             "bank_ref": demo[BankDetailChangeRequest].reference, "teletransmission_id": teletransmission.id,
-            "spouse_id": samuel.id, "child_id": zoe.id,
+            "spouse_id": samuel.id, "child_id": zoe.id, "lea_id": lea.id,
             "bank_token": bank_token,
+            "service_link_id": first[ServiceLink],
+            "lea_contract_id": session.scalar(select(Contract.id).where(Contract.member_id == lea.id)
+                                              .order_by(Contract.subscribed_on, Contract.id)),
+            "invitation_token": invitation_tokens[0], "manager_id": staff["manager"].id,
         }
         members = {"lea": lea, "michel": michel, "axel": axel, "paul": paul, "nina": nina}
         member_policy, staff_policy = MemberAppConfig().session_policy(), BackofficeConfig().session_policy()
+        member_policy_codes = MemberAppConfig().sign_in_policy()
         keys = {k: open_session(session, member_id=m.id, policy=member_policy, ip="127.0.0.1",
                                 user_agent="Mozilla/5.0 (Linux; Android 14) Chrome/120 Mobile", now=now)
                 for k, m in members.items()}
         open_session(session, member_id=lea.id, policy=member_policy, ip="192.0.2.7",
                      user_agent="Mozilla/5.0 (Windows NT 10.0) Firefox/128.0", now=now)
+        # Nina has asked to change her e-mail address: the page waits for the code sent to the new one.
+        nina_session = find_session(session, keys["nina"], policy=member_policy, now=now)
+        nina_session.reauthenticated_at = now
+        request_email_change(session, nina, "nina.nouvelle@example.fr", web_session=nina_session,
+                             web_session_key=keys["nina"], session_policy=member_policy,
+                             policy=member_policy_codes, ip=None, now=now)
+        nina_session.reauthenticated_at = None  # the code page shows without the form of a new address
+        values["socle_id"] = next(c.id for c in lea.contracts if c.number == "C40SOCLE")
         # Paul and Axel have just confirmed their identity: the mobile change and app enrolment pages are open.
         for name in ("paul", "axel"):
             find_session(session, keys[name], policy=member_policy, now=now).reauthenticated_at = now
+        staff = {**staff, "admin2": second_admin, "newcomer": newcomer}
         staff_keys = {role: open_session(session, staff_id=u.id, policy=staff_policy, ip="127.0.0.1",
                                          user_agent="", now=now) for role, u in staff.items()}
         session.commit()

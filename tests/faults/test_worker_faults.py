@@ -199,10 +199,10 @@ def test_the_supervisor_starts_its_dead_processes_again_and_tells_systemd_it_is_
     worker = faults.start_worker()
     assert systemd.recv(100) == b"READY=1"
     assert systemd.recv(100) == b"WATCHDOG=1"
-    wait_until(lambda: len(_children(worker.pid)) == 2, 30, "the relay and the delivery process running")
+    wait_until(lambda: len(_children(worker.pid)) == 3, 30, "the relay, the delivery and the export processes running")
 
     first = _children(worker.pid)
-    for pid in first:  # both children die at once (OOM killer, a crash in C code...)
+    for pid in first:  # every child dies at once (OOM killer, a crash in C code...)
         os.kill(pid, signal.SIGKILL)
     ids = queue_receipts(session, 5)
 

@@ -253,7 +253,7 @@ def test_the_csv_holds_what_is_shown_for_french_excel_and_is_formula_safe(client
     assert rows[2] == ["01/02/2025", "Samuel RIMON", "'=HYPERLINK(\"http://x\")", "Consultations", "1234,56", "1,00",
                        "2,00", "1231,56", "Adhérent", "05/02/2025"]
     english = client.get(f"{URL}/export.csv?lang=en").get_data().decode("utf-8-sig")
-    assert english.startswith("Date of care;Beneficiary;Act;Kind of care;Amount spent (€)")
+    assert english.startswith("Date of care;Beneficiary;Procedure;Kind of care;Amount spent (€)")
     assert "'@SUM(A1)" in english
 
 

@@ -174,3 +174,24 @@ def test_digits_of_other_scripts_are_refused_where_ascii_is_needed_later():
     assert canonical_fax("04 76 00 00 01") == "0476000001"
     assert EMAIL_RE.match("admissions@chu-grenoble.fr")
     assert not EMAIL_RE.match("a@b.fr,c@d.fr") and not EMAIL_RE.match("é@exemple.fr")
+
+
+@pytest.mark.parametrize("typed, expected", [
+    ("lea.rimon35@gmail.com", "lea.rimon35@gmail.com"),
+    ("  LEA.RIMON35@GMAIL.com ", "LEA.RIMON35@gmail.com"),
+    ("ｌｅａ@exemple.fr", "lea@exemple.fr"),
+])
+def test_canonical_email_checks_with_email_validator(typed, expected):
+    from models.formats import canonical_email
+
+    assert canonical_email(typed) == expected
+
+
+@pytest.mark.parametrize("typed", ["", "lea", "lea@", "@exemple.fr", "lea@exemple", "lea@@exemple.fr",
+                                   "lea rimon@exemple.fr", "lea@localhost", "a@b.fr,c@d.fr", "lea@exemple.fr\nBcc: x@y.fr",
+                                   "x" * 250 + "@exemple.fr", "lea@exemple.test"])
+def test_canonical_email_refuses_what_is_no_address(typed):
+    from models.formats import canonical_email
+
+    with pytest.raises(ValueError):
+        canonical_email(typed)

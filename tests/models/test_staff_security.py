@@ -66,3 +66,31 @@ def test_staff_password_rules_apply_when_an_account_is_created(session, password
         create_staff(session, email="claire.martin@mese.fr", full_name="Claire Martin", role=StaffRole.ADMIN,
                      password=password)
     assert any(problem in m for m in refused.value.errors["password"])
+
+
+def test_the_signed_in_staff_lookup_needs_a_live_session_and_an_active_account(session):
+    """signed_in_staff reads the session and the account in one query: every condition of either stays."""
+    from models.sessions.entities import WebSession
+    from models.sessions.operations import SessionPolicy, open_session
+    from models.staff.operations import signed_in_staff
+
+    agent, policy, now = make_staff(session), SessionPolicy(), utcnow()
+    key = open_session(session, staff_id=agent.id, policy=policy, ip=None, user_agent=None, now=now)
+    session.commit()
+    user, web_session = signed_in_staff(session, key, session_policy=policy, now=now)
+    assert user.id == agent.id and web_session.staff_id == agent.id and user.web_session_key == key
+    assert signed_in_staff(session, key + "x", session_policy=policy, now=now) is None
+    assert signed_in_staff(session, None, session_policy=policy, now=now) is None
+    assert signed_in_staff(session, "k" * 101, session_policy=policy, now=now) is None
+    idle = now + timedelta(minutes=policy.idle_minutes + 2)
+    assert signed_in_staff(session, key, session_policy=policy, now=idle) is None
+    assert signed_in_staff(session, key, session_policy=policy,
+                           now=web_session.expires_at + timedelta(seconds=1)) is None
+    agent.active = False
+    session.commit()
+    assert signed_in_staff(session, key, session_policy=policy, now=now) is None
+    agent.active = True
+    web_session.ended_at = now
+    session.commit()
+    assert signed_in_staff(session, key, session_policy=policy, now=now) is None
+    assert session.get(WebSession, web_session.id).ended_at is not None

@@ -159,11 +159,11 @@ def status_label(view, context, model, name) -> str:
 
 def due_cell(view, context, model, name):
     """The due date; late requests stand out (a request waiting for the member is paused, never late)."""
-    text = model.due_on.strftime("%d/%m/%Y")
+    text = model.due_on.strftime("%d/%m/%Y")  # digits and slashes only: nothing to escape
     if model.status in RUNNING_STATUSES and model.due_on < local_today(utcnow()):
-        return Markup('<strong class="text-danger">{} (en retard)</strong>').format(text)
+        return Markup(f'<strong class="text-danger">{text} (en retard)</strong>')
     if model.status is RequestStatus.WAITING_MEMBER:
-        return Markup("{} <span class=\"text-muted\">(suspendue)</span>").format(text)
+        return Markup(f'{text} <span class="text-muted">(suspendue)</span>')
     return text
 
 

@@ -1,8 +1,8 @@
 """initial schema
 
-Revision ID: d9e4861968cf
+Revision ID: a55041789c91
 Revises: 
-Create Date: 2026-12-01 15:18:08.323743
+Create Date: 2026-12-01 16:16:10.063212
 """
 from collections.abc import Sequence
 
@@ -11,7 +11,7 @@ from alembic import op
 
 
 
-revision: str = 'd9e4861968cf'
+revision: str = 'a55041789c91'
 down_revision: str | None = None
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
@@ -61,6 +61,17 @@ def upgrade() -> None:
     sa.Column('last_value', sa.Integer(), nullable=False),
     sa.PrimaryKeyConstraint('prefix', 'year', name=op.f('pk_reference_counter'))
     )
+    op.create_table('service_link',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('key', sa.String(length=40), nullable=False),
+    sa.Column('label', sa.String(length=200), nullable=False, comment="the link's text"),
+    sa.Column('url', sa.String(length=500), nullable=False),
+    sa.Column('description', sa.Text(), nullable=False, comment='the text shown with the link'),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_service_link')),
+    sa.UniqueConstraint('key', name=op.f('uq_service_link_key'))
+    )
     op.create_table('staff_user',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('email', sa.String(length=254), nullable=False),
@@ -70,6 +81,7 @@ def upgrade() -> None:
     sa.Column('password_set_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('totp_secret', sa.String(length=255), nullable=True),
     sa.Column('totp_last_timecode', sa.Integer(), nullable=True),
+    sa.Column('totp_pending_secret', sa.String(length=255), nullable=True, comment='secret shown during enrolment, until its first code is typed'),
     sa.Column('active', sa.Boolean(), nullable=False),
     sa.Column('failed_login_count', sa.Integer(), nullable=False),
     sa.Column('last_failed_login_at', sa.DateTime(timezone=True), nullable=True),
@@ -157,6 +169,7 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id', name=op.f('pk_member')),
     sa.UniqueConstraint('number', name=op.f('uq_member_number'))
     )
+    op.create_index('ix_member_birth_date_last_name', 'member', ['birth_date', 'last_name'], unique=False)
     op.create_index(op.f('ix_member_nir_index'), 'member', ['nir_index'], unique=False)
     op.create_table('request_event',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -171,6 +184,42 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id', name=op.f('pk_request_event'))
     )
     op.create_index('ix_request_event_request', 'request_event', ['request_kind', 'request_id'], unique=False)
+    op.create_table('staff_invitation',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('staff_id', sa.Integer(), nullable=False),
+    sa.Column('token_hash', sa.String(length=64), nullable=False),
+    sa.Column('invited_by_id', sa.Integer(), nullable=True, comment='empty when sent by the command line'),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('expires_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('used_at', sa.DateTime(timezone=True), nullable=True),
+    sa.ForeignKeyConstraint(['invited_by_id'], ['staff_user.id'], name=op.f('fk_staff_invitation_invited_by_id_staff_user')),
+    sa.ForeignKeyConstraint(['staff_id'], ['staff_user.id'], name=op.f('fk_staff_invitation_staff_id_staff_user'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_staff_invitation')),
+    sa.UniqueConstraint('token_hash', name=op.f('uq_staff_invitation_token_hash'))
+    )
+    op.create_index(op.f('ix_staff_invitation_staff_id'), 'staff_invitation', ['staff_id'], unique=False)
+    op.create_table('staff_password_history',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('staff_id', sa.Integer(), nullable=False),
+    sa.Column('password_hash', sa.String(length=255), nullable=False),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['staff_id'], ['staff_user.id'], name=op.f('fk_staff_password_history_staff_id_staff_user'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_staff_password_history'))
+    )
+    op.create_index(op.f('ix_staff_password_history_staff_id'), 'staff_password_history', ['staff_id'], unique=False)
+    op.create_table('staff_totp_reset',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('staff_id', sa.Integer(), nullable=False),
+    sa.Column('requested_by_id', sa.Integer(), nullable=False),
+    sa.Column('requested_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('confirmed_by_id', sa.Integer(), nullable=True),
+    sa.Column('confirmed_at', sa.DateTime(timezone=True), nullable=True),
+    sa.ForeignKeyConstraint(['confirmed_by_id'], ['staff_user.id'], name=op.f('fk_staff_totp_reset_confirmed_by_id_staff_user')),
+    sa.ForeignKeyConstraint(['requested_by_id'], ['staff_user.id'], name=op.f('fk_staff_totp_reset_requested_by_id_staff_user')),
+    sa.ForeignKeyConstraint(['staff_id'], ['staff_user.id'], name=op.f('fk_staff_totp_reset_staff_id_staff_user'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_staff_totp_reset'))
+    )
+    op.create_index(op.f('ix_staff_totp_reset_staff_id'), 'staff_totp_reset', ['staff_id'], unique=False)
     op.create_table('account_token',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('member_id', sa.Integer(), nullable=False),
@@ -227,7 +276,7 @@ def upgrade() -> None:
     sa.Column('purpose', sa.String(length=32), nullable=False),
     sa.Column('code_hash', sa.String(length=64), nullable=False),
     sa.Column('binding', sa.String(length=64), nullable=False, comment='hash of the sign-in attempt or session it belongs to'),
-    sa.Column('destination', sa.String(length=20), nullable=True, comment='mobile the code went to or confirms'),
+    sa.Column('destination', sa.String(length=254), nullable=True, comment='mobile or e-mail address the code went to or confirms'),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('expires_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('attempts', sa.Integer(), nullable=False),
@@ -606,6 +655,18 @@ def upgrade() -> None:
     op.create_index('ix_bank_detail_change_request_open', 'bank_detail_change_request', ['created_at', 'id'], unique=False, postgresql_where=sa.text("status IN ('new', 'in_progress', 'waiting_member')"), sqlite_where=sa.text("status IN ('new', 'in_progress', 'waiting_member')"))
     op.create_index('ix_bank_detail_change_request_open_assigned', 'bank_detail_change_request', ['assigned_to_id', 'created_at', 'id'], unique=False, postgresql_where=sa.text("status IN ('new', 'in_progress', 'waiting_member')"), sqlite_where=sa.text("status IN ('new', 'in_progress', 'waiting_member')"))
     op.create_index('ix_bank_detail_change_request_queue', 'bank_detail_change_request', ['status', 'created_at', 'id'], unique=False)
+    op.create_table('content_document_version',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('document_id', sa.Integer(), nullable=False),
+    sa.Column('file_id', sa.Integer(), nullable=False),
+    sa.Column('uploaded_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('uploaded_by_id', sa.Integer(), nullable=True),
+    sa.ForeignKeyConstraint(['document_id'], ['content_document.id'], name=op.f('fk_content_document_version_document_id_content_document'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['file_id'], ['stored_file.id'], name=op.f('fk_content_document_version_file_id_stored_file')),
+    sa.ForeignKeyConstraint(['uploaded_by_id'], ['staff_user.id'], name=op.f('fk_content_document_version_uploaded_by_id_staff_user')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_content_document_version'))
+    )
+    op.create_index(op.f('ix_content_document_version_document_id'), 'content_document_version', ['document_id'], unique=False)
     op.create_table('contribution',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('contract_id', sa.Integer(), nullable=False),
@@ -641,6 +702,8 @@ def downgrade() -> None:
     op.drop_table('coverage')
     op.drop_index(op.f('ix_contribution_contract_id'), table_name='contribution')
     op.drop_table('contribution')
+    op.drop_index(op.f('ix_content_document_version_document_id'), table_name='content_document_version')
+    op.drop_table('content_document_version')
     op.drop_index('ix_bank_detail_change_request_queue', table_name='bank_detail_change_request')
     op.drop_index('ix_bank_detail_change_request_open_assigned', table_name='bank_detail_change_request', postgresql_where=sa.text("status IN ('new', 'in_progress', 'waiting_member')"), sqlite_where=sa.text("status IN ('new', 'in_progress', 'waiting_member')"))
     op.drop_index('ix_bank_detail_change_request_open', table_name='bank_detail_change_request', postgresql_where=sa.text("status IN ('new', 'in_progress', 'waiting_member')"), sqlite_where=sa.text("status IN ('new', 'in_progress', 'waiting_member')"))
@@ -730,9 +793,16 @@ def downgrade() -> None:
     op.drop_table('audit_event')
     op.drop_index('ix_account_token_member_purpose', table_name='account_token')
     op.drop_table('account_token')
+    op.drop_index(op.f('ix_staff_totp_reset_staff_id'), table_name='staff_totp_reset')
+    op.drop_table('staff_totp_reset')
+    op.drop_index(op.f('ix_staff_password_history_staff_id'), table_name='staff_password_history')
+    op.drop_table('staff_password_history')
+    op.drop_index(op.f('ix_staff_invitation_staff_id'), table_name='staff_invitation')
+    op.drop_table('staff_invitation')
     op.drop_index('ix_request_event_request', table_name='request_event')
     op.drop_table('request_event')
     op.drop_index(op.f('ix_member_nir_index'), table_name='member')
+    op.drop_index('ix_member_birth_date_last_name', table_name='member')
     op.drop_table('member')
     op.drop_index('ix_export_job_requested_by', table_name='export_job')
     op.drop_table('export_job')
@@ -742,6 +812,7 @@ def downgrade() -> None:
     op.drop_table('used_captcha')
     op.drop_table('terms_version')
     op.drop_table('staff_user')
+    op.drop_table('service_link')
     op.drop_table('reference_counter')
     op.drop_table('no_coverage_establishment')
     op.drop_table('news_item')

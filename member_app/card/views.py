@@ -1,0 +1,139 @@
+"""Ma carte Mutuelle and Attestation: the card and the certificate of a contract on screen, their PDF, and the
+form that e-mails them (the "three dots" menu: Télécharger / Envoyer par e-mail)."""
+
+from __future__ import annotations
+
+import io
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, send_file, url_for
+from flask_babel import gettext as _
+from flask_login import current_user, login_required
+
+from jobs.pdf import render_cover_document
+from models.base import utcnow
+from models.contracts.cover import (
+    DAILY_SEND_LIMIT, CoverDocument, active_contracts, cover_document_context, cover_document_filename,
+    covered_people, member_contract, send_cover_document,
+)
+from models.errors import DomainError, ValidationFailed
+from models.formats import mask_email
+from models.requests.deadlines import local_today
+from web import client_ip
+
+from ..extensions import db, limiter
+from ..forms import optional_id, show_errors
+from .forms import SendForm
+
+bp = Blueprint("card", __name__)
+#: Downloads are files, never pages: nothing in them may run or load.
+DOWNLOAD_POLICY = "default-src 'none'; sandbox"
+TEMPLATES = {CoverDocument.CARD: "member/card/card.html", CoverDocument.CERTIFICATE: "member/card/certificate.html"}
+
+
+def _person_id() -> int | None:
+    """The ``beneficiaire`` of a certificate's address: None when absent; a malformed value answers 404."""
+    raw = request.args.get("beneficiaire")
+    if raw is None or raw == "":
+        return None
+    value = optional_id(raw)
+    if value is None or value < 0:
+        abort(404)
+    return value
+
+
+def _load(document: CoverDocument, contract_id: int | None, person_id: int | None = None):
+    """The member's contracts in force and the context of the document; 404 for anything not theirs."""
+    today = local_today(utcnow())
+    contracts = active_contracts(db.session, current_user, today)
+    contract = member_contract(contracts, contract_id)
+    if contract is None:
+        if contract_id is None:
+            return contracts, None
+        abort(404)
+    context = cover_document_context(current_user, contract, document, today, person_id)
+    if context is None:
+        abort(404)
+    return contracts, context
+
+
+def _page(document: CoverDocument, contract_id: int | None):
+    person_id = _person_id() if document is CoverDocument.CERTIFICATE else None
+    contracts, context = _load(document, contract_id, person_id)
+    everyone = covered_people(context["contract"], context["issued_on"]) if context else []
+    return render_template(TEMPLATES[document], contracts=contracts, cover=context, person_id=person_id,
+                           everyone=everyone)
+
+
+@bp.get("/ma-carte-mutuelle", defaults={"contract_id": None})
+@bp.get("/ma-carte-mutuelle/<int:contract_id>")
+@login_required
+def card(contract_id: int | None):
+    """Ma carte Mutuelle: the tiers-payant card of a contract in force (the first one by default)."""
+    return _page(CoverDocument.CARD, contract_id)
+
+
+@bp.get("/attestation", defaults={"contract_id": None})
+@bp.get("/attestation/<int:contract_id>")
+@login_required
+def certificate(contract_id: int | None):
+    """Attestation: the certificate of cover of a contract, for all its people or one (``?beneficiaire=``)."""
+    return _page(CoverDocument.CERTIFICATE, contract_id)
+
+
+def _pdf(document: CoverDocument, contract_id: int):
+    person_id = _person_id() if document is CoverDocument.CERTIFICATE else None
+    context = _load(document, contract_id, person_id)[1]
+    data = render_cover_document(context)
+    name = cover_document_filename(document, context["contract"], context["issued_on"])
+    response = send_file(io.BytesIO(data), mimetype="application/pdf", as_attachment=True, download_name=name,
+                         max_age=0)
+    response.headers["Content-Security-Policy"] = DOWNLOAD_POLICY
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.get("/ma-carte-mutuelle/<int:contract_id>/pdf")
+@login_required
+def card_pdf(contract_id: int):
+    """"Télécharger": the card as PDF."""
+    return _pdf(CoverDocument.CARD, contract_id)
+
+
+@bp.get("/attestation/<int:contract_id>/pdf")
+@login_required
+def certificate_pdf(contract_id: int):
+    """"Télécharger": the certificate as PDF."""
+    return _pdf(CoverDocument.CERTIFICATE, contract_id)
+
+
+@bp.route("/envoyer/<any(carte, attestation):document>/<int:contract_id>", methods=["GET", "POST"])
+@login_required
+@limiter.limit("30 per hour", methods=["POST"])
+def send(document: str, contract_id: int):
+    """"Envoyer par e-mail": the card or the certificate to a health professional, a spouse or a child."""
+    kind = CoverDocument(document)
+    person_id = _person_id() if kind is CoverDocument.CERTIFICATE else None
+    context = _load(kind, contract_id, person_id)[1]
+    form = SendForm()
+    if form.is_submitted():
+        form.validate()  # CSRF only: every rule is checked by the model
+        try:
+            send_cover_document(db.session, current_user, context["contract"], document=kind, to=form.email.data,
+                                beneficiary_id=person_id, ip=client_ip(), now=utcnow(),
+                                today=context["issued_on"])
+        except ValidationFailed as exc:
+            db.session.rollback()
+            show_errors(form, exc.errors, fallback="email")
+        except DomainError as exc:
+            db.session.rollback()
+            show_errors(form, {exc.field: [exc.message]}, fallback="email")
+        else:
+            db.session.commit()
+            what = _("Votre carte Mutuelle") if kind is CoverDocument.CARD else _("Votre attestation")
+            flash(_("%(what)s a bien été envoyée à %(to)s.", what=what, to=mask_email(form.email.data.strip().lower())),
+                  "success")
+            endpoint = "card.card" if kind is CoverDocument.CARD else "card.certificate"
+            args = {"beneficiaire": person_id} if person_id else {}
+            return redirect(url_for(endpoint, contract_id=contract_id, **args), code=303)
+    return render_template("member/card/send.html", form=form, cover=context, person_id=person_id,
+                           limit=DAILY_SEND_LIMIT)

@@ -1,0 +1,1 @@
+"""Mes contrats: contracts, family, contributions and bank details."""

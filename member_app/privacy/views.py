@@ -1,0 +1,24 @@
+"""Consultations de mon dossier: the staff consultations of the family's file, newest first, by keyset pages."""
+
+from __future__ import annotations
+
+from flask import Blueprint, abort, render_template, request
+from flask_login import current_user, login_required
+
+from models.audit import queries
+
+from ..extensions import db
+
+bp = Blueprint("privacy", __name__)
+
+
+@bp.get("/mon-compte/consultations")
+@login_required
+def consultations():
+    """Date and time, the staff member's role (never their name) and what was looked at, and why."""
+    text = request.args.get("apres")
+    cursor = queries.decode_cursor(text)
+    if text and cursor is None:
+        abort(400)
+    page = queries.consultations(db.session, current_user.id, cursor=cursor)
+    return render_template("member/privacy/consultations.html", page=page, paged=cursor is not None)

@@ -1,0 +1,1 @@
+"""Mes informations personnelles: address, e-mail and mobile of the member."""

@@ -1,0 +1,1 @@
+"""Services et outils: teleconsultation, health directory, assistance, Kalixia network, prevention."""

@@ -1,0 +1,74 @@
+"""Services et outils: Téléconsultation MaQuestionMédicale, the search of a health professional, Mon assistance,
+Réseau Kalixia and Prévention santé. Their addresses and texts are staff's (models.content.services)."""
+
+from __future__ import annotations
+
+from flask import Blueprint, redirect, render_template, request
+from flask_login import current_user, login_required
+
+from models.base import utcnow
+from models.content.services import (
+    KALIXIA_PARTNERS, TeleconsultationAccess, member_assistance, professional_search_url, service_links,
+    teleconsultation_rows,
+)
+from models.errors import ValidationFailed
+from models.requests.deadlines import local_today
+
+from ..extensions import db
+from ..forms import show_errors
+from .forms import ProfessionalSearchForm
+
+bp = Blueprint("services", __name__)
+
+
+@bp.get("/teleconsultation")
+@login_required
+def teleconsultation():
+    """Téléconsultation MaQuestionMédicale: the family's table, with the access of each person."""
+    rows = teleconsultation_rows(db.session, current_user, local_today(utcnow()))
+    links = service_links(db.session, ("teleconsultation", "teleconsultation_family"))
+    return render_template("member/services/teleconsultation.html", rows=rows, links=links,
+                           BUTTON=TeleconsultationAccess.BUTTON)
+
+
+@bp.get("/professionnel-de-sante")
+@login_required
+def find_professional():
+    """Rechercher un professionnel de santé: with at least one of Nom, Profession, Acte, the public health
+    directory opens with the search; otherwise the form comes back with its message."""
+    form = ProfessionalSearchForm(request.args)
+    if request.args:
+        directory = service_links(db.session, ("health_directory",))["health_directory"]
+        try:
+            url = professional_search_url(directory.url, name=form.name.data or "",
+                                          profession=form.profession.data or "", act=form.act.data or "",
+                                          where=form.where.data or "")
+        except ValidationFailed as exc:
+            show_errors(form, exc.errors, fallback="name")
+        else:
+            return redirect(url, code=303)
+    return render_template("member/services/find_professional.html", form=form)
+
+
+@bp.get("/assistance")
+@login_required
+def assistance():
+    """Mon assistance: IMA for the collective contract, RMA for the individual one (notice and portal)."""
+    return render_template("member/services/assistance.html",
+                           assistances=member_assistance(db.session, current_user, local_today(utcnow())))
+
+
+@bp.get("/reseau-kalixia")
+@login_required
+def kalixia():
+    """Réseau Kalixia: the six partners and their links."""
+    links = service_links(db.session, KALIXIA_PARTNERS)
+    return render_template("member/services/kalixia.html", partners=[links[k] for k in KALIXIA_PARTNERS])
+
+
+@bp.get("/prevention-sante")
+@login_required
+def prevention():
+    """Prévention santé: the Prevention Space and the webinars."""
+    links = service_links(db.session, ("prevention_space", "prevention_webinars"))
+    return render_template("member/services/prevention.html", links=links)

@@ -1,0 +1,194 @@
+"""The member's cover: contracts in force, the tiers-payant card and the certificate of cover (what they show),
+sending them by e-mail (a daily limit), and who may read the future retirees' section."""
+
+from __future__ import annotations
+
+import enum
+import re
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from sqlalchemy import func, or_, select
+from sqlalchemy.orm import Session, selectinload
+
+from ..audit.entities import AuditEvent
+from ..audit.operations import record
+from ..errors import DomainError, ValidationFailed
+from ..formats import PARIS, mask_email
+from ..i18n import Message
+from ..members.entities import Member
+from ..outbox.entities import OutboxMessage
+from ..outbox.operations import queue_email
+from .entities import Beneficiary, BeneficiaryRole, Contract, ContractKind, Coverage
+
+#: How many cards or certificates a member may send by e-mail per day (French time).
+DAILY_SEND_LIMIT = 5
+SENT_ACTION = "cover_document.sent"
+#: The number of MESE as supplementary health insurer (AMC) printed on the card for professionals.
+AMC_NUMBER = "388 005 412"
+#: Tiers-payant codes printed on the card: the kinds of care the professional is paid for directly.
+TIERS_PAYANT = ("PHAR", "MED", "RLAX", "LABO", "HOSP", "AUXM", "DENT", "OPTI", "AUDI", "TRAN")
+EMAIL_RE = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]{1,64}@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}$")
+EMAIL_MISSING = Message("Saisissez l'adresse e-mail du destinataire.")
+EMAIL_FORMAT = Message("Saisissez une adresse e-mail valide, par exemple nom@exemple.fr.")
+LIMIT_REACHED = Message("Vous avez atteint la limite de %(limit)d envois par jour. Vous pourrez en envoyer de "
+                        "nouveau demain, ou télécharger le document pour le transmettre vous-même.")
+
+
+class CoverDocument(enum.StrEnum):
+    """The two documents of cover: the tiers-payant card and the certificate."""
+
+    CARD = "carte"
+    CERTIFICATE = "attestation"
+
+    @property
+    def label(self) -> Message:
+        """The document's name as the guide writes it."""
+        return Message("Carte Mutuelle") if self is CoverDocument.CARD else Message("Attestation")
+
+
+def _in_force(today: date):
+    return (Contract.subscribed_on <= today) & or_(Contract.ended_on.is_(None), Contract.ended_on >= today)
+
+
+def active_contracts(session: Session, member: Member, today: date) -> list[Contract]:
+    """The member's contracts in force on ``today``, oldest first, with their coverages and people (3 queries)."""
+    return list(session.scalars(
+        select(Contract).where(Contract.member_id == member.id, _in_force(today))
+        .order_by(Contract.subscribed_on, Contract.id)
+        .options(selectinload(Contract.coverages).selectinload(Coverage.beneficiary))
+    ))
+
+
+def active_contract_kinds(session: Session, member: Member, today: date) -> set[ContractKind]:
+    """The kinds (collective, individual) of the member's contracts in force on ``today``."""
+    return set(session.scalars(select(Contract.kind).where(Contract.member_id == member.id, _in_force(today))))
+
+
+def has_collective_contract(session: Session, member: Member, today: date) -> bool:
+    """True when the member holds a collective contract (employees) in force on ``today``: the only members who
+    see "Futur(e) retraité(e)"."""
+    return session.scalar(select(func.count()).select_from(Contract).where(
+        Contract.member_id == member.id, Contract.kind == ContractKind.COLLECTIVE, _in_force(today))) > 0
+
+
+def member_contract(contracts: list[Contract], contract_id: int | None) -> Contract | None:
+    """The contract ``contract_id`` among the member's ``contracts`` (the first when None); None when it is not
+    one of them (another family's contract, an ended one)."""
+    if contract_id is None:
+        return contracts[0] if contracts else None
+    return next((c for c in contracts if c.id == contract_id), None)
+
+
+@dataclass(frozen=True)
+class CoveredPerson:
+    """A person printed on the card or the certificate, with their cover under the contract."""
+
+    beneficiary: Beneficiary
+    start_on: date
+    end_on: date | None
+
+    @property
+    def role_label(self) -> Message:
+        """The person's place in the family (Assuré Principal, Conjoint, Enfant)."""
+        return self.beneficiary.role.label
+
+
+_ROLE_ORDER = {BeneficiaryRole.PRINCIPAL: 0, BeneficiaryRole.SPOUSE: 1, BeneficiaryRole.CHILD: 2}
+
+
+def covered_people(contract: Contract, today: date) -> list[CoveredPerson]:
+    """The people the contract covers on ``today``: principal, spouse, then children by age."""
+    people = [CoveredPerson(c.beneficiary, c.start_on, c.end_on) for c in contract.coverages if c.includes(today)]
+    return sorted(people, key=lambda p: (_ROLE_ORDER[p.beneficiary.role], p.beneficiary.birth_date,
+                                         p.beneficiary.id))
+
+
+def cover_person(contract: Contract, beneficiary_id: int | None, today: date) -> CoveredPerson | None:
+    """The covered person ``beneficiary_id`` of ``contract`` (None when the contract does not cover them today)."""
+    return next((p for p in covered_people(contract, today) if p.beneficiary.id == beneficiary_id), None)
+
+
+def cover_document_context(member: Member, contract: Contract, document: CoverDocument, today: date,
+                           beneficiary_id: int | None = None) -> dict | None:
+    """What the card or the certificate shows (on screen and in the PDF); None when ``beneficiary_id`` is not
+    covered by the contract.
+
+    The card is valid for the calendar year (up to the end of the contract); a certificate may be about one
+    person of the contract.
+    """
+    people = covered_people(contract, today)
+    if beneficiary_id is not None:
+        people = [p for p in people if p.beneficiary.id == beneficiary_id]
+        if not people:
+            return None
+    valid_until = date(today.year, 12, 31)
+    if contract.ended_on is not None:
+        valid_until = min(valid_until, contract.ended_on)
+    return {
+        "document": document, "member": member, "contract": contract, "people": people,
+        "issued_on": today, "valid_from": max(date(today.year, 1, 1), contract.subscribed_on),
+        "valid_until": valid_until, "amc_number": AMC_NUMBER, "tiers_payant": TIERS_PAYANT,
+        "one_person": beneficiary_id is not None,
+    }
+
+
+def cover_document_filename(document: CoverDocument, contract: Contract, today: date) -> str:
+    """The PDF's file name: ``carte-mutuelle-C40SOCLE-2026.pdf`` or ``attestation-C40SOCLE-2026-12-01.pdf``."""
+    number = re.sub(r"[^A-Za-z0-9-]", "", contract.number) or "contrat"
+    if document is CoverDocument.CARD:
+        return f"carte-mutuelle-{number}-{today.year}.pdf"
+    return f"attestation-{number}-{today.isoformat()}.pdf"
+
+
+def sends_today(session: Session, member: Member, now: datetime) -> int:
+    """How many cards and certificates the member has sent by e-mail since midnight (French time)."""
+    start = now.astimezone(PARIS).replace(hour=0, minute=0, second=0, microsecond=0)
+    return session.scalar(select(func.count()).select_from(AuditEvent).where(
+        AuditEvent.member_id == member.id, AuditEvent.action == SENT_ACTION, AuditEvent.at >= start)) or 0
+
+
+def send_cover_document(session: Session, member: Member, contract: Contract, *, document: CoverDocument,
+                        to: str, beneficiary_id: int | None = None, ip: str | None, now: datetime,
+                        today: date) -> OutboxMessage:
+    """E-mail the card or the certificate of ``contract`` (PDF attached, rendered by the delivery job) to ``to``:
+    a health professional, or a spouse or child of the contract. Limited per day; audited.
+
+    ``contract`` must be one of the member's contracts in force (see :func:`member_contract`).
+    """
+    address = (to or "").strip()
+    if not address:
+        raise ValidationFailed({"email": [EMAIL_MISSING]})
+    if len(address) > 254 or not EMAIL_RE.match(address):
+        raise ValidationFailed({"email": [EMAIL_FORMAT]})
+    address = address.lower()
+    if beneficiary_id is not None and cover_person(contract, beneficiary_id, today) is None:
+        raise DomainError(Message("Introuvable."), field="email")
+    if sends_today(session, member, now) >= DAILY_SEND_LIMIT:
+        raise DomainError(Message(LIMIT_REACHED.msgid, limit=DAILY_SEND_LIMIT), field="email")
+    filename = cover_document_filename(document, contract, today)
+    attachment = {"render": "cover_document", "document": document.value, "contract_id": contract.id,
+                  "beneficiary_id": beneficiary_id, "issued_on": today.isoformat(), "filename": filename}
+    message = queue_email(session, to=address, template="cover_document",
+                          context={"member": member, "contract": contract, "document": document},
+                          member_id=member.id, related=contract.number[:40], attachments=[attachment])
+    record(session, SENT_ACTION, actor_type="member", actor_id=member.id, subject=contract, member_id=member.id,
+           ip=ip, now=now, document=document.value, recipient=mask_email(address), beneficiary_id=beneficiary_id)
+    return message
+
+
+def cover_document_for_spec(session: Session, spec: dict) -> tuple[dict, str]:
+    """The context and file name of an outbox attachment spec ``{"render": "cover_document", ...}``.
+
+    Raises LookupError when the contract or the person no longer exists.
+    """
+    contract = session.get(Contract, spec["contract_id"])
+    if contract is None:
+        raise LookupError(f"no contract {spec['contract_id']}")
+    document = CoverDocument(spec["document"])
+    issued_on = date.fromisoformat(spec["issued_on"])
+    context = cover_document_context(contract.member, contract, document, issued_on, spec.get("beneficiary_id"))
+    if context is None:
+        raise LookupError(f"beneficiary {spec.get('beneficiary_id')} not covered by contract {contract.id}")
+    return context, spec.get("filename") or cover_document_filename(document, contract, issued_on)
+

@@ -1,0 +1,187 @@
+"""Reads of the member pages of contracts: the contracts, the family on each, contributions and bank details.
+
+Each page's data comes in a fixed number of queries, whatever the size of the family or of the schedule.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+
+from ..files.entities import StoredFile
+from ..i18n import Message
+from ..requests.entities import OPEN_STATUSES, BankDetailChangeRequest, TeletransmissionRequest
+from .entities import BankAccount, Beneficiary, Contract, ContractKind, Contribution, ContributionStatus, Coverage
+
+
+class TeletransmissionState(enum.StrEnum):
+    """Where the tele-transmission of one person stands, as the contract page shows it."""
+
+    ACTIVE = "active"
+    INACTIVE = "inactive"
+    REQUESTED = "requested"
+
+    @property
+    def label(self) -> Message:
+        """The state in the guide's words (translatable)."""
+        return _TELETRANSMISSION_LABELS[self.value]
+
+
+_TELETRANSMISSION_LABELS = {"active": Message("Activée"), "inactive": Message("Désactivée"),
+                            "requested": Message("Demande en cours")}
+_CONTRIBUTION_LABELS = {"paid": Message("Payée"), "scheduled": Message("À payer"), "unpaid": Message("Impayée")}
+
+
+def contribution_label(status: ContributionStatus) -> Message:
+    """The state of one instalment of the schedule (Payée, À payer, Impayée)."""
+    return _CONTRIBUTION_LABELS[status.value]
+
+
+@dataclass(frozen=True)
+class Person:
+    """One person covered by a contract, with what the contract page shows of them."""
+
+    beneficiary: Beneficiary
+    teletransmission: TeletransmissionState
+    #: The reference of the open tele-transmission request, when there is one.
+    request_reference: str | None
+    #: The account that receives this person's reimbursements (theirs, else the member's), or None.
+    account: BankAccount | None
+    #: True when ``account`` is the person's own account (not the member's, used for lack of one).
+    own_account: bool
+
+
+@dataclass(frozen=True)
+class ContractPage:
+    """A contract, and the people it covers, principal insured first."""
+
+    contract: Contract
+    people: list[Person]
+
+
+def member_contracts(session: Session, member_id: int) -> list[Contract]:
+    """The member's contracts, by number (one query)."""
+    return list(session.scalars(select(Contract).where(Contract.member_id == member_id).order_by(Contract.number)))
+
+
+def own_contract(session: Session, member_id: int, contract_id: int) -> Contract | None:
+    """The contract ``contract_id`` when it is one of the member's; None otherwise (same answer for both)."""
+    if not 0 < contract_id <= 2**31 - 1:
+        return None
+    return session.scalar(select(Contract).where(Contract.id == contract_id, Contract.member_id == member_id))
+
+
+def current_accounts(session: Session, member_id: int, at: datetime) -> tuple[BankAccount | None,
+                                                                              dict[int, BankAccount]]:
+    """The member's own account in use at ``at`` and each beneficiary's own one (one query)."""
+    accounts = session.scalars(
+        select(BankAccount).where(BankAccount.member_id == member_id, BankAccount.valid_from <= at,
+                                  or_(BankAccount.valid_to.is_(None), BankAccount.valid_to > at))
+        .order_by(BankAccount.valid_from, BankAccount.id))
+    mine: BankAccount | None = None
+    theirs: dict[int, BankAccount] = {}
+    for account in accounts:  # the latest version wins
+        if account.beneficiary_id is None:
+            mine = account
+        else:
+            theirs[account.beneficiary_id] = account
+    return mine, theirs
+
+
+def _open_teletransmission_reference():
+    """The reference of a beneficiary's open tele-transmission request, as a column of the beneficiaries' query."""
+    return (select(TeletransmissionRequest.reference)
+            .where(TeletransmissionRequest.beneficiary_id == Beneficiary.id,
+                   TeletransmissionRequest.status.in_(OPEN_STATUSES))
+            .order_by(TeletransmissionRequest.id).limit(1).correlate(Beneficiary).scalar_subquery())
+
+
+def _people(session: Session, member_id: int, where, at: datetime, *, teletransmission: bool) -> list[Person]:
+    """The beneficiaries matching ``where`` (with their open tele-transmission request) and their accounts."""
+    columns = (Beneficiary, _open_teletransmission_reference()) if teletransmission else (Beneficiary,)
+    rows = session.execute(select(*columns).where(Beneficiary.member_id == member_id, *where)
+                           .order_by(Beneficiary.id)).all()
+    mine, theirs = current_accounts(session, member_id, at)
+    people = []
+    for row in rows:
+        person, requested = row[0], (row[1] if teletransmission else None)
+        if person.teletransmission_active:
+            state = TeletransmissionState.ACTIVE
+        elif requested is not None:
+            state = TeletransmissionState.REQUESTED
+        else:
+            state = TeletransmissionState.INACTIVE
+        own = theirs.get(person.id)
+        people.append(Person(beneficiary=person, teletransmission=state, request_reference=requested,
+                             account=own or mine, own_account=own is not None))
+    return people
+
+
+def contract_page(session: Session, member_id: int, contract_id: int, *, at: datetime) -> ContractPage | None:
+    """The contract page of one of the member's contracts (three queries); None for anyone else's."""
+    contract = own_contract(session, member_id, contract_id)
+    if contract is None:
+        return None
+    covered = Beneficiary.id.in_(select(Coverage.beneficiary_id).where(Coverage.contract_id == contract.id))
+    return ContractPage(contract=contract, people=_people(session, member_id, [covered], at, teletransmission=True))
+
+
+def family_people(session: Session, member_id: int, *, at: datetime, teletransmission: bool = True) -> list[Person]:
+    """Every person of the member's family with the account of their reimbursements (two queries), and the state
+    of their tele-transmission unless ``teletransmission=False``."""
+    return _people(session, member_id, [], at, teletransmission=teletransmission)
+
+
+def open_bank_changes(session: Session, member_id: int) -> dict[int | None, str]:
+    """The reference of the open change of bank details of each person (None: the member's own), one query."""
+    rows = session.execute(select(BankDetailChangeRequest.beneficiary_id, BankDetailChangeRequest.reference).where(
+        BankDetailChangeRequest.member_id == member_id, BankDetailChangeRequest.status.in_(OPEN_STATUSES))
+        .order_by(BankDetailChangeRequest.id))
+    return {beneficiary_id: reference for beneficiary_id, reference in rows}
+
+
+def guarantees_document(session: Session, member_id: int, contract_id: int) -> StoredFile | None:
+    """The guarantees table of one of the member's contracts; None when there is none or it is not theirs."""
+    if not 0 < contract_id <= 2**31 - 1:
+        return None
+    return session.scalar(select(StoredFile).join(Contract, Contract.guarantees_file_id == StoredFile.id)
+                          .where(Contract.id == contract_id, Contract.member_id == member_id))
+
+
+@dataclass(frozen=True)
+class ContributionSchedule:
+    """What "Cotisations" shows of one contract: a schedule for an individual contract, a sentence otherwise."""
+
+    contract: Contract
+    instalments: list[Contribution]
+
+    @property
+    def collective(self) -> bool:
+        """True for a collective contract: the contribution is on the payslip."""
+        return self.contract.kind is ContractKind.COLLECTIVE
+
+    def amount_cents(self, today) -> int | None:
+        """The amount of the next instalment not yet paid (else of the last one); None without schedule."""
+        upcoming = [c for c in self.instalments if c.status is not ContributionStatus.PAID and c.due_on >= today]
+        chosen = upcoming[0] if upcoming else (self.instalments[-1] if self.instalments else None)
+        return chosen.amount_cents if chosen else None
+
+    def total_cents(self) -> int:
+        """The sum of the schedule."""
+        return sum(c.amount_cents for c in self.instalments)
+
+
+def contribution_schedules(session: Session, member_id: int) -> list[ContributionSchedule]:
+    """Each of the member's contracts with its schedule of contributions, by due date (two queries)."""
+    contracts = member_contracts(session, member_id)
+    individual = [c.id for c in contracts if c.kind is ContractKind.INDIVIDUAL]
+    by_contract: dict[int, list[Contribution]] = {cid: [] for cid in individual}
+    if individual:
+        for instalment in session.scalars(select(Contribution).where(Contribution.contract_id.in_(individual))
+                                          .order_by(Contribution.due_on, Contribution.id)):
+            by_contract[instalment.contract_id].append(instalment)
+    return [ContributionSchedule(contract=c, instalments=by_contract.get(c.id, [])) for c in contracts]
