@@ -178,9 +178,45 @@ def _product_memory():
     return DispatcherMiddleware(NotFound(), {"/backoffice": app})
 
 
+def _member() -> Flask:
+    """The member area as shipped (``/``), its settings from the environment (bench/member_pages_bench.py)."""
+    from member_app import create_app
+
+    return create_app()
+
+
+_MEMBER_PLAIN_PAGE = """<!doctype html>
+<html lang="fr"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{{ member.first_name }} · MESE</title><link rel="stylesheet" href="/static/css/member.css"></head>
+<body><main id="contenu"><h1>Bonjour {{ member.first_name }} {{ member.last_name }}</h1>
+<p>Identifiant {{ member.number }}</p></main></body></html>"""
+
+
+def _member_plain() -> Flask:
+    """A plain Flask page reading one row (a member) by primary key through a pooled engine, then rendering a
+    small template: the floor a member page is compared with."""
+    from sqlalchemy import create_engine
+
+    engine = create_engine(os.environ["DATABASE_URL"], pool_pre_ping=False)
+    app = Flask("member_plain")
+    page = app.jinja_env.from_string(_MEMBER_PLAIN_PAGE)
+
+    @app.route("/plain/<int:member_id>")
+    def plain(member_id: int):
+        with engine.connect() as connection:
+            row = connection.execute(text("SELECT first_name, last_name, number FROM member WHERE id = :id"),
+                                     {"id": member_id}).mappings().first()
+        if row is None:
+            raise NotFound()
+        return page.render(member=row)
+
+    return app
+
+
 def __getattr__(name: str):
     # Built on first use, so that gunicorn builds only the application it serves.
-    builders = {"product": _product, "plain": _plain, "modelview": _modelview, "product_memory": _product_memory}
+    builders = {"product": _product, "plain": _plain, "modelview": _modelview, "product_memory": _product_memory,
+                "member": _member, "member_plain": _member_plain}
     if name not in builders:
         raise AttributeError(name)
     app = builders[name]()

@@ -53,11 +53,12 @@ def _env(url: str) -> dict[str, str]:
 
 
 @contextmanager
-def served(app: str, port: int, url: str, workers: int = 2):
-    """gunicorn serving ``bench.apps:<app>`` on ``port`` until the block ends."""
+def served(app: str, port: int, url: str, workers: int = 2, env: dict[str, str] | None = None):
+    """gunicorn serving ``bench.apps:<app>`` on ``port`` until the block ends (``env``: the environment of the
+    server, default this benchmark's)."""
     process = subprocess.Popen(
         [sys.executable, "-m", "gunicorn", "-w", str(workers), "-k", "sync", "-b", f"127.0.0.1:{port}",
-         "--timeout", "300", "--log-level", "warning", f"bench.apps:{app}"], env=_env(url))
+         "--timeout", "300", "--log-level", "warning", f"bench.apps:{app}"], env=env or _env(url))
     try:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:

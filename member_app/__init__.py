@@ -64,6 +64,8 @@ def _register_blueprints(app: Flask) -> None:
     from .home.views import bp as home_bp
     from .hospital_coverage.views import bp as hospital_coverage_bp
     from .my_requests.views import bp as my_requests_bp
+    from .publications.views import bp as publications_bp
+    from .reimbursements.views import bp as reimbursements_bp
     from .privacy.views import bp as privacy_bp
     from .profile.views import bp as profile_bp
     from .teletransmission.views import bp as teletransmission_bp
@@ -79,6 +81,8 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(bank_change_bp, url_prefix="/coordonnees-bancaires/changement")
     app.register_blueprint(teletransmission_bp, url_prefix="/teletransmission")
     app.register_blueprint(my_requests_bp, url_prefix="/mes-demandes")
+    app.register_blueprint(reimbursements_bp)
+    app.register_blueprint(publications_bp)
     app.register_blueprint(card_bp)
     app.register_blueprint(services_bp, url_prefix="/services")
     app.register_blueprint(retirement_bp)

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Flask, request, session
+from flask import Flask, g, has_request_context, request, session
 from markupsafe import Markup, escape
-from flask_babel import get_locale
+from flask_babel import Domain, get_locale
 from flask_login import current_user
 
 from models.base import utcnow
-from models.i18n import DEFAULT_LANGUAGE, LANGUAGES, localize
+from models.i18n import DEFAULT_LANGUAGE, LANGUAGES, Message, localize, translations
 from models.members.operations import choose_language
 from web import client_ip
 
@@ -21,13 +21,48 @@ LANGUAGE_KEY = "lang"
 
 
 def current_language() -> str:
-    """The language of this page: fr or en."""
-    return str(get_locale())
+    """The language of this page: fr or en (Flask-Babel keeps the page's locale too once asked)."""
+    language = g.get("_language")
+    if language is None:
+        language = g._language = str(get_locale())
+    return language
 
 
 def translate(text: Any) -> Any:
-    """A Message raised by the rules of models/, in the language of this page; other values as they are."""
+    """A Message raised by the rules of models/, in the language of this page; other values as they are.
+
+    It is also the templates' ``finalize`` (it sees every printed value): anything but a Message goes back at
+    once, without looking up the page's language."""
+    if not isinstance(text, Message):
+        return text
     return localize(text, current_language())
+
+
+def _page_translations():
+    """The catalogue of this page's language, looked up once per request (Flask-Babel's own lookup walks
+    several context proxies on each of a page's hundred-odd texts)."""
+    found = g.get("_translations")
+    if found is None:
+        found = g._translations = translations(current_language())
+    return found
+
+
+class _PageDomain(Domain):
+    """Flask-Babel's domain, answering a page's lookups (``gettext``, ``lazy_gettext`` labels of menus and forms)
+    from the catalogue found once for the page, instead of walking its context proxies on every label."""
+
+    def get_translations(self):
+        if has_request_context():
+            return _page_translations()
+        return super().get_translations()
+
+
+def _gettext(text: str) -> str:
+    return _page_translations().ugettext(text)
+
+
+def _ngettext(singular: str, plural: str, n: int) -> str:
+    return _page_translations().ungettext(singular, plural, n)
 
 
 def staff_lang() -> Markup:
@@ -67,6 +102,9 @@ def remember_language(member) -> None:
 def install(app: Flask) -> None:
     """Babel with the visit's language; Messages of the rules shown in it wherever a template prints one."""
     babel.init_app(app, locale_selector=_select_locale, default_translation_directories="../translations")
+    # Same catalogue as Flask-Babel's (translations/, domain "messages"), found once per page.
+    babel.domain_instance = _PageDomain(domain="messages")
+    app.jinja_env.install_gettext_callables(gettext=_gettext, ngettext=_ngettext, newstyle=True)
     app.before_request(_follow_language_switch)
     app.jinja_env.globals["current_language"] = current_language
     app.jinja_env.filters["tr"] = translate

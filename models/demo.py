@@ -19,6 +19,7 @@ from .contracts.entities import (
     PaidTo, Reimbursement,
 )
 from .crypto import blind_index
+from .demo_consult_refunds import load_consult_refunds_demo
 from .demo_consult_services import load_consult_services_demo
 from .demo_member360 import load_member360_demo
 from .demo_consult_contract import load_consult_contract_demo
@@ -216,6 +217,7 @@ def load_demo(session: Session, *, reset: bool = False, now: datetime | None = N
                      role=role, password=DEMO_STAFF_PASSWORD, totp_secret=DEMO_TOTP[role.value], now=now)
     session.flush()
     load_requests_demo(session, now=now)
+    load_consult_refunds_demo(session, now=now)
     load_consult_services_demo(session, now=now)
     load_member360_demo(session, now=now)
     load_consult_contract_demo(session, now=now)

@@ -189,3 +189,46 @@ def canonical_email(value: str) -> str:
     except EmailNotValidError as exc:
         raise ValueError("format") from exc
     return checked.normalized
+
+
+def money(cents: int | None, language: str = "fr") -> str:
+    """An amount of euros as a member reads it: ``1 234,56 €`` in French, ``€1,234.56`` in English.
+
+    French groups thousands with a no-break space and puts a no-break space before the sign (the line never
+    breaks inside an amount); negative amounts start with a minus sign. Empty for None.
+    """
+    if cents is None:
+        return ""
+    sign = "-" if cents < 0 else ""
+    units, hundredths = divmod(abs(cents), 100)
+    if language == "en":
+        return f"{sign}€{units:,}.{hundredths:02d}"
+    return f"{sign}{units:,}".replace(",", "\u00a0") + f",{hundredths:02d}\u00a0€"
+
+
+def decimal_fr(cents: int) -> str:
+    """An amount as a French spreadsheet reads a number: ``1234,56`` (no grouping, no sign of the currency)."""
+    sign = "-" if cents < 0 else ""
+    units, hundredths = divmod(abs(cents), 100)
+    return f"{sign}{units},{hundredths:02d}"
+
+
+def parse_date(value: str | None) -> date | None:
+    """A date typed as jj/mm/aaaa or sent as aaaa-mm-jj (date picker), between 1900 and 2199; None when empty.
+
+    Raises ValueError when the text is no such date.
+    """
+    text = (value or "").strip()
+    if not text:
+        return None
+    if len(text) > 10:
+        raise ValueError("format")
+    for pattern in ("%Y-%m-%d", "%d/%m/%Y"):
+        try:
+            parsed = datetime.strptime(text, pattern).date()
+        except ValueError:
+            continue
+        if not 1900 <= parsed.year < 2200:
+            raise ValueError("range")
+        return parsed
+    raise ValueError("format")

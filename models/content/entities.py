@@ -10,6 +10,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..base import Base, StrEnumType, TimestampMixin
 from ..contracts.entities import ContractKind
+from ..files.entities import StoredFile
 
 
 class NewsItem(TimestampMixin, Base):
@@ -52,6 +53,8 @@ class ContentDocument(TimestampMixin, Base):
     file_id: Mapped[int | None] = mapped_column(ForeignKey("stored_file.id"))
     position: Mapped[int] = mapped_column(default=0)
     published: Mapped[bool] = mapped_column(default=True)
+
+    file: Mapped[StoredFile | None] = relationship()
 
     def __str__(self) -> str:
         return self.title

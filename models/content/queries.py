@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import date
 
 from sqlalchemy import or_, select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session, joinedload, selectinload
 
-from .entities import ContactReason, DocumentCategory, DocumentType, NewsItem
+from .entities import ContactReason, ContentDocument, DocumentCategory, DocumentKind, DocumentType, NewsItem
 
 
 def current_news(session: Session, today: date, limit: int = 5) -> list[NewsItem]:
@@ -40,3 +40,35 @@ def contact_reasons(session: Session) -> list[ContactReason]:
     """Active reasons of the contact form, in the staff's order."""
     return list(session.scalars(
         select(ContactReason).where(ContactReason.active).order_by(ContactReason.position, ContactReason.id)))
+
+
+def _member_contract_kinds(member_id: int, today: date):
+    """The kinds of the member's contracts in force on ``today`` (a subquery)."""
+    from ..contracts.entities import Contract
+
+    return (select(Contract.kind).where(Contract.member_id == member_id,
+                                        or_(Contract.ended_on.is_(None), Contract.ended_on >= today))
+            .scalar_subquery())
+
+
+def _visible_documents(member_id: int, today: date):
+    return (select(ContentDocument)
+            .where(ContentDocument.published, ContentDocument.file_id.is_not(None),
+                   or_(ContentDocument.contract_kind.is_(None),
+                       ContentDocument.contract_kind.in_(_member_contract_kinds(member_id, today)))))
+
+
+def member_documents(session: Session, member_id: int, kind: DocumentKind, today: date) -> list[ContentDocument]:
+    """Published documents of one section (contractual, information...) the member's contracts may see: those for
+    every member, and those for the kind (collective, individual) of a contract of the member in force; in the
+    staff's order, each with its file (one query)."""
+    return list(session.scalars(
+        _visible_documents(member_id, today).where(ContentDocument.kind == kind)
+        .options(joinedload(ContentDocument.file))
+        .order_by(ContentDocument.position, ContentDocument.id)))
+
+
+def member_document(session: Session, member_id: int, document_id: int, today: date) -> ContentDocument | None:
+    """A published document the member's contracts may see, with its file; None for any other (the page: 404)."""
+    return session.scalar(_visible_documents(member_id, today).where(ContentDocument.id == document_id)
+                          .options(joinedload(ContentDocument.file)))

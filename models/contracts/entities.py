@@ -6,7 +6,7 @@ import enum
 from datetime import date, datetime
 from typing import TYPE_CHECKING
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, String
+from sqlalchemy import CheckConstraint, ForeignKey, Index, String, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..base import Base, StrEnumType, TimestampMixin
@@ -182,18 +182,55 @@ class PaidTo(enum.StrEnum):
     MEMBER = "member"
     PROFESSIONAL = "professional"
 
+    @property
+    def label(self) -> Message:
+        """Who was paid, as the statement names it (translatable)."""
+        return _PAID_TO_LABELS[self.value]
+
+
+_PAID_TO_LABELS = {"member": Message("Adhérent"), "professional": Message("Professionnel de santé")}
+
+
+class CareKind(enum.StrEnum):
+    """The kind of care of a reimbursed act, by which a member filters the reimbursements."""
+
+    CONSULTATION = "consultation"
+    PHARMACY = "pharmacy"
+    OPTICAL = "optical"
+    DENTAL = "dental"
+    HOSPITAL = "hospital"
+    PARAMEDICAL = "paramedical"
+    TESTS = "tests"
+    OTHER = "other"
+
+    @property
+    def label(self) -> Message:
+        """The kind of care as the reimbursements page names it (translatable)."""
+        return _CARE_KIND_LABELS[self.value]
+
+
+_CARE_KIND_LABELS = {
+    "consultation": Message("Consultations"), "pharmacy": Message("Pharmacie"), "optical": Message("Optique"),
+    "dental": Message("Dentaire"), "hospital": Message("Hospitalisation"),
+    "paramedical": Message("Auxiliaires médicaux"), "tests": Message("Analyses et radiologie"),
+    "other": Message("Autres soins"),
+}
+
 
 class Reimbursement(Base):
     """One reimbursed act: what was spent, who paid what, and when MESE paid."""
 
     __tablename__ = "reimbursement"
-    __table_args__ = (Index("ix_reimbursement_member_care", "member_id", "care_on"),)
+    # The page's order (newest care first, then newest row) read from the index alone, page after page.
+    __table_args__ = (Index("ix_reimbursement_member_care", "member_id", text("care_on DESC"), text("id DESC")),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     member_id: Mapped[int] = mapped_column(ForeignKey("member.id"))
     beneficiary_id: Mapped[int] = mapped_column(ForeignKey("beneficiary.id"), index=True)
     care_on: Mapped[date]
     act: Mapped[str] = mapped_column(String(120))
+    care_kind: Mapped[CareKind] = mapped_column(StrEnumType(CareKind, 12), default=CareKind.OTHER,
+                                                server_default=CareKind.OTHER.value)
     spent_cents: Mapped[int]
     social_security_cents: Mapped[int]
     mese_cents: Mapped[int]

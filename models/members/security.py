@@ -26,7 +26,7 @@ from ..formats import display_phone, mask_email
 from ..i18n import Message, localize
 from ..outbox.operations import notify_member, queue_sms
 from ..sessions.entities import WebSession
-from ..sessions.operations import (SessionEnd, SessionPolicy, end_session, end_sessions, find_session,
+from ..sessions.operations import (SessionEnd, SessionPolicy, end_session, end_sessions, find_member_session, find_session,
                                    open_session, reauthenticated)
 from .entities import CodePurpose, Member, OneTimeCode, SecondFactor, UsedCaptcha
 from .passwords import ExpiryPolicy, hash_password, needs_rehash, set_password, verify_password
@@ -594,11 +594,11 @@ def complete_sign_in(session: Session, member: Member, *, method: str, via: str,
 def signed_in_member(session: Session, key: str | None, *, session_policy: SessionPolicy,
                      now: datetime) -> tuple[Member, WebSession] | None:
     """The member and session behind a cookie key: live session, unlocked account."""
-    web_session = find_session(session, key, policy=session_policy, now=now)
-    if web_session is None or web_session.member_id is None:
+    found = find_member_session(session, key, policy=session_policy, now=now)
+    if found is None:
         return None
-    member = session.get(Member, web_session.member_id)
-    if member is None or member.locked_at is not None:
+    web_session, member = found
+    if member.locked_at is not None:
         return None
     member.web_session_key = key
     return member, web_session

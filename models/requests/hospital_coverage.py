@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 
 from ..audit.operations import record
 from ..content.entities import NoCoverageEstablishment
@@ -64,16 +64,18 @@ class NoCoverageNeeded(DomainError):
         self.establishment = establishment
 
 
-def family_beneficiaries(session: Session, member: Member) -> list[Beneficiary]:
-    """Every person of the member's family, principal insured first."""
-    return list(session.scalars(
-        select(Beneficiary).where(Beneficiary.member_id == member.id).order_by(Beneficiary.id)
-    ))
+def family_beneficiaries(session: Session, member: Member, *, with_coverages: bool = False) -> list[Beneficiary]:
+    """Every person of the member's family, principal insured first (``with_coverages``: their coverage periods
+    read in the same query, instead of one query per person)."""
+    statement = select(Beneficiary).where(Beneficiary.member_id == member.id).order_by(Beneficiary.id)
+    if with_coverages:
+        statement = statement.options(joinedload(Beneficiary.coverages))
+    return list(session.scalars(statement).unique())
 
 
 def covered_beneficiaries(session: Session, member: Member, on: date) -> list[Beneficiary]:
     """The people of the member's family covered on ``on``."""
-    return [b for b in family_beneficiaries(session, member) if b.is_covered_on(on)]
+    return [b for b in family_beneficiaries(session, member, with_coverages=True) if b.is_covered_on(on)]
 
 
 def selectable_beneficiaries(session: Session, member: Member, today: date) -> list[Beneficiary]:
@@ -83,7 +85,7 @@ def selectable_beneficiaries(session: Session, member: Member, today: date) -> l
     """
     last = today + timedelta(days=MAX_DAYS_AHEAD)
     return [
-        b for b in family_beneficiaries(session, member)
+        b for b in family_beneficiaries(session, member, with_coverages=True)
         if any(c.start_on <= last and (c.end_on is None or c.end_on >= today) for c in b.coverages)
     ]
 

@@ -81,6 +81,18 @@ def find_session(session: Session, key: str | None, *, policy: SessionPolicy, no
     return None if conditions is None else session.scalar(select(WebSession).where(*conditions))
 
 
+def find_member_session(session: Session, key: str | None, *, policy: SessionPolicy, now: datetime):
+    """The live session behind a member's cookie key and its member, read in one query (this runs on every
+    request of the member area); None when there is no such session."""
+    from ..members.entities import Member
+
+    if not key or not isinstance(key, str) or len(key) > 100:
+        return None
+    row = session.execute(select(WebSession, Member).join(Member, Member.id == WebSession.member_id)
+                          .where(WebSession.key_hash == key_hash(key), *_live(policy, now))).first()
+    return (row[0], row[1]) if row is not None else None
+
+
 def needs_touch(web_session: WebSession, now: datetime) -> bool:
     """True when the session's last activity is older than ``TOUCH_EVERY`` and should be written again."""
     return now - web_session.last_seen_at >= TOUCH_EVERY

@@ -85,6 +85,16 @@ def _submit_without_browser_checks(form_holding: str, fill: dict | None = None):
     return act
 
 
+def _follow(selector: str):
+    """An action: follow the first link matching ``selector`` (e.g. the next page of a keyset list)."""
+
+    def act(page, values):
+        page.locator(selector).first.click()
+        page.wait_for_load_state("load")
+
+    return act
+
+
 def _next_page(page, values):
     """Follow the list's "Page suivante" link (a keyset cursor)."""
     page.get_by_role("link", name="Page suivante ›").click()
@@ -208,6 +218,18 @@ MEMBER_STATES = [
               act=_submit_without_browser_checks("text"), errors=True),
     PageState(M, "my_requests.show", "reply read", "/mes-demandes/{contact_ref}", who="lea"),
     PageState(M, "my_requests.show", "bank change in progress", "/mes-demandes/{bank_ref}", who="lea"),
+    PageState(M, "reimbursements.index", "two years of the family's care", "/mes-remboursements", who="lea",
+              expect="table.reimbursements"),
+    PageState(M, "reimbursements.index", "filtered, second page", "/mes-remboursements?du=2000-01-01",
+              who="lea", act=_follow("a[href*='apres=']"), expect="a[href*='avant=']"),
+    PageState(M, "reimbursements.index", "empty selection", "/mes-remboursements?du=2000-01-01&au=2000-12-31",
+              who="lea", expect="form.filters"),
+    PageState(M, "reimbursements.index", "errors", "/mes-remboursements?du=31/02/2025&au=2000-01-01&soins=x",
+              who="lea", errors=True),
+    PageState(M, "publications.contractual", "documents", "/documents-contractuels", who="lea",
+              expect="ul.documents a"),
+    PageState(M, "publications.information", "Bulletins Santé", "/documents-d-information", who="lea",
+              expect="ul.documents a"),
     PageState(M, "card.card", "card of the first contract", "/ma-carte-mutuelle", who="lea"),
     PageState(M, "card.card", "menu open", "/ma-carte-mutuelle/{lea_contract_id}", who="lea", act=_open_actions),
     PageState(M, "card.certificate", "whole family", "/attestation", who="lea"),
@@ -398,6 +420,9 @@ EXCLUDED = {
         Exclusion("auth.end_session", "POST-only action, answers with a redirect to the sessions page"),
         Exclusion("bank_change.resend", "POST-only action, answers with a redirect to the code page"),
         Exclusion("my_requests.file", "file download (the family's own files)"),
+        Exclusion("reimbursements.statement_pdf", "PDF download (tests/member_app/test_reimbursements.py)"),
+        Exclusion("reimbursements.export_csv", "CSV download (tests/member_app/test_reimbursements.py)"),
+        Exclusion("publications.download", "PDF download (tests/member_app/test_publications.py)"),
         Exclusion("card.card_pdf", "file download (PDF of the card)"),
         Exclusion("card.certificate_pdf", "file download (PDF of the certificate)"),
         Exclusion("retirement.download", "file download (PDF documents for future retirees)"),

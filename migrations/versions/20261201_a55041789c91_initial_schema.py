@@ -1,8 +1,8 @@
 """initial schema
 
-Revision ID: 80c5e851eeb2
+Revision ID: a55041789c91
 Revises: 
-Create Date: 2026-12-01 15:47:54.802850
+Create Date: 2026-12-01 16:16:10.063212
 """
 from collections.abc import Sequence
 
@@ -11,7 +11,7 @@ from alembic import op
 
 
 
-revision: str = '80c5e851eeb2'
+revision: str = 'a55041789c91'
 down_revision: str | None = None
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
@@ -557,6 +557,7 @@ def upgrade() -> None:
     sa.Column('beneficiary_id', sa.Integer(), nullable=False),
     sa.Column('care_on', sa.Date(), nullable=False),
     sa.Column('act', sa.String(length=120), nullable=False),
+    sa.Column('care_kind', sa.String(length=32), server_default='other', nullable=False),
     sa.Column('spent_cents', sa.Integer(), nullable=False),
     sa.Column('social_security_cents', sa.Integer(), nullable=False),
     sa.Column('mese_cents', sa.Integer(), nullable=False),
@@ -568,7 +569,7 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id', name=op.f('pk_reimbursement'))
     )
     op.create_index(op.f('ix_reimbursement_beneficiary_id'), 'reimbursement', ['beneficiary_id'], unique=False)
-    op.create_index('ix_reimbursement_member_care', 'reimbursement', ['member_id', 'care_on'], unique=False)
+    op.create_index('ix_reimbursement_member_care', 'reimbursement', ['member_id', sa.literal_column('care_on DESC'), sa.literal_column('id DESC')], unique=False)
     op.create_table('request_file',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('request_kind', sa.String(length=30), nullable=False),

@@ -1,0 +1,1 @@
+"""Documents contractuels and Documents d'informations."""

@@ -1,0 +1,74 @@
+"""Fixed costs of every member page: queries per page, no thread per request, translations found once per page."""
+
+from datetime import date
+
+import pytest
+from sqlalchemy import event
+
+from member_app.extensions import db
+from tests.factories import make_member
+from tests.helpers import login_member
+
+
+@pytest.fixture
+def member(session):
+    return make_member(session, password=None)
+
+
+@pytest.fixture
+def client(member_client, member):
+    login_member(member_client, member)
+    return member_client
+
+
+def queries_of(client, path: str) -> list[str]:
+    with client.application.app_context():
+        engine = db.engine
+    client.get(path)  # warm: the first visit may write the session's activity
+    seen = []
+
+    def record(conn, cursor, statement, parameters, context, executemany):
+        seen.append(statement)
+
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        assert client.get(path).status_code == 200
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+    return seen
+
+
+def test_no_asynchronous_teardown_runs_after_each_request(member_app):
+    # Flask runs an async teardown through asgiref, which starts a thread at the end of every request.
+    names = [getattr(f, "__name__", "") for f in member_app.teardown_appcontext_funcs]
+    assert "_close_async_sessions" not in names and "_close_sessions" in names
+
+
+def test_the_signed_in_member_and_the_session_are_read_in_one_query(client):
+    statements = queries_of(client, "/documents-contractuels")
+    assert len(statements) == 2  # the session with its member, the documents with their files
+    assert "JOIN member" in statements[0]
+
+
+def test_the_coverage_form_reads_the_familys_coverages_in_one_query_whatever_its_size(client, session, member):
+    before = len(queries_of(client, "/prise-en-charge-hospitaliere/"))
+    from models.contracts.entities import Beneficiary, BeneficiaryRole, Coverage
+
+    for n in range(4):
+        child = Beneficiary(member_id=member.id, role=BeneficiaryRole.CHILD, first_name=f"Enfant{n}",
+                            last_name="RIMON", birth_date=date(2015, 1, 1 + n))
+        session.add(child)
+        session.flush()
+        session.add(Coverage(beneficiary_id=child.id, contract_id=member.contracts[0].id, start_on=date(2015, 1, 1)))
+    session.commit()
+    assert len(queries_of(client, "/prise-en-charge-hospitaliere/")) == before == 3
+
+
+def test_a_page_finds_its_catalogue_once(client, monkeypatch):
+    import member_app.i18n as i18n
+
+    calls = []
+    original = i18n.translations
+    monkeypatch.setattr(i18n, "translations", lambda language: calls.append(language) or original(language))
+    page = client.get("/mes-remboursements?lang=en").get_data(as_text=True)
+    assert "Amount spent" in page and calls == ["en"]
