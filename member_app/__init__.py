@@ -56,6 +56,7 @@ def _register_extensions(app: Flask, config: MemberAppConfig) -> None:
 
 def _register_blueprints(app: Flask) -> None:
     """One blueprint per chapter of the member guide."""
+    from . import menu
     from .auth.views import bp as auth_bp
     from .bank_change.views import bp as bank_change_bp
     from .contact.views import bp as contact_bp
@@ -89,6 +90,7 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(privacy_bp)
     app.register_blueprint(contracts_bp)
     app.register_blueprint(profile_bp)
+    menu.register(app)
 
 
 #: Title and text of each error page, in French (translated when shown).

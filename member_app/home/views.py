@@ -1,65 +1,23 @@
-"""Home page: the news banner, the procedures in direct access, the member's requests."""
+"""Home page: the news banner, the procedures in direct access, the family's latest requests."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 
 from flask import Blueprint, render_template
 from flask_babel import gettext as _
-from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
 
 from models.base import utcnow
 from models.content.queries import current_news
 from models.formats import PARIS, date_fr
-from models.requests.queries import member_hospital_coverage_requests
+from models.requests.queries import latest_member_requests
 from models.requests.workflow import local_today
 
+from .. import menu
 from ..extensions import db
 
 bp = Blueprint("home", __name__)
-
-
-@dataclass(frozen=True)
-class Tile:
-    """A procedure in direct access; ``endpoint`` is None until its page exists."""
-
-    label: str
-    category: str
-    endpoint: str | None = None
-
-
-#: The menu bar's categories, with the anchors its links point to.
-CATEGORIES = (
-    ("informations", _l("Informations personnelles")),
-    ("contact", _l("Contact/ dépôt de documents")),
-    ("remboursements", _l("Mes remboursements")),
-    ("services", _l("Services et outils")),
-    ("retraite", _l("Futur(e) retraité(e)")),
-)
-
-#: "Vos démarches en accès direct", in the guide's order.
-TILES = (
-    Tile(_l("Dépôt de documents"), "contact"),
-    Tile(_l("Contacter la mutuelle"), "contact"),
-    Tile(_l("Ma carte Mutuelle"), "services"),
-    Tile(_l("Mes remboursements"), "remboursements"),
-    Tile(_l("Prévention santé"), "services"),
-    Tile(_l("Mon assistance"), "services"),
-    Tile(_l("Téléconsultation MaQuestionMédicale"), "services"),
-    Tile(_l("Réseau Kalixia"), "services"),
-    Tile(_l("Prise en charge hospitalière"), "contact", "hospital_coverage.new"),
-    Tile(_l("Attestation"), "services"),
-    Tile(_l("Documents contractuels"), "informations"),
-    Tile(_l("Mon contrat /ma famille"), "informations"),
-)
-
-#: Pages listed under their category in "Toutes les rubriques" but not among the guide's tiles.
-SECTION_LINKS = (
-    Tile(_l("Modifier mon mot de passe"), "informations", "auth.change_password"),
-    Tile(_l("Sécurité de mon compte (code SMS ou application)"), "informations", "auth.account_security"),
-)
 
 
 def safe_link(url: str | None) -> str | None:
@@ -70,18 +28,20 @@ def safe_link(url: str | None) -> str | None:
     return None
 
 
+#: How many of the family's latest requests the home page lists before "Toutes mes demandes".
+LATEST_REQUESTS = 5
+
+
 @bp.get("/")
 @login_required
 def index():
-    """Page d'accueil."""
+    """Page d'accueil: menu bar, news banner, the twelve procedures in direct access, the latest requests."""
     today = local_today(utcnow())
     return render_template(
         "member/home/index.html",
         news=current_news(db.session, today),
-        tiles=TILES,
-        section_links=TILES + SECTION_LINKS,
-        categories=CATEGORIES,
-        requests=member_hospital_coverage_requests(db.session, current_user, limit=10),
+        shortcuts=menu.shortcuts(),
+        requests=latest_member_requests(db.session, current_user, limit=LATEST_REQUESTS),
     )
 
 

@@ -8,9 +8,11 @@ from datetime import date
 
 from sqlalchemy import and_, bindparam, func, or_, select, true
 from sqlalchemy.orm import Session, load_only, selectinload
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.sql.elements import ColumnElement
 
 from ..content.entities import NoCoverageEstablishment
+from ..contracts.entities import Beneficiary
 from ..files.entities import StoredFile
 from ..members.entities import Member
 from ..staff.entities import StaffRole, StaffUser
@@ -108,13 +110,21 @@ def no_coverage_list(session: Session) -> NoCoverageList:
 
 
 def member_requests(session: Session, member: Member, *, limit_per_type: int = 50) -> list[RequestMixin]:
-    """Every request of the member's family, all types, newest first."""
+    """Every request of the member's family, all types, newest first, each with its beneficiary (one query for all)."""
     found: list[RequestMixin] = []
     for model in REQUEST_MODELS.values():
         found += session.scalars(
             select(model).where(model.member_id == member.id)
             .order_by(model.created_at.desc(), model.id.desc()).limit(limit_per_type))
+    family = {b.id: b for b in session.scalars(select(Beneficiary).where(Beneficiary.member_id == member.id))}
+    for request in found:
+        set_committed_value(request, "beneficiary", family.get(request.beneficiary_id))
     return sorted(found, key=lambda r: (r.created_at, r.id), reverse=True)
+
+
+def latest_member_requests(session: Session, member: Member, *, limit: int) -> list[RequestMixin]:
+    """The family's ``limit`` latest requests of every type, newest first, with their beneficiary."""
+    return member_requests(session, member, limit_per_type=limit)[:limit]
 
 
 def member_request(session: Session, member: Member, reference: str) -> RequestMixin | None:

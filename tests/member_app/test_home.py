@@ -2,12 +2,13 @@
 
 import html
 import re
-from datetime import timedelta
+from datetime import date, timedelta
 
 import pytest
 
 from models.base import utcnow
 from models.content.entities import NewsItem
+from models.contracts.entities import ContractKind
 from models.requests.entities import RequestStatus
 from models.requests.hospital_coverage import HospitalCoverageInput, submit_hospital_coverage
 from models.requests.workflow import local_today
@@ -63,28 +64,55 @@ def test_an_anonymous_visitor_is_sent_to_the_login_page(member_client):
     assert "/connexion" in response.headers["Location"]
 
 
-def test_the_menu_bar_has_the_guides_categories_and_each_leads_somewhere_on_the_page(client):
+def menu_bar(page: str) -> str:
+    return re.search(r'<nav class="menu".*?</nav>', page, re.S).group(0)
+
+
+def test_the_menu_bar_has_the_guides_categories_each_opening_its_procedures(client):
+    bar = menu_bar(text(client.get("/")))
+    assert re.findall(r'<summary>([^<]+)</summary>', bar) == GUIDE_MENU
+    informations = re.search(r'id="menu-informations".*?</details>', bar, re.S).group(0)
+    for label, url in (("Mon contrat /ma famille", "/mon-contrat"), ("Mes informations personnelles", "/mes-informations"),
+                       ("Cotisations", "/cotisations"), ("Coordonnées bancaires", "/coordonnees-bancaires"),
+                       ("Documents contractuels", "/documents-contractuels"),
+                       ("Modifier mon mot de passe", "/mon-compte/mot-de-passe")):
+        assert f'<a href="{url}">{label}</a>' in informations
+
+
+def test_every_link_of_the_menu_and_every_shortcut_opens_its_page(client):
     page = text(client.get("/"))
-    for label in GUIDE_MENU:
-        assert f">{label}</a>" in page
-    for anchor in re.findall(r'<nav class="menu".*?</nav>', page, re.S)[0].split('href="/#')[1:]:
-        assert f'id="{anchor.split(chr(34))[0]}"' in page
+    bar = menu_bar(page)
+    tiles = section(page, "direct-title")
+    links = set(re.findall(r'href="(/[^"#]*)"', bar + tiles))
+    assert len(links) >= 20
+    for url in sorted(links):
+        assert client.get(url).status_code == 200, url
 
 
-def test_the_twelve_procedures_of_the_guide_are_offered_in_its_order(client):
-    tiles = section(text(client.get("/")), "direct-title")
-    labels = re.findall(r'<span class="tile-label">([^<]+)</span>', tiles)
-    assert labels == GUIDE_TILES
+def test_the_menu_marks_the_page_the_member_is_on(client):
+    bar = menu_bar(text(client.get("/mes-demandes/")))
+    assert '<a href="/mes-demandes/" aria-current="page">Mes demandes</a>' in bar
 
 
-def test_only_hospital_coverage_is_a_link_the_others_are_visibly_not_yet_available(client):
+def test_future_retirees_pages_are_only_in_the_menu_of_a_collective_contract(member_client, session):
+    retiree = make_member(session, password=None, first_name="Michel", last_name="BERTRAND",
+                          contracts=[("C40ZPREMIUM", "Premium", ContractKind.INDIVIDUAL, date(2019, 1, 1))])
+    login_member(member_client, retiree)
+    page = text(member_client.get("/"))
+    assert "Futur(e) retraité(e)" not in page and "/futur-retraite" not in page
+
+
+def test_the_menu_is_in_english_on_english_pages(client):
+    bar = menu_bar(text(client.get("/?lang=en")))
+    assert "Personal information" in bar and "Informations personnelles" not in bar
+
+
+def test_the_twelve_procedures_of_the_guide_are_offered_in_its_order_each_a_link(client):
     tiles = section(text(client.get("/")), "direct-title")
     links = re.findall(r'<a class="tile" href="([^"]+)"><span class="tile-label">([^<]+)</span></a>', tiles)
-    assert links == [("/prise-en-charge-hospitaliere/", "Prise en charge hospitalière")]
-    soon = re.findall(r'<div class="tile tile-soon" aria-disabled="true">\s*<span class="tile-label">([^<]+)</span>\s*'
-                      r'<span class="badge">Bientôt disponible</span>', tiles)
-    assert soon == [label for label in GUIDE_TILES if label != "Prise en charge hospitalière"]
-    assert tiles.count("href=") == 1
+    assert [label for _url, label in links] == GUIDE_TILES
+    assert dict((label, url) for url, label in links)["Prise en charge hospitalière"] == "/prise-en-charge-hospitaliere/"
+    assert "Bientôt disponible" not in tiles
 
 
 def test_the_news_banner_shows_published_news_of_today_only(client, session):
@@ -120,7 +148,7 @@ def test_without_news_there_is_no_empty_banner(client):
     assert 'aria-labelledby="news-title"' not in client.get("/").get_data(as_text=True)
 
 
-def test_my_requests_lists_the_members_hospital_coverage_requests_with_reference_status_and_date(
+def test_my_requests_lists_the_familys_latest_requests_with_reference_status_and_date(
     client, member, session
 ):
     first = request_for(session, member, "Clinique des Cèdres")
@@ -130,9 +158,9 @@ def test_my_requests_lists_the_members_hospital_coverage_requests_with_reference
     block = section(text(client.get("/")), "requests-title")
     rows = re.findall(r"<tr>(.*?)</tr>", block, re.S)[1:]
     assert len(rows) == 2
-    assert f'<a href="/prise-en-charge-hospitaliere/{second.reference}">{second.reference}</a>' in rows[0]
+    assert f'<a href="/mes-demandes/{second.reference}">{second.reference}</a>' in rows[0]
     assert "Traitée" in rows[0] and "CHU Nord" in rows[0]
-    assert f'<a href="/prise-en-charge-hospitaliere/{first.reference}">{first.reference}</a>' in rows[1]
+    assert f'<a href="/mes-demandes/{first.reference}">{first.reference}</a>' in rows[1]
     assert "Nouvelle" in rows[1] and "Clinique des Cèdres" in rows[1] and "Léa RIMON" in rows[1]
     assert today().strftime("%d/%m/%Y") in rows[1]
 

@@ -1,8 +1,8 @@
 """initial schema
 
-Revision ID: a55041789c91
+Revision ID: 648bec7331ef
 Revises: 
-Create Date: 2026-12-01 16:16:10.063212
+Create Date: 2026-12-01 16:33:02.595695
 """
 from collections.abc import Sequence
 
@@ -11,7 +11,7 @@ from alembic import op
 
 
 
-revision: str = 'a55041789c91'
+revision: str = '648bec7331ef'
 down_revision: str | None = None
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None

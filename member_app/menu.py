@@ -1,0 +1,154 @@
+"""The member area's menu bar by categories and the home page's shortcuts, as the guide draws them.
+
+Labels and addresses are the same for every member of a language, so each is translated and built once per
+language and kept; only the "Futur(e) retraité(e)" category depends on the member (collective contract).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from flask import current_app, g, url_for
+from flask_babel import force_locale, get_locale
+from flask_babel import lazy_gettext as _l
+from flask_login import current_user
+
+from models.base import utcnow
+from models.contracts.cover import has_collective_contract
+from models.requests.workflow import local_today
+
+from .extensions import db
+
+
+@dataclass(frozen=True)
+class Link:
+    """A page of the area, named with the guide's label."""
+
+    label: object
+    endpoint: str
+
+
+@dataclass(frozen=True)
+class Category:
+    """A category of the menu bar and the pages it opens."""
+
+    anchor: str
+    label: object
+    links: tuple[Link, ...]
+    collective_only: bool = False
+
+
+@dataclass(frozen=True)
+class ShownLink:
+    """A link ready for the page: translated label, address."""
+
+    label: str
+    url: str
+
+
+@dataclass(frozen=True)
+class ShownCategory:
+    """A category ready for the page."""
+
+    anchor: str
+    label: str
+    links: tuple[ShownLink, ...]
+    collective_only: bool
+
+
+#: The menu bar, by the guide's five categories, each with its procedures.
+CATEGORIES = (
+    Category("informations", _l("Informations personnelles"), (
+        Link(_l("Mon contrat /ma famille"), "contracts.index"),
+        Link(_l("Mes informations personnelles"), "profile.index"),
+        Link(_l("Cotisations"), "contracts.contributions"),
+        Link(_l("Coordonnées bancaires"), "contracts.bank_details"),
+        Link(_l("Documents contractuels"), "publications.contractual"),
+        Link(_l("Documents d'informations"), "publications.information"),
+        Link(_l("Modifier mon mot de passe"), "auth.change_password"),
+        Link(_l("Sécurité de mon compte (code SMS ou application)"), "auth.account_security"),
+        Link(_l("Consultations de mon dossier"), "privacy.consultations"),
+    )),
+    Category("contact", _l("Contact/ dépôt de documents"), (
+        Link(_l("Dépôt de documents"), "documents.new"),
+        Link(_l("Contacter la mutuelle"), "contact.new"),
+        Link(_l("Prise en charge hospitalière"), "hospital_coverage.new"),
+        Link(_l("Mes demandes"), "my_requests.index"),
+    )),
+    Category("remboursements", _l("Mes remboursements"), (
+        Link(_l("Mes remboursements"), "reimbursements.index"),
+    )),
+    Category("services", _l("Services et outils"), (
+        Link(_l("Ma carte Mutuelle"), "card.card"),
+        Link(_l("Attestation"), "card.certificate"),
+        Link(_l("Téléconsultation MaQuestionMédicale"), "services.teleconsultation"),
+        Link(_l("Rechercher un professionnel de santé"), "services.find_professional"),
+        Link(_l("Mon assistance"), "services.assistance"),
+        Link(_l("Réseau Kalixia"), "services.kalixia"),
+        Link(_l("Prévention santé"), "services.prevention"),
+    )),
+    Category("retraite", _l("Futur(e) retraité(e)"), (
+        Link(_l("Futur(e) retraité(e)"), "retirement.index"),
+    ), collective_only=True),
+)
+
+#: "Vos démarches en accès direct": the guide's twelve shortcuts, in its order.
+SHORTCUTS = (
+    Link(_l("Dépôt de documents"), "documents.new"),
+    Link(_l("Contacter la mutuelle"), "contact.new"),
+    Link(_l("Ma carte Mutuelle"), "card.card"),
+    Link(_l("Mes remboursements"), "reimbursements.index"),
+    Link(_l("Prévention santé"), "services.prevention"),
+    Link(_l("Mon assistance"), "services.assistance"),
+    Link(_l("Téléconsultation MaQuestionMédicale"), "services.teleconsultation"),
+    Link(_l("Réseau Kalixia"), "services.kalixia"),
+    Link(_l("Prise en charge hospitalière"), "hospital_coverage.new"),
+    Link(_l("Attestation"), "card.certificate"),
+    Link(_l("Documents contractuels"), "publications.contractual"),
+    Link(_l("Mon contrat /ma famille"), "contracts.index"),
+)
+
+
+def _shown(links: tuple[Link, ...]) -> tuple[ShownLink, ...]:
+    return tuple(ShownLink(str(link.label), url_for(link.endpoint)) for link in links)
+
+
+def _resolved(language: str) -> tuple[tuple[ShownCategory, ...], tuple[ShownLink, ...]]:
+    cache = current_app.extensions.setdefault("member_menu", {})
+    if language not in cache:
+        with force_locale(language):
+            categories = tuple(ShownCategory(c.anchor, str(c.label), _shown(c.links), c.collective_only)
+                               for c in CATEGORIES)
+            cache[language] = (categories, _shown(SHORTCUTS))
+    return cache[language]
+
+
+def menu(collective: bool) -> tuple[ShownCategory, ...]:
+    """The menu bar in the page's language; the future retirees' category only for a collective contract."""
+    categories, _ = _resolved(str(get_locale()))
+    return tuple(c for c in categories if collective or not c.collective_only)
+
+
+def shortcuts() -> tuple[ShownLink, ...]:
+    """The home page's twelve shortcuts in the page's language."""
+    return _resolved(str(get_locale()))[1]
+
+
+def endpoints() -> set[str]:
+    """Every endpoint the menu and the shortcuts point to (for the test that each one works)."""
+    return {link.endpoint for c in CATEGORIES for link in c.links} | {link.endpoint for link in SHORTCUTS}
+
+
+def register(app) -> None:
+    """Offer ``main_menu()`` to every template; the member's contract is read only when a page shows the menu."""
+
+    @app.context_processor
+    def _menu_helpers() -> dict:
+        return {"main_menu": main_menu}
+
+
+def main_menu() -> tuple[ShownCategory, ...]:
+    """The menu bar for the signed-in member of this request, read once per request."""
+    if "main_menu" not in g:
+        g.main_menu = menu(has_collective_contract(db.session, current_user, local_today(utcnow())))
+    return g.main_menu
