@@ -198,11 +198,11 @@ class StaffAccessMixin:
     def fixed_url(self, endpoint: str, **values) -> str:
         """``url_for(endpoint, **values)``, built once per mount point: for URLs that depend on nothing else
         (static files, forms' targets), several on every page."""
+        if endpoint.startswith("."):  # relative to this view: the key must name the view
+            endpoint = self.endpoint + endpoint
         key = (request.script_root, endpoint, *sorted(values.items()))
         url = _FIXED_URLS.get(key)
         if url is None:
-            if endpoint.startswith("."):
-                endpoint = self.endpoint + endpoint
             url = _FIXED_URLS[key] = url_for(endpoint, **values)
         return url
 

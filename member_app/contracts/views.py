@@ -10,6 +10,7 @@ from flask_login import current_user, login_required
 from models.base import utcnow
 from models.contracts import queries
 from models.contracts.entities import ContributionStatus
+from models.formats import money
 from models.files.storage import read_bytes
 from models.requests.workflow import local_today
 
@@ -17,17 +18,6 @@ from ..extensions import db
 from ..i18n import current_language, translate
 
 bp = Blueprint("contracts", __name__)
-
-
-def money(cents: int | None, language: str = "fr") -> str:
-    """An amount as a member reads it (``128,40 €``); same rule as ``models.formats.money`` of the other pages."""
-    if cents is None:
-        return ""
-    sign = "-" if cents < 0 else ""
-    units, hundredths = divmod(abs(cents), 100)
-    if language == "en":
-        return f"{sign}€{units:,}.{hundredths:02d}"
-    return f"{sign}{units:,}".replace(",", "\u00a0") + f",{hundredths:02d}\u00a0€"
 
 
 @bp.get("/mon-contrat")

@@ -19,7 +19,7 @@ from ..members.passwords import hash_password, install_password_hash
 from ..outbox.operations import queue_email
 from ..sessions.operations import SessionEnd, end_sessions
 from .entities import StaffInvitation, StaffRole, StaffUser, TotpResetRequest
-from .operations import _EMAIL, find_staff_by_email, new_staff_password_errors
+from .operations import new_staff_identity, new_staff_password_errors
 
 #: Hours an invitation link answers.
 INVITATION_HOURS = 72
@@ -48,15 +48,7 @@ def invite_staff(
     authenticator app. ``by`` is the admin (None: the command line). Raises ValidationFailed
     (``email``, ``full_name``).
     """
-    email = (email or "").strip().lower()
-    full_name = " ".join((full_name or "").split())
-    errors: dict[str, list[str]] = {}
-    if not _EMAIL.fullmatch(email) or len(email) > 254:
-        errors["email"] = ["Saisissez une adresse e-mail valide."]
-    elif find_staff_by_email(session, email) is not None:
-        errors["email"] = ["Un compte existe déjà pour cette adresse e-mail."]
-    if not full_name or len(full_name) > 150:
-        errors["full_name"] = ["Le nom est obligatoire (150 caractères au plus)."]
+    email, full_name, errors = new_staff_identity(session, email, full_name)
     if errors:
         raise ValidationFailed(errors)
     user = StaffUser(email=email, full_name=full_name, role=role, password_hash=NO_PASSWORD, password_set_at=now,

@@ -74,6 +74,21 @@ def staff_password_problems(password: str, *, email: str) -> list[str]:
     return problems
 
 
+def new_staff_identity(session: Session, email: str | None, full_name: str | None
+                       ) -> tuple[str, str, dict[str, list[str]]]:
+    """The cleaned e-mail and name of a new staff account, with the errors of each (address taken, malformed...)."""
+    email = (email or "").strip().lower()
+    full_name = " ".join((full_name or "").split())
+    errors: dict[str, list[str]] = {}
+    if not _EMAIL.fullmatch(email) or len(email) > 254:
+        errors["email"] = ["Saisissez une adresse e-mail valide."]
+    elif find_staff_by_email(session, email) is not None:
+        errors["email"] = ["Un compte existe déjà pour cette adresse e-mail."]
+    if not full_name or len(full_name) > 150:
+        errors["full_name"] = ["Le nom est obligatoire (150 caractères au plus)."]
+    return email, full_name, errors
+
+
 def create_staff(
     session: Session, *, email: str, full_name: str, role: StaffRole, password: str,
     now: datetime | None = None, totp_secret: str | None = None,
@@ -84,15 +99,7 @@ def create_staff(
     (``email``, ``full_name``, ``password``).
     """
     now = now or utcnow()
-    email = (email or "").strip().lower()
-    full_name = " ".join((full_name or "").split())
-    errors: dict[str, list[str]] = {}
-    if not _EMAIL.fullmatch(email) or len(email) > 254:
-        errors["email"] = ["Saisissez une adresse e-mail valide."]
-    elif find_staff_by_email(session, email) is not None:
-        errors["email"] = ["Un compte existe déjà pour cette adresse e-mail."]
-    if not full_name or len(full_name) > 150:
-        errors["full_name"] = ["Le nom est obligatoire (150 caractères au plus)."]
+    email, full_name, errors = new_staff_identity(session, email, full_name)
     problems = staff_password_problems(password or "", email=email)
     if problems:
         errors["password"] = problems

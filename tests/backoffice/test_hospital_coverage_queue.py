@@ -253,11 +253,11 @@ def test_approve_queues_the_fax_to_the_hospital_and_the_email_to_the_member(
 
 
 def test_approve_also_emails_the_admission_service_when_given(session, as_staff, agent, member, coverage_request):
-    request = _claimed(session, coverage_request(admission_fax=None, admission_email="admissions@chu.test"), agent)
+    request = _claimed(session, coverage_request(admission_fax=None, admission_email="admissions@chu.example"), agent)
     client = as_staff(agent)
     _post(client, QUEUE + f"{request.id}/accepter/", page=QUEUE)
     recipients = sorted(m.recipient for m in _outbox(session, request.reference))
-    assert recipients == sorted(["admissions@chu.test", member.email])
+    assert recipients == sorted(["admissions@chu.example", member.email])
 
 
 def test_approve_needs_the_request_to_be_taken_first(session, as_staff, agent, coverage_request, reload):

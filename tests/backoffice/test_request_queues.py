@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 import threading
 import time
 from datetime import date, timedelta
@@ -91,6 +92,16 @@ def claimed(session, request, staff):
 def test_every_queue_lists_its_requests_with_the_next_button(as_staff, agent, path):
     html = as_staff(agent).get(path).get_data(as_text=True)
     assert "Prendre la demande suivante" in html and "Mes demandes en cours" in html
+
+
+def test_each_queues_buttons_lead_to_that_queue_whichever_queue_was_shown_first(as_staff, agent):
+    """The addresses a list page builds once are kept per queue: "take next" in one queue never takes from another."""
+    client = as_staff(agent)
+    for path in (DOCS, CONTACT, BANK, TLT, DOCS):
+        html = client.get(path).get_data(as_text=True)
+        forms = re.findall(r'<form method="post" action="([^"]*)">\s*<input type="hidden" name="csrf_token"', html)
+        assert forms and all(f"/backoffice{path}" in action for action in forms), (path, forms)
+        assert f'href="/backoffice{path}?flt0_0=open' in html, path
 
 
 def test_documents_queue_list_filters_and_details(session, as_staff, agent, member, document, lists):

@@ -23,7 +23,7 @@ from models.requests.operations import claim
 from models.requests.workflow import local_today
 from tests.factories import make_staff
 
-ADMISSION_EMAIL = "admissions@clinique-des-cedres.test"
+ADMISSION_EMAIL = "admissions@clinique-des-cedres.example"
 ADMISSION_FAX = "04 76 60 56 36"
 
 
