@@ -184,13 +184,13 @@ def test_bank_change_confirmed_by_sms_proposed_by_an_agent_approved_by_a_manager
 
 
 def test_teletransmission_from_the_request_to_its_activation(server, browser, session, lea, scan):
-    samuel = lea.beneficiaries[1]
+    person = next(b for b in lea.beneficiaries if b.first_name == "Léa")  # the demo leaves hers off
     member = member_signs_in(browser, server, session, lea)
-    member.goto(server + f"/teletransmission/{samuel.id}")
+    member.goto(server + f"/teletransmission/{person.id}")
     member.get_by_label("Attestation de droits à l'assurance maladie").set_input_files(str(scan))
     member.get_by_role("button", name="Envoyer").click()
     reference = reference_on(member, "TLT")
-    member.goto(server + f"/teletransmission/{samuel.id}")
+    member.goto(server + f"/teletransmission/{person.id}")
     assert member.get_by_text("Demande en cours").is_visible()
 
     agent = staff_signs_in(browser, server)
@@ -199,6 +199,6 @@ def test_teletransmission_from_the_request_to_its_activation(server, browser, se
     agent.get_by_role("button", name="Télétransmission mise en place : activer").click()
 
     member.goto(server + f"/mes-demandes/{reference}")
-    assert member.get_by_text("La télétransmission est activée pour Samuel RIMON.").is_visible()
-    member.goto(server + f"/teletransmission/{samuel.id}")
+    assert member.get_by_text("La télétransmission est activée pour Léa RIMON.").is_visible()
+    member.goto(server + f"/teletransmission/{person.id}")
     assert member.get_by_text("Activée").first.is_visible()
