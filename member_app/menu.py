@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from flask import current_app, g, url_for
+from flask import current_app, g, session, url_for
 from flask_babel import force_locale, get_locale
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
@@ -147,8 +147,24 @@ def register(app) -> None:
         return {"main_menu": main_menu}
 
 
+#: Session key of the menu's one fact about the member: (member id, day, holds a collective contract).
+COLLECTIVE_KEY = "menu_collective"
+
+
 def main_menu() -> tuple[ShownCategory, ...]:
     """The menu bar for the signed-in member of this request, read once per request."""
     if "main_menu" not in g:
-        g.main_menu = menu(has_collective_contract(db.session, current_user, local_today(utcnow())))
+        g.main_menu = menu(_collective())
     return g.main_menu
+
+
+def _collective() -> bool:
+    # Read once a day per session, not on every page: the menu only hides a link, and the future retirees'
+    # page checks the contract itself on each visit.
+    today = local_today(utcnow()).isoformat()
+    kept = session.get(COLLECTIVE_KEY)
+    if kept and kept[0] == current_user.id and kept[1] == today:
+        return bool(kept[2])
+    collective = has_collective_contract(db.session, current_user, local_today(utcnow()))
+    session[COLLECTIVE_KEY] = [current_user.id, today, collective]
+    return collective
