@@ -134,11 +134,6 @@ def shortcuts() -> tuple[ShownLink, ...]:
     return _resolved(str(get_locale()))[1]
 
 
-def endpoints() -> set[str]:
-    """Every endpoint the menu and the shortcuts point to (for the test that each one works)."""
-    return {link.endpoint for c in CATEGORIES for link in c.links} | {link.endpoint for link in SHORTCUTS}
-
-
 def register(app) -> None:
     """Offer ``main_menu()`` to every template; the member's contract is read only when a page shows the menu."""
 

@@ -12,6 +12,12 @@
   }
   var categories = Array.prototype.slice.call(all.querySelectorAll(".menu-category"));
   var wide = window.matchMedia("(min-width: 601px)");
+  // A phone turned sideways (or a window widened) shows the bar, whose "Menu" button is hidden there.
+  wide.addEventListener("change", function (event) {
+    if (event.matches) {
+      all.setAttribute("open", "");
+    }
+  });
 
   categories.forEach(function (category) {
     category.addEventListener("toggle", function () {
