@@ -156,10 +156,10 @@ def main_menu() -> tuple[ShownCategory, ...]:
 def _collective() -> bool:
     # Read once a day per session, not on every page: the menu only hides a link, and the future retirees'
     # page checks the contract itself on each visit.
-    today = local_today(utcnow()).isoformat()
+    today = local_today(utcnow())
     kept = session.get(COLLECTIVE_KEY)
-    if kept and kept[0] == current_user.id and kept[1] == today:
+    if kept and kept[0] == current_user.id and kept[1] == today.isoformat():
         return bool(kept[2])
-    collective = has_collective_contract(db.session, current_user, local_today(utcnow()))
-    session[COLLECTIVE_KEY] = [current_user.id, today, collective]
+    collective = has_collective_contract(db.session, current_user, today)
+    session[COLLECTIVE_KEY] = [current_user.id, today.isoformat(), collective]
     return collective

@@ -25,19 +25,6 @@ from .entities import (
 _GROUPED_LABEL = re.compile(r"^(?P<heading>.*\S)\s*\((?P<detail>[^()]+)\)\s*$")
 
 
-def member_hospital_coverage_requests(
-    session: Session, member: Member, *, limit: int = 20
-) -> list[HospitalCoverageRequest]:
-    """The member's latest hospital coverage requests, newest first, with their beneficiary loaded."""
-    return list(session.scalars(
-        select(HospitalCoverageRequest)
-        .where(HospitalCoverageRequest.member_id == member.id)
-        .options(selectinload(HospitalCoverageRequest.beneficiary))
-        .order_by(HospitalCoverageRequest.created_at.desc(), HospitalCoverageRequest.id.desc())
-        .limit(limit)
-    ))
-
-
 def member_hospital_coverage_request(
     session: Session, member: Member, reference: str
 ) -> HospitalCoverageRequest | None:

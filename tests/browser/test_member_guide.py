@@ -8,9 +8,10 @@ from dataclasses import replace
 import pytest
 from sqlalchemy import select
 
-from models.demo import DEMO_MEMBER_PASSWORD, load_demo
+from models.demo import load_demo
 from models.members.entities import Member
-from tests.browser.conftest import last_sms_code, serving
+from tests.browser.conftest import serving
+from tests.browser.test_request_slices import member_signs_in
 
 pytestmark = pytest.mark.browser
 PHONE = {"width": 390, "height": 844}
@@ -49,15 +50,7 @@ def phone(browser, server, session):
     lea = session.scalar(select(Member).where(Member.number == "4400000"))
     page = browser.new_context(locale="fr-FR", viewport=PHONE, is_mobile=True, has_touch=True).new_page()
     page.set_default_timeout(30_000)
-    page.goto(server + "/connexion")
-    page.get_by_role("textbox", name="Identifiant mese").fill("4400000")
-    page.locator("#password").fill(DEMO_MEMBER_PASSWORD)
-    page.get_by_role("button", name="VALIDER").click()
-    page.get_by_role("textbox", name="Code à 6 chiffres").fill(last_sms_code(session, lea.id))
-    page.get_by_role("button", name="Valider").click()
-    if "/conditions-generales" in page.url:
-        page.get_by_label("J'ai lu et j'accepte les conditions générales d'utilisation").check()
-        page.get_by_role("button", name="Valider").click()
+    member_signs_in(browser, server, session, lea, page)
     page.base = server
     return page
 

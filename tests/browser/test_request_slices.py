@@ -53,8 +53,9 @@ def scan(tmp_path):
     return path
 
 
-def member_signs_in(browser, server, session, lea):
-    page = new_page(browser)
+def member_signs_in(browser, server, session, lea, page=None):
+    """Léa signs in with her password and the SMS code (in ``page``, else a new desktop page) and accepts the terms."""
+    page = page or new_page(browser)
     page.goto(server + "/connexion")
     page.get_by_role("textbox", name="Identifiant mese").fill("4400000")
     page.locator("#password").fill(DEMO_MEMBER_PASSWORD)
