@@ -11,7 +11,7 @@ from jinja2 import ChoiceLoader, FileSystemLoader
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 import jobs
-from web import configure_database, csp_nonce, install_input_guard, install_security_headers, refuse_unsafe_start
+from web import PageSessionInterface, configure_database, csp_nonce, install_input_guard, install_security_headers, refuse_unsafe_start
 from web.availability import install_health_check, install_outage_page
 
 from .config import BackofficeConfig
@@ -29,6 +29,7 @@ def create_app(config: BackofficeConfig | None = None) -> Flask:
     refuse_unsafe_start(config.problems(), "The back office")
     app = Flask(__name__, static_folder=str(ROOT / "static" / "backoffice"), static_url_path="/assets")
     app.config.update(config.flask_settings())
+    app.session_interface = PageSessionInterface()
     app.extensions[CONFIG_KEY] = config
     # Our overrides of Flask-Admin templates (templates/backoffice/admin/...) come first, then the
     # shared templates/ folder, where our own pages live under backoffice/.

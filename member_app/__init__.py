@@ -7,7 +7,7 @@ from flask_babel import lazy_gettext as _l
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 import jobs
-from web import configure_database, install_input_guard, install_security_headers, refuse_unsafe_start
+from web import PageSessionInterface, configure_database, install_input_guard, install_security_headers, refuse_unsafe_start
 from web.availability import install_health_check, install_outage_page
 
 from . import i18n
@@ -26,6 +26,7 @@ def create_app(config: MemberAppConfig | None = None) -> Flask:
     refuse_unsafe_start(config.problems(), "The member area")
     app = Flask(__name__, template_folder=ROOT_TEMPLATES, static_folder="../static", static_url_path="/static")
     app.config.update(config.flask_settings())
+    app.session_interface = PageSessionInterface()
     app.extensions["mese_config"] = config
     if config.trusted_proxies:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=config.trusted_proxies, x_proto=config.trusted_proxies)

@@ -9,6 +9,7 @@ import sys
 from collections.abc import Iterable
 
 from flask import Flask, abort, g, request
+from flask.sessions import SecureCookieSessionInterface
 from flask_sqlalchemy_lite import SQLAlchemy
 from werkzeug.sansio.utils import host_is_trusted
 
@@ -39,6 +40,19 @@ def refuse_unsafe_start(problems: list[str], app_name: str) -> None:
     if problems:
         lines = "\n".join(f"  - {p}" for p in problems)
         sys.exit(f"{app_name} refuses to start with MESE_ENV=production:\n{lines}")
+
+
+class PageSessionInterface(SecureCookieSessionInterface):
+    """Flask's signed cookie session, sent again with pages only, never with a static file."""
+
+    def should_set_cookie(self, app: Flask, session) -> bool:
+        # A permanent session's cookie is re-sent with every response to push its expiry back. A static file
+        # asked by the previous page can finish after a newer page changed the session (the language, a
+        # sign-in step): re-sending the older cookie it arrived with would undo that change.
+        endpoint = request.endpoint or ""
+        if endpoint == "static" or endpoint.endswith(".static"):
+            return False
+        return super().should_set_cookie(app, session)
 
 
 def csp_nonce() -> str:

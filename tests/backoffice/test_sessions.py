@@ -100,3 +100,16 @@ def test_each_staff_member_lists_their_sessions_and_ends_one(new_client, session
     assert laptop.get("/prises-en-charge/").status_code == 200
     event = session.scalar(select(AuditEvent).where(AuditEvent.action == "staff.session_ended"))
     assert event.actor_id == agent.id and event.details["session_id"] == phone_session.id
+
+
+def test_a_static_file_never_sends_an_older_session_cookie_back(new_client, agent):
+    """A stylesheet asked by the previous page may finish after a newer page changed the session: its
+    response must not put the older cookie back."""
+    client = new_client()
+    sign_in(client, agent)
+    page = client.get("/prises-en-charge/")
+    assert any(c.startswith(COOKIE + "=") for c in page.headers.getlist("Set-Cookie"))
+    for asset in ("/assets/css/backoffice.css", "/static/admin/bootstrap/bootstrap4/css/bootstrap.min.css"):
+        response = client.get(asset)
+        assert response.status_code == 200, asset
+        assert not any(c.startswith(COOKIE + "=") for c in response.headers.getlist("Set-Cookie")), asset

@@ -57,6 +57,25 @@ def test_the_session_cookie_is_secure_httponly_samesite_and_host_only(client, se
     assert "Domain" not in header
 
 
+def test_a_static_file_never_sends_an_older_session_cookie_back(app, session):
+    """The page's stylesheet asked before the member switched to English may finish after the switch: its
+    response must not put the French cookie back (the next page would be French again)."""
+    member = make_member(session)
+    client = app.test_client()
+    sign_in(client, session, member, PASSWORD)
+    client.get("/")
+    french = cookie(client)
+    switched = client.get("/?lang=en")
+    assert 'lang="en"' in switched.get_data(as_text=True) and cookie(client) != french
+    late = app.test_client()
+    late.set_cookie(SESSION_COOKIE, french)
+    stylesheet = late.get("/static/css/member.css")
+    assert stylesheet.status_code == 200
+    assert not any(c.startswith(SESSION_COOKIE + "=") for c in stylesheet.headers.getlist("Set-Cookie"))
+    assert 'lang="en"' in client.get("/").get_data(as_text=True)
+    assert any(c.startswith(SESSION_COOKIE + "=") for c in client.get("/").headers.getlist("Set-Cookie"))
+
+
 def test_logout_ends_the_session_and_every_copy_of_its_cookie(app, session):
     member = make_member(session)
     client = app.test_client()
