@@ -20,8 +20,8 @@ from flask_admin.model import typefmt
 from flask_admin.model.helpers import get_mdict_item_or_list
 from flask_login import current_user
 from markupsafe import Markup, escape
-from sqlalchemy import asc, desc, inspect, select, union_all
-from sqlalchemy.orm import defer, joinedload, load_only, raiseload
+from sqlalchemy import and_, asc, desc, inspect, select, union_all
+from sqlalchemy.orm import aliased, defer, joinedload, load_only, raiseload
 
 from models import pagination
 from models.audit.operations import record, record_at_once
@@ -113,6 +113,24 @@ def primary_key(value) -> int | None:
         return None
     pk = int(text)
     return pk if 0 < pk <= MAX_ID else None
+
+
+def _plain_behaviour(model) -> dict[str, Any]:
+    """The Python properties and ``__str__`` of ``model`` and its bases: what a list's formatters may read
+    besides columns (``full_name``, ``masked_iban``...)."""
+    found: dict[str, Any] = {}
+    for klass in reversed(model.__mro__[:-1]):
+        for name, value in vars(klass).items():
+            if isinstance(value, property) or name == "__str__":
+                found[name] = value
+    return found
+
+
+def row_class(model) -> type:
+    """The class of a list's plain rows of ``model``: the columns read as attributes, the model's properties,
+    no ORM state (building 20 ORM objects and their loaders costs more than the rest of the page's data)."""
+    return type(f"{model.__name__}Row", (), {**_plain_behaviour(model), "__module__": __name__,
+                                             "__doc__": f"A row of a list of {model.__name__} (no ORM state)."})
 
 
 def _path_value(row, path: list[str]):
@@ -360,7 +378,7 @@ class StaffModelView(StaffAccessMixin, ModelView):
         offset = 0 if cursor else page * page_size
         parts = [self._keyset(part, columns, descending, cursor) for part in self.list_parts(query, filters)]
         if len(parts) == 1:
-            rows = parts[0].options(*self.list_load_options()).offset(offset).limit(page_size + 1).all()
+            rows = self._read_rows(parts[0], columns, offset, page_size + 1)
         else:
             rows = self._union_page(parts, columns, descending, cursor, offset, page_size + 1)
         more = len(rows) > page_size
@@ -390,9 +408,63 @@ class StaffModelView(StaffAccessMixin, ModelView):
         ordered = [merged.c[f"k{i}"] for i in range(len(columns))]
         ids = [row[-1] for row in db.session.execute(
             select(*ordered).order_by(*pagination.ordering(ordered, descending, cursor)).offset(offset).limit(limit))]
-        found = {row.id: row for row in super(StaffModelView, self).get_query()
-                 .filter(self.model.id.in_(ids)).options(*self.list_load_options())}
+        found = {row.id: row for row in self._read_rows(
+            super(StaffModelView, self).get_query().filter(self.model.id.in_(ids)), columns, 0, None)}
         return [found[i] for i in ids if i in found]
+
+    def _read_rows(self, query, order_columns, offset: int, limit: int | None) -> list:
+        """The rows of ``query`` (ordered, filtered), as plain rows of the columns the list reads when the view
+        names them (``list_load_only``, ``list_related``: one query, tuples), else as ORM objects."""
+        if self.list_load_only is None:
+            return query.options(*self.list_load_options()).offset(offset).limit(limit).all()
+        reader = self.__dict__.get("_row_reader")
+        if reader is None:
+            reader = self._row_reader = self._build_row_reader()
+        columns, own, joins, build = reader
+        extra = [column for column in order_columns if column.key not in own]
+        for alias, on in joins:
+            query = query.outerjoin(alias, on)
+        result = query.with_entities(*columns, *extra).offset(offset).limit(limit).all()
+        return [build(row, extra) for row in result]
+
+    def _build_row_reader(self):
+        """Columns of a list's plain rows, their joins, and the function making a row object of a result row."""
+        own = ("id", *dict.fromkeys(self.list_load_only))
+        columns = [getattr(self.model, name) for name in own]
+        joins, related = [], []
+        for name, wanted in self.list_related.items():
+            relation = getattr(self.model, name)
+            target = relation.property.mapper.class_
+            alias = aliased(target)
+            keys = ("id", *wanted)
+            # The ON clause written once (a relationship's join is worked out again on every use).
+            mapper = relation.property.mapper
+            joins.append((alias, and_(*(getattr(alias, mapper.get_property_by_column(remote).key) == local
+                                        for local, remote in relation.property.local_remote_pairs))))
+            columns.extend(getattr(alias, key) for key in keys)
+            related.append((name, keys, row_class(target)))
+        main = row_class(self.model)
+        width = len(own)
+
+        def build(values, extra):
+            row = main.__new__(main)
+            attributes = row.__dict__
+            attributes.update(zip(own, values))
+            at = width
+            for name, keys, kind in related:
+                part = values[at:at + len(keys)]
+                at += len(keys)
+                if part[0] is None:
+                    attributes[name] = None
+                else:
+                    item = kind.__new__(kind)
+                    item.__dict__.update(zip(keys, part))
+                    attributes[name] = item
+            for column, value in zip(extra, values[at:]):
+                attributes[column.key] = value
+            return row
+
+        return columns, own, joins, build
 
     def get_list(self, page, sort_column, sort_desc, search, filters, execute=True, page_size=None):
         if not execute:  # Flask-Admin's own export (small lists): its query
