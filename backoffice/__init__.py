@@ -11,11 +11,12 @@ from jinja2 import ChoiceLoader, FileSystemLoader
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 import jobs
+from models.audit.operations import RecentReads
 from web import PageSessionInterface, configure_database, csp_nonce, install_input_guard, install_security_headers, refuse_unsafe_start
 from web.availability import install_health_check, install_outage_page
 
 from .config import BackofficeConfig
-from .extensions import CONFIG_KEY, babel, csrf, db, limiter, login_manager
+from .extensions import CONFIG_KEY, RECENT_READS_KEY, babel, csrf, db, limiter, login_manager
 
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATES = ROOT / "templates"
@@ -31,6 +32,7 @@ def create_app(config: BackofficeConfig | None = None) -> Flask:
     app.config.update(config.flask_settings())
     app.session_interface = PageSessionInterface()
     app.extensions[CONFIG_KEY] = config
+    app.extensions[RECENT_READS_KEY] = RecentReads()
     # Our overrides of Flask-Admin templates (templates/backoffice/admin/...) come first, then the
     # shared templates/ folder, where our own pages live under backoffice/.
     app.jinja_loader = ChoiceLoader([FileSystemLoader(TEMPLATES / "backoffice"), FileSystemLoader(TEMPLATES)])

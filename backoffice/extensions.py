@@ -21,6 +21,8 @@ limiter = Limiter(client_ip)
 
 #: Key of ``app.extensions`` holding the BackofficeConfig the app was built from.
 CONFIG_KEY = "mese_backoffice_config"
+#: Key of ``app.extensions`` holding the list reads this process audited lately (models.audit.operations.RecentReads).
+RECENT_READS_KEY = "mese_backoffice_recent_reads"
 
 
 def current_config() -> BackofficeConfig:

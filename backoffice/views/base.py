@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from flask import abort, flash, redirect, request, url_for
+from flask import abort, current_app, flash, redirect, request, url_for
 from flask_admin import AdminIndexView, BaseView, expose
 from flask_admin.contrib.sqla import ModelView
 from flask_admin.contrib.sqla.filters import FilterEqual
@@ -33,7 +33,7 @@ from models.staff.entities import StaffRole, StaffUser
 from web import client_ip
 
 from ..auth.views import staff_signed_in
-from ..extensions import current_config, db
+from ..extensions import RECENT_READS_KEY, current_config, db
 
 ALL_STAFF = (StaffRole.AGENT, StaffRole.MANAGER, StaffRole.ADMIN)
 SUPERVISORS = (StaffRole.MANAGER, StaffRole.ADMIN)
@@ -568,16 +568,26 @@ class StaffModelView(StaffAccessMixin, ModelView):
             details_url=self.get_url(".details_view", url=return_url) if self.can_view_details else None,
             edit_url=self.get_url(".edit_view", url=return_url) if self.can_edit else None,
             export_links=self.export_links(view_args) if self.can_export else [])
-        if self.holds_member_data:  # one event per page view of member data: who, which view, filters, rows
-            record_at_once(db.session, "backoffice.listed", actor_type="staff", actor_id=current_user.id,
-                           ip=client_ip(), now=utcnow(), view=self.endpoint, page=view_args.page,
-                           search=_clip(view_args.search) if view_args.search else None,
-                           filters=[[_clip(name), _clip(value)] for _idx, name, value in view_args.filters or []],
-                           rows=len(listed.rows))
-            # The page is rendered: its rows are let go before the commit rather than expired one by one.
-            db.session.expunge_all()
-            db.session.commit()
+        if self.holds_member_data:  # an event per read of member data: who, which view, filters, rows
+            self.audit_list_read(view=self.endpoint, page=view_args.page,
+                                 search=_clip(view_args.search) if view_args.search else None,
+                                 filters=[[_clip(name), _clip(value)] for _i, name, value in view_args.filters or []],
+                                 rows=len(listed.rows))
         return response
+
+    def audit_list_read(self, **details) -> None:
+        """Write and commit the audit event of a list read, unless the same read was written moments ago
+        (models.audit.operations.RecentReads)."""
+        reads, ip = current_app.extensions[RECENT_READS_KEY], client_ip()
+        key = reads.key("backoffice.listed", actor_type="staff", actor_id=current_user.id, ip=ip, **details)
+        if reads.is_repeat(key):
+            return
+        record_at_once(db.session, "backoffice.listed", actor_type="staff", actor_id=current_user.id, ip=ip,
+                       now=utcnow(), **details)
+        # The page is rendered: its rows are let go before the commit rather than expired one by one.
+        db.session.expunge_all()
+        db.session.commit()
+        reads.written(key)
 
     def _cursor_width(self, sort_column) -> int:
         order = self.list_order(sort_column, False)

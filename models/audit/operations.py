@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import time
 from datetime import datetime
 from typing import Any
 
@@ -51,3 +53,41 @@ def record_at_once(session: Session, action: str, *, actor_type: str, actor_id: 
 
 
 _INSERT = insert(AuditEvent.__table__).inline()  # no RETURNING: nobody reads the new id
+
+
+#: An identical read repeated within this many seconds is covered by the event of the first one (RecentReads).
+REPEATED_READ_SECONDS = 60
+
+
+class RecentReads:
+    """The reads one process has audited in the last ``seconds``, so that an identical repeat is not written again.
+
+    This sets the granularity of the read audit: an event says that its actor read that list (view, filters,
+    search, page, number of rows) from that address at ``at``, and maybe again, identically, until ``at`` plus
+    ``seconds``. A read that differs in any of these is written. Each server process keeps its own memory, so
+    each writes its own first read. Nothing is forgotten before its event is committed (``written`` comes after
+    the commit), and ``seconds`` = 0 writes every read.
+    """
+
+    def __init__(self, seconds: float = REPEATED_READ_SECONDS, max_entries: int = 10_000):
+        self.seconds, self.max_entries = seconds, max_entries
+        self._written: dict[str, float] = {}
+
+    @staticmethod
+    def key(action: str, *, actor_type: str, actor_id: int | None, ip: str | None, **details: Any) -> str:
+        """What makes two reads identical."""
+        return json.dumps([action, actor_type, actor_id, ip, details], sort_keys=True, default=str)
+
+    def is_repeat(self, key: str) -> bool:
+        """True when the same read was written less than ``seconds`` ago by this process."""
+        at = self._written.get(key)
+        return at is not None and time.monotonic() - at < self.seconds
+
+    def written(self, key: str) -> None:
+        """Note that the read ``key`` is written (call it once its event is committed)."""
+        now = time.monotonic()
+        if len(self._written) >= self.max_entries:
+            self._written = {k: at for k, at in self._written.items() if now - at < self.seconds}
+            if len(self._written) >= self.max_entries:
+                self._written.clear()
+        self._written[key] = now

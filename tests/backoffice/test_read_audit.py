@@ -30,6 +30,21 @@ def test_each_view_of_the_queue_list_and_its_search_is_one_audit_event(session, 
     assert first.reference not in str([e.details for e in listed])
 
 
+def test_an_identical_list_read_moments_later_is_covered_by_the_first_event(backoffice_app, session, as_staff,
+                                                                          agent, coverage_request):
+    from backoffice.extensions import RECENT_READS_KEY
+
+    coverage_request()
+    client = as_staff(agent)
+    for path in ("/prises-en-charge/", "/prises-en-charge/", "/prises-en-charge/?flt0_0=all", "/prises-en-charge/"):
+        assert client.get(path).status_code == 200
+    listed = events(session, "backoffice.listed")
+    assert [e.details["filters"] for e in listed] == [[["Statut", "open"]], [["Statut", "all"]]]
+    backoffice_app.extensions[RECENT_READS_KEY].seconds = 0  # the window is over: the same read is written again
+    assert client.get("/prises-en-charge/").status_code == 200
+    assert len(events(session, "backoffice.listed")) == 3
+
+
 def test_outbox_and_audit_lists_are_audited_with_their_filters(session, as_staff, manager, member):
     session.add(OutboxMessage(channel=Channel.EMAIL, recipient="lea@example.test", subject="x", member_id=member.id,
                               status=OutboxStatus.SENT, next_attempt_at=utcnow()))
