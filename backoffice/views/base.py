@@ -20,7 +20,7 @@ from flask_admin.model import typefmt
 from flask_admin.model.helpers import get_mdict_item_or_list
 from flask_login import current_user
 from markupsafe import Markup, escape
-from sqlalchemy import and_, asc, desc, inspect, select, union_all
+from sqlalchemy import and_, asc, desc, inspect, literal, select, union_all
 from sqlalchemy.orm import aliased, defer, joinedload, load_only, raiseload
 
 from models import pagination
@@ -378,7 +378,7 @@ class StaffModelView(StaffAccessMixin, ModelView):
         offset = 0 if cursor else page * page_size
         parts = [self._keyset(part, columns, descending, cursor) for part in self.list_parts(query, filters)]
         if len(parts) == 1:
-            rows = self._read_rows(parts[0], columns, offset, page_size + 1)
+            rows = self._read_rows(parts[0], columns, offset, page_size + 1, descending, cursor)
         else:
             rows = self._union_page(parts, columns, descending, cursor, offset, page_size + 1)
         more = len(rows) > page_size
@@ -412,37 +412,53 @@ class StaffModelView(StaffAccessMixin, ModelView):
             super(StaffModelView, self).get_query().filter(self.model.id.in_(ids)), columns, 0, None)}
         return [found[i] for i in ids if i in found]
 
-    def _read_rows(self, query, order_columns, offset: int, limit: int | None) -> list:
-        """The rows of ``query`` (ordered, filtered), as plain rows of the columns the list reads when the view
-        names them (``list_load_only``, ``list_related``: one query, tuples), else as ORM objects."""
+    def _read_rows(self, query, order_columns, offset: int, limit: int | None, descending: bool = False,
+                   cursor: pagination.Cursor | None = None) -> list:
+        """The rows of ``query`` (filtered and ordered by ``order_columns``), as plain rows of the columns the list
+        reads when the view names them (``list_load_only``, ``list_related``), else as ORM objects.
+
+        Plain rows come from one statement: the page of the list's own table first (LIMIT and OFFSET written in
+        the SQL, so that PostgreSQL keeps one plan for it), then its related rows joined to those few rows."""
         if self.list_load_only is None:
             return query.options(*self.list_load_options()).offset(offset).limit(limit).all()
         reader = self.__dict__.get("_row_reader")
         if reader is None:
             reader = self._row_reader = self._build_row_reader()
-        columns, own, joins, build = reader
+        own, joins, build = reader
         extra = [column for column in order_columns if column.key not in own]
-        for alias, on in joins:
-            query = query.outerjoin(alias, on)
-        result = query.with_entities(*columns, *extra).offset(offset).limit(limit).all()
-        return [build(row, extra) for row in result]
+        page = query.with_entities(*(getattr(self.model, key) for key in own), *extra)
+        if offset:
+            page = page.offset(literal(offset, literal_execute=True))
+        if limit is not None:
+            page = page.limit(literal(limit, literal_execute=True))
+        page = page.subquery()
+        statement = select(*(page.c[key] for key in own), *(alias_column for _alias, _on, columns in joins
+                                                           for alias_column in columns),
+                           *(page.c[column.key] for column in extra))
+        source = page
+        for alias, on, _columns in joins:
+            source = source.outerjoin(alias, and_(*(remote == page.c[local] for local, remote in on)))
+        statement = statement.select_from(source).order_by(
+            *pagination.ordering([page.c[column.key] for column in order_columns], descending, cursor))
+        return [build(row, extra) for row in db.session.execute(statement)]
 
     def _build_row_reader(self):
-        """Columns of a list's plain rows, their joins, and the function making a row object of a result row."""
-        own = ("id", *dict.fromkeys(self.list_load_only))
-        columns = [getattr(self.model, name) for name in own]
+        """The columns of a list's own table its plain rows read, the related rows joined to them, and the
+        function making a row object of a result row."""
         joins, related = [], []
+        own = ["id", *self.list_load_only]
         for name, wanted in self.list_related.items():
             relation = getattr(self.model, name)
-            target = relation.property.mapper.class_
-            alias = aliased(target)
-            keys = ("id", *wanted)
-            # The ON clause written once (a relationship's join is worked out again on every use).
             mapper = relation.property.mapper
-            joins.append((alias, and_(*(getattr(alias, mapper.get_property_by_column(remote).key) == local
-                                        for local, remote in relation.property.local_remote_pairs))))
-            columns.extend(getattr(alias, key) for key in keys)
-            related.append((name, keys, row_class(target)))
+            alias = aliased(mapper.class_)
+            keys = ("id", *wanted)
+            on = [(self.model.__mapper__.get_property_by_column(local).key,
+                   getattr(alias, mapper.get_property_by_column(remote).key))
+                  for local, remote in relation.property.local_remote_pairs]
+            own.extend(local for local, _remote in on)
+            joins.append((alias, on, [getattr(alias, key) for key in keys]))
+            related.append((name, keys, row_class(mapper.class_)))
+        own = tuple(dict.fromkeys(own))
         main = row_class(self.model)
         width = len(own)
 
@@ -464,7 +480,7 @@ class StaffModelView(StaffAccessMixin, ModelView):
                 attributes[column.key] = value
             return row
 
-        return columns, own, joins, build
+        return own, joins, build
 
     def get_list(self, page, sort_column, sort_desc, search, filters, execute=True, page_size=None):
         if not execute:  # Flask-Admin's own export (small lists): its query
