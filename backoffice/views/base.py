@@ -426,39 +426,34 @@ class StaffModelView(StaffAccessMixin, ModelView):
             reader = self._row_reader = self._build_row_reader()
         own, joins, build = reader
         extra = [column for column in order_columns if column.key not in own]
-        page = query.with_entities(*(getattr(self.model, key) for key in own), *extra)
+        page = query.with_entities(self.model.id)
         if offset:
             page = page.offset(literal(offset, literal_execute=True))
         if limit is not None:
             page = page.limit(literal(limit, literal_execute=True))
         page = page.subquery()
-        statement = select(*(page.c[key] for key in own), *(alias_column for _alias, _on, columns in joins
-                                                           for alias_column in columns),
-                           *(page.c[column.key] for column in extra))
-        source = page
-        for alias, on, _columns in joins:
-            source = source.outerjoin(alias, and_(*(remote == page.c[local] for local, remote in on)))
-        statement = statement.select_from(source).order_by(
-            *pagination.ordering([page.c[column.key] for column in order_columns], descending, cursor))
+        source = self.model.__table__.join(page, page.c.id == self.model.id)
+        for alias, _columns, on in joins:
+            source = source.outerjoin(alias, on)
+        statement = select(*(getattr(self.model, key) for key in own),
+                           *(column for _alias, columns, _on in joins for column in columns), *extra)
+        statement = statement.select_from(source).order_by(*pagination.ordering(order_columns, descending, cursor))
         return [build(row, extra) for row in db.session.execute(statement)]
 
     def _build_row_reader(self):
-        """The columns of a list's own table its plain rows read, the related rows joined to them, and the
-        function making a row object of a result row."""
+        """The columns of a list's own table its plain rows read, the related rows joined to them (each with the
+        columns read and its ON clause, written once), and the function making a row object of a result row."""
         joins, related = [], []
-        own = ["id", *self.list_load_only]
         for name, wanted in self.list_related.items():
             relation = getattr(self.model, name)
             mapper = relation.property.mapper
-            alias = aliased(mapper.class_)
             keys = ("id", *wanted)
-            on = [(self.model.__mapper__.get_property_by_column(local).key,
-                   getattr(alias, mapper.get_property_by_column(remote).key))
-                  for local, remote in relation.property.local_remote_pairs]
-            own.extend(local for local, _remote in on)
-            joins.append((alias, on, [getattr(alias, key) for key in keys]))
+            alias = aliased(mapper.class_)
+            on = and_(*(getattr(alias, mapper.get_property_by_column(remote).key) == local
+                        for local, remote in relation.property.local_remote_pairs))
+            joins.append((alias, [getattr(alias, key) for key in keys], on))
             related.append((name, keys, row_class(mapper.class_)))
-        own = tuple(dict.fromkeys(own))
+        own = tuple(dict.fromkeys(("id", *self.list_load_only)))
         main = row_class(self.model)
         width = len(own)
 
@@ -597,6 +592,9 @@ class StaffModelView(StaffAccessMixin, ModelView):
         reads, ip = current_app.extensions[RECENT_READS_KEY], client_ip()
         key = reads.key("backoffice.listed", actor_type="staff", actor_id=current_user.id, ip=ip, **details)
         if reads.is_repeat(key):
+            # A read-only transaction; ended by COMMIT, not by the ROLLBACK of the session's close, because psycopg
+            # forgets every prepared statement on a ROLLBACK (each list would be planned again on every read).
+            db.session.commit()
             return
         record_at_once(db.session, "backoffice.listed", actor_type="staff", actor_id=current_user.id, ip=ip,
                        now=utcnow(), **details)
