@@ -178,6 +178,19 @@ def _product_memory():
     return DispatcherMiddleware(NotFound(), {"/backoffice": app})
 
 
+def _product_every_read():
+    """The back office writing the audit event of every list read, even an identical one seconds after the last
+    (models.audit.operations.RecentReads with no window): what a page costs when its read is written. For the
+    analysis of the figures only: the product leaves out identical repeats within a minute."""
+    from backoffice import create_app
+    from backoffice.extensions import RECENT_READS_KEY
+    from models.audit.operations import RecentReads
+
+    app = create_app()
+    app.extensions[RECENT_READS_KEY] = RecentReads(seconds=0)
+    return DispatcherMiddleware(NotFound(), {"/backoffice": app})
+
+
 def _member() -> Flask:
     """The member area as shipped (``/``), its settings from the environment (bench/member_pages_bench.py)."""
     from member_app import create_app
@@ -216,7 +229,7 @@ def _member_plain() -> Flask:
 def __getattr__(name: str):
     # Built on first use, so that gunicorn builds only the application it serves.
     builders = {"product": _product, "plain": _plain, "modelview": _modelview, "product_memory": _product_memory,
-                "member": _member, "member_plain": _member_plain}
+                "product_every_read": _product_every_read, "member": _member, "member_plain": _member_plain}
     if name not in builders:
         raise AttributeError(name)
     app = builders[name]()
