@@ -79,6 +79,9 @@ class StaffUserView(StaffModelView):
     column_filters = [BooleanEqualFilter(StaffUser.active, "Actif")]
     column_searchable_list = ["email", "full_name"]
     column_default_sort = [("full_name", False), ("id", False)]
+    # The password hash is read for the "État" column only (an invitation not yet accepted has none).
+    list_load_only = ("email", "full_name", "role", "active", "password_hash", "failed_login_count", "locked_until",
+                      "last_login_at", "password_set_at")
 
     def create_form(self, obj=None):
         return StaffInviteForm(request.form if request.method == "POST" else None)
