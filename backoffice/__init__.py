@@ -16,7 +16,7 @@ from web import PageSessionInterface, configure_database, csp_nonce, install_inp
 from web.availability import install_health_check, install_outage_page
 
 from .config import BackofficeConfig
-from .extensions import CONFIG_KEY, RECENT_READS_KEY, babel, csrf, db, limiter, login_manager
+from .extensions import CONFIG_KEY, LIST_ENDPOINTS_KEY, RECENT_READS_KEY, babel, csrf, db, limiter, login_manager
 
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATES = ROOT / "templates"
@@ -76,7 +76,7 @@ def _register_auth(app: Flask) -> None:
 def _register_admin(app: Flask) -> None:
     """Flask-Admin with the protected index and every view of the back office."""
     from .views import register_views
-    from .views.base import date_fr, datetime_fr
+    from .views.base import StaffModelView, date_fr, datetime_fr
     from .views.queues.base import QueuesHomeView
 
     app.add_template_filter(date_fr, "date_fr")
@@ -93,6 +93,8 @@ def _register_admin(app: Flask) -> None:
     # ModelView(Model, db) touches db.session, which needs an application context.
     with app.app_context():
         register_views(admin, db)
+    app.extensions[LIST_ENDPOINTS_KEY] = frozenset(f"{view.endpoint}.index_view" for view in admin._views
+                                                   if isinstance(view, StaffModelView))
 
 
 def _register_errors(app: Flask) -> None:

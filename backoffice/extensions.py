@@ -23,6 +23,9 @@ limiter = Limiter(client_ip)
 CONFIG_KEY = "mese_backoffice_config"
 #: Key of ``app.extensions`` holding the list reads this process audited lately (models.audit.operations.RecentReads).
 RECENT_READS_KEY = "mese_backoffice_recent_reads"
+#: Key of ``app.extensions`` holding the endpoints of the list pages (StaffModelView.index_view), which only read
+#: and write their audit row.
+LIST_ENDPOINTS_KEY = "mese_backoffice_list_endpoints"
 
 
 def current_config() -> BackofficeConfig:

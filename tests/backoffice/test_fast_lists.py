@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import re
+import time
 from datetime import timedelta
 
 from sqlalchemy import event, select, text
 
+from models.audit.entities import AuditEvent
 from models.base import utcnow
 from models.requests.entities import HospitalCoverageRequest, RequestStatus
 from models.staff.entities import StaffRole
 from tests.factories import make_member, make_staff
+from tests.helpers import login_staff
 
 REFERENCE = re.compile(r"<td>(PEC-\d{4}-\d{6})</td>")
 
@@ -153,3 +156,40 @@ def test_agent_scope_holds_for_another_agents_queue(session, as_staff, manager):
     session.commit()
     assert references(as_staff(newcomer).get("/prises-en-charge/?flt0_0=all").get_data(as_text=True)) == []
     assert session.scalar(select(HospitalCoverageRequest.reference)) == request.reference
+
+
+def _autocommit_by_statement(backoffice_app, run) -> list[tuple[str, bool]]:
+    """(first word, whether the connection was in autocommit) of each statement the request(s) of ``run`` sent."""
+    from backoffice.extensions import db
+
+    seen = []
+    with backoffice_app.app_context():
+        engine = db.engine
+    listener = lambda conn, cursor, statement, *rest: seen.append(  # noqa: E731
+        (statement.split()[0], conn.connection.dbapi_connection.autocommit))
+    event.listen(engine, "before_cursor_execute", listener)
+    try:
+        run()
+    finally:
+        event.remove(engine, "before_cursor_execute", listener)
+    return seen
+
+
+def test_a_list_read_sends_no_begin_nor_commit_and_its_audit_row_commits_as_written(backoffice_app, session, as_staff,
+                                                                                   manager, coverage_request):
+    coverage_request()
+    client = as_staff(manager)
+    seen = _autocommit_by_statement(backoffice_app, lambda: client.get("/prises-en-charge/"))
+    words = [word for word, _autocommit in seen]
+    assert words[-1] == "INSERT" and set(words[:-1]) == {"SELECT"} and all(a for _w, a in seen)
+    session.expire_all()
+    assert session.scalar(select(AuditEvent.id).where(AuditEvent.action == "backoffice.listed")) is not None
+
+
+def test_the_idle_sign_out_on_a_list_page_writes_in_one_transaction(backoffice_app, backoffice_client, session,
+                                                                   agent):
+    login_staff(backoffice_client, agent)
+    with backoffice_client.session_transaction() as sess:
+        sess["last_seen"] = int(time.time()) - 24 * 3600
+    seen = _autocommit_by_statement(backoffice_app, lambda: backoffice_client.get("/prises-en-charge/"))
+    assert {"UPDATE", "INSERT"} <= {word for word, _a in seen} and not any(a for _w, a in seen)
