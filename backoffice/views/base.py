@@ -187,13 +187,13 @@ class StaffAccessMixin:
         record_refusal("role", role=current_user.role.value)
         abort(403)
 
-    def menu_html(self, render_menu) -> Markup:
-        """The menu (Jinja macro ``render_menu``), rendered once per role and page, then reused: it depends on
-        nothing else, and every page of the back office shows it."""
+    def menu_html(self, caller) -> Markup:
+        """The menu (the block ``caller`` renders, a Jinja ``{% call %}``), rendered once per role and page, then
+        reused: it depends on nothing else, and every page of the back office shows it."""
         key = (current_user.role if staff_signed_in() else None, self.endpoint, request.script_root)
         menu = _MENUS.get(key)
         if menu is None:
-            menu = _MENUS[key] = Markup(render_menu())
+            menu = _MENUS[key] = Markup(caller())
         return menu
 
     def cached_html(self, name: str, caller) -> Markup:
