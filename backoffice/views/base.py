@@ -21,7 +21,7 @@ from flask_admin.model.helpers import get_mdict_item_or_list
 from flask_login import current_user
 from markupsafe import Markup, escape
 from sqlalchemy import and_, asc, desc, inspect, literal, select, union_all
-from sqlalchemy.orm import aliased, defer, joinedload, load_only, raiseload
+from sqlalchemy.orm import defer, joinedload, load_only, raiseload
 
 from models import pagination
 from models.audit.operations import record, record_at_once
@@ -131,6 +131,11 @@ def row_class(model) -> type:
     no ORM state (building 20 ORM objects and their loaders costs more than the rest of the page's data)."""
     return type(f"{model.__name__}Row", (), {**_plain_behaviour(model), "__module__": __name__,
                                              "__doc__": f"A row of a list of {model.__name__} (no ORM state)."})
+
+
+def _table_column(attribute):
+    """The table column behind a model's column attribute."""
+    return attribute.property.columns[0]
 
 
 def _path_value(row, path: list[str]):
@@ -424,21 +429,24 @@ class StaffModelView(StaffAccessMixin, ModelView):
         reader = self.__dict__.get("_row_reader")
         if reader is None:
             reader = self._row_reader = self._build_row_reader()
-        own, joins, build = reader
-        extra = [column for column in order_columns if column.key not in own]
+        own, columns, joins, build = reader
+        # Table columns, not the model's attributes: a statement of table columns skips the ORM's compile and
+        # result steps.
+        order = [_table_column(column) for column in order_columns]
+        extra = [column for column in order if column.key not in own]
         page = query.with_entities(self.model.id)
         if offset:
             page = page.offset(literal(offset, literal_execute=True))
         if limit is not None:
             page = page.limit(literal(limit, literal_execute=True))
         page = page.subquery()
-        source = self.model.__table__.join(page, page.c.id == self.model.id)
+        table = self.model.__table__
+        source = table.join(page, page.c.id == table.c.id)
         for alias, _columns, on in joins:
             source = source.outerjoin(alias, on)
-        statement = select(*(getattr(self.model, key) for key in own),
-                           *(column for _alias, columns, _on in joins for column in columns), *extra)
-        statement = statement.select_from(source).order_by(*pagination.ordering(order_columns, descending, cursor))
-        return [build(row, extra) for row in db.session.execute(statement)]
+        statement = select(*columns, *(column for _alias, related, _on in joins for column in related), *extra)
+        statement = statement.select_from(source).order_by(*pagination.ordering(order, descending, cursor))
+        return [build(row, [column.key for column in extra]) for row in db.session.execute(statement)]
 
     def _build_row_reader(self):
         """The columns of a list's own table its plain rows read, the related rows joined to them (each with the
@@ -448,12 +456,12 @@ class StaffModelView(StaffAccessMixin, ModelView):
             relation = getattr(self.model, name)
             mapper = relation.property.mapper
             keys = ("id", *wanted)
-            alias = aliased(mapper.class_)
-            on = and_(*(getattr(alias, mapper.get_property_by_column(remote).key) == local
-                        for local, remote in relation.property.local_remote_pairs))
-            joins.append((alias, [getattr(alias, key) for key in keys], on))
+            alias = mapper.local_table.alias()
+            on = and_(*(alias.c[remote.key] == local for local, remote in relation.property.local_remote_pairs))
+            joins.append((alias, [alias.c[_table_column(getattr(mapper.class_, key)).key] for key in keys], on))
             related.append((name, keys, row_class(mapper.class_)))
         own = tuple(dict.fromkeys(("id", *self.list_load_only)))
+        columns = [_table_column(getattr(self.model, key)) for key in own]
         main = row_class(self.model)
         width = len(own)
 
@@ -471,11 +479,10 @@ class StaffModelView(StaffAccessMixin, ModelView):
                     item = kind.__new__(kind)
                     item.__dict__.update(zip(keys, part))
                     attributes[name] = item
-            for column, value in zip(extra, values[at:]):
-                attributes[column.key] = value
+            attributes.update(zip(extra, values[at:]))
             return row
 
-        return own, joins, build
+        return own, columns, joins, build
 
     def get_list(self, page, sort_column, sort_desc, search, filters, execute=True, page_size=None):
         if not execute:  # Flask-Admin's own export (small lists): its query
