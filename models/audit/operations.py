@@ -65,8 +65,8 @@ class RecentReads:
     This sets the granularity of the read audit: an event says that its actor read that list (view, filters,
     search, page, number of rows) from that address at ``at``, and maybe again, identically, until ``at`` plus
     ``seconds``. A read that differs in any of these is written. Each server process keeps its own memory, so
-    each writes its own first read. Nothing is forgotten before its event is committed (``written`` comes after
-    the commit), and ``seconds`` = 0 writes every read.
+    each writes its own first read. A read counts as written only once its event is committed (``written`` is
+    called after the commit); ``seconds`` = 0 writes every read.
     """
 
     def __init__(self, seconds: float = REPEATED_READ_SECONDS, max_entries: int = 10_000):
