@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from psycopg import pq
 from sqlalchemy import Engine, create_engine, event, exc
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -45,7 +46,7 @@ def _ping_if_idle(dbapi_connection, record, _proxy) -> None:
             cursor.execute("SELECT 1")
         finally:
             cursor.close()
-        dbapi_connection.rollback()
+        dbapi_connection.commit()  # not rollback(): psycopg forgets its prepared statements on every ROLLBACK
     except Exception as error:  # the pool retries with a new connection
         raise exc.DisconnectionError() from error
 
@@ -56,6 +57,42 @@ def install_idle_ping(engine: Engine) -> None:
     if engine.dialect.name != "sqlite" and not event.contains(engine, "checkout", _ping_if_idle):
         event.listen(engine, "checkin", _note_checkin)
         event.listen(engine, "checkout", _ping_if_idle)
+
+
+#: Key of ``Connection.info``: the transaction under way ran a statement other than a SELECT.
+_WROTE = "mese_transaction_wrote"
+
+
+def _note_writes(conn, _cursor, statement: str, _parameters, _context, _executemany) -> None:
+    if not statement.lstrip()[:6].upper() == "SELECT":
+        conn.info[_WROTE] = True
+
+
+def _forget_writes(conn) -> None:
+    conn.info.pop(_WROTE, None)
+
+
+def _commit_if_read_only(conn) -> None:
+    # Every request ends its transaction by a rollback (the session is closed). For a transaction that only
+    # read, COMMIT undoes nothing less, and psycopg keeps its prepared statements, which it drops on every
+    # ROLLBACK (and sends DEALLOCATE ALL: one more round trip). The rollback that follows then has nothing to do.
+    # A transaction that ran anything but a SELECT, or failed, is rolled back as before.
+    if conn.info.pop(_WROTE, False):
+        return
+    driver = conn.connection.driver_connection
+    if driver.info.transaction_status == pq.TransactionStatus.INTRANS:
+        try:
+            driver.commit()
+        except Exception:  # the rollback that follows reports what is wrong with the connection
+            pass
+
+
+def install_read_only_commit(engine: Engine) -> None:
+    """End PostgreSQL transactions that only read with COMMIT instead of ROLLBACK (no effect on SQLite)."""
+    if engine.dialect.name == "postgresql" and not event.contains(engine, "rollback", _commit_if_read_only):
+        event.listen(engine, "before_cursor_execute", _note_writes)
+        event.listen(engine, "rollback", _commit_if_read_only)
+        event.listen(engine, "commit", _forget_writes)
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
@@ -86,6 +123,7 @@ def get_engine(config: ModelsConfig) -> Engine:
         engine = create_engine(config.database_url, **engine_options(config.database_url))
         install_sqlite_pragmas(engine)
         install_idle_ping(engine)
+        install_read_only_commit(engine)
         os.register_at_fork(after_in_child=lambda e=engine: e.dispose(close=False))
         _engines[config.database_url] = engine
     return engine

@@ -14,7 +14,7 @@ from flask_sqlalchemy_lite import SQLAlchemy
 from werkzeug.sansio.utils import host_is_trusted
 
 from models.config import ModelsConfig
-from models.db import engine_options, install_idle_ping, install_sqlite_pragmas, prepare
+from models.db import engine_options, install_idle_ping, install_read_only_commit, install_sqlite_pragmas, prepare
 from models.files import storage
 
 
@@ -33,6 +33,7 @@ def configure_database(app: Flask, db: SQLAlchemy, config: ModelsConfig) -> None
     with app.app_context():
         install_sqlite_pragmas(db.engine)
         install_idle_ping(db.engine)
+        install_read_only_commit(db.engine)
 
 
 def refuse_unsafe_start(problems: list[str], app_name: str) -> None:
