@@ -11,7 +11,8 @@ from flask_login import current_user, login_user, logout_user
 from models.base import utcnow
 from models.errors import DomainError, ValidationFailed
 from models.staff.administration import (
-    INVITATION_REFUSED, accept_invitation, begin_totp_enrolment, confirm_totp_enrolment, find_invitation,
+    INVITATION_REFUSED, accept_invitation, begin_totp_enrolment, confirm_totp_enrolment, enrolment_refusal,
+    find_invitation,
 )
 from models.staff.entities import StaffUser
 from models.staff.operations import (
@@ -113,8 +114,13 @@ def login():
             next_path = safe_next(request.args.get("next"))
             if not config.require_totp:
                 return _open(user, next_path)
-            session.clear()
             if not user.totp_secret:  # invited, or their app was reset by two admins: enrol it first
+                error = enrolment_refusal(db.session, user, now=utcnow(), ip=client_ip())
+                if error:
+                    db.session.commit()
+                    return render_template("backoffice/auth/login.html", form=form, error=error)
+            session.clear()
+            if not user.totp_secret:
                 session[ENROL_KEY] = {"id": user.id, "at": int(time.time()), "next": next_path}
                 return redirect(url_for("auth.enrol_totp"))
             session[PENDING_KEY] = {"id": user.id, "at": int(time.time()), "next": next_path}

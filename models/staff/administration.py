@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 
 import pyotp
 from pyotp.exceptions import OTPVerificationError
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from ..audit.operations import record
@@ -117,6 +117,27 @@ def accept_invitation(session: Session, raw: str, *, password: str, confirmation
 
 # ---------------------------------------------------------------------------------------------------------
 # Enrolment of the authenticator app
+
+
+#: After an invitation is accepted or an authenticator reset confirmed, the password alone lets its holder enrol a
+#: new authenticator app for this long; later an admin must reset it again, so that a password stolen some day
+#: never becomes an account with an app of the thief's.
+ENROLMENT_WINDOW = timedelta(hours=72)
+ENROLMENT_EXPIRED = ("Le délai pour enregistrer votre application d'authentification est dépassé : demandez à un "
+                     "administrateur de la réinitialiser.")
+
+
+def enrolment_refusal(session: Session, user: StaffUser, *, now: datetime, ip: str | None = None) -> str | None:
+    """Why ``user``, who proved the password and has no authenticator app, may not enrol one now (audited), or
+    None within ``ENROLMENT_WINDOW`` of the invitation's acceptance or of the last confirmed reset."""
+    reset_at = session.scalar(select(func.max(TotpResetRequest.confirmed_at))
+                              .where(TotpResetRequest.staff_id == user.id))
+    opened_at = max(d for d in (user.password_set_at, reset_at) if d is not None)
+    if now - opened_at <= ENROLMENT_WINDOW:
+        return None
+    record(session, "staff.enrolment_expired", actor_type="staff", actor_id=user.id, subject=user, ip=ip, now=now,
+           opened_at=opened_at.isoformat())
+    return ENROLMENT_EXPIRED
 
 
 def begin_totp_enrolment(user: StaffUser) -> str:

@@ -198,6 +198,48 @@ def test_authenticator_reset_needs_a_second_admin(session, as_staff, new_client,
     assert local(response.location) == "/" and again.get("/").status_code == 200
 
 
+def _password_step(client, user):
+    return client.post("/connexion", data={"email": user.email, "password": PASSWORD,
+                                           "csrf_token": csrf_from(client, "/connexion")})
+
+
+def test_after_a_reset_the_password_alone_enrols_an_app_for_72_hours_only(session, as_staff, new_client, admin,
+                                                                          agent, time_machine):
+    time_machine.move_to(utcnow(), tick=False)
+    other_admin = make_staff(session, StaffRole.ADMIN)
+    assert _reset_step(as_staff(admin), agent, "demander").status_code == 302
+    assert _reset_step(as_staff(other_admin), agent, "confirmer").status_code == 302
+
+    time_machine.shift(timedelta(hours=71))
+    in_time = new_client()
+    assert local(_password_step(in_time, agent).location) == "/connexion/application"
+
+    time_machine.shift(timedelta(hours=2))  # 73 hours after the reset: the password alone is no longer enough
+    late = new_client()
+    response = _password_step(late, agent)
+    assert response.status_code == 200 and "demandez à un administrateur" in response.get_data(as_text=True)
+    assert late.get("/connexion/application").status_code == 302
+    session.expire_all()
+    event = session.scalar(select(AuditEvent).where(AuditEvent.action == "staff.enrolment_expired"))
+    assert event.actor_id == agent.id
+
+    # Another reset by two admins opens a new window.
+    assert _reset_step(as_staff(admin), agent, "demander").status_code == 302
+    assert _reset_step(as_staff(other_admin), agent, "confirmer").status_code == 302
+    assert local(_password_step(new_client(), agent).location) == "/connexion/application"
+
+
+def test_an_invited_person_who_never_enrolled_asks_an_admin_again_after_72_hours(session, new_client, agent,
+                                                                                    time_machine):
+    time_machine.move_to(utcnow(), tick=False)
+    user = session.get(StaffUser, agent.id)
+    user.totp_secret, user.password_set_at = None, utcnow()  # chose a password by the link, left before the app
+    session.commit()
+    time_machine.shift(timedelta(hours=73))
+    response = _password_step(new_client(), agent)
+    assert response.status_code == 200 and "demandez à un administrateur" in response.get_data(as_text=True)
+
+
 # -- access by role -------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("role", [StaffRole.AGENT, StaffRole.MANAGER])
