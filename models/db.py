@@ -77,7 +77,7 @@ def _commit_if_read_only(conn) -> None:
     # read, COMMIT undoes nothing less, and psycopg keeps its prepared statements, which it drops on every
     # ROLLBACK (and sends DEALLOCATE ALL: one more round trip). The rollback that follows then has nothing to do.
     # A transaction that ran anything but a SELECT, or failed, is rolled back as before.
-    if conn.info.pop(_WROTE, False):
+    if conn.invalidated or conn.info.pop(_WROTE, False):  # a lost connection has nothing left to end
         return
     driver = conn.connection.driver_connection
     if driver.info.transaction_status == pq.TransactionStatus.INTRANS:
