@@ -10,7 +10,7 @@ import jobs
 from web import PageSessionInterface, configure_database, install_input_guard, install_security_headers, refuse_unsafe_start
 from web.availability import install_health_check, install_outage_page
 
-from . import i18n
+from . import i18n, layout
 from .config import MemberAppConfig
 from .extensions import csrf, db, limiter, login_manager
 from .forms import form_errors
@@ -46,6 +46,7 @@ def _register_extensions(app: Flask, config: MemberAppConfig) -> None:
     configure_database(app, db, config.models)
     csrf.init_app(app)
     i18n.install(app)
+    layout.install(app)
     app.jinja_env.globals["form_errors"] = form_errors
     limiter.init_app(app)
     login_manager.init_app(app)
