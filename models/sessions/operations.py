@@ -7,7 +7,9 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from functools import cache
+
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
 from ..formats import device_summary
@@ -81,15 +83,25 @@ def find_session(session: Session, key: str | None, *, policy: SessionPolicy, no
     return None if conditions is None else session.scalar(select(WebSession).where(*conditions))
 
 
+@cache
+def _member_session_query():
+    # Built once: this runs on every request of the member area. The conditions are _live()'s, with the
+    # instants computed by the caller.
+    from ..members.entities import Member
+
+    return (select(WebSession, Member).join(Member, Member.id == WebSession.member_id)
+            .where(WebSession.key_hash == bindparam("key_hash"), WebSession.ended_at.is_(None),
+                   WebSession.expires_at > bindparam("now"), WebSession.last_seen_at > bindparam("idle_since")))
+
+
 def find_member_session(session: Session, key: str | None, *, policy: SessionPolicy, now: datetime):
     """The live session behind a member's cookie key and its member, read in one query (this runs on every
     request of the member area); None when there is no such session."""
-    from ..members.entities import Member
-
-    if not key or not isinstance(key, str) or len(key) > 100:
+    if not well_formed_key(key):
         return None
-    row = session.execute(select(WebSession, Member).join(Member, Member.id == WebSession.member_id)
-                          .where(WebSession.key_hash == key_hash(key), *_live(policy, now))).first()
+    idle_since = now - timedelta(minutes=policy.idle_minutes) - TOUCH_EVERY
+    row = session.execute(_member_session_query(),
+                          {"key_hash": key_hash(key), "now": now, "idle_since": idle_since}).first()
     return (row[0], row[1]) if row is not None else None
 
 
