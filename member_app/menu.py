@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from flask import current_app, g, request, session, url_for
+from flask import current_app, g, request, url_for
 from flask_babel import force_locale
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
@@ -145,24 +145,15 @@ def shortcuts() -> tuple[ShownLink, ...]:
 
 
 def register(app) -> None:
-    """Offer ``main_menu()`` and ``menu_bar()`` to every template; the member's contract is read only when a page
-    shows the menu."""
-
-    @app.context_processor
-    def _menu_helpers() -> dict:
-        return {"main_menu": main_menu}
-
-    app.jinja_env.globals.update(menu_bar=menu_bar, menu_categories=menu)
-
-
-#: Session key of the menu's one fact about the member: (member id, day, holds a collective contract).
-COLLECTIVE_KEY = "menu_collective"
+    """Offer the menu to every template; the member's contract is read only when a page shows the menu."""
+    app.jinja_env.globals.update(main_menu=main_menu, menu_bar=menu_bar, menu_categories=menu,
+                                 menu_shortcuts=shortcuts)
 
 
 def main_menu() -> tuple[ShownCategory, ...]:
     """The menu bar for the signed-in member of this request, read once per request."""
     if "main_menu" not in g:
-        g.main_menu = menu(_collective())
+        g.main_menu = menu(collective())
     return g.main_menu
 
 
@@ -170,16 +161,14 @@ def menu_bar() -> Markup:
     """The menu bar of the signed-in member's page, its link to this page marked (drawn once per language,
     contract kind and page of the bar: member_app/layout.py)."""
     current = request.path if request.path in _menu_urls() else ""
-    return part("member/_menu_bar.html", collective=_collective(), current=current)
+    return part("member/_menu_bar.html", collective=collective(), current=current)
 
 
-def _collective() -> bool:
-    # Read once a day per session, not on every page: the menu only hides a link, and the future retirees'
-    # page checks the contract itself on each visit.
-    today = local_today(utcnow())
-    kept = session.get(COLLECTIVE_KEY)
-    if kept and kept[0] == current_user.id and kept[1] == today.isoformat():
-        return bool(kept[2])
-    collective = has_collective_contract(db.session, current_user, today)
-    session[COLLECTIVE_KEY] = [current_user.id, today.isoformat(), collective]
-    return collective
+def collective() -> bool:
+    """Whether the signed-in member holds a collective contract (the menu shows the future retirees' pages)."""
+    # Read with the sign-in check (models.members.security.signed_in_member): no query of its own.
+    holds = current_user.holds_collective_contract
+    if holds is None:
+        holds = current_user.holds_collective_contract = has_collective_contract(
+            db.session, current_user, local_today(utcnow()))
+    return holds

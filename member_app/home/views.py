@@ -40,7 +40,7 @@ def index():
     return render_template(
         "member/home/index.html",
         news=current_news(db.session, today),
-        shortcuts=menu.shortcuts(),
+        collective=menu.collective(),
         requests=latest_member_requests(db.session, current_user, limit=LATEST_REQUESTS),
     )
 
@@ -65,6 +65,4 @@ def phone_fr(value: str | None) -> str:
     return value or ""
 
 
-@bp.app_context_processor
-def _link_helpers() -> dict:
-    return {"safe_link": safe_link}
+bp.add_app_template_global(safe_link, "safe_link")

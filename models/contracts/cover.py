@@ -8,7 +8,7 @@ import re
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import exists, func, or_, select
 from sqlalchemy.orm import Session, selectinload
 
 from ..audit.entities import AuditEvent
@@ -67,8 +67,14 @@ def active_contract_kinds(session: Session, member: Member, today: date) -> set[
 def has_collective_contract(session: Session, member: Member, today: date) -> bool:
     """True when the member holds a collective contract (employees) in force on ``today``: the only members who
     see "Futur(e) retraité(e)"."""
-    return session.scalar(select(func.count()).select_from(Contract).where(
-        Contract.member_id == member.id, Contract.kind == ContractKind.COLLECTIVE, _in_force(today))) > 0
+    return session.scalar(select(collective_contract_in_force(member.id, today)))
+
+
+def collective_contract_in_force(member_id, today):
+    """``has_collective_contract`` as an SQL condition, to read it in another query (``member_id`` and ``today``
+    may be columns or parameters)."""
+    return exists().where(Contract.member_id == member_id, Contract.kind == ContractKind.COLLECTIVE,
+                          _in_force(today))
 
 
 def member_contract(contracts: list[Contract], contract_id: int | None) -> Contract | None:
