@@ -26,7 +26,7 @@ def create_app(config: MemberAppConfig | None = None) -> Flask:
     refuse_unsafe_start(config.problems(), "The member area")
     app = Flask(__name__, template_folder=ROOT_TEMPLATES, static_folder="../static", static_url_path="/static")
     app.config.update(config.flask_settings())
-    app.session_interface = PageSessionInterface()
+    app.session_interface = PageSessionInterface(refresh_on_activity=True)
     app.extensions["mese_config"] = config
     if config.trusted_proxies:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=config.trusted_proxies, x_proto=config.trusted_proxies)
