@@ -9,8 +9,10 @@ from dataclasses import dataclass
 from flask import request
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
+from markupsafe import Markup, escape
 from wtforms import BooleanField, DateField, Form, MultipleFileField
 from wtforms.fields import HiddenField
+from wtforms.widgets import core as widgets
 
 DATE_FORMAT_MESSAGE = _l("Saisissez une date valide, au format jj/mm/aaaa.")
 
@@ -111,3 +113,27 @@ def show_errors(form: Form, errors: dict, *, fallback: str) -> None:
         field = getattr(form, name or fallback, None) or getattr(form, fallback)
         shown = [translate(message) for message in messages]
         field.errors = list(field.errors) + [m for m in shown if m not in field.errors]
+
+
+_QUOTE, _ESCAPED_QUOTE = Markup('"'), Markup("&quot;")
+
+
+def html_params(**kwargs) -> Markup:
+    """WTForms' ``html_params`` (the attributes of a field), the same text written without ``Markup.format``,
+    whose pure-Python formatter made half the cost of a form page (a select has an attribute list per option)."""
+    params = []
+    for key, value in sorted(kwargs.items()):
+        key = widgets.clean_key(key)
+        if value is True:
+            params.append(key)
+        elif value is not False:
+            params.append(f'{escape(key)}="{escape(value).replace(_QUOTE, _ESCAPED_QUOTE)}"')
+    return Markup(" ".join(params))
+
+
+def install_html_params() -> None:
+    """Have WTForms' widgets use ``html_params`` above (process-wide: the text is the same, only faster)."""
+    widgets.html_params = html_params
+    for widget in vars(widgets).values():
+        if isinstance(widget, type) and "html_params" in vars(widget):
+            widget.html_params = staticmethod(html_params)
