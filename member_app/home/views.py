@@ -11,7 +11,7 @@ from flask_login import current_user, login_required
 from models.base import utcnow
 from models.content.queries import current_news
 from models.formats import PARIS, date_fr
-from models.requests.queries import latest_member_requests
+from models.requests.family import family_requests
 from models.requests.workflow import local_today
 
 from .. import menu
@@ -41,7 +41,8 @@ def index():
         "member/home/index.html",
         news=current_news(db.session, today),
         collective=menu.collective(),
-        requests=latest_member_requests(db.session, current_user, limit=LATEST_REQUESTS),
+        requests=family_requests(db.session, current_user.id, limit_per_type=LATEST_REQUESTS,
+                                 limit=LATEST_REQUESTS),
     )
 
 
