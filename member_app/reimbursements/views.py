@@ -11,7 +11,6 @@ from models.base import utcnow
 from models.contracts import reimbursements as model
 from models.contracts.entities import CareKind, PaidTo
 from models.formats import date_fr, money
-from models.requests.hospital_coverage import family_beneficiaries
 from models.requests.workflow import local_today
 
 from ..extensions import db, limiter
@@ -29,7 +28,7 @@ def _filters():
     except model.UnknownBeneficiary:
         abort(404)
     form = FilterForm(request.args)
-    people = family_beneficiaries(db.session, current_user)
+    people = model.family_people(db.session, current_user.id)
     form.beneficiaire.choices = people_choices(people, _("Tous les bénéficiaires"))
     form.soins.choices = [("", _("Tous les soins"))] + [(k.value, translate(k.label)) for k in CareKind]
     show_errors(form, {name: [message] for name, message in found.errors.items()}, fallback="du")
