@@ -17,7 +17,7 @@ import pyotp
 from pyotp.exceptions import OTPVerificationError
 from sqlalchemy import bindparam, delete, func, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, load_only
 
 from ..audit.operations import record
 from ..content.entities import TermsVersion
@@ -600,7 +600,10 @@ def _signed_in_query():
     from ..contracts.cover import collective_contract_in_force
 
     return (select(WebSession, Member, collective_contract_in_force(Member.id, bindparam("today")))
-            .join(Member, Member.id == WebSession.member_id).where(*live_key_clauses()))
+            .join(Member, Member.id == WebSession.member_id).where(*live_key_clauses())
+            # What a page uses of its session; the rest (device, address...) is read if ever asked.
+            .options(load_only(WebSession.id, WebSession.member_id, WebSession.last_seen_at,
+                               WebSession.reauthenticated_at, WebSession.ended_at)))
 
 
 def signed_in_member(session: Session, key: str | None, *, session_policy: SessionPolicy,
