@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 
 from sqlalchemy import exists, func, or_, select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session, joinedload
 
 from ..audit.entities import AuditEvent
 from ..audit.operations import record
@@ -51,12 +51,12 @@ def _in_force(today: date):
 
 
 def active_contracts(session: Session, member: Member, today: date) -> list[Contract]:
-    """The member's contracts in force on ``today``, oldest first, with their coverages and people (3 queries)."""
+    """The member's contracts in force on ``today``, oldest first, with their coverages and people (one query)."""
     return list(session.scalars(
         select(Contract).where(Contract.member_id == member.id, _in_force(today))
         .order_by(Contract.subscribed_on, Contract.id)
-        .options(selectinload(Contract.coverages).selectinload(Coverage.beneficiary))
-    ))
+        .options(joinedload(Contract.coverages).joinedload(Coverage.beneficiary))
+    ).unique())
 
 
 def active_contract_kinds(session: Session, member: Member, today: date) -> set[ContractKind]:
