@@ -13,7 +13,7 @@ from web.availability import install_health_check, install_outage_page
 from . import i18n, layout
 from .config import MemberAppConfig
 from .extensions import csrf, db, limiter, login_manager
-from .forms import form_errors, install_html_params
+from .forms import field_control, form_errors, install_html_params
 
 ROOT_TEMPLATES = "../templates"
 #: Names of the form fields that take files (any other file part is refused with 400).
@@ -47,7 +47,7 @@ def _register_extensions(app: Flask, config: MemberAppConfig) -> None:
     csrf.init_app(app)
     i18n.install(app)
     layout.install(app)
-    app.jinja_env.globals["form_errors"] = form_errors
+    app.jinja_env.globals.update(form_errors=form_errors, field_control=field_control)
     install_html_params()
     limiter.init_app(app)
     login_manager.init_app(app)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import secrets
 from dataclasses import dataclass
+from functools import cache
 
 from flask import request
 from flask_babel import lazy_gettext as _l
@@ -132,8 +133,27 @@ def html_params(**kwargs) -> Markup:
 
 
 def install_html_params() -> None:
-    """Have WTForms' widgets use ``html_params`` above (process-wide: the text is the same, only faster)."""
+    """Have WTForms' widgets use ``html_params`` above, and find once per widget class how to call its
+    ``render_option`` (WTForms reads its signature again for every select drawn). Process-wide: the text is
+    the same, only faster."""
     widgets.html_params = html_params
     for widget in vars(widgets).values():
         if isinstance(widget, type) and "html_params" in vars(widget):
             widget.html_params = staticmethod(html_params)
+    dispatch = widgets.Select._dispatch_render_option.__func__
+    if not hasattr(dispatch, "cache_info"):
+        widgets.Select._dispatch_render_option = classmethod(cache(dispatch))
+
+
+def field_control(field, attrs: dict, ids, invalid: bool, required: bool = False) -> Markup:
+    """The control of a form field with what ties it to its help and error (member/_forms.html): the ids in
+    ``ids`` that are set as ``aria-describedby``, ``aria-invalid``, ``required``."""
+    values = dict(attrs)
+    described = " ".join(i for i in ids if i)
+    if described:
+        values["aria-describedby"] = described
+    if invalid:
+        values["aria-invalid"] = "true"
+    if required:
+        values["required"] = True
+    return field(**values)
