@@ -114,7 +114,13 @@ def build(url: str) -> None:
 
 
 def member_cookie(url: str) -> tuple[str, int]:
-    """A signed-in session cookie of Léa RIMON (French), and her member id."""
+    """A signed-in session cookie of Léa RIMON (French), as her browser holds it after a first page, and her
+    member id.
+
+    The benchmark's clients send the same cookie again and again and never keep the one a page sends back. The
+    cookie is therefore taken as it stands after one page (the sign-out form's CSRF token drawn, Flask-Login's
+    mark of a session whose device it did not see sign in): sending the freshly forged one every time would have
+    every page write these into the session and sign a new cookie, which a browser's second page never does."""
     from member_app import create_app
     from member_app.config import MemberAppConfig
     from models.db import session_factory
@@ -130,7 +136,11 @@ def member_cookie(url: str) -> tuple[str, int]:
                            user_agent="bench", now=datetime.now(UTC))
         session.commit()
         value = serializer.dumps({"_user_id": key, "_fresh": True, "auth_complete": True, "lang": "fr"})
-        return f"{app.config['SESSION_COOKIE_NAME']}={value}", lea.id
+    name = app.config["SESSION_COOKIE_NAME"]
+    browser = app.test_client()
+    browser.set_cookie(name, value)
+    assert browser.get("/", environ_base={"REMOTE_ADDR": "127.0.0.1"}).status_code == 200
+    return f"{name}={browser.get_cookie(name).value}", lea.id
 
 
 def _skipped(endpoint: str) -> bool:

@@ -10,10 +10,10 @@ import jobs
 from web import PageSessionInterface, configure_database, install_input_guard, install_security_headers, refuse_unsafe_start
 from web.availability import install_health_check, install_outage_page
 
-from . import i18n
+from . import i18n, layout
 from .config import MemberAppConfig
 from .extensions import csrf, db, limiter, login_manager
-from .forms import form_errors
+from .forms import field_control, form_errors, install_html_params
 
 ROOT_TEMPLATES = "../templates"
 #: Names of the form fields that take files (any other file part is refused with 400).
@@ -26,7 +26,7 @@ def create_app(config: MemberAppConfig | None = None) -> Flask:
     refuse_unsafe_start(config.problems(), "The member area")
     app = Flask(__name__, template_folder=ROOT_TEMPLATES, static_folder="../static", static_url_path="/static")
     app.config.update(config.flask_settings())
-    app.session_interface = PageSessionInterface()
+    app.session_interface = PageSessionInterface(refresh_on_activity=True)
     app.extensions["mese_config"] = config
     if config.trusted_proxies:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=config.trusted_proxies, x_proto=config.trusted_proxies)
@@ -46,7 +46,9 @@ def _register_extensions(app: Flask, config: MemberAppConfig) -> None:
     configure_database(app, db, config.models)
     csrf.init_app(app)
     i18n.install(app)
-    app.jinja_env.globals["form_errors"] = form_errors
+    layout.install(app)
+    app.jinja_env.globals.update(form_errors=form_errors, field_control=field_control)
+    install_html_params()
     limiter.init_app(app)
     login_manager.init_app(app)
     login_manager.login_view = "auth.login"

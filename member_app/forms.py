@@ -5,12 +5,15 @@ from __future__ import annotations
 import datetime as dt
 import secrets
 from dataclasses import dataclass
+from functools import cache
 
 from flask import request
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
+from markupsafe import Markup, escape
 from wtforms import BooleanField, DateField, Form, MultipleFileField
 from wtforms.fields import HiddenField
+from wtforms.widgets import core as widgets
 
 DATE_FORMAT_MESSAGE = _l("Saisissez une date valide, au format jj/mm/aaaa.")
 
@@ -111,3 +114,46 @@ def show_errors(form: Form, errors: dict, *, fallback: str) -> None:
         field = getattr(form, name or fallback, None) or getattr(form, fallback)
         shown = [translate(message) for message in messages]
         field.errors = list(field.errors) + [m for m in shown if m not in field.errors]
+
+
+_QUOTE, _ESCAPED_QUOTE = Markup('"'), Markup("&quot;")
+
+
+def html_params(**kwargs) -> Markup:
+    """WTForms' ``html_params`` (the attributes of a field), the same text written without ``Markup.format``,
+    whose pure-Python formatter made half the cost of a form page (a select has an attribute list per option)."""
+    params = []
+    for key, value in sorted(kwargs.items()):
+        key = widgets.clean_key(key)
+        if value is True:
+            params.append(key)
+        elif value is not False:
+            params.append(f'{escape(key)}="{escape(value).replace(_QUOTE, _ESCAPED_QUOTE)}"')
+    return Markup(" ".join(params))
+
+
+def install_html_params() -> None:
+    """Have WTForms' widgets use ``html_params`` above, and find once per widget class how to call its
+    ``render_option`` (WTForms reads its signature again for every select drawn). Process-wide: the text is
+    the same, only faster."""
+    widgets.html_params = html_params
+    for widget in vars(widgets).values():
+        if isinstance(widget, type) and "html_params" in vars(widget):
+            widget.html_params = staticmethod(html_params)
+    dispatch = widgets.Select._dispatch_render_option.__func__
+    if not hasattr(dispatch, "cache_info"):
+        widgets.Select._dispatch_render_option = classmethod(cache(dispatch))
+
+
+def field_control(field, attrs: dict, ids, invalid: bool, required: bool = False) -> Markup:
+    """The control of a form field with what ties it to its help and error (member/_forms.html): the ids in
+    ``ids`` that are set as ``aria-describedby``, ``aria-invalid``, ``required``."""
+    values = dict(attrs)
+    described = " ".join(i for i in ids if i)
+    if described:
+        values["aria-describedby"] = described
+    if invalid:
+        values["aria-invalid"] = "true"
+    if required:
+        values["required"] = True
+    return field(**values)

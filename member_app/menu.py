@@ -8,16 +8,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from flask import current_app, g, session, url_for
-from flask_babel import force_locale, get_locale
+from flask import current_app, g, request, url_for
+from flask_babel import force_locale
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
+from markupsafe import Markup
 
 from models.base import utcnow
 from models.contracts.cover import has_collective_contract
 from models.requests.workflow import local_today
 
 from .extensions import db
+from .i18n import current_language
+from .layout import part
 
 
 @dataclass(frozen=True)
@@ -120,46 +123,52 @@ def _resolved(language: str) -> tuple[tuple[ShownCategory, ...], tuple[ShownLink
             categories = tuple(ShownCategory(c.anchor, str(c.label), _shown(c.links), c.collective_only)
                                for c in CATEGORIES)
             cache[language] = (categories, _shown(SHORTCUTS))
+            cache[language, "urls"] = frozenset(link.url for c in categories for link in c.links)
     return cache[language]
+
+
+def _menu_urls() -> frozenset[str]:
+    language = current_language()
+    _resolved(language)
+    return current_app.extensions["member_menu"][language, "urls"]
 
 
 def menu(collective: bool) -> tuple[ShownCategory, ...]:
     """The menu bar in the page's language; the future retirees' category only for a collective contract."""
-    categories, _ = _resolved(str(get_locale()))
+    categories, _ = _resolved(current_language())
     return tuple(c for c in categories if collective or not c.collective_only)
 
 
 def shortcuts() -> tuple[ShownLink, ...]:
     """The home page's twelve shortcuts in the page's language."""
-    return _resolved(str(get_locale()))[1]
+    return _resolved(current_language())[1]
 
 
 def register(app) -> None:
-    """Offer ``main_menu()`` to every template; the member's contract is read only when a page shows the menu."""
-
-    @app.context_processor
-    def _menu_helpers() -> dict:
-        return {"main_menu": main_menu}
-
-
-#: Session key of the menu's one fact about the member: (member id, day, holds a collective contract).
-COLLECTIVE_KEY = "menu_collective"
+    """Offer the menu to every template; the member's contract is read only when a page shows the menu."""
+    app.jinja_env.globals.update(main_menu=main_menu, menu_bar=menu_bar, menu_categories=menu,
+                                 menu_shortcuts=shortcuts)
 
 
 def main_menu() -> tuple[ShownCategory, ...]:
     """The menu bar for the signed-in member of this request, read once per request."""
     if "main_menu" not in g:
-        g.main_menu = menu(_collective())
+        g.main_menu = menu(collective())
     return g.main_menu
 
 
-def _collective() -> bool:
-    # Read once a day per session, not on every page: the menu only hides a link, and the future retirees'
-    # page checks the contract itself on each visit.
-    today = local_today(utcnow())
-    kept = session.get(COLLECTIVE_KEY)
-    if kept and kept[0] == current_user.id and kept[1] == today.isoformat():
-        return bool(kept[2])
-    collective = has_collective_contract(db.session, current_user, today)
-    session[COLLECTIVE_KEY] = [current_user.id, today.isoformat(), collective]
-    return collective
+def menu_bar() -> Markup:
+    """The menu bar of the signed-in member's page, its link to this page marked (drawn once per language,
+    contract kind and page of the bar: member_app/layout.py)."""
+    current = request.path if request.path in _menu_urls() else ""
+    return part("member/_menu_bar.html", collective=collective(), current=current)
+
+
+def collective() -> bool:
+    """Whether the signed-in member holds a collective contract (the menu shows the future retirees' pages)."""
+    # Read with the sign-in check (models.members.security.signed_in_member): no query of its own.
+    holds = current_user.holds_collective_contract
+    if holds is None:
+        holds = current_user.holds_collective_contract = has_collective_contract(
+            db.session, current_user, local_today(utcnow()))
+    return holds

@@ -44,15 +44,27 @@ def refuse_unsafe_start(problems: list[str], app_name: str) -> None:
 
 
 class PageSessionInterface(SecureCookieSessionInterface):
-    """Flask's signed cookie session, sent again with pages only, never with a static file."""
+    """Flask's signed cookie session, sent again with pages only, never with a static file.
+
+    With ``refresh_on_activity``, an unchanged session's cookie is sent again (its expiry pushed back) only with
+    a page that noted activity in the server-side session (``note_session_activity``, at most once a minute),
+    not with every page: signing the cookie again is a good part of a page's fixed cost."""
+
+    def __init__(self, *, refresh_on_activity: bool = False) -> None:
+        self.refresh_on_activity = refresh_on_activity
 
     def should_set_cookie(self, app: Flask, session) -> bool:
-        # A permanent session's cookie is re-sent with every response to push its expiry back. A static file
-        # asked by the previous page can finish after a newer page changed the session (the language, a
-        # sign-in step): re-sending the older cookie it arrived with would undo that change.
+        # A permanent session's cookie is re-sent to push its expiry back. A static file asked by the previous
+        # page can finish after a newer page changed the session (the language, a sign-in step): re-sending the
+        # older cookie it arrived with would undo that change.
         endpoint = request.endpoint or ""
         if endpoint == "static" or endpoint.endswith(".static"):
             return False
+        if self.refresh_on_activity and not session.modified:
+            # The server-side session outlives its last noted activity by the idle time plus a minute
+            # (models.sessions.operations._live): a cookie pushed back at each noted activity never ends first
+            # by more than that minute.
+            return session.permanent and bool(g.get("session_activity_noted"))
         return super().should_set_cookie(app, session)
 
 
@@ -132,13 +144,15 @@ def link_base_url(public_url: str, allowed_hosts: Iterable[str]) -> str:
 
 
 def note_session_activity(db: SQLAlchemy, web_session, now) -> None:
-    """Write a session's last activity (at most once a minute) in a transaction of its own."""
+    """Write a session's last activity (at most once a minute) in a transaction of its own; the request then
+    notes it (``g.session_activity_noted``)."""
     from models.sessions.operations import needs_touch, touch
 
     if needs_touch(web_session, now):
         with db.sessionmaker() as own:
             touch(own, web_session.id, now)
             own.commit()
+        g.session_activity_noted = True
 
 
 def client_ip() -> str | None:

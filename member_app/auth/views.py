@@ -207,10 +207,13 @@ def captcha_challenge():
     return response
 
 
-@bp.app_context_processor
-def _auth_globals():
-    return {"captcha_enabled": _config().captcha_enabled, "special_characters": SPECIAL_CHARACTERS_DISPLAY,
-            "password_max_age_days": _config().models.password_max_age_days}
+@bp.record_once
+def _auth_globals(state) -> None:
+    # Settings of the app, the same on every page: template globals rather than a context processor run on each.
+    config = state.app.extensions["mese_config"]
+    state.app.jinja_env.globals.update(captcha_enabled=config.captcha_enabled,
+                                       special_characters=SPECIAL_CHARACTERS_DISPLAY,
+                                       password_max_age_days=config.models.password_max_age_days)
 
 
 # ---------------------------------------------------------------------------------------------------------

@@ -11,7 +11,7 @@ from flask_login import current_user, login_required
 from models.base import utcnow
 from models.content.queries import current_news
 from models.formats import PARIS, date_fr
-from models.requests.queries import latest_member_requests
+from models.requests.family import family_requests
 from models.requests.workflow import local_today
 
 from .. import menu
@@ -40,8 +40,9 @@ def index():
     return render_template(
         "member/home/index.html",
         news=current_news(db.session, today),
-        shortcuts=menu.shortcuts(),
-        requests=latest_member_requests(db.session, current_user, limit=LATEST_REQUESTS),
+        collective=menu.collective(),
+        requests=family_requests(db.session, current_user.id, limit_per_type=LATEST_REQUESTS,
+                                 limit=LATEST_REQUESTS),
     )
 
 
@@ -65,6 +66,4 @@ def phone_fr(value: str | None) -> str:
     return value or ""
 
 
-@bp.app_context_processor
-def _link_helpers() -> dict:
-    return {"safe_link": safe_link}
+bp.add_app_template_global(safe_link, "safe_link")

@@ -12,6 +12,7 @@ from models.base import utcnow
 from models.errors import DomainError, ValidationFailed
 from models.files.storage import read_bytes
 from models.requests import operations, queries
+from models.requests.family import family_requests
 from models.requests.operations import DuplicateFiles
 from models.requests.workflow import history
 from web import client_ip
@@ -38,8 +39,7 @@ def flash_sent() -> None:
 @login_required
 def index():
     """Every request of the family, all types, newest first."""
-    return render_template("member/my_requests/index.html",
-                           requests=queries.member_requests(db.session, current_user))
+    return render_template("member/my_requests/index.html", requests=family_requests(db.session, current_user.id))
 
 
 def _own_request(reference: str):

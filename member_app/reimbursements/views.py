@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import NamedTuple
-
 from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
@@ -13,7 +11,6 @@ from models.base import utcnow
 from models.contracts import reimbursements as model
 from models.contracts.entities import CareKind, PaidTo
 from models.formats import date_fr, money
-from models.requests.hospital_coverage import family_beneficiaries
 from models.requests.workflow import local_today
 
 from ..extensions import db, limiter
@@ -31,36 +28,23 @@ def _filters():
     except model.UnknownBeneficiary:
         abort(404)
     form = FilterForm(request.args)
-    people = family_beneficiaries(db.session, current_user)
+    people = model.family_people(db.session, current_user.id)
     form.beneficiaire.choices = people_choices(people, _("Tous les bénéficiaires"))
     form.soins.choices = [("", _("Tous les soins"))] + [(k.value, translate(k.label)) for k in CareKind]
     show_errors(form, {name: [message] for name, message in found.errors.items()}, fallback="du")
     return found, form, people
 
 
-class ShownLine(NamedTuple):
-    """A line of the table as the page prints it: every value already written as text (no call per cell in the
-    template)."""
-
-    care_on: str
-    beneficiary: str
-    act: str
-    spent: str
-    social_security: str
-    mese: str
-    left_to_pay: str
-    paid_to: str
-    paid_on: str
-
-
-def _shown(lines: list, language: str) -> list[ShownLine]:
-    """The page's lines written out; labels of payees translated once per page (not once per row)."""
+def _shown(lines: list, language: str) -> list[dict[str, str]]:
+    """The page's lines, every value written as text for the table's line pattern (member/reimbursements/_row.html);
+    labels of payees translated once per page (not once per row)."""
     payees = {p: translate(p.label) for p in PaidTo}
     pending = _("En cours")
-    return [ShownLine(date_fr(line.care_on), line.beneficiary, line.act, money(line.spent_cents, language),
-                      money(line.social_security_cents, language), money(line.mese_cents, language),
-                      money(line.left_to_pay_cents, language), payees[line.paid_to],
-                      date_fr(line.paid_on) if line.paid_on else pending) for line in lines]
+    return [{"care_on": date_fr(line.care_on), "beneficiary": line.beneficiary, "act": line.act,
+             "spent": money(line.spent_cents, language), "social_security": money(line.social_security_cents, language),
+             "mese": money(line.mese_cents, language), "left_to_pay": money(line.left_to_pay_cents, language),
+             "paid_to": payees[line.paid_to], "paid_on": date_fr(line.paid_on) if line.paid_on else pending}
+            for line in lines]
 
 
 @bp.get("/mes-remboursements")

@@ -8,8 +8,8 @@ import re
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from sqlalchemy import func, or_, select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy import exists, func, or_, select
+from sqlalchemy.orm import Session, joinedload
 
 from ..audit.entities import AuditEvent
 from ..audit.operations import record
@@ -51,12 +51,12 @@ def _in_force(today: date):
 
 
 def active_contracts(session: Session, member: Member, today: date) -> list[Contract]:
-    """The member's contracts in force on ``today``, oldest first, with their coverages and people (3 queries)."""
+    """The member's contracts in force on ``today``, oldest first, with their coverages and people (one query)."""
     return list(session.scalars(
         select(Contract).where(Contract.member_id == member.id, _in_force(today))
         .order_by(Contract.subscribed_on, Contract.id)
-        .options(selectinload(Contract.coverages).selectinload(Coverage.beneficiary))
-    ))
+        .options(joinedload(Contract.coverages).joinedload(Coverage.beneficiary))
+    ).unique())
 
 
 def active_contract_kinds(session: Session, member: Member, today: date) -> set[ContractKind]:
@@ -67,8 +67,14 @@ def active_contract_kinds(session: Session, member: Member, today: date) -> set[
 def has_collective_contract(session: Session, member: Member, today: date) -> bool:
     """True when the member holds a collective contract (employees) in force on ``today``: the only members who
     see "Futur(e) retraité(e)"."""
-    return session.scalar(select(func.count()).select_from(Contract).where(
-        Contract.member_id == member.id, Contract.kind == ContractKind.COLLECTIVE, _in_force(today))) > 0
+    return session.scalar(select(collective_contract_in_force(member.id, today)))
+
+
+def collective_contract_in_force(member_id, today):
+    """``has_collective_contract`` as an SQL condition, to read it in another query (``member_id`` and ``today``
+    may be columns or parameters)."""
+    return exists().where(Contract.member_id == member_id, Contract.kind == ContractKind.COLLECTIVE,
+                          _in_force(today))
 
 
 def member_contract(contracts: list[Contract], contract_id: int | None) -> Contract | None:

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from ..formats import date_fr, decimal_fr, parse_date
 from ..i18n import Message, localize
 from ..pagination import Cursor, after, decode_cursor, encode_cursor, ordering
-from .entities import Beneficiary, CareKind, PaidTo, Reimbursement
+from .entities import Beneficiary, BeneficiaryRole, CareKind, PaidTo, Reimbursement
 
 #: Rows on a page of the list.
 PAGE_SIZE = 25
@@ -167,6 +167,23 @@ def _where(statement: Select, member_id: int, filters: ReimbursementFilters) -> 
     if filters.care_kind is not None:
         statement = statement.where(Reimbursement.care_kind == filters.care_kind)
     return statement
+
+
+@dataclass(frozen=True)
+class FamilyPerson:
+    """A person of the family as the filters and the lines name them."""
+
+    id: int
+    full_name: str
+    role: BeneficiaryRole
+
+
+def family_people(session: Session, member_id: int) -> list[FamilyPerson]:
+    """Every person of the family, principal insured first: id, name and role only (one query, no NIR read)."""
+    rows = session.execute(select(Beneficiary.id, Beneficiary.first_name, Beneficiary.last_name, Beneficiary.role)
+                           .where(Beneficiary.member_id == member_id).order_by(Beneficiary.id))
+    # The name as Beneficiary.full_name writes it (Zoé RIMON).
+    return [FamilyPerson(id_, f"{first} {last.upper()}", role) for id_, first, last, role in rows]
 
 
 def family_names(session: Session, member_id: int) -> dict[int, str]:

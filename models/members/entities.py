@@ -80,6 +80,8 @@ class Member(TimestampMixin, Base):
     #: Key of the server-side session (models.sessions) this object was signed in or loaded with; never
     #: stored here. Flask-Login keeps it in the cookie as the user's id.
     web_session_key = None
+    #: Whether the member holds a collective contract today, read with the sign-in check (None: not read).
+    holds_collective_contract = None
 
     # The four members below are the user protocol of Flask-Login, written out so that
     # models/ stays free of Flask. The cookie carries the session key, never the member's id.

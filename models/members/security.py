@@ -9,14 +9,15 @@ import re
 import secrets
 import unicodedata
 from dataclasses import dataclass
+from functools import cache
 from datetime import datetime, timedelta
 
 import altcha
 import pyotp
 from pyotp.exceptions import OTPVerificationError
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import bindparam, delete, func, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, load_only
 
 from ..audit.operations import record
 from ..content.entities import TermsVersion
@@ -26,8 +27,9 @@ from ..formats import display_phone, mask_email
 from ..i18n import Message, localize
 from ..outbox.operations import notify_member, queue_sms
 from ..sessions.entities import WebSession
-from ..sessions.operations import (SessionEnd, SessionPolicy, end_session, end_sessions, find_member_session, find_session,
-                                   open_session, reauthenticated)
+from ..requests.deadlines import local_today
+from ..sessions.operations import (SessionEnd, SessionPolicy, end_session, end_sessions, find_session,
+                                   live_key_clauses, live_key_parameters, open_session, reauthenticated)
 from .entities import CodePurpose, Member, OneTimeCode, SecondFactor, UsedCaptcha
 from .passwords import ExpiryPolicy, hash_password, needs_rehash, set_password, verify_password
 
@@ -591,16 +593,35 @@ def complete_sign_in(session: Session, member: Member, *, method: str, via: str,
     return key
 
 
+@cache
+def _signed_in_query():
+    # Built once: it runs on every request of the member area. Whether the member holds a collective contract
+    # today (the menu shows the future retirees' pages) comes in the same query.
+    from ..contracts.cover import collective_contract_in_force
+
+    return (select(WebSession, Member, collective_contract_in_force(Member.id, bindparam("today")))
+            .join(Member, Member.id == WebSession.member_id).where(*live_key_clauses())
+            # What a page uses of its session; the rest (device, address...) is read if ever asked.
+            .options(load_only(WebSession.id, WebSession.member_id, WebSession.last_seen_at,
+                               WebSession.reauthenticated_at, WebSession.ended_at)))
+
+
 def signed_in_member(session: Session, key: str | None, *, session_policy: SessionPolicy,
                      now: datetime) -> tuple[Member, WebSession] | None:
-    """The member and session behind a cookie key: live session, unlocked account."""
-    found = find_member_session(session, key, policy=session_policy, now=now)
-    if found is None:
+    """The member and session behind a cookie key: live session, unlocked account (one query).
+
+    The member comes with ``holds_collective_contract``: a collective contract in force today."""
+    parameters = live_key_parameters(key, policy=session_policy, now=now)
+    if parameters is None:
         return None
-    web_session, member = found
+    row = session.execute(_signed_in_query(), {**parameters, "today": local_today(now)}).first()
+    if row is None:
+        return None
+    web_session, member, collective = row
     if member.locked_at is not None:
         return None
     member.web_session_key = key
+    member.holds_collective_contract = bool(collective)
     return member, web_session
 
 

@@ -7,7 +7,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
 from ..formats import device_summary
@@ -81,16 +81,19 @@ def find_session(session: Session, key: str | None, *, policy: SessionPolicy, no
     return None if conditions is None else session.scalar(select(WebSession).where(*conditions))
 
 
-def find_member_session(session: Session, key: str | None, *, policy: SessionPolicy, now: datetime):
-    """The live session behind a member's cookie key and its member, read in one query (this runs on every
-    request of the member area); None when there is no such session."""
-    from ..members.entities import Member
+def live_key_clauses() -> tuple:
+    """The conditions of ``live_key_conditions`` with their values left as parameters (``live_key_parameters``),
+    for a query built once and run on every request."""
+    return (WebSession.key_hash == bindparam("key_hash"), WebSession.ended_at.is_(None),
+            WebSession.expires_at > bindparam("now"), WebSession.last_seen_at > bindparam("idle_since"))
 
-    if not key or not isinstance(key, str) or len(key) > 100:
+
+def live_key_parameters(key: str | None, *, policy: SessionPolicy, now: datetime) -> dict | None:
+    """The values of ``live_key_clauses`` for a cookie key, or None when ``key`` cannot be one."""
+    if not well_formed_key(key):
         return None
-    row = session.execute(select(WebSession, Member).join(Member, Member.id == WebSession.member_id)
-                          .where(WebSession.key_hash == key_hash(key), *_live(policy, now))).first()
-    return (row[0], row[1]) if row is not None else None
+    return {"key_hash": key_hash(key), "now": now,
+            "idle_since": now - timedelta(minutes=policy.idle_minutes) - TOUCH_EVERY}
 
 
 def needs_touch(web_session: WebSession, now: datetime) -> bool:

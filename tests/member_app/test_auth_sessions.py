@@ -57,9 +57,10 @@ def test_the_session_cookie_is_secure_httponly_samesite_and_host_only(client, se
     assert "Domain" not in header
 
 
-def test_a_static_file_never_sends_an_older_session_cookie_back(app, session):
+def test_a_static_file_never_sends_an_older_session_cookie_back(app, session, time_machine):
     """The page's stylesheet asked before the member switched to English may finish after the switch: its
     response must not put the French cookie back (the next page would be French again)."""
+    time_machine.move_to(datetime.now(UTC), tick=False)
     member = make_member(session)
     client = app.test_client()
     sign_in(client, session, member, PASSWORD)
@@ -73,7 +74,28 @@ def test_a_static_file_never_sends_an_older_session_cookie_back(app, session):
     assert stylesheet.status_code == 200
     assert not any(c.startswith(SESSION_COOKIE + "=") for c in stylesheet.headers.getlist("Set-Cookie"))
     assert 'lang="en"' in client.get("/").get_data(as_text=True)
+    time_machine.shift(timedelta(seconds=61))
     assert any(c.startswith(SESSION_COOKIE + "=") for c in client.get("/").headers.getlist("Set-Cookie"))
+
+
+def test_an_unchanged_session_cookie_is_pushed_back_with_the_noted_activity_once_a_minute(client, session,
+                                                                                          time_machine):
+    """The cookie's expiry follows the server-side session's activity, written at most once a minute: signing it
+    again with every page would cost each page for nothing."""
+    time_machine.move_to(datetime.now(UTC), tick=False)
+    member = make_member(session)
+    sign_in(client, session, member, PASSWORD)
+    client.get("/")
+
+    def sent(response) -> bool:
+        return any(c.startswith(SESSION_COOKIE + "=") for c in response.headers.getlist("Set-Cookie"))
+
+    time_machine.shift(timedelta(seconds=20))
+    assert not sent(client.get("/"))
+    assert sent(client.get("/?lang=en"))  # a changed session is sent at once
+    time_machine.shift(timedelta(seconds=45))
+    assert sent(client.get("/"))  # the activity is written: the cookie's expiry moves with it
+    assert not sent(client.get("/"))
 
 
 def test_logout_ends_the_session_and_every_copy_of_its_cookie(app, session):

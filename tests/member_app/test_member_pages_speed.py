@@ -72,3 +72,21 @@ def test_a_page_finds_its_catalogue_once(client, monkeypatch):
     monkeypatch.setattr(i18n, "translations", lambda language: calls.append(language) or original(language))
     page = client.get("/mes-remboursements?lang=en").get_data(as_text=True)
     assert "Amount spent" in page and calls == ["en"]
+
+
+@pytest.mark.parametrize("attributes", [
+    {"name": "du", "id": "du", "class_": "short", "type": "date", "value": ""},
+    {"value": 'a "quoted" <b>&</b>', "selected": True, "disabled": False, "data_reveal": "Afficher"},
+    {"aria_describedby": "x-help x-error", "aria_invalid": "true", "required": True, "maxlength": 256},
+    {"value": 3, "label": "Léa RIMON (Assuré principal)", "for_": "x"},
+])
+def test_the_fields_attributes_are_written_as_wtforms_writes_them(attributes):
+    import importlib.util
+
+    from member_app.forms import html_params
+
+    spec = importlib.util.find_spec("wtforms.widgets.core")
+    untouched = importlib.util.module_from_spec(spec)  # WTForms' own module, before the member app's change
+    spec.loader.exec_module(untouched)
+    assert html_params(**attributes) == untouched.html_params(**attributes)
+    assert type(html_params(**attributes)) is type(untouched.html_params(**attributes))

@@ -1,0 +1,45 @@
+"""Parts of the page layout that are the same for every visitor of a language: rendered once and kept.
+
+The header's start, the menu bar and the footer print nothing about the member (the member's name and the
+sign-out form's token stay in base.html, drawn on each page); so each part is drawn once per language and per
+value of what it shows (the menu: collective contract or not, and which of its links is the page), then reused as
+it is. A part's template may use nothing but its arguments, the language and the app's addresses.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+from flask import Flask, current_app, request
+from markupsafe import Markup
+
+from .i18n import current_language
+
+
+def part(template: str, **values) -> Markup:
+    """``template`` rendered with ``values`` in the page's language, drawn once and kept."""
+    key = (template, current_language(), request.script_root, *values.items())
+    parts = current_app.extensions["member_layout"]
+    found = parts.get(key)
+    if found is None:
+        found = parts[key] = Markup(current_app.jinja_env.get_template(template).render(**values))
+    return found
+
+
+#: What markupsafe's ``escape`` writes for each character it escapes.
+_ESCAPES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", "'": "&#39;", '"': "&#34;"})
+
+
+def fill_lines(pattern: Markup, lines: Iterable[Mapping[str, object]]) -> Markup:
+    """A part with ``%(name)s`` placeholders (a table's line) filled with each of ``lines`` in turn, every value
+    escaped: ``pattern % line`` for each line, without a Markup and an escaping helper per value (a page fills
+    hundreds of cells)."""
+    text = str(pattern)
+    return Markup("\n".join(text % {name: str(value).translate(_ESCAPES) for name, value in line.items()}
+                            for line in lines))
+
+
+def install(app: Flask) -> None:
+    """Offer ``part()`` and ``fill_lines()`` to every template (the outage page too: a part needs neither the database nor a member)."""
+    app.extensions["member_layout"] = {}
+    app.jinja_env.globals.update(part=part, fill_lines=fill_lines)
