@@ -11,7 +11,7 @@ from flask_login import current_user, login_required
 from models.base import utcnow
 from models.content.queries import current_news
 from models.formats import PARIS, date_fr
-from models.requests.family import family_requests
+from models.requests.queries import family_requests
 from models.requests.workflow import local_today
 
 from .. import menu

@@ -12,7 +12,6 @@ from models.base import utcnow
 from models.errors import DomainError, ValidationFailed
 from models.files.storage import read_bytes
 from models.requests import operations, queries
-from models.requests.family import family_requests
 from models.requests.operations import DuplicateFiles
 from models.requests.workflow import history
 from web import client_ip
@@ -39,7 +38,8 @@ def flash_sent() -> None:
 @login_required
 def index():
     """Every request of the family, all types, newest first."""
-    return render_template("member/my_requests/index.html", requests=family_requests(db.session, current_user.id))
+    return render_template("member/my_requests/index.html",
+                           requests=queries.family_requests(db.session, current_user.id))
 
 
 def _own_request(reference: str):

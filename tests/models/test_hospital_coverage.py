@@ -17,7 +17,7 @@ from models.outbox.entities import Channel, OutboxMessage
 from models.requests import hospital_coverage as hc
 from models.requests.entities import HospitalCoverageRequest, ReferenceCounter, RequestEvent, RequestStatus
 from models.requests.queries import (
-    latest_member_requests, member_hospital_coverage_request, no_coverage_list,
+    family_requests, member_hospital_coverage_request, no_coverage_list,
 )
 from models.requests.operations import claim
 from models.requests.workflow import local_today
@@ -374,13 +374,14 @@ def test_a_member_finds_only_their_own_requests(session, member, other_member):
     session.commit()
     assert member_hospital_coverage_request(session, member, mine.reference.lower()) is mine
     assert member_hospital_coverage_request(session, member, theirs.reference) is None
-    assert latest_member_requests(session, member, limit=5) == [mine]
+    assert [r.reference for r in family_requests(session, member.id, limit=5)] == [mine.reference]
 
 
 def test_a_member_sees_their_latest_requests_first(session, member):
     older = submit(session, member, form(member), now=NOW)
     newer = submit(session, member, form(member), now=NOW + timedelta(hours=1))
-    assert latest_member_requests(session, member, limit=5) == [newer, older]
+    latest = family_requests(session, member.id, limit=5)
+    assert [r.reference for r in latest] == [newer.reference, older.reference]
 
 
 # Approval and rejection by an agent ------------------------------------------------------------------

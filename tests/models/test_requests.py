@@ -23,7 +23,7 @@ from models.requests.entities import (
     RequestStatus, TeletransmissionRequest,
 )
 from models.requests.queries import (
-    member_request, member_requests, pending_teletransmission, queue_overview, request_files, request_messages,
+    family_requests, member_request, pending_teletransmission, queue_overview, request_files, request_messages,
 )
 from models.requests.teletransmission import TeletransmissionInput, activate_teletransmission, submit_teletransmission
 from models.requests.workflow import allowed_actions
@@ -380,6 +380,6 @@ def test_mes_demandes_lists_every_type_of_the_family_only(session, member, other
                                                        beneficiary_id=other_family.beneficiaries[0].id,
                                                        message="Autre famille"), now=NOW)
     session.commit()
-    assert [r.reference for r in member_requests(session, member)] == [ctc.reference, doc.reference]
+    assert [r.reference for r in family_requests(session, member.id)] == [ctc.reference, doc.reference]
     assert member_request(session, member, "XYZ-2026-000001") is None
     assert member_request(session, member, "") is None
