@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from flask import current_app, g, request, url_for
+from flask import current_app, request, url_for
 from flask_babel import force_locale
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
@@ -116,27 +116,21 @@ def _shown(links: tuple[Link, ...]) -> tuple[ShownLink, ...]:
     return tuple(ShownLink(str(link.label), url_for(link.endpoint)) for link in links)
 
 
-def _resolved(language: str) -> tuple[tuple[ShownCategory, ...], tuple[ShownLink, ...]]:
+def _resolved(language: str) -> tuple[tuple[ShownCategory, ...], tuple[ShownLink, ...], frozenset[str]]:
+    """The menu's categories, the shortcuts and the addresses of the menu's pages, in ``language``."""
     cache = current_app.extensions.setdefault("member_menu", {})
     if language not in cache:
         with force_locale(language):
             categories = tuple(ShownCategory(c.anchor, str(c.label), _shown(c.links), c.collective_only)
                                for c in CATEGORIES)
-            cache[language] = (categories, _shown(SHORTCUTS))
-            cache[language, "urls"] = frozenset(link.url for c in categories for link in c.links)
+            urls = frozenset(link.url for c in categories for link in c.links)
+            cache[language] = (categories, _shown(SHORTCUTS), urls)
     return cache[language]
-
-
-def _menu_urls() -> frozenset[str]:
-    language = current_language()
-    _resolved(language)
-    return current_app.extensions["member_menu"][language, "urls"]
 
 
 def menu(collective: bool) -> tuple[ShownCategory, ...]:
     """The menu bar in the page's language; the future retirees' category only for a collective contract."""
-    categories, _ = _resolved(current_language())
-    return tuple(c for c in categories if collective or not c.collective_only)
+    return tuple(c for c in _resolved(current_language())[0] if collective or not c.collective_only)
 
 
 def shortcuts() -> tuple[ShownLink, ...]:
@@ -146,21 +140,13 @@ def shortcuts() -> tuple[ShownLink, ...]:
 
 def register(app) -> None:
     """Offer the menu to every template; the member's contract is read only when a page shows the menu."""
-    app.jinja_env.globals.update(main_menu=main_menu, menu_bar=menu_bar, menu_categories=menu,
-                                 menu_shortcuts=shortcuts)
-
-
-def main_menu() -> tuple[ShownCategory, ...]:
-    """The menu bar for the signed-in member of this request, read once per request."""
-    if "main_menu" not in g:
-        g.main_menu = menu(collective())
-    return g.main_menu
+    app.jinja_env.globals.update(menu_bar=menu_bar, menu_categories=menu, menu_shortcuts=shortcuts)
 
 
 def menu_bar() -> Markup:
     """The menu bar of the signed-in member's page, its link to this page marked (drawn once per language,
     contract kind and page of the bar: member_app/layout.py)."""
-    current = request.path if request.path in _menu_urls() else ""
+    current = request.path if request.path in _resolved(current_language())[2] else ""
     return part("member/_menu_bar.html", collective=collective(), current=current)
 
 

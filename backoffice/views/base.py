@@ -599,9 +599,6 @@ class StaffModelView(StaffAccessMixin, ModelView):
         reads, ip = current_app.extensions[RECENT_READS_KEY], client_ip()
         key = reads.key("backoffice.listed", actor_type="staff", actor_id=current_user.id, ip=ip, **details)
         if reads.is_repeat(key):
-            # Ended by COMMIT, not by the ROLLBACK of the session's close, should the list have read in a
-            # transaction: psycopg forgets every prepared statement on a ROLLBACK.
-            db.session.commit()
             return
         record_at_once(db.session, "backoffice.listed", actor_type="staff", actor_id=current_user.id, ip=ip,
                        now=utcnow(), **details)

@@ -57,10 +57,14 @@ def open_session(session: Session, *, member_id: int | None = None, staff_id: in
     return key
 
 
-def _live(policy: SessionPolicy, now: datetime):
+def _idle_since(policy: SessionPolicy, now: datetime) -> datetime:
     # The last activity is written once a minute: allow that much on top of the idle time.
+    return now - timedelta(minutes=policy.idle_minutes) - TOUCH_EVERY
+
+
+def _live(policy: SessionPolicy, now: datetime):
     return (WebSession.ended_at.is_(None), WebSession.expires_at > now,
-            WebSession.last_seen_at > now - timedelta(minutes=policy.idle_minutes) - TOUCH_EVERY)
+            WebSession.last_seen_at > _idle_since(policy, now))
 
 
 def well_formed_key(key) -> bool:
@@ -92,8 +96,7 @@ def live_key_parameters(key: str | None, *, policy: SessionPolicy, now: datetime
     """The values of ``live_key_clauses`` for a cookie key, or None when ``key`` cannot be one."""
     if not well_formed_key(key):
         return None
-    return {"key_hash": key_hash(key), "now": now,
-            "idle_since": now - timedelta(minutes=policy.idle_minutes) - TOUCH_EVERY}
+    return {"key_hash": key_hash(key), "now": now, "idle_since": _idle_since(policy, now)}
 
 
 def needs_touch(web_session: WebSession, now: datetime) -> bool:

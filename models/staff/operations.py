@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 
 import pyotp
 from pyotp.exceptions import OTPVerificationError
-from sqlalchemy import bindparam, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ..audit.operations import record
@@ -22,8 +22,8 @@ from ..members.passwords import (
 )
 from ..outbox.operations import queue_email
 from ..sessions.entities import WebSession
-from ..sessions.operations import (TOUCH_EVERY, SessionEnd, SessionPolicy, end_session, end_sessions, key_hash,
-                                  open_session, well_formed_key)
+from ..sessions.operations import (SessionEnd, SessionPolicy, end_session, end_sessions, live_key_clauses,
+                                  live_key_parameters, open_session)
 from .entities import StaffRole, StaffUser
 
 #: One answer for every refused password, whether the e-mail exists, is locked, delayed or the password is wrong.
@@ -236,10 +236,10 @@ def signed_in_staff(session: Session, key: str | None, *, session_policy: Sessio
                     now: datetime) -> tuple[StaffUser, WebSession] | None:
     """The staff member and session behind a cookie key: live session, active account (one query, built once:
     it runs on every request of the back office)."""
-    if not well_formed_key(key):
+    parameters = live_key_parameters(key, policy=session_policy, now=now)
+    if parameters is None:
         return None
-    since = now - timedelta(minutes=session_policy.idle_minutes) - TOUCH_EVERY
-    found = session.execute(_SIGNED_IN, {"key_hash": key_hash(key), "now": now, "since": since}).first()
+    found = session.execute(_SIGNED_IN, parameters).first()
     if found is None:
         return None
     user, web_session = found
@@ -247,12 +247,9 @@ def signed_in_staff(session: Session, key: str | None, *, session_policy: Sessio
     return user, web_session
 
 
-#: signed_in_staff's query: the conditions of models.sessions.operations.live_key_conditions (a live session), and
-#: an active account.
+#: signed_in_staff's query: a live session (models.sessions.operations.live_key_clauses) and an active account.
 _SIGNED_IN = (select(StaffUser, WebSession).join(WebSession, WebSession.staff_id == StaffUser.id)
-              .where(WebSession.key_hash == bindparam("key_hash"), WebSession.ended_at.is_(None),
-                     WebSession.expires_at > bindparam("now"), WebSession.last_seen_at > bindparam("since"),
-                     StaffUser.active.is_(True)))
+              .where(*live_key_clauses(), StaffUser.active.is_(True)))
 
 
 def record_staff_logout(session: Session, user: StaffUser, web_session: WebSession | None, *, now: datetime,

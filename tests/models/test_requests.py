@@ -380,6 +380,14 @@ def test_mes_demandes_lists_every_type_of_the_family_only(session, member, other
                                                        beneficiary_id=other_family.beneficiaries[0].id,
                                                        message="Autre famille"), now=NOW)
     session.commit()
-    assert [r.reference for r in family_requests(session, member.id)] == [ctc.reference, doc.reference]
+    lines = family_requests(session, member.id)
+    assert [line.reference for line in lines] == [ctc.reference, doc.reference]
+    assert [line.beneficiary for line in lines] == [r.beneficiary.full_name if r.beneficiary else None
+                                                    for r in (ctc, doc)]
+    assert [(line.status, line.due_on, line.type_label) for line in lines] == [(r.status, r.due_on, r.type_label)
+                                                                              for r in (ctc, doc)]
+    assert [line.reference for line in family_requests(session, member.id, limit_per_type=5, limit=1)] == \
+        [ctc.reference]
+    assert family_requests(session, member.id + 10_000) == []
     assert member_request(session, member, "XYZ-2026-000001") is None
     assert member_request(session, member, "") is None
