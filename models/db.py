@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+import re
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import lru_cache
 from typing import Any
 
 from psycopg import pq
@@ -93,6 +95,41 @@ def install_read_only_commit(engine: Engine) -> None:
         event.listen(engine, "before_cursor_execute", _note_writes)
         event.listen(engine, "rollback", _commit_if_read_only)
         event.listen(engine, "commit", _forget_writes)
+
+
+#: Reads that take row or advisory locks: they must hold them until the end of a transaction.
+_LOCKING_READ = re.compile(r"\bFOR\s+(?:UPDATE|NO\s+KEY\s+UPDATE|SHARE|KEY\s+SHARE)\b|pg_advisory", re.IGNORECASE)
+
+
+@lru_cache(maxsize=2048)
+def _plain_read(statement: str) -> bool:
+    # Cached: the statements of an app are the same few strings (SQLAlchemy caches their compiled text).
+    return statement.lstrip()[:6].upper() == "SELECT" and not _LOCKING_READ.search(statement)
+
+
+def _autocommit(dbapi_connection, _record) -> None:
+    dbapi_connection.autocommit = True
+
+
+def _begin_before_write(conn, _cursor, statement: str, _parameters, _context, _executemany) -> None:
+    if _plain_read(statement):
+        return
+    driver = conn.connection.driver_connection
+    if driver.info.transaction_status == pq.TransactionStatus.IDLE:
+        # psycopg in autocommit still sends COMMIT or ROLLBACK when the session ends a transaction it did not
+        # begin itself (it looks at the server's transaction status): the writes stay one transaction.
+        driver.execute("BEGIN")
+
+
+def install_autocommit_until_write(engine: Engine) -> None:
+    """PostgreSQL connections of ``engine`` in autocommit until a write: a plain SELECT runs on its own, without
+    BEGIN and COMMIT round trips; a transaction opens before the first other statement (a write, a SELECT ...
+    FOR UPDATE, a SAVEPOINT...) and lasts until the session commits or rolls back. Under READ COMMITTED, each
+    statement sees its own snapshot either way. No effect on SQLite."""
+    if engine.dialect.name == "postgresql" and not event.contains(engine, "before_cursor_execute",
+                                                                  _begin_before_write):
+        event.listen(engine, "connect", _autocommit)
+        event.listen(engine, "before_cursor_execute", _begin_before_write)
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:

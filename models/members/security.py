@@ -15,9 +15,10 @@ from datetime import datetime, timedelta
 import altcha
 import pyotp
 from pyotp.exceptions import OTPVerificationError
-from sqlalchemy import bindparam, delete, func, select, update
+from sqlalchemy import bindparam, delete, func, inspect, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, load_only
+from sqlalchemy.orm import Session, make_transient_to_detached
+from sqlalchemy.orm.util import identity_key
 
 from ..audit.operations import record
 from ..content.entities import TermsVersion
@@ -593,17 +594,37 @@ def complete_sign_in(session: Session, member: Member, *, method: str, via: str,
     return key
 
 
+#: What a page uses of its session; the rest (device, address...) is read if ever asked.
+_SESSION_COLUMNS = ("id", "member_id", "last_seen_at", "reauthenticated_at", "ended_at")
+#: The member's secrets, never read by the sign-in check: read from the database if a page asks for them.
+_SECRET_COLUMNS = frozenset({"password_hash", "nir", "nir_index", "totp_secret"})
+
+
 @cache
 def _signed_in_query():
-    # Built once: it runs on every request of the member area. Whether the member holds a collective contract
-    # today (the menu shows the future retirees' pages) comes in the same query.
+    # Built once: it runs on every request of the member area, as a Core statement (no ORM loading of the
+    # row); the session and the member are then made from the row (_persistent). Whether the member holds a
+    # collective contract today (the menu shows the future retirees' pages) comes in the same query.
     from ..contracts.cover import collective_contract_in_force
 
-    return (select(WebSession, Member, collective_contract_in_force(Member.id, bindparam("today")))
-            .join(Member, Member.id == WebSession.member_id).where(*live_key_clauses())
-            # What a page uses of its session; the rest (device, address...) is read if ever asked.
-            .options(load_only(WebSession.id, WebSession.member_id, WebSession.last_seen_at,
-                               WebSession.reauthenticated_at, WebSession.ended_at)))
+    session_keys = _SESSION_COLUMNS
+    member_keys = tuple(a.key for a in inspect(Member).column_attrs if a.key not in _SECRET_COLUMNS)
+    columns = [getattr(WebSession, k) for k in session_keys] + [getattr(Member, k) for k in member_keys]
+    query = (select(*columns, collective_contract_in_force(Member.id, bindparam("today")))
+             .join_from(WebSession, Member, Member.id == WebSession.member_id).where(*live_key_clauses()))
+    return query, session_keys, member_keys
+
+
+def _persistent(session: Session, cls, values: dict):
+    """The object of ``cls`` with these column ``values`` in ``session``, as a query would have loaded it: the
+    one already there if any; else made from them, its other columns read from the database on first use."""
+    found = session.identity_map.get(identity_key(cls, values["id"]))
+    if found is not None:
+        return found
+    made = cls(**values)
+    make_transient_to_detached(made)
+    session.add(made)
+    return made
 
 
 def signed_in_member(session: Session, key: str | None, *, session_policy: SessionPolicy,
@@ -614,14 +635,18 @@ def signed_in_member(session: Session, key: str | None, *, session_policy: Sessi
     parameters = live_key_parameters(key, policy=session_policy, now=now)
     if parameters is None:
         return None
-    row = session.execute(_signed_in_query(), {**parameters, "today": local_today(now)}).first()
+    query, session_keys, member_keys = _signed_in_query()
+    row = session.connection().execute(query, {**parameters, "today": local_today(now)}).first()
     if row is None:
         return None
-    web_session, member, collective = row
-    if member.locked_at is not None:
+    split = len(session_keys)
+    member_values = dict(zip(member_keys, row[split:-1]))
+    if member_values["locked_at"] is not None:
         return None
+    web_session = _persistent(session, WebSession, dict(zip(session_keys, row[:split])))
+    member = _persistent(session, Member, member_values)
     member.web_session_key = key
-    member.holds_collective_contract = bool(collective)
+    member.holds_collective_contract = bool(row[-1])
     return member, web_session
 
 

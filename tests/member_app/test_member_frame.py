@@ -1,0 +1,158 @@
+"""What every page of the member area shares: reads in autocommit, writes in one transaction."""
+
+from __future__ import annotations
+
+from flask_login import current_user, login_required
+from psycopg import pq
+from sqlalchemy import select, text
+
+from models.audit.entities import AuditEvent
+from models.audit.operations import record
+from models.members.entities import Member
+from tests.factories import make_member
+from tests.helpers import login_member
+
+
+def _transaction_status():
+    from member_app.extensions import db
+
+    return db.session.connection().connection.driver_connection.info.transaction_status
+
+
+def _add_probe_pages(app, seen: dict) -> None:
+    """Pages that read, write, lock or fail, added to the app before its first request."""
+    from member_app.extensions import db
+
+    @app.get("/_probe/read")
+    @login_required
+    def probe_read():
+        db.session.execute(select(Member.id).where(Member.id == current_user.id)).one()
+        seen["after_read"] = _transaction_status()
+        return "read"
+
+    @app.get("/_probe/write-then-fail")
+    @login_required
+    def probe_write_then_fail():
+        record(db.session, "probe.written", actor_type="member", actor_id=current_user.id)
+        db.session.flush()
+        seen["after_write"] = _transaction_status()
+        db.session.execute(text("SELECT 1 / 0"))  # the request fails after its first write
+        return "never"
+
+    @app.get("/_probe/write")
+    @login_required
+    def probe_write():
+        record(db.session, "probe.written", actor_type="member", actor_id=current_user.id)
+        record(db.session, "probe.written_again", actor_type="member", actor_id=current_user.id)
+        db.session.commit()
+        return "written"
+
+    @app.get("/_probe/lock")
+    @login_required
+    def probe_lock():
+        db.session.execute(select(Member.id).where(Member.id == current_user.id).with_for_update()).one()
+        seen["after_lock"] = _transaction_status()
+        return "locked"
+
+
+def _actions(session) -> list[str]:
+    session.expire_all()
+    return list(session.scalars(select(AuditEvent.action).where(AuditEvent.action.like("probe.%"))
+                                .order_by(AuditEvent.id)))
+
+
+def test_a_signed_in_get_reads_in_autocommit(member_app, session):
+    seen: dict = {}
+    _add_probe_pages(member_app, seen)
+    client = member_app.test_client()
+    login_member(client, make_member(session))
+    assert client.get("/_probe/read").status_code == 200
+    assert seen["after_read"] == pq.TransactionStatus.IDLE  # no BEGIN was sent for the reads
+
+
+def test_the_writes_of_a_get_stay_in_one_transaction(member_app, session):
+    seen: dict = {}
+    _add_probe_pages(member_app, seen)
+    member_app.config["PROPAGATE_EXCEPTIONS"] = False
+    client = member_app.test_client()
+    login_member(client, make_member(session))
+    assert client.get("/_probe/write-then-fail").status_code == 500
+    assert _actions(session) == []  # the write before the failure was rolled back with it
+    assert seen["after_write"] == pq.TransactionStatus.INTRANS
+    assert client.get("/_probe/write").get_data(as_text=True) == "written"
+    assert _actions(session) == ["probe.written", "probe.written_again"]
+
+
+def test_a_locking_read_of_a_get_holds_its_lock_in_a_transaction(member_app, session):
+    seen: dict = {}
+    _add_probe_pages(member_app, seen)
+    client = member_app.test_client()
+    login_member(client, make_member(session))
+    assert client.get("/_probe/lock").status_code == 200
+    assert seen["after_lock"] == pq.TransactionStatus.INTRANS
+
+
+def test_the_writes_of_a_post_stay_in_one_transaction(member_app, session):
+    from member_app.extensions import db
+
+    @member_app.post("/_probe/post")
+    @login_required
+    def probe_post():
+        db.session.execute(select(Member.id).where(Member.id == current_user.id)).one()
+        record(db.session, "probe.posted", actor_type="member", actor_id=current_user.id)
+        db.session.flush()
+        db.session.execute(text("SELECT 1 / 0"))
+        return "never"
+
+    member_app.config.update(WTF_CSRF_ENABLED=False, PROPAGATE_EXCEPTIONS=False)
+    client = member_app.test_client()
+    login_member(client, make_member(session))
+    assert client.post("/_probe/post").status_code == 500
+    assert _actions(session) == []
+
+
+def test_a_get_under_a_limit_of_the_whole_app_is_still_counted(member_app, session):
+    from flask_limiter import ApplicationLimit
+
+    from member_app.extensions import limiter
+
+    client = member_app.test_client()
+    login_member(client, make_member(session))
+    assert client.get("/documents-contractuels").status_code == 200  # not counted: the app has no such limit
+    limiter.limit_manager.set_application_limits([ApplicationLimit("2 per minute").bind(limiter)])
+    try:
+        statuses = [client.get("/documents-contractuels").status_code for _ in range(3)]
+    finally:
+        limiter.limit_manager.set_application_limits([])
+    assert statuses == [200, 200, 429]
+
+
+def test_a_get_limited_by_its_view_is_still_counted(member_app, session):
+    client = member_app.test_client()
+    statuses = {client.get("/altcha/challenge").status_code for _ in range(35)}  # 30 per minute
+    assert 429 in statuses
+
+
+def test_the_signed_in_member_is_the_sessions_object_with_every_column(member_app, session):
+    from member_app.extensions import db
+
+    seen: dict = {}
+
+    @member_app.get("/_probe/member")
+    @login_required
+    def probe_member():
+        member = current_user._get_current_object()
+        seen["same"] = db.session.get(Member, member.id) is member
+        seen["values"] = (member.full_name, member.email, member.nir, member.password_hash)  # secrets read on use
+        member.city = "Grenoble"
+        db.session.commit()
+        return "ok"
+
+    member = make_member(session, nir="2850738185012")
+    client = member_app.test_client()
+    login_member(client, member)
+    assert client.get("/_probe/member").status_code == 200
+    assert seen["same"]
+    assert seen["values"] == ("Léa RIMON", member.email, "2850738185012", member.password_hash)
+    session.expire_all()
+    assert session.get(Member, member.id).city == "Grenoble"
