@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import Flask, render_template, request
+from flask.templating import _default_template_ctx_processor
 from flask_babel import lazy_gettext as _l
 from werkzeug.middleware.proxy_fix import ProxyFix
 
@@ -122,6 +123,11 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(contracts_bp)
     app.register_blueprint(profile_bp)
     menu.register(app)
+    # Flask gives each blueprint a copy of the app's own context processor (g, request, session): a page of a
+    # blueprint ran it twice. The app's one is enough.
+    for name, processors in app.template_context_processors.items():
+        if name is not None:
+            processors[:] = [p for p in processors if p is not _default_template_ctx_processor]
 
 
 #: Title and text of each error page, in French (translated when shown).

@@ -25,7 +25,10 @@ def current_language() -> str:
     """The language of this page: fr or en (Flask-Babel keeps the page's locale too once asked)."""
     language = g.get("_language")
     if language is None:
-        language = g._language = str(get_locale())
+        # What Flask-Babel's locale would say (str(get_locale()) is the selected code for fr and en), without
+        # parsing a Locale for a page that formats nothing with Babel.
+        selected = _select_locale()
+        language = g._language = selected if selected in LANGUAGES else str(get_locale())
     return language
 
 

@@ -10,19 +10,30 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
-from flask import Flask, current_app, request
+from flask import Flask, current_app, g, request
 from markupsafe import Markup
 
 from .i18n import current_language
 
 
+def _page_layout() -> tuple:
+    """What the parts of this page depend on, and where they are kept, found once per request (a page draws
+    several parts: each lookup of the request's context has a cost)."""
+    found = g.get("_member_layout")
+    if found is None:
+        app = current_app._get_current_object()
+        found = g._member_layout = (current_language(), request.script_root, app.extensions["member_layout"],
+                                    app.jinja_env)
+    return found
+
+
 def part(template: str, **values) -> Markup:
     """``template`` rendered with ``values`` in the page's language, drawn once and kept."""
-    key = (template, current_language(), request.script_root, *values.items())
-    parts = current_app.extensions["member_layout"]
+    language, script_root, parts, env = _page_layout()
+    key = (template, language, script_root, *values.items())
     found = parts.get(key)
     if found is None:
-        found = parts[key] = Markup(current_app.jinja_env.get_template(template).render(**values))
+        found = parts[key] = Markup(env.get_template(template).render(**values))
     return found
 
 

@@ -146,7 +146,8 @@ def register(app) -> None:
 def menu_bar() -> Markup:
     """The menu bar of the signed-in member's page, its link to this page marked (drawn once per language,
     contract kind and page of the bar: member_app/layout.py)."""
-    current = request.path if request.path in _resolved(current_language())[2] else ""
+    path = request.path
+    current = path if path in _resolved(current_language())[2] else ""
     return part("member/_menu_bar.html", collective=collective(), current=current)
 
 

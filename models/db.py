@@ -132,6 +132,53 @@ def install_autocommit_until_write(engine: Engine) -> None:
         event.listen(engine, "before_cursor_execute", _begin_before_write)
 
 
+class DriverRead:
+    """A SELECT run straight on the driver's cursor, for a query of every request (the sign-in check), where
+    SQLAlchemy's execution costs more than the query: compiled once per dialect; parameters and columns converted
+    by their types as SQLAlchemy does; ``before_cursor_execute`` listeners still see it (without a context); a
+    driver error raised as SQLAlchemy raises it, a lost connection invalidated."""
+
+    def __init__(self, query) -> None:
+        self.query = query
+        self._compiled: dict[str, tuple] = {}
+
+    def _prepare(self, dialect) -> tuple:
+        compiled = self.query.compile(dialect=dialect)
+        binds = {name: bind.type.bind_processor(dialect) for bind, name in compiled.bind_names.items()}
+        columns = [column.type.result_processor(dialect, None) for column in self.query.selected_columns]
+        found = self._compiled[dialect.name] = (compiled.string, compiled, binds, columns)
+        return found
+
+    def first(self, connection, parameters: dict) -> tuple | None:
+        """The first row of the query run with ``parameters`` on ``connection`` (a SQLAlchemy Connection)."""
+        dialect = connection.dialect
+        statement, compiled, binds, columns = self._compiled.get(dialect.name) or self._prepare(dialect)
+        values = compiled.construct_params(parameters)
+        for name, process in binds.items():
+            if process is not None and values.get(name) is not None:
+                values[name] = process(values[name])
+        if compiled.positional:
+            values = tuple(values[name] for name in compiled.positiontup)
+        dbapi_connection = connection.connection.dbapi_connection
+        cursor = dbapi_connection.cursor()
+        try:
+            connection.dispatch.before_cursor_execute(connection, cursor, statement, values, None, False)
+            cursor.execute(statement, values)
+            row = cursor.fetchone()
+        except dialect.loaded_dbapi.Error as error:
+            lost = dialect.is_disconnect(error, dbapi_connection, cursor)
+            if lost:
+                connection.invalidate(error)
+            raise exc.DBAPIError.instance(statement, values, error, dialect.loaded_dbapi.Error,
+                                          connection_invalidated=lost, dialect=dialect) from error
+        finally:
+            cursor.close()
+        if row is None:
+            return None
+        return tuple(value if process is None or value is None else process(value)
+                     for value, process in zip(row, columns))
+
+
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA foreign_keys=ON")

@@ -52,6 +52,15 @@ class PageSessionInterface(SecureCookieSessionInterface):
 
     def __init__(self, *, refresh_on_activity: bool = False) -> None:
         self.refresh_on_activity = refresh_on_activity
+        self._serializers: dict = {}
+
+    def get_signing_serializer(self, app: Flask):
+        # Flask builds the serializer again on each request; it holds no state but its keys: kept per keys.
+        keys = (app.secret_key, tuple(app.config.get("SECRET_KEY_FALLBACKS") or ()))
+        found = self._serializers.get(keys)
+        if found is None:
+            found = self._serializers[keys] = super().get_signing_serializer(app)
+        return found
 
     def should_set_cookie(self, app: Flask, session) -> bool:
         # A permanent session's cookie is re-sent to push its expiry back. A static file asked by the previous
@@ -126,9 +135,12 @@ def install_input_guard(app: Flask, *, file_fields: Iterable[str] = ()) -> None:
 
     @app.before_request
     def _refuse_odd_input():
-        if any(name not in allowed_files for name in request.files):
-            abort(400)
-        values = [*request.args.values(), *request.form.values(), *(request.view_args or {}).values()]
+        values = [*request.args.values(), *(request.view_args or {}).values()]
+        # Without a Content-Type, Werkzeug parses no form and no file (a GET): no need to build empty ones.
+        if request.environ.get("CONTENT_TYPE"):
+            if any(name not in allowed_files for name in request.files):
+                abort(400)
+            values.extend(request.form.values())
         if any(isinstance(v, str) and _CONTROL_CHARACTERS.search(v) for v in values):
             abort(400)
 

@@ -84,8 +84,13 @@ def load_member(session_key: str) -> Member | None:
 
 
 def _web_session():
-    """The server-side session of this request (None when not signed in)."""
-    return g.get("web_session") if current_user.is_authenticated else None
+    """The server-side session of this request, as a mapped object to change it (None when not signed in)."""
+    if not current_user.is_authenticated:
+        return None
+    found = g.get("web_session")
+    if isinstance(found, security.SignedInSession):  # what the sign-in check read: made a mapped object once
+        found = g.web_session = security.session_entity(db.session, found)
+    return found
 
 
 # ---------------------------------------------------------------------------------------------------------

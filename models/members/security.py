@@ -8,7 +8,7 @@ import hmac
 import re
 import secrets
 import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from functools import cache
 from datetime import datetime, timedelta
 
@@ -18,11 +18,13 @@ from pyotp.exceptions import OTPVerificationError
 from sqlalchemy import bindparam, delete, func, inspect, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, make_transient_to_detached
+from sqlalchemy.orm.attributes import instance_dict
 from sqlalchemy.orm.util import identity_key
 
 from ..audit.operations import record
 from ..content.entities import TermsVersion
 from ..crypto import blind_index
+from ..db import DriverRead
 from ..errors import DomainError
 from ..formats import display_phone, mask_email
 from ..i18n import Message, localize
@@ -594,25 +596,35 @@ def complete_sign_in(session: Session, member: Member, *, method: str, via: str,
     return key
 
 
-#: What a page uses of its session; the rest (device, address...) is read if ever asked.
-_SESSION_COLUMNS = ("id", "member_id", "last_seen_at", "reauthenticated_at", "ended_at")
+@dataclass(frozen=True)
+class SignedInSession:
+    """What a page uses of its server-side session, read with the sign-in check (no mapped object: most pages
+    only read it); ``session_entity`` gives the mapped ``WebSession`` to change it."""
+
+    id: int
+    member_id: int
+    last_seen_at: datetime
+    reauthenticated_at: datetime | None
+    ended_at: datetime | None
+
+
 #: The member's secrets, never read by the sign-in check: read from the database if a page asks for them.
 _SECRET_COLUMNS = frozenset({"password_hash", "nir", "nir_index", "totp_secret"})
 
 
 @cache
-def _signed_in_query():
-    # Built once: it runs on every request of the member area, as a Core statement (no ORM loading of the
-    # row); the session and the member are then made from the row (_persistent). Whether the member holds a
-    # collective contract today (the menu shows the future retirees' pages) comes in the same query.
+def _signed_in_read() -> tuple[DriverRead, tuple[str, ...]]:
+    # Built once: it runs on every request of the member area, straight on the driver (models.db.DriverRead);
+    # the member is then made from the row (_persistent). Whether the member holds a collective contract today
+    # (the menu shows the future retirees' pages) comes in the same query.
     from ..contracts.cover import collective_contract_in_force
 
-    session_keys = _SESSION_COLUMNS
     member_keys = tuple(a.key for a in inspect(Member).column_attrs if a.key not in _SECRET_COLUMNS)
-    columns = [getattr(WebSession, k) for k in session_keys] + [getattr(Member, k) for k in member_keys]
-    query = (select(*columns, collective_contract_in_force(Member.id, bindparam("today")))
+    session_columns = [getattr(WebSession, f.name) for f in fields(SignedInSession)]
+    query = (select(*session_columns, *[getattr(Member, k) for k in member_keys],
+                    collective_contract_in_force(Member.id, bindparam("today")))
              .join_from(WebSession, Member, Member.id == WebSession.member_id).where(*live_key_clauses()))
-    return query, session_keys, member_keys
+    return DriverRead(query), member_keys
 
 
 def _persistent(session: Session, cls, values: dict):
@@ -621,33 +633,37 @@ def _persistent(session: Session, cls, values: dict):
     found = session.identity_map.get(identity_key(cls, values["id"]))
     if found is not None:
         return found
-    made = cls(**values)
+    made = inspect(cls).class_manager.new_instance()
+    instance_dict(made).update(values)  # as a query's loading does: no attribute event, no history
     make_transient_to_detached(made)
     session.add(made)
     return made
 
 
+def session_entity(session: Session, signed_in: SignedInSession) -> WebSession:
+    """The mapped ``WebSession`` of a signed-in session (to change it), made from what the sign-in check read."""
+    return _persistent(session, WebSession, {f.name: getattr(signed_in, f.name) for f in fields(SignedInSession)})
+
+
 def signed_in_member(session: Session, key: str | None, *, session_policy: SessionPolicy,
-                     now: datetime) -> tuple[Member, WebSession] | None:
+                     now: datetime) -> tuple[Member, SignedInSession] | None:
     """The member and session behind a cookie key: live session, unlocked account (one query).
 
     The member comes with ``holds_collective_contract``: a collective contract in force today."""
     parameters = live_key_parameters(key, policy=session_policy, now=now)
     if parameters is None:
         return None
-    query, session_keys, member_keys = _signed_in_query()
-    row = session.connection().execute(query, {**parameters, "today": local_today(now)}).first()
+    read, member_keys = _signed_in_read()
+    row = read.first(session.connection(), {**parameters, "today": local_today(now)})
     if row is None:
         return None
-    split = len(session_keys)
-    member_values = dict(zip(member_keys, row[split:-1]))
+    member_values = dict(zip(member_keys, row[5:-1]))
     if member_values["locked_at"] is not None:
         return None
-    web_session = _persistent(session, WebSession, dict(zip(session_keys, row[:split])))
     member = _persistent(session, Member, member_values)
     member.web_session_key = key
     member.holds_collective_contract = bool(row[-1])
-    return member, web_session
+    return member, SignedInSession(*row[:5])
 
 
 def sign_out(session: Session, member: Member, web_session: WebSession | None, *, ip: str | None,

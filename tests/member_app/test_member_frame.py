@@ -156,3 +156,34 @@ def test_the_signed_in_member_is_the_sessions_object_with_every_column(member_ap
     assert seen["values"] == ("Léa RIMON", member.email, "2850738185012", member.password_hash)
     session.expire_all()
     assert session.get(Member, member.id).city == "Grenoble"
+
+
+def test_a_driver_read_gives_what_sqlalchemy_gives_and_raises_as_it_does(session):
+    import pytest
+    from sqlalchemy import bindparam, exc, literal_column
+
+    from models.base import utcnow
+    from models.db import DriverRead
+    from models.sessions.entities import WebSession
+    from models.sessions.operations import SessionPolicy, open_session
+
+    member = make_member(session)
+    open_session(session, member_id=member.id, policy=SessionPolicy(), ip=None, user_agent="", now=utcnow())
+    session.commit()
+    query = select(WebSession.id, WebSession.last_seen_at, WebSession.ended_at, Member.civility).join_from(
+        WebSession, Member, Member.id == WebSession.member_id).where(Member.id == bindparam("member"))
+    connection = session.connection()
+    assert DriverRead(query).first(connection, {"member": member.id}) == tuple(
+        connection.execute(query, {"member": member.id}).first())
+    assert DriverRead(query).first(connection, {"member": -1}) is None
+    with pytest.raises(exc.DBAPIError):
+        DriverRead(select(literal_column("1 / 0"))).first(connection, {})
+
+
+def test_a_new_secret_key_is_used_at_once_by_the_session_cookie(member_app, session):
+    client = member_app.test_client()
+    login_member(client, make_member(session))
+    assert client.get("/documents-contractuels").status_code == 200
+    member_app.secret_key = "another secret key, the previous one leaked"
+    response = client.get("/documents-contractuels")
+    assert response.status_code == 302 and "/connexion" in response.headers["Location"]
