@@ -6,12 +6,14 @@ Every view of the back office inherits StaffModelView, StaffBaseView or StaffInd
 
 from __future__ import annotations
 
+import re
+import secrets
 import time
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from flask import abort, current_app, flash, redirect, request, url_for
+from flask import abort, current_app, flash, g, redirect, request, session, url_for
 from flask_admin import AdminIndexView, BaseView, expose
 from flask_admin.contrib.sqla import ModelView
 from flask_admin.contrib.sqla.filters import FilterEqual
@@ -19,6 +21,7 @@ from flask_admin.helpers import get_redirect_target, is_safe_url
 from flask_admin.model import typefmt
 from flask_admin.model.helpers import get_mdict_item_or_list
 from flask_login import current_user
+from flask_wtf.csrf import generate_csrf
 from markupsafe import Markup, escape
 from sqlalchemy import and_, asc, desc, inspect, literal, select, union_all
 from sqlalchemy.orm import defer, joinedload, load_only, raiseload
@@ -30,7 +33,7 @@ from models.base import utcnow
 from models.errors import DomainError
 from models.formats import PARIS, date_fr
 from models.staff.entities import StaffRole, StaffUser
-from web import client_ip
+from web import client_ip, csp_nonce
 
 from ..auth.views import staff_signed_in
 from ..extensions import RECENT_READS_KEY, current_config, db
@@ -93,6 +96,48 @@ class ListPage:
     has_previous: bool
     next_cursor: str | None = None
     previous_cursor: str | None = None
+
+
+#: Rendered list pages without their rows: see StaffModelView.list_frame.
+_FRAMES: dict[tuple, "ListFrame"] = {}
+MAX_FRAMES = 200
+#: Marks a place to fill in a list frame: random for each process, so that no data can be taken for one.
+_SLOT_MARK = f"slot{secrets.token_hex(12)}Z"
+_SLOTS = re.compile(re.escape(_SLOT_MARK) + r"([a-z]+)Z")
+
+
+def _slot(name: str) -> str:
+    return f"{_SLOT_MARK}{name}Z"
+
+
+class _FrameUser:
+    """The signed-in staff member as the frame of a list page sees them: a name filled in per request."""
+
+    is_authenticated = True
+    full_name = Markup(_slot("user"))
+
+
+@dataclass
+class ListFrame:
+    """A list page without what belongs to one request: its text between the slots, and the slots' names."""
+
+    texts: list[str]
+    slots: list[str]
+    actions: bool
+    details_url: str | None
+    edit_url: str | None
+
+    def fill(self, view: "StaffModelView", cells: list, listed: ListPage) -> str:
+        """The page of ``cells`` for the signed-in staff member (escaped, as the template would)."""
+        values = {"nonce": csp_nonce(), "csrf": str(escape(generate_csrf())),
+                  "user": str(escape(current_staff().full_name)),
+                  "rows": view.rows_html(cells, self.actions, self.details_url, self.edit_url),
+                  "next": listed.next_cursor or "", "previous": listed.previous_cursor or ""}
+        texts, out = self.texts, [self.texts[0]]
+        for index, name in enumerate(self.slots, 1):
+            out.append(values[name])
+            out.append(texts[index])
+        return "".join(out)
 
 
 def _encrypted_columns(model) -> list:
@@ -198,7 +243,9 @@ class StaffAccessMixin:
         key = (current_user.role if staff_signed_in() else None, self.endpoint, request.script_root)
         menu = _MENUS.get(key)
         if menu is None:
-            menu = _MENUS[key] = Markup(caller())
+            menu = Markup(caller())
+            if _SLOT_MARK not in menu:  # never keep a part holding a list frame's slot (a CSRF token, a nonce)
+                _MENUS[key] = menu
         return menu
 
     def cached_html(self, name: str, caller) -> Markup:
@@ -211,7 +258,9 @@ class StaffAccessMixin:
         if html is None:
             if len(_FRAGMENTS) >= MAX_FRAGMENTS:
                 _FRAGMENTS.clear()
-            html = _FRAGMENTS[key] = Markup(caller())
+            html = Markup(caller())
+            if _SLOT_MARK not in html:  # never keep a part holding a list frame's slot (a CSRF token, a nonce)
+                _FRAGMENTS[key] = html
         return html
 
     def static_url(self, **values) -> str:
@@ -568,11 +617,24 @@ class StaffModelView(StaffAccessMixin, ModelView):
             abort(400)
         listed = self.list_page(view_args.page, sort_column, view_args.sort_desc, view_args.search,
                                 view_args.filters, page_size, cursor)
+        cells = self.list_cells(listed.rows)
+        if cells and "_flashes" not in session:
+            response = self.list_frame(view_args, listed, page_size).fill(self, cells, listed)
+        else:  # an empty page or a message to show: the template as it comes
+            response = self.render_list(view_args, listed, page_size, cells)
+        if self.holds_member_data:  # an event per read of member data: who, which view, filters, rows
+            self.audit_list_read(view=self.endpoint, page=view_args.page,
+                                 search=_clip(view_args.search) if view_args.search else None,
+                                 filters=[[_clip(name), _clip(value)] for _i, name, value in view_args.filters or []],
+                                 rows=len(listed.rows))
+        return response
+
+    def list_template_args(self, view_args, listed: ListPage, page_size: int) -> dict[str, Any]:
+        """What the list template is given, but its rows."""
         actions, actions_confirmation = self.get_actions_list()
         return_url = self._get_list_url(view_args)
-        response = self.render(
-            self.list_template, rows=self.list_cells(listed.rows), data=listed.rows, count=None,
-            list_columns=self._list_columns, page=view_args.page, page_size=page_size,
+        return dict(
+            data=listed.rows, count=None, list_columns=self._list_columns, page=view_args.page, page_size=page_size,
             default_page_size=self.page_size, sort_column=view_args.sort, sort_desc=view_args.sort_desc,
             sort_url=lambda column, invert=False: self._get_list_url(view_args.clone(
                 page=None, sort=column, sort_desc=1 if invert and not view_args.sort_desc else None)),
@@ -586,12 +648,51 @@ class StaffModelView(StaffAccessMixin, ModelView):
             details_url=self.get_url(".details_view", url=return_url) if self.can_view_details else None,
             edit_url=self.get_url(".edit_view", url=return_url) if self.can_edit else None,
             export_links=self.export_links(view_args) if self.can_export else [])
-        if self.holds_member_data:  # an event per read of member data: who, which view, filters, rows
-            self.audit_list_read(view=self.endpoint, page=view_args.page,
-                                 search=_clip(view_args.search) if view_args.search else None,
-                                 filters=[[_clip(name), _clip(value)] for _i, name, value in view_args.filters or []],
-                                 rows=len(listed.rows))
-        return response
+
+    def render_list(self, view_args, listed: ListPage, page_size: int, cells: list) -> str:
+        """The list page rendered by its template."""
+        args = self.list_template_args(view_args, listed, page_size)
+        return self.render(self.list_template, rows=cells, rows_html=self.rows_html(
+            cells, args["actions"], args["details_url"], args["edit_url"]), **args)
+
+    def list_frame(self, view_args, listed: ListPage, page_size: int) -> ListFrame:
+        """The list page without its rows nor what belongs to this request (nonce, CSRF token, the staff member's
+        name, the pager's cursors), rendered by the list template once per page, role and list state and kept
+        ``FRAGMENT_SECONDS``: the parts of a list page that depend on nothing else (``cached_html``)."""
+        # Safe to share: a frame holds no row (no member data) and nothing of a staff member's own (their name,
+        # CSRF token and the nonce are slots); what it shows depends on the role (menu, exports, actions), the
+        # list's state (page, sort, search, filters; the query string where export links copy it) and the
+        # options of the filters, read again after FRAGMENT_SECONDS.
+        key = (self.endpoint, request.script_root, current_user.role, view_args.page, view_args.page_size,
+               view_args.sort, bool(view_args.sort_desc), view_args.search,
+               tuple(tuple(f) for f in view_args.filters or ()), tuple(sorted(view_args.extra_args.items())),
+               None if self.report_kind or not self.can_export else request.query_string,
+               listed.has_previous, listed.has_next, listed.previous_cursor is None, listed.next_cursor is None,
+               int(time.monotonic() // FRAGMENT_SECONDS))
+        frame = _FRAMES.get(key)
+        if frame is None:
+            if len(_FRAMES) >= MAX_FRAMES:
+                _FRAMES.clear()
+            frame = _FRAMES[key] = self._render_frame(view_args, listed, page_size)
+        return frame
+
+    def _render_frame(self, view_args, listed: ListPage, page_size: int) -> ListFrame:
+        slotted = ListPage(listed.rows, listed.has_next, listed.has_previous,
+                           next_cursor=_slot("next") if listed.next_cursor is not None else None,
+                           previous_cursor=_slot("previous") if listed.previous_cursor is not None else None)
+        args = self.list_template_args(view_args, slotted, page_size)
+        nonce = g.pop("csp_nonce", None)
+        g.csp_nonce = _slot("nonce")
+        try:
+            html = self.render(self.list_template, rows=True, rows_html=Markup(_slot("rows")),
+                               csrf_token=lambda: _slot("csrf"), current_user=_FrameUser, **args)
+        finally:
+            del g.csp_nonce
+            if nonce is not None:
+                g.csp_nonce = nonce
+        pieces = _SLOTS.split(html)
+        return ListFrame(texts=pieces[0::2], slots=pieces[1::2], actions=bool(args["actions"]),
+                         details_url=args["details_url"], edit_url=args["edit_url"])
 
     def audit_list_read(self, **details) -> None:
         """Write and commit the audit event of a list read, unless the same read was written moments ago
