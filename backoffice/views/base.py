@@ -23,7 +23,7 @@ from flask_admin.model.helpers import get_mdict_item_or_list
 from flask_login import current_user
 from flask_wtf.csrf import generate_csrf
 from markupsafe import Markup, escape
-from sqlalchemy import and_, asc, desc, inspect, literal, select, union_all
+from sqlalchemy import and_, asc, bindparam, desc, inspect, literal, select, union_all
 from sqlalchemy.orm import defer, joinedload, load_only, raiseload
 
 from models import pagination
@@ -138,6 +138,32 @@ class ListFrame:
             out.append(values[name])
             out.append(texts[index])
         return "".join(out)
+
+
+#: Statements of list pages: see StaffModelView.list_plan.
+_PLANS: dict[tuple, "ListPlan"] = {}
+MAX_PLANS = 500
+
+
+@dataclass
+class ListPlan:
+    """The statements of a page of a list, built once: the rows' statement and, for a list in several parts,
+    the statement of the page's ids, merged from its parts."""
+
+    build: Any
+    statement: Any
+    extra: list[str]
+    ids: Any = None
+
+    def rows(self, cursor: pagination.Cursor | None) -> list:
+        """The page's plain rows after (or before) ``cursor``."""
+        values = {f"cursor_{i}": value for i, value in enumerate(cursor.values)} if cursor else {}
+        if self.ids is None:
+            return [self.build(row, self.extra) for row in db.session.execute(self.statement, values)]
+        ids = [row[-1] for row in db.session.execute(self.ids, values)]
+        found = {row.id: row for row in (self.build(row, self.extra)
+                                         for row in db.session.execute(self.statement, {"ids": ids}))}
+        return [found[i] for i in ids if i in found]
 
 
 def _encrypted_columns(model) -> list:
@@ -422,19 +448,25 @@ class StaffModelView(StaffAccessMixin, ModelView):
     def list_page(self, page: int, sort_column, sort_desc, search, filters, page_size: int,
                   cursor: pagination.Cursor | None = None) -> ListPage:
         """One page of the list: no count of the table; the next page follows the index of the list's order."""
-        query, joins = self._filtered_query(search, filters)
         order = self.list_order(sort_column, sort_desc)
         if order is None:  # a small list sorted on a related column: Flask-Admin's sort, pages by OFFSET
+            query, joins = self._filtered_query(search, filters)
             query, joins = self._apply_sorting(self.scope(query), joins, sort_column, sort_desc)
             rows = query.options(*self.list_load_options()).offset(page * page_size).limit(page_size + 1).all()
             return ListPage(rows[:page_size], has_next=len(rows) > page_size, has_previous=page > 0)
         columns, descending = order
         offset = 0 if cursor else page * page_size
-        parts = [self._keyset(part, columns, descending, cursor) for part in self.list_parts(query, filters)]
-        if len(parts) == 1:
-            rows = self._read_rows(parts[0], columns, offset, page_size + 1, descending, cursor)
+        if self.list_load_only is None:
+            query, _joins = self._filtered_query(search, filters)
+            parts = [self._keyset(part, columns, descending, cursor) for part in self.list_parts(query, filters)]
+            if len(parts) == 1:
+                rows = parts[0].options(*self.list_load_options()).offset(offset).limit(page_size + 1).all()
+            else:
+                rows = self._union_page(parts, columns, descending, cursor, offset, page_size + 1)
         else:
-            rows = self._union_page(parts, columns, descending, cursor, offset, page_size + 1)
+            plan = self.list_plan(sort_column, sort_desc, search, filters, offset, page_size + 1, cursor,
+                                  columns, descending)
+            rows = plan.rows(cursor)
         more = len(rows) > page_size
         rows = rows[:page_size]
         if cursor and cursor.before:
@@ -447,6 +479,44 @@ class StaffModelView(StaffAccessMixin, ModelView):
                         next_cursor=pagination.encode_cursor([getattr(rows[-1], k) for k in keys]) if rows else None,
                         previous_cursor=pagination.encode_cursor([getattr(rows[0], k) for k in keys])
                         if rows else None)
+
+    def list_plan(self, sort_column, sort_desc, search, filters, offset: int, limit: int,
+                  cursor: pagination.Cursor | None, columns: list, descending: bool) -> ListPlan:
+        """The statements of a page of the list, built once for the same staff member, sort, search, filters and
+        page (the cursor's values are parameters): building them costs more than running them."""
+        # The statements are a function of this key alone: the rows a staff member may see depend on their id
+        # and role (scope, list_parts, the "me" filter), the due-date filter on today's date. A view whose rows
+        # depend on anything else must not read plain rows (list_load_only).
+        staff = current_staff()
+        key = (self.endpoint, staff.id, staff.role, sort_column, bool(sort_desc), search,
+               tuple(tuple(f) for f in filters or ()), offset, limit, None if cursor is None else cursor.before,
+               datetime.now(PARIS).date())
+        plan = _PLANS.get(key)
+        if plan is None:
+            if len(_PLANS) >= MAX_PLANS:
+                _PLANS.clear()
+            plan = _PLANS[key] = self._build_plan(search, filters, offset, limit, cursor, columns, descending)
+        return plan
+
+    def _build_plan(self, search, filters, offset: int, limit: int, cursor: pagination.Cursor | None,
+                    columns: list, descending: bool) -> ListPlan:
+        if cursor is not None:  # the cursor's values as parameters of the statement
+            cursor = pagination.Cursor(tuple(bindparam(f"cursor_{i}", type_=_table_column(column).type)
+                                             for i, column in enumerate(columns)), cursor.before)
+        query, _joins = self._filtered_query(search, filters)
+        parts = [self._keyset(part, columns, descending, cursor) for part in self.list_parts(query, filters)]
+        if len(parts) == 1:
+            statement, extra = self._rows_statement(parts[0], columns, offset, limit, descending, cursor)
+            return ListPlan(self._row_reader()[3], statement, extra)
+        # Several parts: each part's first rows through its own index, merged, then loaded by id.
+        keys = [column.label(f"k{i}") for i, column in enumerate(columns)]
+        union = union_all(*(select(part.with_entities(*keys).limit(offset + limit).subquery()) for part in parts))
+        merged = union.subquery()
+        ordered = [merged.c[f"k{i}"] for i in range(len(columns))]
+        ids = select(*ordered).order_by(*pagination.ordering(ordered, descending, cursor)).offset(offset).limit(limit)
+        by_id = super(StaffModelView, self).get_query().filter(self.model.id.in_(bindparam("ids", expanding=True)))
+        statement, extra = self._rows_statement(by_id, columns, 0, None)
+        return ListPlan(self._row_reader()[3], statement, extra, ids)
 
     @staticmethod
     def _keyset(query, columns, descending: bool, cursor: pagination.Cursor | None):
@@ -462,23 +532,24 @@ class StaffModelView(StaffAccessMixin, ModelView):
         ordered = [merged.c[f"k{i}"] for i in range(len(columns))]
         ids = [row[-1] for row in db.session.execute(
             select(*ordered).order_by(*pagination.ordering(ordered, descending, cursor)).offset(offset).limit(limit))]
-        found = {row.id: row for row in self._read_rows(
-            super(StaffModelView, self).get_query().filter(self.model.id.in_(ids)), columns, 0, None)}
+        found = {row.id: row for row in super(StaffModelView, self).get_query().filter(self.model.id.in_(ids))
+                 .options(*self.list_load_options())}
         return [found[i] for i in ids if i in found]
 
-    def _read_rows(self, query, order_columns, offset: int, limit: int | None, descending: bool = False,
-                   cursor: pagination.Cursor | None = None) -> list:
-        """The rows of ``query`` (filtered and ordered by ``order_columns``), as plain rows of the columns the list
-        reads when the view names them (``list_load_only``, ``list_related``), else as ORM objects.
-
-        Plain rows come from one statement: the page of the list's own table first (LIMIT and OFFSET written in
-        the SQL, so that PostgreSQL keeps one plan for it), then its related rows joined to those few rows."""
-        if self.list_load_only is None:
-            return query.options(*self.list_load_options()).offset(offset).limit(limit).all()
-        reader = self.__dict__.get("_row_reader")
+    def _row_reader(self):
+        reader = self.__dict__.get("_reader")
         if reader is None:
-            reader = self._row_reader = self._build_row_reader()
-        own, columns, joins, build = reader
+            reader = self._reader = self._build_row_reader()
+        return reader
+
+    def _rows_statement(self, query, order_columns, offset: int, limit: int | None, descending: bool = False,
+                        cursor: pagination.Cursor | None = None):
+        """The statement of the plain rows of ``query`` (filtered and ordered by ``order_columns``), with the
+        keys of the order columns it reads besides the list's own.
+
+        One statement: the page of the list's own table first (LIMIT and OFFSET written in the SQL, so that
+        PostgreSQL keeps one plan for it), then its related rows joined to those few rows."""
+        own, columns, joins, _build = self._row_reader()
         # Table columns, not the model's attributes: a statement of table columns skips the ORM's compile and
         # result steps.
         order = [_table_column(column) for column in order_columns]
@@ -495,7 +566,7 @@ class StaffModelView(StaffAccessMixin, ModelView):
             source = source.outerjoin(alias, on)
         statement = select(*columns, *(column for _alias, related, _on in joins for column in related), *extra)
         statement = statement.select_from(source).order_by(*pagination.ordering(order, descending, cursor))
-        return [build(row, [column.key for column in extra]) for row in db.session.execute(statement)]
+        return statement, [column.key for column in extra]
 
     def _build_row_reader(self):
         """The columns of a list's own table its plain rows read, the related rows joined to them (each with the

@@ -268,3 +268,20 @@ def test_a_message_and_an_empty_list_go_through_the_template(as_staff, manager, 
     flagged = client.get("/prises-en-charge/?flt0_0=nonsense").get_data(as_text=True)
     assert "bo-flash" in flagged and "PEC-" in flagged
     assert "Aucun élément." in client.get("/prises-en-charge/?search=PEC-1999-000001").get_data(as_text=True)
+
+
+def test_a_list_s_statements_are_built_for_each_staff_member(session, as_staff, new_client, coverage_request):
+    from tests.helpers import login_staff
+
+    colleague = make_staff(session, StaffRole.AGENT)
+    newcomer = make_staff(session, StaffRole.AGENT)
+    mine, open_one = coverage_request(), coverage_request()
+    mine.status, mine.assigned_to_id = RequestStatus.DONE, colleague.id
+    open_one.assigned_to_id = colleague.id
+    session.commit()
+    for path in ("/prises-en-charge/?flt0_0=all", "/prises-en-charge/?flt0_0=open&flt1_2=me"):
+        theirs = references(as_staff(colleague).get(path).get_data(as_text=True))
+        other = new_client()
+        login_staff(other, newcomer)
+        assert theirs and references(other.get(path).get_data(as_text=True)) == (
+            [open_one.reference] if path.endswith("all") else [])
