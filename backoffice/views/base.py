@@ -218,6 +218,18 @@ def _path_value(row, path: list[str]):
     return row
 
 
+#: What markupsafe.escape writes for each special character.
+_ESCAPES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&#34;", "'": "&#39;"})
+_NEEDS_ESCAPE = re.compile("[&<>\"']").search
+
+
+def _cell_text(value: Any) -> str:
+    """``value`` escaped as markupsafe.escape does; a plain text without special characters, most cells, as it is."""
+    if type(value) is str:
+        return value.translate(_ESCAPES) if _NEEDS_ESCAPE(value) else value
+    return str(escape(value))
+
+
 def _clip(value: Any, limit: int = 100) -> str:
     return str(value)[:limit]
 
@@ -615,16 +627,28 @@ class StaffModelView(StaffAccessMixin, ModelView):
         """Each row's id and the text of its cells, in the order of the list's columns: what Flask-Admin's
         ``_get_list_value`` gives (column formatter or attribute, choices, type formatter), with each column's
         way of reading its value and each type's formatter looked up once, not for every cell."""
-        formatters, types = self.column_formatters, self.column_type_formatters
-        choices = self._column_choices_map
-        by_type: dict[type, Any] = {}
+        readers = self.__dict__.get("_cell_readers")
+        if readers is None:
+            readers = self._cell_readers = self._build_cell_readers()
+        by_type = self._formatters_by_type
+        cells = []
+        for row in rows:
+            line = []
+            for name, read, choice in readers:
+                value = read(row)
+                if choice:
+                    line.append(choice.get(value) or value)
+                    continue
+                kind = type(value)
+                fmt = by_type[kind] if kind in by_type else self._type_formatter(kind)
+                line.append(value if fmt is None else fmt(self, value, name))
+            cells.append((row.id, line))
+        return cells
 
-        def type_formatter(value):
-            kind = type(value)
-            if kind not in by_type:
-                by_type[kind] = next((f for t, f in types.items() if isinstance(value, t)), None)
-            return by_type[kind]
-
+    def _build_cell_readers(self) -> list[tuple[str, Any, dict | None]]:
+        """How list_cells reads each column: (name, function of a row, choices)."""
+        formatters, choices = self.column_formatters, self._column_choices_map
+        self._formatters_by_type = {}
         readers = []
         for name, _label in self._list_columns:
             formatter = formatters.get(name)
@@ -634,18 +658,13 @@ class StaffModelView(StaffAccessMixin, ModelView):
                 path = name.split(".")
                 readers.append((name, (lambda row, a=path[0]: getattr(row, a, None)) if len(path) == 1
                                 else (lambda row, p=path: _path_value(row, p)), choices.get(name)))
-        cells = []
-        for row in rows:
-            line = []
-            for name, read, choice in readers:
-                value = read(row)
-                if choice:
-                    line.append(choice.get(value) or value)
-                    continue
-                fmt = type_formatter(value)
-                line.append(value if fmt is None else fmt(self, value, name))
-            cells.append((row.id, line))
-        return cells
+        return readers
+
+    def _type_formatter(self, kind: type):
+        """The type formatter of values of ``kind`` (None: the value as it is), looked up once per type."""
+        found = self._formatters_by_type[kind] = next(
+            (f for t, f in self.column_type_formatters.items() if issubclass(kind, t)), None)
+        return found
 
     def rows_html(self, rows, actions, details_url: str | None, edit_url: str | None) -> Markup:
         """The ``<tr>`` of a list page's rows (``list_cells``), every value escaped: what a Jinja loop would
@@ -671,8 +690,8 @@ class StaffModelView(StaffAccessMixin, ModelView):
                                '<span class="fa fa-pencil" aria-hidden="true"></span>'
                                '<span class="sr-only">Modifier</span></a>')
                 out.append("</td>")
-            out.extend(f"<td>{escape(cell)}</td>" for cell in cells)
-            out.append("</tr>")
+            out.append("<td>" + "</td><td>".join([_cell_text(cell) for cell in cells]) + "</td></tr>"
+                       if cells else "</tr>")
         return Markup("".join(out))
 
     @expose("/")
