@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 import pyotp
 from pyotp.exceptions import OTPVerificationError
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, load_only
 
 from ..audit.operations import record
 from ..base import utcnow
@@ -248,8 +248,13 @@ def signed_in_staff(session: Session, key: str | None, *, session_policy: Sessio
 
 
 #: signed_in_staff's query: a live session (models.sessions.operations.live_key_clauses) and an active account.
+#: It reads what every page uses (role, name, password date; the session's last activity); the rest of either
+#: row is read if and when used: never the password hash nor a TOTP secret (decrypted) on every request.
 _SIGNED_IN = (select(StaffUser, WebSession).join(WebSession, WebSession.staff_id == StaffUser.id)
-              .where(*live_key_clauses(), StaffUser.active.is_(True)))
+              .where(*live_key_clauses(), StaffUser.active.is_(True))
+              .options(load_only(StaffUser.email, StaffUser.full_name, StaffUser.role, StaffUser.active,
+                                 StaffUser.password_set_at),
+                       load_only(WebSession.staff_id, WebSession.last_seen_at)))
 
 
 def record_staff_logout(session: Session, user: StaffUser, web_session: WebSession | None, *, now: datetime,

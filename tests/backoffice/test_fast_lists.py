@@ -285,3 +285,13 @@ def test_a_list_s_statements_are_built_for_each_staff_member(session, as_staff, 
         login_staff(other, newcomer)
         assert theirs and references(other.get(path).get_data(as_text=True)) == (
             [open_one.reference] if path.endswith("all") else [])
+
+
+def test_the_sign_in_check_decrypts_no_totp_secret_of_the_staff_member(session, as_staff, manager, coverage_request):
+    coverage_request()
+    client = as_staff(manager)
+    # A ciphertext no key opens: a page that read it would fail.
+    session.execute(text("UPDATE staff_user SET totp_secret = 'v1:unreadable' WHERE id = :id"), {"id": manager.id})
+    session.commit()
+    for path in ("/", "/prises-en-charge/", "/prises-en-charge/?flt0_0=all", "/envois/", "/journal/", "/mes-exports/"):
+        assert client.get(path).status_code == 200, path
