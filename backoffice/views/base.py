@@ -158,11 +158,12 @@ class ListPlan:
     def rows(self, cursor: pagination.Cursor | None) -> list:
         """The page's plain rows after (or before) ``cursor``."""
         values = {f"cursor_{i}": value for i, value in enumerate(cursor.values)} if cursor else {}
+        connection = db.session.connection()  # statements of table columns: no ORM step to go through
         if self.ids is None:
-            return [self.build(row, self.extra) for row in db.session.execute(self.statement, values)]
-        ids = [row[-1] for row in db.session.execute(self.ids, values)]
+            return [self.build(row, self.extra) for row in connection.execute(self.statement, values)]
+        ids = [row[-1] for row in connection.execute(self.ids, values)]
         found = {row.id: row for row in (self.build(row, self.extra)
-                                         for row in db.session.execute(self.statement, {"ids": ids}))}
+                                         for row in connection.execute(self.statement, {"ids": ids}))}
         return [found[i] for i in ids if i in found]
 
 

@@ -295,3 +295,14 @@ def test_the_sign_in_check_decrypts_no_totp_secret_of_the_staff_member(session, 
     session.commit()
     for path in ("/", "/prises-en-charge/", "/prises-en-charge/?flt0_0=all", "/envois/", "/journal/", "/mes-exports/"):
         assert client.get(path).status_code == 200, path
+
+
+def test_only_a_list_read_skips_the_rate_limiter(backoffice_app):
+    from backoffice.extensions import _reading_a_list
+
+    with backoffice_app.test_request_context("/prises-en-charge/"):
+        assert _reading_a_list()
+    for path, method in (("/connexion", "POST"), ("/connexion", "GET"), ("/mot-de-passe", "POST"),
+                         ("/prises-en-charge/action/", "POST"), ("/prises-en-charge/suivante/", "POST")):
+        with backoffice_app.test_request_context(path, method=method):
+            assert not _reading_a_list(), (method, path)
