@@ -127,11 +127,11 @@ class ListFrame:
     details_url: str | None
     edit_url: str | None
 
-    def fill(self, view: "StaffModelView", cells: list, listed: ListPage) -> str:
-        """The page of ``cells`` for the signed-in staff member (escaped, as the template would)."""
+    def fill(self, view: "StaffModelView", listed: ListPage) -> str:
+        """The page of ``listed`` for the signed-in staff member (escaped, as the template would)."""
         values = {"nonce": csp_nonce(), "csrf": str(escape(generate_csrf())),
                   "user": str(escape(current_staff().full_name)),
-                  "rows": view.rows_html(cells, self.actions, self.details_url, self.edit_url),
+                  "rows": view.rows_html(listed.rows, self.actions, self.details_url, self.edit_url),
                   "next": listed.next_cursor or "", "previous": listed.previous_cursor or ""}
         texts, out = self.texts, [self.texts[0]]
         for index, name in enumerate(self.slots, 1):
@@ -624,58 +624,58 @@ class StaffModelView(StaffAccessMixin, ModelView):
         listed = self.list_page(page or 0, sort_column, sort_desc, search, filters, page_size or self.page_size)
         return None, listed.rows
 
-    def list_cells(self, rows) -> list[tuple[Any, list]]:
-        """Each row's id and the text of its cells, in the order of the list's columns: what Flask-Admin's
+    def cell_writers(self) -> list:
+        """For each column of the list, the function writing a row's cell, escaped: what Flask-Admin's
         ``_get_list_value`` gives (column formatter or attribute, choices, type formatter), with each column's
         way of reading its value and each type's formatter looked up once, not for every cell."""
-        readers = self.__dict__.get("_cell_readers")
-        if readers is None:
-            readers = self._cell_readers = self._build_cell_readers()
-        by_type = self._formatters_by_type
-        cells = []
-        for row in rows:
-            line = []
-            for name, read, choice in readers:
-                value = read(row)
-                if choice:
-                    line.append(choice.get(value) or value)
-                    continue
-                kind = type(value)
-                fmt = by_type[kind] if kind in by_type else self._type_formatter(kind)
-                line.append(value if fmt is None else fmt(self, value, name))
-            cells.append((row.id, line))
-        return cells
+        writers = self.__dict__.get("_cell_writers")
+        if writers is None:
+            writers = self._cell_writers = self._build_cell_writers()
+        return writers
 
-    def _build_cell_readers(self) -> list[tuple[str, Any, dict | None]]:
-        """How list_cells reads each column: (name, function of a row, choices)."""
+    def _build_cell_writers(self) -> list:
         formatters, choices = self.column_formatters, self._column_choices_map
-        self._formatters_by_type = {}
-        readers = []
+        by_type: dict[type, Any] = {}
+        view = self
+
+        def type_formatter(kind: type):
+            found = by_type[kind] = next(
+                (f for t, f in self.column_type_formatters.items() if issubclass(kind, t)), None)
+            return found
+
+        def writer(read, name: str, choice: dict | None):
+            if choice:
+                return lambda row: _cell_text(choice.get(value := read(row)) or value)
+
+            def write(row) -> str:
+                value = read(row)
+                kind = type(value)
+                fmt = by_type[kind] if kind in by_type else type_formatter(kind)
+                return _cell_text(value if fmt is None else fmt(view, value, name))
+            return write
+
+        writers = []
         for name, _label in self._list_columns:
             formatter = formatters.get(name)
             if formatter is not None:
-                readers.append((name, lambda row, f=formatter, n=name: f(self, None, row, n), choices.get(name)))
+                read = lambda row, f=formatter, n=name: f(view, None, row, n)  # noqa: E731
             else:
                 path = name.split(".")
-                readers.append((name, (lambda row, a=path[0]: getattr(row, a, None)) if len(path) == 1
-                                else (lambda row, p=path: _path_value(row, p)), choices.get(name)))
-        return readers
-
-    def _type_formatter(self, kind: type):
-        """The type formatter of values of ``kind`` (None: the value as it is), looked up once per type."""
-        found = self._formatters_by_type[kind] = next(
-            (f for t, f in self.column_type_formatters.items() if issubclass(kind, t)), None)
-        return found
+                read = ((lambda row, a=path[0]: getattr(row, a, None)) if len(path) == 1
+                        else (lambda row, p=path: _path_value(row, p)))
+            writers.append(writer(read, name, choices.get(name)))
+        return writers
 
     def rows_html(self, rows, actions, details_url: str | None, edit_url: str | None) -> Markup:
-        """The ``<tr>`` of a list page's rows (``list_cells``), every value escaped: what a Jinja loop would
+        """The ``<tr>`` of a list page's rows, every value escaped (``cell_writers``): what a Jinja loop would
         write, in a fraction of its time."""
         details = escape(details_url) if details_url else None
         edit = escape(edit_url) if edit_url else None
         links = self.column_display_actions
+        writers = self.cell_writers()
         out = []
-        for index, (row_id, cells) in enumerate(rows, 1):
-            pk = escape(row_id)
+        for index, row in enumerate(rows, 1):
+            pk = escape(row.id)
             out.append("\n    <tr>")
             if actions:
                 out.append(f'<td><input type="checkbox" name="rowid" class="action-checkbox" value="{pk}" '
@@ -691,8 +691,8 @@ class StaffModelView(StaffAccessMixin, ModelView):
                                '<span class="fa fa-pencil" aria-hidden="true"></span>'
                                '<span class="sr-only">Modifier</span></a>')
                 out.append("</td>")
-            out.append("<td>" + "</td><td>".join([_cell_text(cell) for cell in cells]) + "</td></tr>"
-                       if cells else "</tr>")
+            out.append("<td>" + "</td><td>".join([write(row) for write in writers]) + "</td></tr>"
+                       if writers else "</tr>")
         return Markup("".join(out))
 
     @expose("/")
@@ -708,11 +708,10 @@ class StaffModelView(StaffAccessMixin, ModelView):
             abort(400)
         listed = self.list_page(view_args.page, sort_column, view_args.sort_desc, view_args.search,
                                 view_args.filters, page_size, cursor)
-        cells = self.list_cells(listed.rows)
-        if cells and "_flashes" not in session:
-            response = self.list_frame(view_args, listed, page_size).fill(self, cells, listed)
+        if listed.rows and "_flashes" not in session:
+            response = self.list_frame(view_args, listed, page_size).fill(self, listed)
         else:  # an empty page or a message to show: the template as it comes
-            response = self.render_list(view_args, listed, page_size, cells)
+            response = self.render_list(view_args, listed, page_size)
         if self.holds_member_data:  # an event per read of member data: who, which view, filters, rows
             self.audit_list_read(view=self.endpoint, page=view_args.page,
                                  search=_clip(view_args.search) if view_args.search else None,
@@ -740,11 +739,11 @@ class StaffModelView(StaffAccessMixin, ModelView):
             edit_url=self.get_url(".edit_view", url=return_url) if self.can_edit else None,
             export_links=self.export_links(view_args) if self.can_export else [])
 
-    def render_list(self, view_args, listed: ListPage, page_size: int, cells: list) -> str:
+    def render_list(self, view_args, listed: ListPage, page_size: int) -> str:
         """The list page rendered by its template."""
         args = self.list_template_args(view_args, listed, page_size)
-        return self.render(self.list_template, rows=cells, rows_html=self.rows_html(
-            cells, args["actions"], args["details_url"], args["edit_url"]), **args)
+        return self.render(self.list_template, rows=listed.rows, rows_html=self.rows_html(
+            listed.rows, args["actions"], args["details_url"], args["edit_url"]), **args)
 
     def list_frame(self, view_args, listed: ListPage, page_size: int) -> ListFrame:
         """The list page without its rows nor what belongs to this request (nonce, CSRF token, the staff member's
