@@ -14,6 +14,7 @@ from models.staff.administration import (
     INVITATION_REFUSED, accept_invitation, begin_totp_enrolment, confirm_totp_enrolment, enrolment_refusal,
     find_invitation,
 )
+from models.sessions.entities import WebSession
 from models.staff.entities import StaffUser
 from models.staff.operations import (
     LOGIN_REFUSED_MESSAGE, StaffThrottle, authenticate_staff, change_staff_password, complete_staff_login,
@@ -47,9 +48,11 @@ def load_staff(session_key: str) -> StaffUser | None:
     return user
 
 
-def current_web_session():
-    """The server-side session of this request (None when not signed in)."""
-    return g.get("web_session") if current_user.is_authenticated else None
+def current_web_session() -> WebSession | None:
+    """The server-side session of this request (None when not signed in), read when asked for: a page reads
+    only its id and last activity (``g.web_session``, a models.staff.operations.LiveSession)."""
+    live = g.get("web_session") if current_user.is_authenticated else None
+    return None if live is None else db.session.get(WebSession, live.id)
 
 
 def staff_signed_in() -> bool:

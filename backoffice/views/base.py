@@ -6,12 +6,14 @@ Every view of the back office inherits StaffModelView, StaffBaseView or StaffInd
 
 from __future__ import annotations
 
+import re
+import secrets
 import time
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from flask import abort, current_app, flash, redirect, request, url_for
+from flask import abort, current_app, flash, g, redirect, request, session, url_for
 from flask_admin import AdminIndexView, BaseView, expose
 from flask_admin.contrib.sqla import ModelView
 from flask_admin.contrib.sqla.filters import FilterEqual
@@ -19,8 +21,9 @@ from flask_admin.helpers import get_redirect_target, is_safe_url
 from flask_admin.model import typefmt
 from flask_admin.model.helpers import get_mdict_item_or_list
 from flask_login import current_user
+from flask_wtf.csrf import generate_csrf
 from markupsafe import Markup, escape
-from sqlalchemy import and_, asc, desc, inspect, literal, select, union_all
+from sqlalchemy import and_, asc, bindparam, desc, inspect, literal, select, union_all
 from sqlalchemy.orm import defer, joinedload, load_only, raiseload
 
 from models import pagination
@@ -30,7 +33,7 @@ from models.base import utcnow
 from models.errors import DomainError
 from models.formats import PARIS, date_fr
 from models.staff.entities import StaffRole, StaffUser
-from web import client_ip
+from web import client_ip, csp_nonce
 
 from ..auth.views import staff_signed_in
 from ..extensions import RECENT_READS_KEY, current_config, db
@@ -95,6 +98,75 @@ class ListPage:
     previous_cursor: str | None = None
 
 
+#: Rendered list pages without their rows: see StaffModelView.list_frame.
+_FRAMES: dict[tuple, "ListFrame"] = {}
+MAX_FRAMES = 200
+#: Marks a place to fill in a list frame: random for each process, so that no data can be taken for one.
+_SLOT_MARK = f"slot{secrets.token_hex(12)}Z"
+_SLOTS = re.compile(re.escape(_SLOT_MARK) + r"([a-z]+)Z")
+
+
+def _slot(name: str) -> str:
+    return f"{_SLOT_MARK}{name}Z"
+
+
+class _FrameUser:
+    """The signed-in staff member as the frame of a list page sees them: a name filled in per request."""
+
+    is_authenticated = True
+    full_name = Markup(_slot("user"))
+
+
+@dataclass
+class ListFrame:
+    """A list page without what belongs to one request: its text between the slots, and the slots' names."""
+
+    texts: list[str]
+    slots: list[str]
+    actions: bool
+    details_url: str | None
+    edit_url: str | None
+
+    def fill(self, view: "StaffModelView", listed: ListPage) -> str:
+        """The page of ``listed`` for the signed-in staff member (escaped, as the template would)."""
+        values = {"nonce": csp_nonce(), "csrf": str(escape(generate_csrf())),
+                  "user": str(escape(current_staff().full_name)),
+                  "rows": view.rows_html(listed.rows, self.actions, self.details_url, self.edit_url),
+                  "next": listed.next_cursor or "", "previous": listed.previous_cursor or ""}
+        texts, out = self.texts, [self.texts[0]]
+        for index, name in enumerate(self.slots, 1):
+            out.append(values[name])
+            out.append(texts[index])
+        return "".join(out)
+
+
+#: Statements of list pages: see StaffModelView.list_plan.
+_PLANS: dict[tuple, "ListPlan"] = {}
+MAX_PLANS = 500
+
+
+@dataclass
+class ListPlan:
+    """The statements of a page of a list, built once: the rows' statement and, for a list in several parts,
+    the statement of the page's ids, merged from its parts."""
+
+    build: Any
+    statement: Any
+    extra: list[str]
+    ids: Any = None
+
+    def rows(self, cursor: pagination.Cursor | None) -> list:
+        """The page's plain rows after (or before) ``cursor``."""
+        values = {f"cursor_{i}": value for i, value in enumerate(cursor.values)} if cursor else {}
+        connection = db.session.connection()  # statements of table columns: no ORM step to go through
+        if self.ids is None:
+            return [self.build(row, self.extra) for row in connection.execute(self.statement, values)]
+        ids = [row[-1] for row in connection.execute(self.ids, values)]
+        found = {row.id: row for row in (self.build(row, self.extra)
+                                         for row in connection.execute(self.statement, {"ids": ids}))}
+        return [found[i] for i in ids if i in found]
+
+
 def _encrypted_columns(model) -> list:
     """The encrypted columns of ``model`` (NIR, IBAN, TOTP secret): a list never decrypts what it does not show."""
     return [getattr(model, c.key) for c in inspect(model).column_attrs
@@ -145,6 +217,18 @@ def _path_value(row, path: list[str]):
         if row is None:
             return None
     return row
+
+
+#: What markupsafe.escape writes for each special character.
+_ESCAPES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&#34;", "'": "&#39;"})
+_NEEDS_ESCAPE = re.compile("[&<>\"']").search
+
+
+def _cell_text(value: Any) -> str:
+    """``value`` escaped as markupsafe.escape does; a plain text without special characters, most cells, as it is."""
+    if type(value) is str:
+        return value.translate(_ESCAPES) if _NEEDS_ESCAPE(value) else value
+    return str(escape(value))
 
 
 def _clip(value: Any, limit: int = 100) -> str:
@@ -198,7 +282,9 @@ class StaffAccessMixin:
         key = (current_user.role if staff_signed_in() else None, self.endpoint, request.script_root)
         menu = _MENUS.get(key)
         if menu is None:
-            menu = _MENUS[key] = Markup(caller())
+            menu = Markup(caller())
+            if _SLOT_MARK not in menu:  # never keep a part holding a list frame's slot (a CSRF token, a nonce)
+                _MENUS[key] = menu
         return menu
 
     def cached_html(self, name: str, caller) -> Markup:
@@ -211,7 +297,9 @@ class StaffAccessMixin:
         if html is None:
             if len(_FRAGMENTS) >= MAX_FRAGMENTS:
                 _FRAGMENTS.clear()
-            html = _FRAGMENTS[key] = Markup(caller())
+            html = Markup(caller())
+            if _SLOT_MARK not in html:  # never keep a part holding a list frame's slot (a CSRF token, a nonce)
+                _FRAGMENTS[key] = html
         return html
 
     def static_url(self, **values) -> str:
@@ -373,19 +461,25 @@ class StaffModelView(StaffAccessMixin, ModelView):
     def list_page(self, page: int, sort_column, sort_desc, search, filters, page_size: int,
                   cursor: pagination.Cursor | None = None) -> ListPage:
         """One page of the list: no count of the table; the next page follows the index of the list's order."""
-        query, joins = self._filtered_query(search, filters)
         order = self.list_order(sort_column, sort_desc)
         if order is None:  # a small list sorted on a related column: Flask-Admin's sort, pages by OFFSET
+            query, joins = self._filtered_query(search, filters)
             query, joins = self._apply_sorting(self.scope(query), joins, sort_column, sort_desc)
             rows = query.options(*self.list_load_options()).offset(page * page_size).limit(page_size + 1).all()
             return ListPage(rows[:page_size], has_next=len(rows) > page_size, has_previous=page > 0)
         columns, descending = order
         offset = 0 if cursor else page * page_size
-        parts = [self._keyset(part, columns, descending, cursor) for part in self.list_parts(query, filters)]
-        if len(parts) == 1:
-            rows = self._read_rows(parts[0], columns, offset, page_size + 1, descending, cursor)
+        if self.list_load_only is None:
+            query, _joins = self._filtered_query(search, filters)
+            parts = [self._keyset(part, columns, descending, cursor) for part in self.list_parts(query, filters)]
+            if len(parts) == 1:
+                rows = parts[0].options(*self.list_load_options()).offset(offset).limit(page_size + 1).all()
+            else:
+                rows = self._union_page(parts, columns, descending, cursor, offset, page_size + 1)
         else:
-            rows = self._union_page(parts, columns, descending, cursor, offset, page_size + 1)
+            plan = self.list_plan(sort_column, sort_desc, search, filters, offset, page_size + 1, cursor,
+                                  columns, descending)
+            rows = plan.rows(cursor)
         more = len(rows) > page_size
         rows = rows[:page_size]
         if cursor and cursor.before:
@@ -398,6 +492,44 @@ class StaffModelView(StaffAccessMixin, ModelView):
                         next_cursor=pagination.encode_cursor([getattr(rows[-1], k) for k in keys]) if rows else None,
                         previous_cursor=pagination.encode_cursor([getattr(rows[0], k) for k in keys])
                         if rows else None)
+
+    def list_plan(self, sort_column, sort_desc, search, filters, offset: int, limit: int,
+                  cursor: pagination.Cursor | None, columns: list, descending: bool) -> ListPlan:
+        """The statements of a page of the list, built once for the same staff member, sort, search, filters and
+        page (the cursor's values are parameters): building them costs more than running them."""
+        # The statements are a function of this key alone: the rows a staff member may see depend on their id
+        # and role (scope, list_parts, the "me" filter), the due-date filter on today's date. A view whose rows
+        # depend on anything else must not read plain rows (list_load_only).
+        staff = current_staff()
+        key = (self.endpoint, staff.id, staff.role, sort_column, bool(sort_desc), search,
+               tuple(tuple(f) for f in filters or ()), offset, limit, None if cursor is None else cursor.before,
+               datetime.now(PARIS).date())
+        plan = _PLANS.get(key)
+        if plan is None:
+            if len(_PLANS) >= MAX_PLANS:
+                _PLANS.clear()
+            plan = _PLANS[key] = self._build_plan(search, filters, offset, limit, cursor, columns, descending)
+        return plan
+
+    def _build_plan(self, search, filters, offset: int, limit: int, cursor: pagination.Cursor | None,
+                    columns: list, descending: bool) -> ListPlan:
+        if cursor is not None:  # the cursor's values as parameters of the statement
+            cursor = pagination.Cursor(tuple(bindparam(f"cursor_{i}", type_=_table_column(column).type)
+                                             for i, column in enumerate(columns)), cursor.before)
+        query, _joins = self._filtered_query(search, filters)
+        parts = [self._keyset(part, columns, descending, cursor) for part in self.list_parts(query, filters)]
+        if len(parts) == 1:
+            statement, extra = self._rows_statement(parts[0], columns, offset, limit, descending, cursor)
+            return ListPlan(self._row_reader()[3], statement, extra)
+        # Several parts: each part's first rows through its own index, merged, then loaded by id.
+        keys = [column.label(f"k{i}") for i, column in enumerate(columns)]
+        union = union_all(*(select(part.with_entities(*keys).limit(offset + limit).subquery()) for part in parts))
+        merged = union.subquery()
+        ordered = [merged.c[f"k{i}"] for i in range(len(columns))]
+        ids = select(*ordered).order_by(*pagination.ordering(ordered, descending, cursor)).offset(offset).limit(limit)
+        by_id = super(StaffModelView, self).get_query().filter(self.model.id.in_(bindparam("ids", expanding=True)))
+        statement, extra = self._rows_statement(by_id, columns, 0, None)
+        return ListPlan(self._row_reader()[3], statement, extra, ids)
 
     @staticmethod
     def _keyset(query, columns, descending: bool, cursor: pagination.Cursor | None):
@@ -413,23 +545,24 @@ class StaffModelView(StaffAccessMixin, ModelView):
         ordered = [merged.c[f"k{i}"] for i in range(len(columns))]
         ids = [row[-1] for row in db.session.execute(
             select(*ordered).order_by(*pagination.ordering(ordered, descending, cursor)).offset(offset).limit(limit))]
-        found = {row.id: row for row in self._read_rows(
-            super(StaffModelView, self).get_query().filter(self.model.id.in_(ids)), columns, 0, None)}
+        found = {row.id: row for row in super(StaffModelView, self).get_query().filter(self.model.id.in_(ids))
+                 .options(*self.list_load_options())}
         return [found[i] for i in ids if i in found]
 
-    def _read_rows(self, query, order_columns, offset: int, limit: int | None, descending: bool = False,
-                   cursor: pagination.Cursor | None = None) -> list:
-        """The rows of ``query`` (filtered and ordered by ``order_columns``), as plain rows of the columns the list
-        reads when the view names them (``list_load_only``, ``list_related``), else as ORM objects.
-
-        Plain rows come from one statement: the page of the list's own table first (LIMIT and OFFSET written in
-        the SQL, so that PostgreSQL keeps one plan for it), then its related rows joined to those few rows."""
-        if self.list_load_only is None:
-            return query.options(*self.list_load_options()).offset(offset).limit(limit).all()
-        reader = self.__dict__.get("_row_reader")
+    def _row_reader(self):
+        reader = self.__dict__.get("_reader")
         if reader is None:
-            reader = self._row_reader = self._build_row_reader()
-        own, columns, joins, build = reader
+            reader = self._reader = self._build_row_reader()
+        return reader
+
+    def _rows_statement(self, query, order_columns, offset: int, limit: int | None, descending: bool = False,
+                        cursor: pagination.Cursor | None = None):
+        """The statement of the plain rows of ``query`` (filtered and ordered by ``order_columns``), with the
+        keys of the order columns it reads besides the list's own.
+
+        One statement: the page of the list's own table first (LIMIT and OFFSET written in the SQL, so that
+        PostgreSQL keeps one plan for it), then its related rows joined to those few rows."""
+        own, columns, joins, _build = self._row_reader()
         # Table columns, not the model's attributes: a statement of table columns skips the ORM's compile and
         # result steps.
         order = [_table_column(column) for column in order_columns]
@@ -446,7 +579,7 @@ class StaffModelView(StaffAccessMixin, ModelView):
             source = source.outerjoin(alias, on)
         statement = select(*columns, *(column for _alias, related, _on in joins for column in related), *extra)
         statement = statement.select_from(source).order_by(*pagination.ordering(order, descending, cursor))
-        return [build(row, [column.key for column in extra]) for row in db.session.execute(statement)]
+        return statement, [column.key for column in extra]
 
     def _build_row_reader(self):
         """The columns of a list's own table its plain rows read, the related rows joined to them (each with the
@@ -491,51 +624,58 @@ class StaffModelView(StaffAccessMixin, ModelView):
         listed = self.list_page(page or 0, sort_column, sort_desc, search, filters, page_size or self.page_size)
         return None, listed.rows
 
-    def list_cells(self, rows) -> list[tuple[Any, list]]:
-        """Each row's id and the text of its cells, in the order of the list's columns: what Flask-Admin's
+    def cell_writers(self) -> list:
+        """For each column of the list, the function writing a row's cell, escaped: what Flask-Admin's
         ``_get_list_value`` gives (column formatter or attribute, choices, type formatter), with each column's
         way of reading its value and each type's formatter looked up once, not for every cell."""
-        formatters, types = self.column_formatters, self.column_type_formatters
-        choices = self._column_choices_map
+        writers = self.__dict__.get("_cell_writers")
+        if writers is None:
+            writers = self._cell_writers = self._build_cell_writers()
+        return writers
+
+    def _build_cell_writers(self) -> list:
+        formatters, choices = self.column_formatters, self._column_choices_map
         by_type: dict[type, Any] = {}
+        view = self
 
-        def type_formatter(value):
-            kind = type(value)
-            if kind not in by_type:
-                by_type[kind] = next((f for t, f in types.items() if isinstance(value, t)), None)
-            return by_type[kind]
+        def type_formatter(kind: type):
+            found = by_type[kind] = next(
+                (f for t, f in self.column_type_formatters.items() if issubclass(kind, t)), None)
+            return found
 
-        readers = []
+        def writer(read, name: str, choice: dict | None):
+            if choice:
+                return lambda row: _cell_text(choice.get(value := read(row)) or value)
+
+            def write(row) -> str:
+                value = read(row)
+                kind = type(value)
+                fmt = by_type[kind] if kind in by_type else type_formatter(kind)
+                return _cell_text(value if fmt is None else fmt(view, value, name))
+            return write
+
+        writers = []
         for name, _label in self._list_columns:
             formatter = formatters.get(name)
             if formatter is not None:
-                readers.append((name, lambda row, f=formatter, n=name: f(self, None, row, n), choices.get(name)))
+                read = lambda row, f=formatter, n=name: f(view, None, row, n)  # noqa: E731
             else:
                 path = name.split(".")
-                readers.append((name, (lambda row, a=path[0]: getattr(row, a, None)) if len(path) == 1
-                                else (lambda row, p=path: _path_value(row, p)), choices.get(name)))
-        cells = []
-        for row in rows:
-            line = []
-            for name, read, choice in readers:
-                value = read(row)
-                if choice:
-                    line.append(choice.get(value) or value)
-                    continue
-                fmt = type_formatter(value)
-                line.append(value if fmt is None else fmt(self, value, name))
-            cells.append((row.id, line))
-        return cells
+                read = ((lambda row, a=path[0]: getattr(row, a, None)) if len(path) == 1
+                        else (lambda row, p=path: _path_value(row, p)))
+            writers.append(writer(read, name, choices.get(name)))
+        return writers
 
     def rows_html(self, rows, actions, details_url: str | None, edit_url: str | None) -> Markup:
-        """The ``<tr>`` of a list page's rows (``list_cells``), every value escaped: what a Jinja loop would
+        """The ``<tr>`` of a list page's rows, every value escaped (``cell_writers``): what a Jinja loop would
         write, in a fraction of its time."""
         details = escape(details_url) if details_url else None
         edit = escape(edit_url) if edit_url else None
         links = self.column_display_actions
+        writers = self.cell_writers()
         out = []
-        for index, (row_id, cells) in enumerate(rows, 1):
-            pk = escape(row_id)
+        for index, row in enumerate(rows, 1):
+            pk = escape(row.id)
             out.append("\n    <tr>")
             if actions:
                 out.append(f'<td><input type="checkbox" name="rowid" class="action-checkbox" value="{pk}" '
@@ -551,8 +691,8 @@ class StaffModelView(StaffAccessMixin, ModelView):
                                '<span class="fa fa-pencil" aria-hidden="true"></span>'
                                '<span class="sr-only">Modifier</span></a>')
                 out.append("</td>")
-            out.extend(f"<td>{escape(cell)}</td>" for cell in cells)
-            out.append("</tr>")
+            out.append("<td>" + "</td><td>".join([write(row) for write in writers]) + "</td></tr>"
+                       if writers else "</tr>")
         return Markup("".join(out))
 
     @expose("/")
@@ -568,11 +708,23 @@ class StaffModelView(StaffAccessMixin, ModelView):
             abort(400)
         listed = self.list_page(view_args.page, sort_column, view_args.sort_desc, view_args.search,
                                 view_args.filters, page_size, cursor)
+        if listed.rows and "_flashes" not in session:
+            response = self.list_frame(view_args, listed, page_size).fill(self, listed)
+        else:  # an empty page or a message to show: the template as it comes
+            response = self.render_list(view_args, listed, page_size)
+        if self.holds_member_data:  # an event per read of member data: who, which view, filters, rows
+            self.audit_list_read(view=self.endpoint, page=view_args.page,
+                                 search=_clip(view_args.search) if view_args.search else None,
+                                 filters=[[_clip(name), _clip(value)] for _i, name, value in view_args.filters or []],
+                                 rows=len(listed.rows))
+        return response
+
+    def list_template_args(self, view_args, listed: ListPage, page_size: int) -> dict[str, Any]:
+        """What the list template is given, but its rows."""
         actions, actions_confirmation = self.get_actions_list()
         return_url = self._get_list_url(view_args)
-        response = self.render(
-            self.list_template, rows=self.list_cells(listed.rows), data=listed.rows, count=None,
-            list_columns=self._list_columns, page=view_args.page, page_size=page_size,
+        return dict(
+            data=listed.rows, count=None, list_columns=self._list_columns, page=view_args.page, page_size=page_size,
             default_page_size=self.page_size, sort_column=view_args.sort, sort_desc=view_args.sort_desc,
             sort_url=lambda column, invert=False: self._get_list_url(view_args.clone(
                 page=None, sort=column, sort_desc=1 if invert and not view_args.sort_desc else None)),
@@ -586,12 +738,51 @@ class StaffModelView(StaffAccessMixin, ModelView):
             details_url=self.get_url(".details_view", url=return_url) if self.can_view_details else None,
             edit_url=self.get_url(".edit_view", url=return_url) if self.can_edit else None,
             export_links=self.export_links(view_args) if self.can_export else [])
-        if self.holds_member_data:  # an event per read of member data: who, which view, filters, rows
-            self.audit_list_read(view=self.endpoint, page=view_args.page,
-                                 search=_clip(view_args.search) if view_args.search else None,
-                                 filters=[[_clip(name), _clip(value)] for _i, name, value in view_args.filters or []],
-                                 rows=len(listed.rows))
-        return response
+
+    def render_list(self, view_args, listed: ListPage, page_size: int) -> str:
+        """The list page rendered by its template."""
+        args = self.list_template_args(view_args, listed, page_size)
+        return self.render(self.list_template, rows=listed.rows, rows_html=self.rows_html(
+            listed.rows, args["actions"], args["details_url"], args["edit_url"]), **args)
+
+    def list_frame(self, view_args, listed: ListPage, page_size: int) -> ListFrame:
+        """The list page without its rows nor what belongs to this request (nonce, CSRF token, the staff member's
+        name, the pager's cursors), rendered by the list template once per page, role and list state and kept
+        ``FRAGMENT_SECONDS``: the parts of a list page that depend on nothing else (``cached_html``)."""
+        # Safe to share: a frame holds no row (no member data) and nothing of a staff member's own (their name,
+        # CSRF token and the nonce are slots); what it shows depends on the role (menu, exports, actions), the
+        # list's state (page, sort, search, filters; the query string where export links copy it) and the
+        # options of the filters, read again after FRAGMENT_SECONDS.
+        key = (self.endpoint, request.script_root, current_user.role, view_args.page, view_args.page_size,
+               view_args.sort, bool(view_args.sort_desc), view_args.search,
+               tuple(tuple(f) for f in view_args.filters or ()), tuple(sorted(view_args.extra_args.items())),
+               None if self.report_kind or not self.can_export else request.query_string,
+               listed.has_previous, listed.has_next, listed.previous_cursor is None, listed.next_cursor is None,
+               int(time.monotonic() // FRAGMENT_SECONDS))
+        frame = _FRAMES.get(key)
+        if frame is None:
+            if len(_FRAMES) >= MAX_FRAMES:
+                _FRAMES.clear()
+            frame = _FRAMES[key] = self._render_frame(view_args, listed, page_size)
+        return frame
+
+    def _render_frame(self, view_args, listed: ListPage, page_size: int) -> ListFrame:
+        slotted = ListPage(listed.rows, listed.has_next, listed.has_previous,
+                           next_cursor=_slot("next") if listed.next_cursor is not None else None,
+                           previous_cursor=_slot("previous") if listed.previous_cursor is not None else None)
+        args = self.list_template_args(view_args, slotted, page_size)
+        nonce = g.pop("csp_nonce", None)
+        g.csp_nonce = _slot("nonce")
+        try:
+            html = self.render(self.list_template, rows=True, rows_html=Markup(_slot("rows")),
+                               csrf_token=lambda: _slot("csrf"), current_user=_FrameUser, **args)
+        finally:
+            del g.csp_nonce
+            if nonce is not None:
+                g.csp_nonce = nonce
+        pieces = _SLOTS.split(html)
+        return ListFrame(texts=pieces[0::2], slots=pieces[1::2], actions=bool(args["actions"]),
+                         details_url=args["details_url"], edit_url=args["edit_url"])
 
     def audit_list_read(self, **details) -> None:
         """Write and commit the audit event of a list read, unless the same read was written moments ago

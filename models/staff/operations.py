@@ -10,7 +10,8 @@ from datetime import datetime, timedelta
 import pyotp
 from pyotp.exceptions import OTPVerificationError
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, make_transient_to_detached
+from sqlalchemy.orm.util import identity_key
 
 from ..audit.operations import record
 from ..base import utcnow
@@ -232,23 +233,47 @@ def complete_staff_login(session: Session, user: StaffUser, *, session_policy: S
 # Sessions
 
 
+@dataclass(frozen=True)
+class LiveSession:
+    """The server-side session a request is signed in with: its id and last noted activity (the session itself:
+    ``session.get(WebSession, id)``)."""
+
+    id: int
+    last_seen_at: datetime
+
+
 def signed_in_staff(session: Session, key: str | None, *, session_policy: SessionPolicy,
-                    now: datetime) -> tuple[StaffUser, WebSession] | None:
+                    now: datetime) -> tuple[StaffUser, LiveSession] | None:
     """The staff member and session behind a cookie key: live session, active account (one query, built once:
-    it runs on every request of the back office)."""
+    it runs on every request of the back office).
+
+    The query reads what every page uses (role, name, password date; the session's last activity); the staff
+    member is put in ``session`` as if loaded, the rest of their row read if and when used: never the password
+    hash nor a TOTP secret (decrypted) on every request."""
     parameters = live_key_parameters(key, policy=session_policy, now=now)
     if parameters is None:
         return None
-    found = session.execute(_SIGNED_IN, parameters).first()
+    found = session.connection().execute(_SIGNED_IN, parameters).first()
     if found is None:
         return None
-    user, web_session = found
+    values = dict(zip(_SIGNED_IN_KEYS, found))
+    user = session.identity_map.get(identity_key(StaffUser, values["id"]))
+    if user is None:
+        user = StaffUser(**values)
+        make_transient_to_detached(user)  # as if loaded: no change to write, the other columns unloaded
+        session.add(user)
     user.web_session_key = key
-    return user, web_session
+    return user, LiveSession(found[-2], found[-1])
 
 
-#: signed_in_staff's query: a live session (models.sessions.operations.live_key_clauses) and an active account.
-_SIGNED_IN = (select(StaffUser, WebSession).join(WebSession, WebSession.staff_id == StaffUser.id)
+#: What signed_in_staff reads of the staff member.
+_SIGNED_IN_KEYS = ("id", "email", "full_name", "role", "active", "password_set_at")
+#: signed_in_staff's query: a live session (models.sessions.operations.live_key_clauses) and an active account;
+#: table columns, not entities: no ORM loading step on every request.
+_SIGNED_IN = (select(*(StaffUser.__table__.c[name] for name in _SIGNED_IN_KEYS), WebSession.__table__.c.id,
+                     WebSession.__table__.c.last_seen_at)
+              .select_from(StaffUser.__table__.join(WebSession.__table__,
+                                                    WebSession.__table__.c.staff_id == StaffUser.__table__.c.id))
               .where(*live_key_clauses(), StaffUser.active.is_(True)))
 
 

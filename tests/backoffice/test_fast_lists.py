@@ -193,3 +193,116 @@ def test_the_idle_sign_out_on_a_list_page_writes_in_one_transaction(backoffice_a
         sess["last_seen"] = int(time.time()) - 24 * 3600
     seen = _autocommit_by_statement(backoffice_app, lambda: backoffice_client.get("/prises-en-charge/"))
     assert {"UPDATE", "INSERT"} <= {word for word, _a in seen} and not any(a for _w, a in seen)
+
+
+# -- list frames: a list page is its template rendered once per role and list state, filled in per request ----
+
+
+def _page(client, path: str) -> tuple[str, str]:
+    response = client.get(path)
+    assert response.status_code == 200
+    nonce = re.search(r"'nonce-([^']+)'", response.headers["Content-Security-Policy"]).group(1)
+    return response.get_data(as_text=True), nonce
+
+
+def test_a_list_frame_is_filled_for_each_request_and_staff_member(session, as_staff, new_client, manager,
+                                                                   coverage_request):
+    from tests.helpers import login_staff
+
+    made = coverage_request()
+    other = make_staff(session, StaffRole.MANAGER)
+    other.full_name = "Odile Autre"
+    session.commit()
+    client = as_staff(manager)
+    first, first_nonce = _page(client, "/prises-en-charge/")
+    second, second_nonce = _page(client, "/prises-en-charge/")
+    other_client = new_client()
+    login_staff(other_client, other)
+    theirs, their_nonce = _page(other_client, "/prises-en-charge/")
+    for html, nonce in ((first, first_nonce), (second, second_nonce), (theirs, their_nonce)):
+        assert set(re.findall(r'nonce="([^"]+)"', html)) == {nonce}  # the nonce of this response's CSP
+        assert len(set(re.findall(r'name="csrf_token" value="([^"]+)"', html))) == 1
+        assert made.reference in html and not re.search(r"slot[0-9a-f]{24}Z", html)
+    assert first_nonce != second_nonce
+    assert f'<span class="navbar-text">{manager.full_name}</span>' in first
+    assert '<span class="navbar-text">Odile Autre</span>' in theirs
+    assert f'<span class="navbar-text">{manager.full_name}</span>' not in theirs
+    token = re.search(r'name="csrf_token" value="([^"]+)"', theirs).group(1)
+    assert token not in first
+    # The staff member's name is theirs at each request, not the one of the frame's first rendering.
+    other.full_name = "Odile <Nouveau>"
+    session.commit()
+    assert '<span class="navbar-text">Odile &lt;Nouveau&gt;</span>' in _page(other_client, "/prises-en-charge/")[0]
+
+
+def test_a_list_frame_is_one_role_s(as_staff, new_client, agent, manager, coverage_request):
+    from tests.helpers import login_staff
+
+    coverage_request()
+    managers = as_staff(manager).get("/prises-en-charge/").get_data(as_text=True)
+    agents_client = new_client()
+    login_staff(agents_client, agent)
+    agents = agents_client.get("/prises-en-charge/").get_data(as_text=True)
+    assert "Exporter (CSV ou XLSX)" in managers and "Exporter (CSV ou XLSX)" not in agents
+
+
+def test_a_list_frame_shows_a_new_filter_option_after_its_time(session, monkeypatch, as_staff, manager,
+                                                               coverage_request):
+    from backoffice.views import base
+
+    coverage_request()
+    client = as_staff(manager)
+    assert "Agent Nouvelle" not in client.get("/prises-en-charge/").get_data(as_text=True)
+    newcomer = make_staff(session, StaffRole.AGENT)
+    newcomer.full_name = "Agent Nouvelle"
+    session.commit()
+    later = time.monotonic() + base.FRAGMENT_SECONDS + 1
+    monkeypatch.setattr(time, "monotonic", lambda: later)
+    assert '>Agent Nouvelle</option>' in client.get("/prises-en-charge/").get_data(as_text=True)
+
+
+def test_a_message_and_an_empty_list_go_through_the_template(as_staff, manager, coverage_request):
+    coverage_request()
+    client = as_staff(manager)
+    client.get("/prises-en-charge/")
+    flagged = client.get("/prises-en-charge/?flt0_0=nonsense").get_data(as_text=True)
+    assert "bo-flash" in flagged and "PEC-" in flagged
+    assert "Aucun élément." in client.get("/prises-en-charge/?search=PEC-1999-000001").get_data(as_text=True)
+
+
+def test_a_list_s_statements_are_built_for_each_staff_member(session, as_staff, new_client, coverage_request):
+    from tests.helpers import login_staff
+
+    colleague = make_staff(session, StaffRole.AGENT)
+    newcomer = make_staff(session, StaffRole.AGENT)
+    mine, open_one = coverage_request(), coverage_request()
+    mine.status, mine.assigned_to_id = RequestStatus.DONE, colleague.id
+    open_one.assigned_to_id = colleague.id
+    session.commit()
+    for path in ("/prises-en-charge/?flt0_0=all", "/prises-en-charge/?flt0_0=open&flt1_2=me"):
+        theirs = references(as_staff(colleague).get(path).get_data(as_text=True))
+        other = new_client()
+        login_staff(other, newcomer)
+        assert theirs and references(other.get(path).get_data(as_text=True)) == (
+            [open_one.reference] if path.endswith("all") else [])
+
+
+def test_the_sign_in_check_decrypts_no_totp_secret_of_the_staff_member(session, as_staff, manager, coverage_request):
+    coverage_request()
+    client = as_staff(manager)
+    # A ciphertext no key opens: a page that read it would fail.
+    session.execute(text("UPDATE staff_user SET totp_secret = 'v1:unreadable' WHERE id = :id"), {"id": manager.id})
+    session.commit()
+    for path in ("/", "/prises-en-charge/", "/prises-en-charge/?flt0_0=all", "/envois/", "/journal/", "/mes-exports/"):
+        assert client.get(path).status_code == 200, path
+
+
+def test_only_a_list_read_skips_the_rate_limiter(backoffice_app):
+    from backoffice.extensions import _reading_a_list
+
+    with backoffice_app.test_request_context("/prises-en-charge/"):
+        assert _reading_a_list()
+    for path, method in (("/connexion", "POST"), ("/connexion", "GET"), ("/mot-de-passe", "POST"),
+                         ("/prises-en-charge/action/", "POST"), ("/prises-en-charge/suivante/", "POST")):
+        with backoffice_app.test_request_context(path, method=method):
+            assert not _reading_a_list(), (method, path)

@@ -77,7 +77,8 @@ def test_the_signed_in_staff_lookup_needs_a_live_session_and_an_active_account(s
     agent, policy, now = make_staff(session), SessionPolicy(), utcnow()
     key = open_session(session, staff_id=agent.id, policy=policy, ip=None, user_agent=None, now=now)
     session.commit()
-    user, web_session = signed_in_staff(session, key, session_policy=policy, now=now)
+    user, live = signed_in_staff(session, key, session_policy=policy, now=now)
+    web_session = session.get(WebSession, live.id)
     assert user.id == agent.id and web_session.staff_id == agent.id and user.web_session_key == key
     assert signed_in_staff(session, key + "x", session_policy=policy, now=now) is None
     assert signed_in_staff(session, None, session_policy=policy, now=now) is None
@@ -94,3 +95,25 @@ def test_the_signed_in_staff_lookup_needs_a_live_session_and_an_active_account(s
     session.commit()
     assert signed_in_staff(session, key, session_policy=policy, now=now) is None
     assert session.get(WebSession, web_session.id).ended_at is not None
+
+
+def test_the_signed_in_staff_member_is_read_as_if_loaded_the_rest_when_used(session):
+    """signed_in_staff reads a few columns: the staff member it gives has no change to write, and reads the rest of
+    their row (the password hash) when asked for it."""
+    from sqlalchemy import text
+
+    from models.sessions.operations import SessionPolicy, open_session
+    from models.staff.operations import signed_in_staff
+
+    agent, policy, now = make_staff(session), SessionPolicy(), utcnow()
+    key = open_session(session, staff_id=agent.id, policy=policy, ip=None, user_agent=None, now=now)
+    session.commit()
+    session.execute(text("UPDATE staff_user SET full_name = 'Nom à jour' WHERE id = :id"), {"id": agent.id})
+    session.commit()
+    session.expunge_all()
+    user, live = signed_in_staff(session, key, session_policy=policy, now=now)
+    assert user.full_name == "Nom à jour" and user.role is StaffRole.AGENT and live.last_seen_at == now
+    assert user in session and not session.dirty and not session.new
+    assert user.password_hash and user.password_hash == agent.password_hash
+    again, _live = signed_in_staff(session, key, session_policy=policy, now=now)
+    assert again is user
