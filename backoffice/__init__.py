@@ -30,7 +30,7 @@ def create_app(config: BackofficeConfig | None = None) -> Flask:
     refuse_unsafe_start(config.problems(), "The back office")
     app = Flask(__name__, static_folder=str(ROOT / "static" / "backoffice"), static_url_path="/assets")
     app.config.update(config.flask_settings())
-    app.session_interface = PageSessionInterface()
+    app.session_interface = PageSessionInterface(refresh_on_activity=True)
     app.extensions[CONFIG_KEY] = config
     app.extensions[RECENT_READS_KEY] = RecentReads()
     # Our overrides of Flask-Admin templates (templates/backoffice/admin/...) come first, then the

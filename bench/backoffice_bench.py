@@ -89,6 +89,16 @@ def fetch(port: int, path: str, cookie: str = "", method: str = "GET", body: byt
 # -- sessions and URLs ---------------------------------------------------------------------------------------
 
 
+def kept_cookie(cookie: str, headers: dict) -> str:
+    """``cookie`` ("name=value") as a browser holds it after a response with ``headers``: replaced by the session
+    cookie the page sent back, if any (the last activity is written in it once a minute)."""
+    name = cookie.split("=", 1)[0]
+    sent = headers.get("Set-Cookie", "")
+    if name and sent.startswith(name + "="):
+        return sent.split(";", 1)[0]
+    return cookie
+
+
 def cookies(url: str) -> dict[str, str]:
     """A signed-in session cookie of the back office for an agent, a manager and an admin of the data."""
     from backoffice import create_app
@@ -100,12 +110,16 @@ def cookies(url: str) -> dict[str, str]:
     config = BackofficeConfig.from_env(_env(url))
     app = create_app(config)
     serializer = app.session_interface.get_signing_serializer(app)
+    with app.test_request_context(environ_base={"REMOTE_ADDR": "127.0.0.1"}):
+        # The mark of the device that signed in, as Flask-Login writes it at sign-in (the benchmark's clients send
+        # no User-Agent): without it every page would find a "new device" and sign the cookie again.
+        device = app.login_manager._session_identifier_generator()
     found = {}
     with session_factory(ModelsConfig(database_url=url, field_key=FIELD_KEY))() as session:
         for role, staff_id in (("agent", 3), ("manager", 41), ("admin", 46)):
             key = open_session(session, staff_id=staff_id, policy=config.session_policy(), ip="127.0.0.1",
                                user_agent="bench", now=datetime.now(UTC))
-            value = serializer.dumps({"_user_id": key, "_fresh": True, "auth_complete": True,
+            value = serializer.dumps({"_user_id": key, "_fresh": True, "_id": device, "auth_complete": True,
                                       "last_seen": int(time.time())})
             found[role] = f"mese_backoffice={value}"
         session.commit()
@@ -217,10 +231,11 @@ def lists(found, session_cookies) -> None:
                        ("modelview", PORTS["modelview"], modelview, "")]
             random.shuffle(targets)
             for label, port, path, cookie in targets:
-                status, _body, ms, _h = fetch(port, path, cookie)
+                status, _body, ms, headers = fetch(port, path, cookie)
                 timings[label].append(ms)
                 if label == "product":
                     statuses.add(status)
+                    session_cookies[who] = kept_cookie(cookie, headers)
         p, f, m = (median_ms(timings[k]) for k in ("product", "plain", "modelview"))
         print(f"{name:<18}{case:<30}{p:9.1f}{f:8.1f}{p / f:7.2f}{m:11.1f}  {sorted(statuses)}")
 
@@ -230,8 +245,10 @@ def throughput(port: int, path: str, cookie: str, seconds: float = 10.0, clients
     done, stop = [0] * clients, time.monotonic() + seconds
 
     def client(i: int) -> None:
+        held = cookie
         while time.monotonic() < stop:
-            status, _b, _ms, _h = fetch(port, path, cookie)
+            status, _b, _ms, headers = fetch(port, path, held)
+            held = kept_cookie(held, headers)
             if status == 200:
                 done[i] += 1
 
@@ -331,7 +348,9 @@ def where_the_time_goes(url: str, session_cookies) -> None:
         for _round in range(ROUNDS * 3):
             for label in random.sample(labels, len(labels)):
                 target = "/plain/hospital_coverage" if label == "plain" else path
-                samples[label].append(fetch(PORTS[label], target, cookie)[2])
+                _status, _body, ms, headers = fetch(PORTS[label], target, cookie)
+                samples[label].append(ms)
+                cookie = kept_cookie(cookie, headers)
         product, every, memory, plain = (median_ms(samples[k]) for k in labels)
         print("\n1b. Where the time of a list page goes (coverage queue, first page, ms, median)")
         print(f"  product {product:.1f}   same page, audit event written for every read {every:.1f}   "

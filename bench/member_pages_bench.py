@@ -117,8 +117,8 @@ def member_cookie(url: str) -> tuple[str, int]:
     """A signed-in session cookie of Léa RIMON (French), as her browser holds it after a first page, and her
     member id.
 
-    The benchmark's clients send the same cookie again and again and never keep the one a page sends back. The
-    cookie is therefore taken as it stands after one page (the sign-out form's CSRF token drawn, Flask-Login's
+    The benchmark's clients keep the cookie a page sends back (bench.backoffice_bench.kept_cookie), as a browser
+    does; the first one is taken as it stands after one page (the sign-out form's CSRF token drawn, Flask-Login's
     mark of a session whose device it did not see sign in): sending the freshly forged one every time would have
     every page write these into the session and sign a new cookie, which a browser's second page never does."""
     from member_app import create_app

@@ -9,13 +9,15 @@ from flask import Flask, current_app, flash, redirect, request, session, url_for
 from flask_login import current_user, logout_user
 
 from models.base import utcnow
-from models.sessions.operations import SessionEnd
+from models.sessions.operations import TOUCH_EVERY, SessionEnd
 from models.staff.operations import record_staff_logout, staff_password_expired
 from web import client_ip
 
 from ..extensions import LIST_ENDPOINTS_KEY, current_config, db
 from .views import AUTH_COMPLETE_KEY, LAST_SEEN_KEY, current_web_session
 
+#: Seconds between two writes of the last activity in the cookie (the server-side session's TOUCH_EVERY).
+LAST_SEEN_EVERY = int(TOUCH_EVERY.total_seconds())
 #: Pages reachable with an expired password: changing it, leaving, and static files.
 OPEN_WITH_EXPIRED_PASSWORD = {"auth.change_password", "auth.logout", "auth.login", "static", "admin.static"}
 
@@ -48,7 +50,11 @@ def _check_session():
         flash(f"Votre session a expiré après {config.session_idle_minutes} minutes d'inactivité. "
               "Veuillez vous reconnecter.", "error")
         return redirect(url_for("auth.login"))
-    session[LAST_SEEN_KEY] = int(now)
+    if not isinstance(last_seen, int | float) or now - last_seen >= LAST_SEEN_EVERY:
+        # Written at most once a minute, as the server-side session's activity: an unchanged session's cookie is
+        # not signed and sent again with every page. The idle sign-out may then come up to a minute early,
+        # never late.
+        session[LAST_SEEN_KEY] = int(now)
     if (session.get(AUTH_COMPLETE_KEY) and request.endpoint not in OPEN_WITH_EXPIRED_PASSWORD
             and staff_password_expired(current_user, now=utcnow(), max_age_days=config.staff_password_max_age_days)):
         flash("Votre mot de passe a expiré : choisissez-en un nouveau pour continuer.", "error")

@@ -102,14 +102,35 @@ def test_each_staff_member_lists_their_sessions_and_ends_one(new_client, session
     assert event.actor_id == agent.id and event.details["session_id"] == phone_session.id
 
 
-def test_a_static_file_never_sends_an_older_session_cookie_back(new_client, agent):
+def _sends_cookie(response) -> bool:
+    return any(c.startswith(COOKIE + "=") for c in response.headers.getlist("Set-Cookie"))
+
+
+def test_a_static_file_never_sends_an_older_session_cookie_back(new_client, agent, time_machine):
     """A stylesheet asked by the previous page may finish after a newer page changed the session: its
     response must not put the older cookie back."""
+    time_machine.move_to(utcnow(), tick=False)
     client = new_client()
     sign_in(client, agent)
+    time_machine.shift(timedelta(seconds=61))
     page = client.get("/prises-en-charge/")
-    assert any(c.startswith(COOKIE + "=") for c in page.headers.getlist("Set-Cookie"))
+    assert _sends_cookie(page)
     for asset in ("/assets/css/backoffice.css", "/static/admin/bootstrap/bootstrap4/css/bootstrap.min.css"):
         response = client.get(asset)
         assert response.status_code == 200, asset
         assert not any(c.startswith(COOKIE + "=") for c in response.headers.getlist("Set-Cookie")), asset
+
+
+def test_an_unchanged_session_cookie_is_signed_again_once_a_minute_not_with_every_page(new_client, agent,
+                                                                                       time_machine):
+    """The last activity is written in the cookie (and on the server) at most once a minute: signing and sending
+    the cookie with every page would cost each list page for nothing; the idle limit still counts from it."""
+    time_machine.move_to(utcnow(), tick=False)
+    client = new_client()
+    sign_in(client, agent)
+    time_machine.shift(timedelta(seconds=61))
+    assert _sends_cookie(client.get("/prises-en-charge/"))
+    time_machine.shift(timedelta(seconds=20))
+    assert not _sends_cookie(client.get("/prises-en-charge/"))
+    time_machine.shift(timedelta(seconds=41))
+    assert _sends_cookie(client.get("/prises-en-charge/"))
