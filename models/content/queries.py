@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date
+from itertools import groupby
 
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session, joinedload, selectinload
@@ -31,9 +33,37 @@ def document_categories(session: Session) -> list[DocumentCategory]:
     return [c for c in categories if active_types(c)]
 
 
+@dataclass(frozen=True)
+class CategoryChoice:
+    """A category of the documents form with its active types, as (id, name) pairs in the staff's order."""
+
+    id: int
+    name: str
+    types: tuple[tuple[int, str], ...]
+
+
+def document_choices(session: Session) -> list[CategoryChoice]:
+    """What :func:`document_categories` offers, as plain rows of the shown columns (one query, no ORM objects):
+    active categories having an active type, each with its active types, in the staff's order."""
+    rows = session.execute(
+        select(DocumentCategory.id, DocumentCategory.name, DocumentType.id, DocumentType.name)
+        .join(DocumentType, DocumentType.category_id == DocumentCategory.id)
+        .where(DocumentCategory.active, DocumentType.active)
+        .order_by(DocumentCategory.position, DocumentCategory.id, DocumentType.position, DocumentType.id))
+    return [CategoryChoice(id_, name, tuple((t_id, t_name) for _i, _n, t_id, t_name in types))
+            for (id_, name), types in groupby(rows, key=lambda row: (row[0], row[1]))]
+
+
 def active_types(category: DocumentCategory) -> list[DocumentType]:
     """The active types of ``category``, in the staff's order."""
     return [t for t in category.types if t.active]
+
+
+def contact_reason_choices(session: Session) -> list[tuple[int, str]]:
+    """Active reasons of the contact form as (id, name), in the staff's order (plain rows)."""
+    rows = session.execute(select(ContactReason.id, ContactReason.name).where(ContactReason.active)
+                           .order_by(ContactReason.position, ContactReason.id))
+    return [(id_, name) for id_, name in rows]
 
 
 def contact_reasons(session: Session) -> list[ContactReason]:
