@@ -85,7 +85,9 @@ class RequestForm(FlaskForm):
     """What every form sending a request shares: a one-time token (a second click sends nothing more),
     the member's files, and the confirmation that a file sent lately is meant to be sent again."""
 
-    form_token = HiddenField()
+    # The label WTForms would make from the name, given here: a field without one loads WTForms' own message
+    # catalogue from disk to translate it, on every form built.
+    form_token = HiddenField("Form Token")
     files = MultipleFileField(_l("Fichiers"))
     confirm_duplicates = BooleanField(_l("Envoyer quand même"))
 

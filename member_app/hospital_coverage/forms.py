@@ -53,8 +53,9 @@ class HospitalCoverageForm(FlaskForm):
         _l("Fax du service d'admission"), render_kw={"maxlength": 25, "autocomplete": "off", "inputmode": "tel"})
     admission_email = EmailField(
         _l("Email du service d'admission"), render_kw={"maxlength": 254, "autocomplete": "off"})
-    form_token = HiddenField()
-    confirm_no_coverage = HiddenField()
+    # Labels given for the reason told at RequestForm.form_token.
+    form_token = HiddenField("Form Token")
+    confirm_no_coverage = HiddenField("Confirm No Coverage")
 
     def offer(self, people: list[Beneficiary], placeholder: str) -> None:
         """Offer ``people`` in "Personne", each with its coverage periods for the page's script."""
