@@ -62,11 +62,11 @@ def no_coverage_list(session: Session) -> NoCoverageList:
     the staff's order (e.g. the communes of the Grenoble agglomeration); a row alone keeps its
     full label. Exception rows are listed apart, without their trailing parenthesis.
     """
-    rows = list(session.scalars(
-        select(NoCoverageEstablishment)
+    rows = session.execute(
+        select(NoCoverageEstablishment.id, NoCoverageEstablishment.label, NoCoverageEstablishment.needs_coverage)
         .where(NoCoverageEstablishment.active)
         .order_by(NoCoverageEstablishment.id)
-    ))
+    ).all()
     split = {row.id: _GROUPED_LABEL.match(row.label.strip()) for row in rows}
     headings: dict[str, int] = {}
     for row in rows:
