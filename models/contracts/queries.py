@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
@@ -15,7 +15,9 @@ from sqlalchemy.orm import Session
 from ..files.entities import StoredFile
 from ..i18n import Message
 from ..requests.entities import OPEN_STATUSES, BankDetailChangeRequest, TeletransmissionRequest
-from .entities import BankAccount, Beneficiary, Contract, ContractKind, Contribution, ContributionStatus, Coverage
+from .entities import (
+    BankAccount, Beneficiary, BeneficiaryRole, Contract, ContractKind, Contribution, ContributionStatus, Coverage,
+)
 
 
 class TeletransmissionState(enum.StrEnum):
@@ -42,15 +44,50 @@ def contribution_label(status: ContributionStatus) -> Message:
 
 
 @dataclass(frozen=True)
+class PersonDetails:
+    """The columns of a beneficiary the contract pages show, read as plain values (no ORM object)."""
+
+    id: int
+    role: BeneficiaryRole
+    first_name: str
+    last_name: str
+    birth_date: date
+    nir: str | None
+    organism_number: str
+    teletransmission_active: bool
+
+    full_name = property(Beneficiary.full_name.fget, doc="First name then last name in capitals (Zoé RIMON).")
+    masked_nir = property(Beneficiary.masked_nir.fget, doc="The NIR masked as in the guide, or an empty string.")
+
+
+_PERSON_COLUMNS = (Beneficiary.id, Beneficiary.role, Beneficiary.first_name, Beneficiary.last_name,
+                   Beneficiary.birth_date, Beneficiary.nir, Beneficiary.organism_number,
+                   Beneficiary.teletransmission_active)
+
+
+@dataclass(frozen=True)
+class AccountDetails:
+    """The columns of a bank account the pages show, read as plain values (no ORM object)."""
+
+    beneficiary_id: int | None
+    holder: str
+    iban: str
+    bic: str
+
+    masked_iban = property(BankAccount.masked_iban.fget, doc="The IBAN masked as in the guide.")
+    masked_bic = property(BankAccount.masked_bic.fget, doc="The BIC masked as in the guide.")
+
+
+@dataclass(frozen=True)
 class Person:
     """One person covered by a contract, with what the contract page shows of them."""
 
-    beneficiary: Beneficiary
+    beneficiary: PersonDetails
     teletransmission: TeletransmissionState
     #: The reference of the open tele-transmission request, when there is one.
     request_reference: str | None
     #: The account that receives this person's reimbursements (theirs, else the member's), or None.
-    account: BankAccount | None
+    account: AccountDetails | None
     #: True when ``account`` is the person's own account (not the member's, used for lack of one).
     own_account: bool
 
@@ -75,16 +112,18 @@ def own_contract(session: Session, member_id: int, contract_id: int) -> Contract
     return session.scalar(select(Contract).where(Contract.id == contract_id, Contract.member_id == member_id))
 
 
-def current_accounts(session: Session, member_id: int, at: datetime) -> tuple[BankAccount | None,
-                                                                              dict[int, BankAccount]]:
-    """The member's own account in use at ``at`` and each beneficiary's own one (one query)."""
-    accounts = session.scalars(
-        select(BankAccount).where(BankAccount.member_id == member_id, BankAccount.valid_from <= at,
-                                  or_(BankAccount.valid_to.is_(None), BankAccount.valid_to > at))
+def current_accounts(session: Session, member_id: int, at: datetime) -> tuple[AccountDetails | None,
+                                                                              dict[int, AccountDetails]]:
+    """The member's own account in use at ``at`` and each beneficiary's own one (one query of the shown columns)."""
+    accounts = session.execute(
+        select(BankAccount.beneficiary_id, BankAccount.holder, BankAccount.iban, BankAccount.bic)
+        .where(BankAccount.member_id == member_id, BankAccount.valid_from <= at,
+               or_(BankAccount.valid_to.is_(None), BankAccount.valid_to > at))
         .order_by(BankAccount.valid_from, BankAccount.id))
-    mine: BankAccount | None = None
-    theirs: dict[int, BankAccount] = {}
-    for account in accounts:  # the latest version wins
+    mine: AccountDetails | None = None
+    theirs: dict[int, AccountDetails] = {}
+    for row in accounts:  # the latest version wins
+        account = AccountDetails(*row)
         if account.beneficiary_id is None:
             mine = account
         else:
@@ -102,13 +141,14 @@ def _open_teletransmission_reference():
 
 def _people(session: Session, member_id: int, where, at: datetime, *, teletransmission: bool) -> list[Person]:
     """The beneficiaries matching ``where`` (with their open tele-transmission request) and their accounts."""
-    columns = (Beneficiary, _open_teletransmission_reference()) if teletransmission else (Beneficiary,)
+    columns = (*_PERSON_COLUMNS, _open_teletransmission_reference()) if teletransmission else _PERSON_COLUMNS
     rows = session.execute(select(*columns).where(Beneficiary.member_id == member_id, *where)
                            .order_by(Beneficiary.id)).all()
     mine, theirs = current_accounts(session, member_id, at)
     people = []
+    width = len(_PERSON_COLUMNS)
     for row in rows:
-        person, requested = row[0], (row[1] if teletransmission else None)
+        person, requested = PersonDetails(*row[:width]), (row[width] if teletransmission else None)
         if person.teletransmission_active:
             state = TeletransmissionState.ACTIVE
         elif requested is not None:
