@@ -9,10 +9,10 @@ from datetime import date
 from urllib.parse import urlencode
 
 from sqlalchemy import or_, select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session
 
 from ..contracts.cover import active_contract_kinds
-from ..contracts.entities import Beneficiary, BeneficiaryRole, ContractKind
+from ..contracts.entities import Beneficiary, BeneficiaryRole, ContractKind, Coverage
 from ..errors import ValidationFailed
 from ..formats import mask_nir_teleconsultation
 from ..i18n import Message
@@ -144,7 +144,9 @@ def service_links(session: Session, keys: tuple[str, ...] | None = None) -> dict
     One query; a row whose address is not a web address falls back to the default address.
     """
     keys = keys or tuple(SERVICE_LINKS)
-    rows = {row.key: row for row in session.scalars(select(ServiceLink).where(ServiceLink.key.in_(keys)))}
+    rows = {row.key: row for row in session.execute(
+        select(ServiceLink.key, ServiceLink.label, ServiceLink.url, ServiceLink.description)
+        .where(ServiceLink.key.in_(keys)))}
     links = {}
     for key in keys:
         default, row = SERVICE_LINKS[key], rows.get(key)
@@ -214,24 +216,32 @@ _ROLE_ORDER = {BeneficiaryRole.PRINCIPAL: 0, BeneficiaryRole.SPOUSE: 1, Benefici
 
 
 def teleconsultation_rows(session: Session, member: Member, today: date) -> list[TeleconsultationRow]:
-    """The family's people covered today, principal first, then spouse and children (eldest first). One query."""
-    people = session.scalars(
-        select(Beneficiary).where(Beneficiary.member_id == member.id).options(selectinload(Beneficiary.coverages))
-    ).all()
-    rows = []
-    for person in sorted(people, key=lambda p: (_ROLE_ORDER[p.role], p.birth_date, p.id)):
-        current = [c for c in person.coverages if c.includes(today)]
-        if not current:
-            continue
-        start = min(c.start_on for c in current)
-        ends = [c.end_on for c in current]
+    """The family's people covered today, principal first, then spouse and children (eldest first). One query
+    of the shown columns and of the periods covering today."""
+    rows = session.execute(
+        select(Beneficiary.id, Beneficiary.role, Beneficiary.first_name, Beneficiary.last_name,
+               Beneficiary.birth_date, Beneficiary.nir, Beneficiary.organism_number, Coverage.start_on,
+               Coverage.end_on)
+        .join(Coverage, Coverage.beneficiary_id == Beneficiary.id)
+        .where(Beneficiary.member_id == member.id, Coverage.start_on <= today,
+               or_(Coverage.end_on.is_(None), Coverage.end_on >= today)))
+    people: dict[int, tuple] = {}
+    periods: dict[int, list[tuple[date, date | None]]] = {}
+    for id_, *person, start_on, end_on in rows:
+        people[id_] = tuple(person)
+        periods.setdefault(id_, []).append((start_on, end_on))
+    table = []
+    for id_, (role, first_name, last_name, birth_date, nir, fund) in sorted(
+            people.items(), key=lambda item: (_ROLE_ORDER[item[1][0]], item[1][3], item[0])):
+        current = periods[id_]
+        start = min(start for start, _end in current)
+        ends = [end for _start, end in current]
         end = None if any(e is None for e in ends) else max(ends)
-        rows.append(TeleconsultationRow(
-            last_name=person.last_name.upper(), first_name=person.first_name, birth_date=person.birth_date,
-            status=_STATUS_LABELS[person.role], masked_nir=mask_nir_teleconsultation(person.nir) if person.nir else "",
-            fund=person.organism_number, start_on=start, end_on=end,
-            access=teleconsultation_access(person.role, person.birth_date, today)))
-    return rows
+        table.append(TeleconsultationRow(
+            last_name=last_name.upper(), first_name=first_name, birth_date=birth_date,
+            status=_STATUS_LABELS[role], masked_nir=mask_nir_teleconsultation(nir) if nir else "",
+            fund=fund, start_on=start, end_on=end, access=teleconsultation_access(role, birth_date, today)))
+    return table
 
 
 # ---------------------------------------------------------------------------------------------------------
