@@ -42,14 +42,20 @@ class CategoryChoice:
     types: tuple[tuple[int, str], ...]
 
 
+#: Statements of the forms' choices, built once: a statement object keeps its SQLAlchemy cache key, computed
+#: again with a new statement on every page.
+_DOCUMENT_CHOICES = (select(DocumentCategory.id, DocumentCategory.name, DocumentType.id, DocumentType.name)
+                     .join(DocumentType, DocumentType.category_id == DocumentCategory.id)
+                     .where(DocumentCategory.active, DocumentType.active)
+                     .order_by(DocumentCategory.position, DocumentCategory.id, DocumentType.position, DocumentType.id))
+_CONTACT_REASON_CHOICES = (select(ContactReason.id, ContactReason.name).where(ContactReason.active)
+                           .order_by(ContactReason.position, ContactReason.id))
+
+
 def document_choices(session: Session) -> list[CategoryChoice]:
     """What :func:`document_categories` offers, as plain rows of the shown columns (one query, no ORM objects):
     active categories having an active type, each with its active types, in the staff's order."""
-    rows = session.execute(
-        select(DocumentCategory.id, DocumentCategory.name, DocumentType.id, DocumentType.name)
-        .join(DocumentType, DocumentType.category_id == DocumentCategory.id)
-        .where(DocumentCategory.active, DocumentType.active)
-        .order_by(DocumentCategory.position, DocumentCategory.id, DocumentType.position, DocumentType.id))
+    rows = session.execute(_DOCUMENT_CHOICES)
     return [CategoryChoice(id_, name, tuple((t_id, t_name) for _i, _n, t_id, t_name in types))
             for (id_, name), types in groupby(rows, key=lambda row: (row[0], row[1]))]
 
@@ -61,8 +67,7 @@ def active_types(category: DocumentCategory) -> list[DocumentType]:
 
 def contact_reason_choices(session: Session) -> list[tuple[int, str]]:
     """Active reasons of the contact form as (id, name), in the staff's order (plain rows)."""
-    rows = session.execute(select(ContactReason.id, ContactReason.name).where(ContactReason.active)
-                           .order_by(ContactReason.position, ContactReason.id))
+    rows = session.execute(_CONTACT_REASON_CHOICES)
     return [(id_, name) for id_, name in rows]
 
 

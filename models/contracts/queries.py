@@ -8,8 +8,9 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 from datetime import date, datetime
+from functools import lru_cache
 
-from sqlalchemy import or_, select
+from sqlalchemy import Select, bindparam, or_, select
 from sqlalchemy.orm import Session
 
 from ..files.entities import StoredFile
@@ -105,21 +106,28 @@ def member_contracts(session: Session, member_id: int) -> list[Contract]:
     return list(session.scalars(select(Contract).where(Contract.member_id == member_id).order_by(Contract.number)))
 
 
+#: Statements of the pages built once (values as parameters): a statement object keeps its SQLAlchemy cache key,
+#: computed again with a new statement on every page.
+_OWN_CONTRACT = select(Contract).where(Contract.id == bindparam("contract_id"),
+                                       Contract.member_id == bindparam("member_id"))
+_CURRENT_ACCOUNTS = (
+    select(BankAccount.beneficiary_id, BankAccount.holder, BankAccount.iban, BankAccount.bic)
+    .where(BankAccount.member_id == bindparam("member_id"), BankAccount.valid_from <= bindparam("at"),
+           or_(BankAccount.valid_to.is_(None), BankAccount.valid_to > bindparam("at")))
+    .order_by(BankAccount.valid_from, BankAccount.id))
+
+
 def own_contract(session: Session, member_id: int, contract_id: int) -> Contract | None:
     """The contract ``contract_id`` when it is one of the member's; None otherwise (same answer for both)."""
     if not 0 < contract_id <= 2**31 - 1:
         return None
-    return session.scalar(select(Contract).where(Contract.id == contract_id, Contract.member_id == member_id))
+    return session.scalar(_OWN_CONTRACT, {"contract_id": contract_id, "member_id": member_id})
 
 
 def current_accounts(session: Session, member_id: int, at: datetime) -> tuple[AccountDetails | None,
                                                                               dict[int, AccountDetails]]:
     """The member's own account in use at ``at`` and each beneficiary's own one (one query of the shown columns)."""
-    accounts = session.execute(
-        select(BankAccount.beneficiary_id, BankAccount.holder, BankAccount.iban, BankAccount.bic)
-        .where(BankAccount.member_id == member_id, BankAccount.valid_from <= at,
-               or_(BankAccount.valid_to.is_(None), BankAccount.valid_to > at))
-        .order_by(BankAccount.valid_from, BankAccount.id))
+    accounts = session.execute(_CURRENT_ACCOUNTS, {"member_id": member_id, "at": at})
     mine: AccountDetails | None = None
     theirs: dict[int, AccountDetails] = {}
     for row in accounts:  # the latest version wins
@@ -139,11 +147,23 @@ def _open_teletransmission_reference():
             .order_by(TeletransmissionRequest.id).limit(1).correlate(Beneficiary).scalar_subquery())
 
 
-def _people(session: Session, member_id: int, where, at: datetime, *, teletransmission: bool) -> list[Person]:
-    """The beneficiaries matching ``where`` (with their open tele-transmission request) and their accounts."""
+@lru_cache(maxsize=4)
+def _people_statement(of_contract: bool, teletransmission: bool) -> Select:
+    """The family's people (those covered by the contract ``contract_id`` when ``of_contract``), built once."""
     columns = (*_PERSON_COLUMNS, _open_teletransmission_reference()) if teletransmission else _PERSON_COLUMNS
-    rows = session.execute(select(*columns).where(Beneficiary.member_id == member_id, *where)
-                           .order_by(Beneficiary.id)).all()
+    statement = select(*columns).where(Beneficiary.member_id == bindparam("member_id"))
+    if of_contract:
+        statement = statement.where(Beneficiary.id.in_(
+            select(Coverage.beneficiary_id).where(Coverage.contract_id == bindparam("contract_id"))))
+    return statement.order_by(Beneficiary.id)
+
+
+def _people(session: Session, member_id: int, contract_id: int | None, at: datetime, *,
+            teletransmission: bool) -> list[Person]:
+    """The beneficiaries (those the contract ``contract_id`` covers, unless None), with their open tele-transmission
+    request, and their accounts."""
+    params = {"member_id": member_id} if contract_id is None else {"member_id": member_id, "contract_id": contract_id}
+    rows = session.execute(_people_statement(contract_id is not None, teletransmission), params).all()
     mine, theirs = current_accounts(session, member_id, at)
     people = []
     width = len(_PERSON_COLUMNS)
@@ -166,14 +186,13 @@ def contract_page(session: Session, member_id: int, contract_id: int, *, at: dat
     contract = own_contract(session, member_id, contract_id)
     if contract is None:
         return None
-    covered = Beneficiary.id.in_(select(Coverage.beneficiary_id).where(Coverage.contract_id == contract.id))
-    return ContractPage(contract=contract, people=_people(session, member_id, [covered], at, teletransmission=True))
+    return ContractPage(contract=contract, people=_people(session, member_id, contract.id, at, teletransmission=True))
 
 
 def family_people(session: Session, member_id: int, *, at: datetime, teletransmission: bool = True) -> list[Person]:
     """Every person of the member's family with the account of their reimbursements (two queries), and the state
     of their tele-transmission unless ``teletransmission=False``."""
-    return _people(session, member_id, [], at, teletransmission=teletransmission)
+    return _people(session, member_id, None, at, teletransmission=teletransmission)
 
 
 def open_bank_changes(session: Session, member_id: int) -> dict[int | None, str]:

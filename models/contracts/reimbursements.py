@@ -223,10 +223,14 @@ class FamilyPerson:
     role: BeneficiaryRole
 
 
+#: Built once (also below): a statement object keeps its SQLAlchemy cache key, computed again with a new statement.
+_FAMILY_PEOPLE = (select(Beneficiary.id, Beneficiary.first_name, Beneficiary.last_name, Beneficiary.role)
+                  .where(Beneficiary.member_id == bindparam("member_id")).order_by(Beneficiary.id))
+
+
 def family_people(session: Session, member_id: int) -> list[FamilyPerson]:
     """Every person of the family, principal insured first: id, name and role only (one query, no NIR read)."""
-    rows = session.execute(select(Beneficiary.id, Beneficiary.first_name, Beneficiary.last_name, Beneficiary.role)
-                           .where(Beneficiary.member_id == member_id).order_by(Beneficiary.id))
+    rows = session.execute(_FAMILY_PEOPLE, {"member_id": member_id})
     # The name as Beneficiary.full_name writes it (Zoé RIMON).
     return [FamilyPerson(id_, f"{first} {last.upper()}", role) for id_, first, last, role in rows]
 

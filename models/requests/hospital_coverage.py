@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from itertools import groupby
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session, joinedload
 
 from ..audit.operations import record
@@ -89,6 +89,15 @@ class SelectablePerson:
     periods: tuple[tuple[date, date | None], ...]
 
 
+#: Built once: a statement object keeps its SQLAlchemy cache key, computed again with a new statement.
+_SELECTABLE_PEOPLE = (
+    select(Beneficiary.id, Beneficiary.first_name, Beneficiary.last_name, Beneficiary.role, Coverage.start_on,
+           Coverage.end_on)
+    .join(Coverage, Coverage.beneficiary_id == Beneficiary.id)
+    .where(Beneficiary.member_id == bindparam("member_id"))
+    .order_by(Beneficiary.id, Coverage.start_on, Coverage.id))
+
+
 def selectable_beneficiaries(session: Session, member: Member, today: date) -> list[SelectablePerson]:
     """The people who may be chosen on the form: covered on at least one day a request may start on.
 
@@ -96,12 +105,7 @@ def selectable_beneficiaries(session: Session, member: Member, today: date) -> l
     (and by the page's script).
     """
     last = today + timedelta(days=MAX_DAYS_AHEAD)
-    rows = session.execute(
-        select(Beneficiary.id, Beneficiary.first_name, Beneficiary.last_name, Beneficiary.role,
-               Coverage.start_on, Coverage.end_on)
-        .join(Coverage, Coverage.beneficiary_id == Beneficiary.id)
-        .where(Beneficiary.member_id == member.id)
-        .order_by(Beneficiary.id, Coverage.start_on, Coverage.id))
+    rows = session.execute(_SELECTABLE_PEOPLE, {"member_id": member.id})
     people = []
     for (id_, first, last_name, role), periods in groupby(rows, key=lambda row: tuple(row[:4])):
         periods = tuple((start, end) for *_person, start, end in periods)

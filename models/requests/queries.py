@@ -55,6 +55,12 @@ class NoCoverageList:
     exceptions: list[str] = field(default_factory=list)
 
 
+#: Built once: a statement object keeps its SQLAlchemy cache key, computed again with a new statement.
+_NO_COVERAGE_ROWS = (
+    select(NoCoverageEstablishment.id, NoCoverageEstablishment.label, NoCoverageEstablishment.needs_coverage)
+    .where(NoCoverageEstablishment.active).order_by(NoCoverageEstablishment.id))
+
+
 def no_coverage_list(session: Session) -> NoCoverageList:
     """The active no-coverage rows (staff-edited), grouped so that members can read them.
 
@@ -62,11 +68,7 @@ def no_coverage_list(session: Session) -> NoCoverageList:
     the staff's order (e.g. the communes of the Grenoble agglomeration); a row alone keeps its
     full label. Exception rows are listed apart, without their trailing parenthesis.
     """
-    rows = session.execute(
-        select(NoCoverageEstablishment.id, NoCoverageEstablishment.label, NoCoverageEstablishment.needs_coverage)
-        .where(NoCoverageEstablishment.active)
-        .order_by(NoCoverageEstablishment.id)
-    ).all()
+    rows = session.execute(_NO_COVERAGE_ROWS).all()
     split = {row.id: _GROUPED_LABEL.match(row.label.strip()) for row in rows}
     headings: dict[str, int] = {}
     for row in rows:
