@@ -6,9 +6,10 @@ from dataclasses import dataclass
 from datetime import date
 from itertools import groupby
 
-from sqlalchemy import or_, select
+from sqlalchemy import bindparam, or_, select
 from sqlalchemy.orm import Session, joinedload, selectinload
 
+from ..files.entities import StoredFile
 from .entities import ContactReason, ContentDocument, DocumentCategory, DocumentKind, DocumentType, NewsItem
 
 
@@ -93,14 +94,33 @@ def _visible_documents(member_id: int, today: date):
                        ContentDocument.contract_kind.in_(_member_contract_kinds(member_id, today)))))
 
 
-def member_documents(session: Session, member_id: int, kind: DocumentKind, today: date) -> list[ContentDocument]:
+@dataclass(frozen=True)
+class ListedDocument:
+    """A document of a section as its list shows it: id, title, description, and the size of its file in bytes."""
+
+    id: int
+    title: str
+    description: str
+    size: int
+
+
+#: Built once (values as parameters): a statement object keeps its SQLAlchemy cache key, computed again with a
+#: new statement on every page.
+_MEMBER_DOCUMENTS = (
+    select(ContentDocument.id, ContentDocument.title, ContentDocument.description, StoredFile.size)
+    .join(StoredFile, StoredFile.id == ContentDocument.file_id)
+    .where(ContentDocument.published, ContentDocument.kind == bindparam("kind"),
+           or_(ContentDocument.contract_kind.is_(None), ContentDocument.contract_kind.in_(
+               _member_contract_kinds(bindparam("member_id"), bindparam("today")))))
+    .order_by(ContentDocument.position, ContentDocument.id))
+
+
+def member_documents(session: Session, member_id: int, kind: DocumentKind, today: date) -> list[ListedDocument]:
     """Published documents of one section (contractual, information...) the member's contracts may see: those for
     every member, and those for the kind (collective, individual) of a contract of the member in force; in the
-    staff's order, each with its file (one query)."""
-    return list(session.scalars(
-        _visible_documents(member_id, today).where(ContentDocument.kind == kind)
-        .options(joinedload(ContentDocument.file))
-        .order_by(ContentDocument.position, ContentDocument.id)))
+    staff's order, each with the size of its file (one query of the shown columns)."""
+    return [ListedDocument(*row) for row in session.execute(
+        _MEMBER_DOCUMENTS, {"kind": kind, "member_id": member_id, "today": today})]
 
 
 def member_document(session: Session, member_id: int, document_id: int, today: date) -> ContentDocument | None:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import date
 from urllib.parse import urlencode
 
-from sqlalchemy import or_, select
+from sqlalchemy import bindparam, or_, select
 from sqlalchemy.orm import Session
 
 from ..contracts.cover import active_contract_kinds
@@ -138,15 +138,19 @@ def is_web_address(url: str | None) -> bool:
     return url.startswith(("https://", "http://")) and len(url) > len("https://") and " " not in url
 
 
+#: Statements built once (values as parameters): a statement object keeps its SQLAlchemy cache key, computed again
+#: with a new statement on every page.
+_SERVICE_LINKS = (select(ServiceLink.key, ServiceLink.label, ServiceLink.url, ServiceLink.description)
+                  .where(ServiceLink.key.in_(bindparam("keys", expanding=True))))
+
+
 def service_links(session: Session, keys: tuple[str, ...] | None = None) -> dict[str, Link]:
     """The service links of ``keys`` (all by default): staff's row when there is one, else the default.
 
     One query; a row whose address is not a web address falls back to the default address.
     """
     keys = keys or tuple(SERVICE_LINKS)
-    rows = {row.key: row for row in session.execute(
-        select(ServiceLink.key, ServiceLink.label, ServiceLink.url, ServiceLink.description)
-        .where(ServiceLink.key.in_(keys)))}
+    rows = {row.key: row for row in session.execute(_SERVICE_LINKS, {"keys": list(keys)})}
     links = {}
     for key in keys:
         default, row = SERVICE_LINKS[key], rows.get(key)
@@ -215,16 +219,18 @@ class TeleconsultationRow:
 _ROLE_ORDER = {BeneficiaryRole.PRINCIPAL: 0, BeneficiaryRole.SPOUSE: 1, BeneficiaryRole.CHILD: 2}
 
 
+_COVERED_TODAY = (
+    select(Beneficiary.id, Beneficiary.role, Beneficiary.first_name, Beneficiary.last_name, Beneficiary.birth_date,
+           Beneficiary.nir, Beneficiary.organism_number, Coverage.start_on, Coverage.end_on)
+    .join(Coverage, Coverage.beneficiary_id == Beneficiary.id)
+    .where(Beneficiary.member_id == bindparam("member_id"), Coverage.start_on <= bindparam("today"),
+           or_(Coverage.end_on.is_(None), Coverage.end_on >= bindparam("today"))))
+
+
 def teleconsultation_rows(session: Session, member: Member, today: date) -> list[TeleconsultationRow]:
     """The family's people covered today, principal first, then spouse and children (eldest first). One query
     of the shown columns and of the periods covering today."""
-    rows = session.execute(
-        select(Beneficiary.id, Beneficiary.role, Beneficiary.first_name, Beneficiary.last_name,
-               Beneficiary.birth_date, Beneficiary.nir, Beneficiary.organism_number, Coverage.start_on,
-               Coverage.end_on)
-        .join(Coverage, Coverage.beneficiary_id == Beneficiary.id)
-        .where(Beneficiary.member_id == member.id, Coverage.start_on <= today,
-               or_(Coverage.end_on.is_(None), Coverage.end_on >= today)))
+    rows = session.execute(_COVERED_TODAY, {"member_id": member.id, "today": today})
     people: dict[int, tuple] = {}
     periods: dict[int, list[tuple[date, date | None]]] = {}
     for id_, *person, start_on, end_on in rows:
