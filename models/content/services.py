@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import date
 from urllib.parse import urlencode
 
-from sqlalchemy import bindparam, or_, select
+from sqlalchemy import Row, bindparam, or_, select
 from sqlalchemy.orm import Session
 
 from ..contracts.cover import active_contract_kinds
@@ -314,16 +314,20 @@ def member_assistance(session: Session, member: Member, today: date) -> list[Ass
 # Futur(e) retraité(e)
 
 
-def future_retiree_documents(session: Session) -> list[ContentDocument]:
-    """The published documents of "Futur(e) retraité(e)" that have a file, in their order (one query)."""
-    return list(session.scalars(
-        select(ContentDocument).where(
-            ContentDocument.kind == DocumentKind.FUTURE_RETIREE, ContentDocument.published.is_(True),
-            ContentDocument.file_id.is_not(None),
-            or_(ContentDocument.contract_kind.is_(None), ContentDocument.contract_kind == ContractKind.COLLECTIVE))
-        .order_by(ContentDocument.position, ContentDocument.id)))
+_FUTURE_RETIREE_DOCUMENTS = (
+    select(ContentDocument.id, ContentDocument.title, ContentDocument.description, ContentDocument.file_id)
+    .where(ContentDocument.kind == DocumentKind.FUTURE_RETIREE, ContentDocument.published.is_(True),
+           ContentDocument.file_id.is_not(None),
+           or_(ContentDocument.contract_kind.is_(None), ContentDocument.contract_kind == ContractKind.COLLECTIVE))
+    .order_by(ContentDocument.position, ContentDocument.id))
 
 
-def future_retiree_document(session: Session, document_id: int) -> ContentDocument | None:
+def future_retiree_documents(session: Session) -> list[Row]:
+    """The published documents of "Futur(e) retraité(e)" that have a file, in their order: id, title, description
+    and file_id (one query of these columns)."""
+    return list(session.execute(_FUTURE_RETIREE_DOCUMENTS))
+
+
+def future_retiree_document(session: Session, document_id: int) -> Row | None:
     """One of :func:`future_retiree_documents` by id; None for any other document."""
     return next((d for d in future_retiree_documents(session) if d.id == document_id), None)

@@ -7,8 +7,9 @@ import enum
 import re
 from dataclasses import dataclass
 from datetime import date, datetime
+from functools import cache
 
-from sqlalchemy import exists, func, or_, select
+from sqlalchemy import bindparam, exists, func, or_, select
 from sqlalchemy.orm import Session, joinedload
 
 from ..audit.entities import AuditEvent
@@ -50,18 +51,28 @@ def _in_force(today: date):
     return (Contract.subscribed_on <= today) & or_(Contract.ended_on.is_(None), Contract.ended_on >= today)
 
 
+@cache
+def _active_contracts_query():
+    # Built once, values as parameters (also below): a statement object keeps its SQLAlchemy cache key, computed
+    # again with a new statement on every page.
+    return (select(Contract).where(Contract.member_id == bindparam("member_id"), _in_force(bindparam("today")))
+            .order_by(Contract.subscribed_on, Contract.id)
+            .options(joinedload(Contract.coverages).joinedload(Coverage.beneficiary)))
+
+
 def active_contracts(session: Session, member: Member, today: date) -> list[Contract]:
     """The member's contracts in force on ``today``, oldest first, with their coverages and people (one query)."""
-    return list(session.scalars(
-        select(Contract).where(Contract.member_id == member.id, _in_force(today))
-        .order_by(Contract.subscribed_on, Contract.id)
-        .options(joinedload(Contract.coverages).joinedload(Coverage.beneficiary))
-    ).unique())
+    return list(session.scalars(_active_contracts_query(), {"member_id": member.id, "today": today}).unique())
+
+
+@cache
+def _active_kinds_query():
+    return select(Contract.kind).where(Contract.member_id == bindparam("member_id"), _in_force(bindparam("today")))
 
 
 def active_contract_kinds(session: Session, member: Member, today: date) -> set[ContractKind]:
     """The kinds (collective, individual) of the member's contracts in force on ``today``."""
-    return set(session.scalars(select(Contract.kind).where(Contract.member_id == member.id, _in_force(today))))
+    return set(session.scalars(_active_kinds_query(), {"member_id": member.id, "today": today}))
 
 
 def has_collective_contract(session: Session, member: Member, today: date) -> bool:
