@@ -13,15 +13,18 @@ from ..files.entities import StoredFile
 from .entities import ContactReason, ContentDocument, DocumentCategory, DocumentKind, DocumentType, NewsItem
 
 
+#: Built once (values as parameters; also below): a statement object keeps its SQLAlchemy cache key, computed
+#: again with a new statement on every page.
+_CURRENT_NEWS = (select(NewsItem)
+                 .where(NewsItem.published, NewsItem.starts_on <= bindparam("today"),
+                        or_(NewsItem.ends_on.is_(None), NewsItem.ends_on >= bindparam("today")))
+                 .order_by(NewsItem.starts_on.desc(), NewsItem.id.desc())
+                 .limit(bindparam("limit")))
+
+
 def current_news(session: Session, today: date, limit: int = 5) -> list[NewsItem]:
     """Published news items whose period includes ``today``, newest first."""
-    return list(session.scalars(
-        select(NewsItem)
-        .where(NewsItem.published, NewsItem.starts_on <= today,
-               or_(NewsItem.ends_on.is_(None), NewsItem.ends_on >= today))
-        .order_by(NewsItem.starts_on.desc(), NewsItem.id.desc())
-        .limit(limit)
-    ))
+    return list(session.scalars(_CURRENT_NEWS, {"today": today, "limit": limit}))
 
 
 def document_categories(session: Session) -> list[DocumentCategory]:

@@ -103,11 +103,14 @@ class ContractPage:
 
 def member_contracts(session: Session, member_id: int) -> list[Contract]:
     """The member's contracts, by number (one query)."""
-    return list(session.scalars(select(Contract).where(Contract.member_id == member_id).order_by(Contract.number)))
+    return list(session.scalars(_MEMBER_CONTRACTS, {"member_id": member_id}))
 
 
 #: Statements of the pages built once (values as parameters): a statement object keeps its SQLAlchemy cache key,
 #: computed again with a new statement on every page.
+_MEMBER_CONTRACTS = select(Contract).where(Contract.member_id == bindparam("member_id")).order_by(Contract.number)
+_INSTALMENTS = (select(Contribution).where(Contribution.contract_id.in_(bindparam("contract_ids", expanding=True)))
+                .order_by(Contribution.due_on, Contribution.id))
 _OWN_CONTRACT = select(Contract).where(Contract.id == bindparam("contract_id"),
                                        Contract.member_id == bindparam("member_id"))
 _CURRENT_ACCOUNTS = (
@@ -240,7 +243,6 @@ def contribution_schedules(session: Session, member_id: int) -> list[Contributio
     individual = [c.id for c in contracts if c.kind is ContractKind.INDIVIDUAL]
     by_contract: dict[int, list[Contribution]] = {cid: [] for cid in individual}
     if individual:
-        for instalment in session.scalars(select(Contribution).where(Contribution.contract_id.in_(individual))
-                                          .order_by(Contribution.due_on, Contribution.id)):
+        for instalment in session.scalars(_INSTALMENTS, {"contract_ids": individual}):
             by_contract[instalment.contract_id].append(instalment)
     return [ContributionSchedule(contract=c, instalments=by_contract.get(c.id, [])) for c in contracts]
