@@ -10,6 +10,7 @@ from sqlalchemy import bindparam, or_, select
 from sqlalchemy.orm import Session, joinedload, selectinload
 
 from ..files.entities import StoredFile
+from .cache import cached
 from .entities import ContactReason, ContentDocument, DocumentCategory, DocumentKind, DocumentType, NewsItem
 
 
@@ -58,10 +59,11 @@ _CONTACT_REASON_CHOICES = (select(ContactReason.id, ContactReason.name).where(Co
 
 def document_choices(session: Session) -> list[CategoryChoice]:
     """What :func:`document_categories` offers, as plain rows of the shown columns (one query, no ORM objects):
-    active categories having an active type, each with its active types, in the staff's order."""
-    rows = session.execute(_DOCUMENT_CHOICES)
-    return [CategoryChoice(id_, name, tuple((t_id, t_name) for _i, _n, t_id, t_name in types))
-            for (id_, name), types in groupby(rows, key=lambda row: (row[0], row[1]))]
+    active categories having an active type, each with its active types, in the staff's order (a short-lived
+    copy: models.content.cache)."""
+    return list(cached(session, "document_choices", lambda: tuple(
+        CategoryChoice(id_, name, tuple((t_id, t_name) for _i, _n, t_id, t_name in types))
+        for (id_, name), types in groupby(session.execute(_DOCUMENT_CHOICES), key=lambda row: (row[0], row[1])))))
 
 
 def active_types(category: DocumentCategory) -> list[DocumentType]:
@@ -70,9 +72,10 @@ def active_types(category: DocumentCategory) -> list[DocumentType]:
 
 
 def contact_reason_choices(session: Session) -> list[tuple[int, str]]:
-    """Active reasons of the contact form as (id, name), in the staff's order (plain rows)."""
-    rows = session.execute(_CONTACT_REASON_CHOICES)
-    return [(id_, name) for id_, name in rows]
+    """Active reasons of the contact form as (id, name), in the staff's order (plain rows; a short-lived copy:
+    models.content.cache)."""
+    return list(cached(session, "contact_reason_choices",
+                       lambda: tuple((id_, name) for id_, name in session.execute(_CONTACT_REASON_CHOICES))))
 
 
 def contact_reasons(session: Session) -> list[ContactReason]:

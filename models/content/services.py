@@ -17,6 +17,7 @@ from ..errors import ValidationFailed
 from ..formats import mask_nir_teleconsultation
 from ..i18n import Message
 from ..members.entities import Member
+from .cache import cached
 from .entities import ContentDocument, DocumentKind, ServiceLink
 
 
@@ -147,9 +148,14 @@ _SERVICE_LINKS = (select(ServiceLink.key, ServiceLink.label, ServiceLink.url, Se
 def service_links(session: Session, keys: tuple[str, ...] | None = None) -> dict[str, Link]:
     """The service links of ``keys`` (all by default): staff's row when there is one, else the default.
 
-    One query; a row whose address is not a web address falls back to the default address.
+    One query (a short-lived copy: models.content.cache); a row whose address is not a web address falls back to
+    the default address.
     """
     keys = keys or tuple(SERVICE_LINKS)
+    return dict(cached(session, "service_links", lambda: _service_links(session, keys), keys))
+
+
+def _service_links(session: Session, keys: tuple[str, ...]) -> dict[str, Link]:
     rows = {row.key: row for row in session.execute(_SERVICE_LINKS, {"keys": list(keys)})}
     links = {}
     for key in keys:
@@ -324,8 +330,9 @@ _FUTURE_RETIREE_DOCUMENTS = (
 
 def future_retiree_documents(session: Session) -> list[Row]:
     """The published documents of "Futur(e) retraité(e)" that have a file, in their order: id, title, description
-    and file_id (one query of these columns)."""
-    return list(session.execute(_FUTURE_RETIREE_DOCUMENTS))
+    and file_id (one query of these columns; a short-lived copy: models.content.cache)."""
+    return list(cached(session, "future_retiree_documents",
+                       lambda: tuple(session.execute(_FUTURE_RETIREE_DOCUMENTS))))
 
 
 def future_retiree_document(session: Session, document_id: int) -> Row | None:

@@ -223,7 +223,7 @@ class FamilyPerson:
     role: BeneficiaryRole
 
 
-#: Built once (also below): a statement object keeps its SQLAlchemy cache key, computed again with a new statement.
+#: Built once: a statement object keeps its SQLAlchemy cache key, computed again with each new statement.
 _FAMILY_PEOPLE = (select(Beneficiary.id, Beneficiary.first_name, Beneficiary.last_name, Beneficiary.role)
                   .where(Beneficiary.member_id == bindparam("member_id")).order_by(Beneficiary.id))
 
