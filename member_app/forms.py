@@ -152,6 +152,51 @@ def install_html_params() -> None:
     dispatch = widgets.Select._dispatch_render_option.__func__
     if not hasattr(dispatch, "cache_info"):
         widgets.Select._dispatch_render_option = classmethod(cache(dispatch))
+    widgets.Select.__call__ = _select
+
+
+_WTFORMS_RENDER_OPTION = widgets.Select.render_option
+
+
+def _select(self, field, **kwargs) -> Markup:
+    """WTForms' ``Select`` widget, the same text: the field's flags read from the flags set (not from ``dir()``),
+    and a plain option written directly (an option dictionary and an attribute list each cost more than the
+    option's text)."""
+    kwargs.setdefault("id", field.id)
+    if self.multiple:
+        kwargs["multiple"] = True
+    flags = getattr(getattr(field, "flags", None), "__dict__", {})
+    for name in self.validation_attrs:
+        if name in flags and name not in kwargs:
+            kwargs[name] = flags[name]
+    html = [f"<select {html_params(name=field.name, **kwargs)}>"]
+    own = getattr(type(self).render_option, "__func__", None) is _WTFORMS_RENDER_OPTION.__func__
+    render = _option if own else type(self)._dispatch_render_option()
+    if field.has_groups():
+        for optgroup, choices in field._iter_groups_normalized():
+            if optgroup is not None:
+                html.append(f"<optgroup {html_params(label=optgroup)}>")
+            html.extend(render(choice) for choice in choices)
+            if optgroup is not None:
+                html.append("</optgroup>")
+    else:
+        html.extend(render(choice) for choice in field._iter_choices_normalized())
+    html.append("</select>")
+    return Markup("".join(html))
+
+
+def _option(choice) -> str:
+    """``Select.render_option`` of WTForms for one choice (its attributes in the same sorted order)."""
+    if choice.render_kw:
+        return _WTFORMS_RENDER_OPTION(choice)
+    value = str(choice.value) if isinstance(choice.value, bool) else choice.value
+    text = escape(value)
+    if type(value) is not str:  # as html_params writes it
+        text = text.replace(_QUOTE, _ESCAPED_QUOTE)
+    label = escape(choice.label or choice.value)
+    if choice.selected:
+        return f'<option selected value="{text}">{label}</option>'
+    return f'<option value="{text}">{label}</option>'
 
 
 def field_control(field, attrs: dict, ids, invalid: bool, required: bool = False) -> Markup:
