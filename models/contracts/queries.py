@@ -111,6 +111,11 @@ def member_contracts(session: Session, member_id: int) -> list[Contract]:
 _MEMBER_CONTRACTS = select(Contract).where(Contract.member_id == bindparam("member_id")).order_by(Contract.number)
 _INSTALMENTS = (select(Contribution).where(Contribution.contract_id.in_(bindparam("contract_ids", expanding=True)))
                 .order_by(Contribution.due_on, Contribution.id))
+_OPEN_BANK_CHANGES = (
+    select(BankDetailChangeRequest.beneficiary_id, BankDetailChangeRequest.reference)
+    .where(BankDetailChangeRequest.member_id == bindparam("member_id"),
+           BankDetailChangeRequest.status.in_(OPEN_STATUSES))
+    .order_by(BankDetailChangeRequest.id))
 _OWN_CONTRACT = select(Contract).where(Contract.id == bindparam("contract_id"),
                                        Contract.member_id == bindparam("member_id"))
 _CURRENT_ACCOUNTS = (
@@ -148,6 +153,22 @@ def _open_teletransmission_reference():
             .where(TeletransmissionRequest.beneficiary_id == Beneficiary.id,
                    TeletransmissionRequest.status.in_(OPEN_STATUSES))
             .order_by(TeletransmissionRequest.id).limit(1).correlate(Beneficiary).scalar_subquery())
+
+
+_FAMILY_PERSON = (select(*_PERSON_COLUMNS, _open_teletransmission_reference())
+                  .where(Beneficiary.id == bindparam("beneficiary_id"),
+                         Beneficiary.member_id == bindparam("member_id")))
+
+
+def family_person(session: Session, member_id: int, beneficiary_id: int) -> tuple[PersonDetails, str | None] | None:
+    """One person of the member's family and the reference of their open tele-transmission request, if any; None
+    for anyone else (whether they exist or not). One query of the shown columns."""
+    if not 0 < beneficiary_id <= 2**31 - 1:
+        return None
+    row = session.execute(_FAMILY_PERSON, {"beneficiary_id": beneficiary_id, "member_id": member_id}).first()
+    if row is None:
+        return None
+    return PersonDetails(*row[:len(_PERSON_COLUMNS)]), row[len(_PERSON_COLUMNS)]
 
 
 @lru_cache(maxsize=4)
@@ -200,9 +221,7 @@ def family_people(session: Session, member_id: int, *, at: datetime, teletransmi
 
 def open_bank_changes(session: Session, member_id: int) -> dict[int | None, str]:
     """The reference of the open change of bank details of each person (None: the member's own), one query."""
-    rows = session.execute(select(BankDetailChangeRequest.beneficiary_id, BankDetailChangeRequest.reference).where(
-        BankDetailChangeRequest.member_id == member_id, BankDetailChangeRequest.status.in_(OPEN_STATUSES))
-        .order_by(BankDetailChangeRequest.id))
+    rows = session.execute(_OPEN_BANK_CHANGES, {"member_id": member_id})
     return {beneficiary_id: reference for beneficiary_id, reference in rows}
 
 
