@@ -61,7 +61,8 @@ class PersonDetails:
     masked_nir = property(Beneficiary.masked_nir.fget, doc="The NIR masked as in the guide, or an empty string.")
 
 
-_PERSON_COLUMNS = (Beneficiary.id, Beneficiary.role, Beneficiary.first_name, Beneficiary.last_name,
+#: The columns of a person the pages show, in PersonDetails' order.
+PERSON_COLUMNS = (Beneficiary.id, Beneficiary.role, Beneficiary.first_name, Beneficiary.last_name,
                    Beneficiary.birth_date, Beneficiary.nir, Beneficiary.organism_number,
                    Beneficiary.teletransmission_active)
 
@@ -155,7 +156,7 @@ def _open_teletransmission_reference():
             .order_by(TeletransmissionRequest.id).limit(1).correlate(Beneficiary).scalar_subquery())
 
 
-_FAMILY_PERSON = (select(*_PERSON_COLUMNS, _open_teletransmission_reference())
+_FAMILY_PERSON = (select(*PERSON_COLUMNS, _open_teletransmission_reference())
                   .where(Beneficiary.id == bindparam("beneficiary_id"),
                          Beneficiary.member_id == bindparam("member_id")))
 
@@ -168,13 +169,13 @@ def family_person(session: Session, member_id: int, beneficiary_id: int) -> tupl
     row = session.execute(_FAMILY_PERSON, {"beneficiary_id": beneficiary_id, "member_id": member_id}).first()
     if row is None:
         return None
-    return PersonDetails(*row[:len(_PERSON_COLUMNS)]), row[len(_PERSON_COLUMNS)]
+    return PersonDetails(*row[:len(PERSON_COLUMNS)]), row[len(PERSON_COLUMNS)]
 
 
 @lru_cache(maxsize=4)
 def _people_statement(of_contract: bool, teletransmission: bool) -> Select:
     """The family's people (those covered by the contract ``contract_id`` when ``of_contract``), built once."""
-    columns = (*_PERSON_COLUMNS, _open_teletransmission_reference()) if teletransmission else _PERSON_COLUMNS
+    columns = (*PERSON_COLUMNS, _open_teletransmission_reference()) if teletransmission else PERSON_COLUMNS
     statement = select(*columns).where(Beneficiary.member_id == bindparam("member_id"))
     if of_contract:
         statement = statement.where(Beneficiary.id.in_(
@@ -190,7 +191,7 @@ def _people(session: Session, member_id: int, contract_id: int | None, at: datet
     rows = session.execute(_people_statement(contract_id is not None, teletransmission), params).all()
     mine, theirs = current_accounts(session, member_id, at)
     people = []
-    width = len(_PERSON_COLUMNS)
+    width = len(PERSON_COLUMNS)
     for row in rows:
         person, requested = PersonDetails(*row[:width]), (row[width] if teletransmission else None)
         if person.teletransmission_active:
