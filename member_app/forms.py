@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import secrets
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 
 from flask import request
 from flask_babel import lazy_gettext as _l
@@ -85,7 +85,9 @@ class RequestForm(FlaskForm):
     """What every form sending a request shares: a one-time token (a second click sends nothing more),
     the member's files, and the confirmation that a file sent lately is meant to be sent again."""
 
-    form_token = HiddenField()
+    # The label WTForms would make from the name, given here: a field without one loads WTForms' own message
+    # catalogue from disk to translate it, on every form built.
+    form_token = HiddenField("Form Token")
     files = MultipleFileField(_l("Fichiers"))
     confirm_duplicates = BooleanField(_l("Envoyer quand même"))
 
@@ -119,16 +121,23 @@ def show_errors(form: Form, errors: dict, *, fallback: str) -> None:
 _QUOTE, _ESCAPED_QUOTE = Markup('"'), Markup("&quot;")
 
 
+@lru_cache(maxsize=256)
+def _attribute_name(key: str) -> str:
+    return str(escape(widgets.clean_key(key)))
+
+
 def html_params(**kwargs) -> Markup:
     """WTForms' ``html_params`` (the attributes of a field), the same text written without ``Markup.format``,
     whose pure-Python formatter made half the cost of a form page (a select has an attribute list per option)."""
     params = []
     for key, value in sorted(kwargs.items()):
-        key = widgets.clean_key(key)
         if value is True:
-            params.append(key)
+            params.append(_attribute_name(key))
         elif value is not False:
-            params.append(f'{escape(key)}="{escape(value).replace(_QUOTE, _ESCAPED_QUOTE)}"')
+            text = escape(value)
+            if type(value) is not str:  # escaping a plain string leaves no quote; safe HTML may hold some
+                text = text.replace(_QUOTE, _ESCAPED_QUOTE)
+            params.append(f'{_attribute_name(key)}="{text}"')
     return Markup(" ".join(params))
 
 
@@ -143,6 +152,51 @@ def install_html_params() -> None:
     dispatch = widgets.Select._dispatch_render_option.__func__
     if not hasattr(dispatch, "cache_info"):
         widgets.Select._dispatch_render_option = classmethod(cache(dispatch))
+    widgets.Select.__call__ = _select
+
+
+_WTFORMS_RENDER_OPTION = widgets.Select.render_option
+
+
+def _select(self, field, **kwargs) -> Markup:
+    """WTForms' ``Select`` widget, the same text: the field's flags read from the flags set (not from ``dir()``),
+    and a plain option written directly (an option dictionary and an attribute list each cost more than the
+    option's text)."""
+    kwargs.setdefault("id", field.id)
+    if self.multiple:
+        kwargs["multiple"] = True
+    flags = getattr(getattr(field, "flags", None), "__dict__", {})
+    for name in self.validation_attrs:
+        if name in flags and name not in kwargs:
+            kwargs[name] = flags[name]
+    html = [f"<select {html_params(name=field.name, **kwargs)}>"]
+    own = getattr(type(self).render_option, "__func__", None) is _WTFORMS_RENDER_OPTION.__func__
+    render = _option if own else type(self)._dispatch_render_option()
+    if field.has_groups():
+        for optgroup, choices in field._iter_groups_normalized():
+            if optgroup is not None:
+                html.append(f"<optgroup {html_params(label=optgroup)}>")
+            html.extend(render(choice) for choice in choices)
+            if optgroup is not None:
+                html.append("</optgroup>")
+    else:
+        html.extend(render(choice) for choice in field._iter_choices_normalized())
+    html.append("</select>")
+    return Markup("".join(html))
+
+
+def _option(choice) -> str:
+    """``Select.render_option`` of WTForms for one choice (its attributes in the same sorted order)."""
+    if choice.render_kw:
+        return _WTFORMS_RENDER_OPTION(choice)
+    value = str(choice.value) if isinstance(choice.value, bool) else choice.value
+    text = escape(value)
+    if type(value) is not str:  # as html_params writes it
+        text = text.replace(_QUOTE, _ESCAPED_QUOTE)
+    label = escape(choice.label or choice.value)
+    if choice.selected:
+        return f'<option selected value="{text}">{label}</option>'
+    return f'<option value="{text}">{label}</option>'
 
 
 def field_control(field, attrs: dict, ids, invalid: bool, required: bool = False) -> Markup:

@@ -7,10 +7,10 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
 from models.base import utcnow
+from models.contracts.reimbursements import family_people
 from models.errors import DomainError, ValidationFailed
 from models.members.security import CodeNotSent, mask_mobile
 from models.requests import bank_details
-from models.requests.hospital_coverage import family_beneficiaries
 from web import client_ip
 
 from ..extensions import db, limiter
@@ -34,7 +34,7 @@ def _policy():
 def new():
     """The new account; on success, the code is sent and the code page comes."""
     form = BankChangeForm()
-    people = family_beneficiaries(db.session, current_user)
+    people = family_people(db.session, current_user.id)
     form.beneficiary_id.choices = [("", _("Mon compte (adhérent)"))] + [
         (str(p.id), p.full_name) for p in people if p.role.value != "principal"]
     if request.method == "GET" and optional_id(request.args.get("beneficiary_id")) not in (None, -1):

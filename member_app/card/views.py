@@ -12,7 +12,7 @@ from flask_login import current_user, login_required
 from jobs.pdf import render_cover_document
 from models.base import utcnow
 from models.contracts.cover import (
-    DAILY_SEND_LIMIT, CoverDocument, active_contracts, cover_document_context, cover_document_filename,
+    DAILY_SEND_LIMIT, CoverDocument, active_contracts, active_covers, cover_document_context, cover_document_filename,
     covered_people, member_contract, send_cover_document,
 )
 from models.errors import DomainError, ValidationFailed
@@ -41,10 +41,11 @@ def _person_id() -> int | None:
     return value
 
 
-def _load(document: CoverDocument, contract_id: int | None, person_id: int | None = None):
-    """The member's contracts in force and the context of the document; 404 for anything not theirs."""
+def _load(document: CoverDocument, contract_id: int | None, person_id: int | None = None, *, plain: bool = False):
+    """The member's contracts in force and the context of the document; 404 for anything not theirs (``plain``:
+    the contracts as plain rows, for the pages; the PDF and the e-mail take the contract itself)."""
     today = local_today(utcnow())
-    contracts = active_contracts(db.session, current_user, today)
+    contracts = (active_covers if plain else active_contracts)(db.session, current_user, today)
     contract = member_contract(contracts, contract_id)
     if contract is None:
         if contract_id is None:
@@ -58,7 +59,7 @@ def _load(document: CoverDocument, contract_id: int | None, person_id: int | Non
 
 def _page(document: CoverDocument, contract_id: int | None):
     person_id = _person_id() if document is CoverDocument.CERTIFICATE else None
-    contracts, context = _load(document, contract_id, person_id)
+    contracts, context = _load(document, contract_id, person_id, plain=True)
     everyone = covered_people(context["contract"], context["issued_on"]) if context else []
     return render_template(TEMPLATES[document], contracts=contracts, cover=context, person_id=person_id,
                            everyone=everyone)

@@ -7,10 +7,10 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
 from models.base import utcnow
-from models.content.queries import contact_reasons
+from models.content.queries import contact_reason_choices
+from models.contracts.reimbursements import family_people
 from models.errors import DomainError, ValidationFailed
 from models.requests.contact import submit_contact
-from models.requests.hospital_coverage import family_beneficiaries
 from models.requests.operations import DuplicateFiles
 from web import client_ip
 
@@ -28,8 +28,9 @@ bp = Blueprint("contact", __name__)
 def new():
     """Contacter la mutuelle: reason, person, message, optional attachments, "Envoyer"."""
     form = ContactForm()
-    form.reason_id.choices = [("", _("Choisissez"))] + [(str(r.id), r.name) for r in contact_reasons(db.session)]
-    form.beneficiary_id.choices = people_choices(family_beneficiaries(db.session, current_user), _("Choisissez"))
+    reasons = contact_reason_choices(db.session)
+    form.reason_id.choices = [("", _("Choisissez"))] + [(str(id_), name) for id_, name in reasons]
+    form.beneficiary_id.choices = people_choices(family_people(db.session, current_user.id), _("Choisissez"))
     form.ensure_token()
     duplicates = False
     if form.is_submitted():

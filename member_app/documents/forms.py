@@ -23,7 +23,7 @@ class DocumentForm(RequestForm):
         """The staff-managed categories and types (types grouped by category), and the family."""
         self.category_id.choices = [("", placeholder)] + [(str(c.id), c.name) for c in categories]
         self.type_id.choices = {"": [("", placeholder)]} | {
-            c.name: [(str(t.id), t.name) for t in c.types if t.active] for c in categories}
+            c.name: [(str(id_), name) for id_, name in c.types] for c in categories}
         self.beneficiary_id.choices = people_choices
 
     def to_input(self) -> DocumentInput:

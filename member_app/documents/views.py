@@ -7,10 +7,10 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
 from models.base import utcnow
-from models.content.queries import document_categories
+from models.content.queries import document_choices
+from models.contracts.reimbursements import family_people
 from models.errors import DomainError, ValidationFailed
 from models.requests.documents import submit_documents
-from models.requests.hospital_coverage import family_beneficiaries
 from models.requests.operations import DuplicateFiles
 from web import client_ip
 
@@ -28,9 +28,8 @@ bp = Blueprint("documents", __name__)
 def new():
     """Envoyez-nous vos documents et justificatifs."""
     form = DocumentForm()
-    categories = document_categories(db.session)
-    form.offer(categories, people_choices(family_beneficiaries(db.session, current_user), _("Choisissez")),
-               _("Choisissez"))
+    form.offer(document_choices(db.session), people_choices(family_people(db.session, current_user.id),
+                                                             _("Choisissez")), _("Choisissez"))
     form.ensure_token()
     duplicates = False
     if form.is_submitted():
@@ -48,4 +47,4 @@ def new():
             db.session.commit()
             flash_sent()
             return redirect(url_for("my_requests.show", reference=submitted.reference), code=303)
-    return render_template("member/documents/new.html", form=form, categories=categories, duplicates=duplicates)
+    return render_template("member/documents/new.html", form=form, duplicates=duplicates)

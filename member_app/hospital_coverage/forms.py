@@ -16,8 +16,7 @@ from wtforms import (
     TelField,
 )
 
-from models.contracts.entities import Beneficiary
-from models.requests.hospital_coverage import HospitalCoverageInput
+from models.requests.hospital_coverage import HospitalCoverageInput, SelectablePerson
 
 from ..forms import LenientDateField
 from ..i18n import translate
@@ -53,18 +52,18 @@ class HospitalCoverageForm(FlaskForm):
         _l("Fax du service d'admission"), render_kw={"maxlength": 25, "autocomplete": "off", "inputmode": "tel"})
     admission_email = EmailField(
         _l("Email du service d'admission"), render_kw={"maxlength": 254, "autocomplete": "off"})
-    form_token = HiddenField()
-    confirm_no_coverage = HiddenField()
+    # Labels given for the reason told at RequestForm.form_token.
+    form_token = HiddenField("Form Token")
+    confirm_no_coverage = HiddenField("Confirm No Coverage")
 
-    def offer(self, people: list[Beneficiary], placeholder: str) -> None:
+    def offer(self, people: list[SelectablePerson], placeholder: str) -> None:
         """Offer ``people`` in "Personne", each with its coverage periods for the page's script."""
         self.beneficiary_id.choices = [SelectChoice("", placeholder)] + [
             SelectChoice(
                 str(person.id),
                 f"{person.full_name} ({translate(person.role.label)})",
                 render_kw={"data-periods": json.dumps(
-                    [[c.start_on.isoformat(), c.end_on.isoformat() if c.end_on else None]
-                     for c in sorted(person.coverages, key=lambda c: c.start_on)])},
+                    [[start.isoformat(), end.isoformat() if end else None] for start, end in person.periods])},
             )
             for person in people
         ]

@@ -6,23 +6,21 @@ from __future__ import annotations
 import io
 
 from flask import Blueprint, abort, render_template, send_file
-from flask_login import current_user, login_required
+from flask_login import login_required
 
-from models.base import utcnow
 from models.content.services import future_retiree_document, future_retiree_documents
-from models.contracts.cover import has_collective_contract
 from models.files.entities import StoredFile
 from models.files.storage import read_bytes
-from models.requests.deadlines import local_today
 
 from ..extensions import db
+from ..menu import collective
 
 bp = Blueprint("retirement", __name__)
 DOWNLOAD_POLICY = "default-src 'none'; sandbox"
 
 
 def _require_collective() -> None:
-    if not has_collective_contract(db.session, current_user, local_today(utcnow())):
+    if not collective():  # read with the sign-in check: no query of its own
         abort(403)
 
 

@@ -6,10 +6,10 @@ from flask import Blueprint, abort, redirect, render_template, url_for
 from flask_login import current_user, login_required
 
 from models.base import utcnow
-from models.contracts.entities import Beneficiary
+from models.contracts.queries import family_person
 from models.errors import DomainError, ValidationFailed
 from models.requests.operations import DuplicateFiles
-from models.requests.teletransmission import TeletransmissionInput, open_request_for, submit_teletransmission
+from models.requests.teletransmission import TeletransmissionInput, submit_teletransmission
 from web import client_ip
 
 from ..extensions import db, limiter
@@ -25,13 +25,13 @@ bp = Blueprint("teletransmission", __name__)
 @limiter.limit("20 per hour", methods=["POST"])
 def new(beneficiary_id: int):
     """The request for one person of the family; another family's person: 404."""
-    person = db.session.get(Beneficiary, beneficiary_id) if beneficiary_id <= 2**31 - 1 else None
-    if person is None or person.member_id != current_user.id:
+    found = family_person(db.session, current_user.id, beneficiary_id)
+    if found is None:
         abort(404)
+    person, pending = found
     form = TeletransmissionForm()
     form.ensure_token()
     duplicates = False
-    pending = open_request_for(db.session, person.id)
     if form.is_submitted():
         form.validate()  # CSRF only: every rule is checked by the model
         data = TeletransmissionInput(beneficiary_id=person.id, files=form.uploaded(),

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session, load_only
+from sqlalchemy import Integer, bindparam, select
+from sqlalchemy.orm import Session
 
 from .. import pagination
 from ..i18n import Message
@@ -52,19 +53,31 @@ class ConsultationPage:
     next_cursor: str | None
 
 
+@lru_cache(maxsize=8)
+def _consultations_query(paged: bool, limit: int):
+    """The events of a page (after the cursor ``cursor_at``, ``cursor_id`` when ``paged``), as rows of the columns
+    read. Built once per shape: a statement object keeps its SQLAlchemy cache key, computed again with a new
+    statement on every page."""
+    order = [AuditEvent.at, AuditEvent.id]
+    query = (select(AuditEvent.id, AuditEvent.at, AuditEvent.actor_id, AuditEvent.action, AuditEvent.subject_type,
+                    AuditEvent.subject_id, AuditEvent.details)
+             .where(AuditEvent.member_id == bindparam("member_id"), AuditEvent.actor_type == "staff",
+                    AuditEvent.action.in_(CONSULTATION_ACTIONS)))
+    if paged:
+        cursor = pagination.Cursor((bindparam("cursor_at", type_=AuditEvent.at.type),
+                                    bindparam("cursor_id", type_=Integer)))
+        query = query.where(pagination.after(order, True, cursor))
+    return query.order_by(*pagination.ordering(order, True, None)).limit(limit)
+
+
 def consultations(session: Session, member_id: int, *, cursor: pagination.Cursor | None = None,
                   page_size: int = PAGE_SIZE) -> ConsultationPage:
     """The consultations of ``member_id``'s file by staff, newest first, one keyset page (index on
     (member_id, at, id)); another member's events are never read."""
-    order = [AuditEvent.at, AuditEvent.id]
-    query = (select(AuditEvent)
-             .options(load_only(AuditEvent.id, AuditEvent.at, AuditEvent.actor_id, AuditEvent.action,
-                                AuditEvent.subject_type, AuditEvent.subject_id, AuditEvent.details))
-             .where(AuditEvent.member_id == member_id, AuditEvent.actor_type == "staff",
-                    AuditEvent.action.in_(CONSULTATION_ACTIONS)))
+    params = {"member_id": member_id}
     if cursor is not None:
-        query = query.where(pagination.after(order, True, cursor))
-    events = list(session.scalars(query.order_by(*pagination.ordering(order, True, None)).limit(page_size + 1)))
+        params["cursor_at"], params["cursor_id"] = cursor.values
+    events = session.execute(_consultations_query(cursor is not None, page_size + 1), params).all()
     more = len(events) > page_size
     events = events[:page_size]
     roles = _roles(session, {e.actor_id for e in events if e.actor_id and not (e.details or {}).get("role")})

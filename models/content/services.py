@@ -8,15 +8,16 @@ from dataclasses import dataclass
 from datetime import date
 from urllib.parse import urlencode
 
-from sqlalchemy import or_, select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy import Row, bindparam, or_, select
+from sqlalchemy.orm import Session
 
 from ..contracts.cover import active_contract_kinds
-from ..contracts.entities import Beneficiary, BeneficiaryRole, ContractKind
+from ..contracts.entities import Beneficiary, BeneficiaryRole, ContractKind, Coverage
 from ..errors import ValidationFailed
 from ..formats import mask_nir_teleconsultation
 from ..i18n import Message
 from ..members.entities import Member
+from .cache import cached
 from .entities import ContentDocument, DocumentKind, ServiceLink
 
 
@@ -138,13 +139,24 @@ def is_web_address(url: str | None) -> bool:
     return url.startswith(("https://", "http://")) and len(url) > len("https://") and " " not in url
 
 
+#: Statements built once (values as parameters): a statement object keeps its SQLAlchemy cache key, computed again
+#: with a new statement on every page.
+_SERVICE_LINKS = (select(ServiceLink.key, ServiceLink.label, ServiceLink.url, ServiceLink.description)
+                  .where(ServiceLink.key.in_(bindparam("keys", expanding=True))))
+
+
 def service_links(session: Session, keys: tuple[str, ...] | None = None) -> dict[str, Link]:
     """The service links of ``keys`` (all by default): staff's row when there is one, else the default.
 
-    One query; a row whose address is not a web address falls back to the default address.
+    One query (a short-lived copy: models.content.cache); a row whose address is not a web address falls back to
+    the default address.
     """
     keys = keys or tuple(SERVICE_LINKS)
-    rows = {row.key: row for row in session.scalars(select(ServiceLink).where(ServiceLink.key.in_(keys)))}
+    return dict(cached(session, "service_links", lambda: _service_links(session, keys), keys))
+
+
+def _service_links(session: Session, keys: tuple[str, ...]) -> dict[str, Link]:
+    rows = {row.key: row for row in session.execute(_SERVICE_LINKS, {"keys": list(keys)})}
     links = {}
     for key in keys:
         default, row = SERVICE_LINKS[key], rows.get(key)
@@ -213,25 +225,35 @@ class TeleconsultationRow:
 _ROLE_ORDER = {BeneficiaryRole.PRINCIPAL: 0, BeneficiaryRole.SPOUSE: 1, BeneficiaryRole.CHILD: 2}
 
 
+_COVERED_TODAY = (
+    select(Beneficiary.id, Beneficiary.role, Beneficiary.first_name, Beneficiary.last_name, Beneficiary.birth_date,
+           Beneficiary.nir, Beneficiary.organism_number, Coverage.start_on, Coverage.end_on)
+    .join(Coverage, Coverage.beneficiary_id == Beneficiary.id)
+    .where(Beneficiary.member_id == bindparam("member_id"), Coverage.start_on <= bindparam("today"),
+           or_(Coverage.end_on.is_(None), Coverage.end_on >= bindparam("today"))))
+
+
 def teleconsultation_rows(session: Session, member: Member, today: date) -> list[TeleconsultationRow]:
-    """The family's people covered today, principal first, then spouse and children (eldest first). One query."""
-    people = session.scalars(
-        select(Beneficiary).where(Beneficiary.member_id == member.id).options(selectinload(Beneficiary.coverages))
-    ).all()
-    rows = []
-    for person in sorted(people, key=lambda p: (_ROLE_ORDER[p.role], p.birth_date, p.id)):
-        current = [c for c in person.coverages if c.includes(today)]
-        if not current:
-            continue
-        start = min(c.start_on for c in current)
-        ends = [c.end_on for c in current]
+    """The family's people covered today, principal first, then spouse and children (eldest first). One query
+    of the shown columns and of the periods covering today."""
+    rows = session.execute(_COVERED_TODAY, {"member_id": member.id, "today": today})
+    people: dict[int, tuple] = {}
+    periods: dict[int, list[tuple[date, date | None]]] = {}
+    for id_, *person, start_on, end_on in rows:
+        people[id_] = tuple(person)
+        periods.setdefault(id_, []).append((start_on, end_on))
+    table = []
+    for id_, (role, first_name, last_name, birth_date, nir, fund) in sorted(
+            people.items(), key=lambda item: (_ROLE_ORDER[item[1][0]], item[1][3], item[0])):
+        current = periods[id_]
+        start = min(start for start, _end in current)
+        ends = [end for _start, end in current]
         end = None if any(e is None for e in ends) else max(ends)
-        rows.append(TeleconsultationRow(
-            last_name=person.last_name.upper(), first_name=person.first_name, birth_date=person.birth_date,
-            status=_STATUS_LABELS[person.role], masked_nir=mask_nir_teleconsultation(person.nir) if person.nir else "",
-            fund=person.organism_number, start_on=start, end_on=end,
-            access=teleconsultation_access(person.role, person.birth_date, today)))
-    return rows
+        table.append(TeleconsultationRow(
+            last_name=last_name.upper(), first_name=first_name, birth_date=birth_date,
+            status=_STATUS_LABELS[role], masked_nir=mask_nir_teleconsultation(nir) if nir else "",
+            fund=fund, start_on=start, end_on=end, access=teleconsultation_access(role, birth_date, today)))
+    return table
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -298,16 +320,21 @@ def member_assistance(session: Session, member: Member, today: date) -> list[Ass
 # Futur(e) retraité(e)
 
 
-def future_retiree_documents(session: Session) -> list[ContentDocument]:
-    """The published documents of "Futur(e) retraité(e)" that have a file, in their order (one query)."""
-    return list(session.scalars(
-        select(ContentDocument).where(
-            ContentDocument.kind == DocumentKind.FUTURE_RETIREE, ContentDocument.published.is_(True),
-            ContentDocument.file_id.is_not(None),
-            or_(ContentDocument.contract_kind.is_(None), ContentDocument.contract_kind == ContractKind.COLLECTIVE))
-        .order_by(ContentDocument.position, ContentDocument.id)))
+_FUTURE_RETIREE_DOCUMENTS = (
+    select(ContentDocument.id, ContentDocument.title, ContentDocument.description, ContentDocument.file_id)
+    .where(ContentDocument.kind == DocumentKind.FUTURE_RETIREE, ContentDocument.published.is_(True),
+           ContentDocument.file_id.is_not(None),
+           or_(ContentDocument.contract_kind.is_(None), ContentDocument.contract_kind == ContractKind.COLLECTIVE))
+    .order_by(ContentDocument.position, ContentDocument.id))
 
 
-def future_retiree_document(session: Session, document_id: int) -> ContentDocument | None:
+def future_retiree_documents(session: Session) -> list[Row]:
+    """The published documents of "Futur(e) retraité(e)" that have a file, in their order: id, title, description
+    and file_id (one query of these columns; a short-lived copy: models.content.cache)."""
+    return list(cached(session, "future_retiree_documents",
+                       lambda: tuple(session.execute(_FUTURE_RETIREE_DOCUMENTS))))
+
+
+def future_retiree_document(session: Session, document_id: int) -> Row | None:
     """One of :func:`future_retiree_documents` by id; None for any other document."""
     return next((d for d in future_retiree_documents(session) if d.id == document_id), None)

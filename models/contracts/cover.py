@@ -7,8 +7,10 @@ import enum
 import re
 from dataclasses import dataclass
 from datetime import date, datetime
+from functools import cache
+from itertools import groupby
 
-from sqlalchemy import exists, func, or_, select
+from sqlalchemy import bindparam, exists, func, or_, select
 from sqlalchemy.orm import Session, joinedload
 
 from ..audit.entities import AuditEvent
@@ -20,6 +22,7 @@ from ..members.entities import Member
 from ..outbox.entities import OutboxMessage
 from ..outbox.operations import queue_email
 from .entities import Beneficiary, BeneficiaryRole, Contract, ContractKind, Coverage
+from .queries import PERSON_COLUMNS, PersonDetails
 
 #: How many cards or certificates a member may send by e-mail per day (French time).
 DAILY_SEND_LIMIT = 5
@@ -50,18 +53,77 @@ def _in_force(today: date):
     return (Contract.subscribed_on <= today) & or_(Contract.ended_on.is_(None), Contract.ended_on >= today)
 
 
+@cache
+def _active_contracts_query():
+    # Built once, values as parameters (also below): a statement object keeps its SQLAlchemy cache key, computed
+    # again with a new statement on every page.
+    return (select(Contract).where(Contract.member_id == bindparam("member_id"), _in_force(bindparam("today")))
+            .order_by(Contract.subscribed_on, Contract.id)
+            .options(joinedload(Contract.coverages).joinedload(Coverage.beneficiary)))
+
+
 def active_contracts(session: Session, member: Member, today: date) -> list[Contract]:
     """The member's contracts in force on ``today``, oldest first, with their coverages and people (one query)."""
-    return list(session.scalars(
-        select(Contract).where(Contract.member_id == member.id, _in_force(today))
-        .order_by(Contract.subscribed_on, Contract.id)
-        .options(joinedload(Contract.coverages).joinedload(Coverage.beneficiary))
-    ).unique())
+    return list(session.scalars(_active_contracts_query(), {"member_id": member.id, "today": today}).unique())
+
+
+@dataclass(frozen=True)
+class CoverPeriod:
+    """A coverage as the card pages read it: the person (plain columns) and the period."""
+
+    beneficiary: PersonDetails
+    start_on: date
+    end_on: date | None
+
+    includes = Coverage.includes
+
+
+@dataclass(frozen=True)
+class ContractCover:
+    """A contract in force as the card pages read it: the shown columns and its coverages (no ORM object)."""
+
+    id: int
+    number: str
+    product: str
+    kind: ContractKind
+    subscribed_on: date
+    ended_on: date | None
+    coverages: tuple[CoverPeriod, ...]
+
+
+_CONTRACT_COLUMNS = (Contract.id, Contract.number, Contract.product, Contract.kind, Contract.subscribed_on,
+                     Contract.ended_on)
+
+
+@cache
+def _active_covers_query():
+    return (select(*_CONTRACT_COLUMNS, Coverage.start_on, Coverage.end_on, *PERSON_COLUMNS)
+            .outerjoin(Coverage, Coverage.contract_id == Contract.id)
+            .outerjoin(Beneficiary, Beneficiary.id == Coverage.beneficiary_id)
+            .where(Contract.member_id == bindparam("member_id"), _in_force(bindparam("today")))
+            .order_by(Contract.subscribed_on, Contract.id, Coverage.id))
+
+
+def active_covers(session: Session, member: Member, today: date) -> list[ContractCover]:
+    """What :func:`active_contracts` reads, as plain rows of the columns the card pages show (one query)."""
+    width = len(_CONTRACT_COLUMNS)
+    covers = []
+    for contract, rows in groupby(session.execute(_active_covers_query(), {"member_id": member.id, "today": today}),
+                                  key=lambda row: tuple(row[:width])):
+        periods = tuple(CoverPeriod(PersonDetails(*row[width + 2:]), row[width], row[width + 1])
+                        for row in rows if row[width + 2] is not None)
+        covers.append(ContractCover(*contract, periods))
+    return covers
+
+
+@cache
+def _active_kinds_query():
+    return select(Contract.kind).where(Contract.member_id == bindparam("member_id"), _in_force(bindparam("today")))
 
 
 def active_contract_kinds(session: Session, member: Member, today: date) -> set[ContractKind]:
     """The kinds (collective, individual) of the member's contracts in force on ``today``."""
-    return set(session.scalars(select(Contract.kind).where(Contract.member_id == member.id, _in_force(today))))
+    return set(session.scalars(_active_kinds_query(), {"member_id": member.id, "today": today}))
 
 
 def has_collective_contract(session: Session, member: Member, today: date) -> bool:

@@ -7,15 +7,18 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
+from functools import lru_cache
 
-from sqlalchemy import or_, select
+from sqlalchemy import Select, bindparam, or_, select
 from sqlalchemy.orm import Session
 
 from ..files.entities import StoredFile
 from ..i18n import Message
 from ..requests.entities import OPEN_STATUSES, BankDetailChangeRequest, TeletransmissionRequest
-from .entities import BankAccount, Beneficiary, Contract, ContractKind, Contribution, ContributionStatus, Coverage
+from .entities import (
+    BankAccount, Beneficiary, BeneficiaryRole, Contract, ContractKind, Contribution, ContributionStatus, Coverage,
+)
 
 
 class TeletransmissionState(enum.StrEnum):
@@ -42,15 +45,51 @@ def contribution_label(status: ContributionStatus) -> Message:
 
 
 @dataclass(frozen=True)
+class PersonDetails:
+    """The columns of a beneficiary the contract pages show, read as plain values (no ORM object)."""
+
+    id: int
+    role: BeneficiaryRole
+    first_name: str
+    last_name: str
+    birth_date: date
+    nir: str | None
+    organism_number: str
+    teletransmission_active: bool
+
+    full_name = property(Beneficiary.full_name.fget, doc="First name then last name in capitals (Zoé RIMON).")
+    masked_nir = property(Beneficiary.masked_nir.fget, doc="The NIR masked as in the guide, or an empty string.")
+
+
+#: The columns of a person the pages show, in PersonDetails' order.
+PERSON_COLUMNS = (Beneficiary.id, Beneficiary.role, Beneficiary.first_name, Beneficiary.last_name,
+                   Beneficiary.birth_date, Beneficiary.nir, Beneficiary.organism_number,
+                   Beneficiary.teletransmission_active)
+
+
+@dataclass(frozen=True)
+class AccountDetails:
+    """The columns of a bank account the pages show, read as plain values (no ORM object)."""
+
+    beneficiary_id: int | None
+    holder: str
+    iban: str
+    bic: str
+
+    masked_iban = property(BankAccount.masked_iban.fget, doc="The IBAN masked as in the guide.")
+    masked_bic = property(BankAccount.masked_bic.fget, doc="The BIC masked as in the guide.")
+
+
+@dataclass(frozen=True)
 class Person:
     """One person covered by a contract, with what the contract page shows of them."""
 
-    beneficiary: Beneficiary
+    beneficiary: PersonDetails
     teletransmission: TeletransmissionState
     #: The reference of the open tele-transmission request, when there is one.
     request_reference: str | None
     #: The account that receives this person's reimbursements (theirs, else the member's), or None.
-    account: BankAccount | None
+    account: AccountDetails | None
     #: True when ``account`` is the person's own account (not the member's, used for lack of one).
     own_account: bool
 
@@ -65,26 +104,43 @@ class ContractPage:
 
 def member_contracts(session: Session, member_id: int) -> list[Contract]:
     """The member's contracts, by number (one query)."""
-    return list(session.scalars(select(Contract).where(Contract.member_id == member_id).order_by(Contract.number)))
+    return list(session.scalars(_MEMBER_CONTRACTS, {"member_id": member_id}))
+
+
+#: Statements of the pages built once (values as parameters): a statement object keeps its SQLAlchemy cache key,
+#: computed again with a new statement on every page.
+_MEMBER_CONTRACTS = select(Contract).where(Contract.member_id == bindparam("member_id")).order_by(Contract.number)
+_INSTALMENTS = (select(Contribution).where(Contribution.contract_id.in_(bindparam("contract_ids", expanding=True)))
+                .order_by(Contribution.due_on, Contribution.id))
+_OPEN_BANK_CHANGES = (
+    select(BankDetailChangeRequest.beneficiary_id, BankDetailChangeRequest.reference)
+    .where(BankDetailChangeRequest.member_id == bindparam("member_id"),
+           BankDetailChangeRequest.status.in_(OPEN_STATUSES))
+    .order_by(BankDetailChangeRequest.id))
+_OWN_CONTRACT = select(Contract).where(Contract.id == bindparam("contract_id"),
+                                       Contract.member_id == bindparam("member_id"))
+_CURRENT_ACCOUNTS = (
+    select(BankAccount.beneficiary_id, BankAccount.holder, BankAccount.iban, BankAccount.bic)
+    .where(BankAccount.member_id == bindparam("member_id"), BankAccount.valid_from <= bindparam("at"),
+           or_(BankAccount.valid_to.is_(None), BankAccount.valid_to > bindparam("at")))
+    .order_by(BankAccount.valid_from, BankAccount.id))
 
 
 def own_contract(session: Session, member_id: int, contract_id: int) -> Contract | None:
     """The contract ``contract_id`` when it is one of the member's; None otherwise (same answer for both)."""
     if not 0 < contract_id <= 2**31 - 1:
         return None
-    return session.scalar(select(Contract).where(Contract.id == contract_id, Contract.member_id == member_id))
+    return session.scalar(_OWN_CONTRACT, {"contract_id": contract_id, "member_id": member_id})
 
 
-def current_accounts(session: Session, member_id: int, at: datetime) -> tuple[BankAccount | None,
-                                                                              dict[int, BankAccount]]:
-    """The member's own account in use at ``at`` and each beneficiary's own one (one query)."""
-    accounts = session.scalars(
-        select(BankAccount).where(BankAccount.member_id == member_id, BankAccount.valid_from <= at,
-                                  or_(BankAccount.valid_to.is_(None), BankAccount.valid_to > at))
-        .order_by(BankAccount.valid_from, BankAccount.id))
-    mine: BankAccount | None = None
-    theirs: dict[int, BankAccount] = {}
-    for account in accounts:  # the latest version wins
+def current_accounts(session: Session, member_id: int, at: datetime) -> tuple[AccountDetails | None,
+                                                                              dict[int, AccountDetails]]:
+    """The member's own account in use at ``at`` and each beneficiary's own one (one query of the shown columns)."""
+    accounts = session.execute(_CURRENT_ACCOUNTS, {"member_id": member_id, "at": at})
+    mine: AccountDetails | None = None
+    theirs: dict[int, AccountDetails] = {}
+    for row in accounts:  # the latest version wins
+        account = AccountDetails(*row)
         if account.beneficiary_id is None:
             mine = account
         else:
@@ -100,15 +156,44 @@ def _open_teletransmission_reference():
             .order_by(TeletransmissionRequest.id).limit(1).correlate(Beneficiary).scalar_subquery())
 
 
-def _people(session: Session, member_id: int, where, at: datetime, *, teletransmission: bool) -> list[Person]:
-    """The beneficiaries matching ``where`` (with their open tele-transmission request) and their accounts."""
-    columns = (Beneficiary, _open_teletransmission_reference()) if teletransmission else (Beneficiary,)
-    rows = session.execute(select(*columns).where(Beneficiary.member_id == member_id, *where)
-                           .order_by(Beneficiary.id)).all()
+_FAMILY_PERSON = (select(*PERSON_COLUMNS, _open_teletransmission_reference())
+                  .where(Beneficiary.id == bindparam("beneficiary_id"),
+                         Beneficiary.member_id == bindparam("member_id")))
+
+
+def family_person(session: Session, member_id: int, beneficiary_id: int) -> tuple[PersonDetails, str | None] | None:
+    """One person of the member's family and the reference of their open tele-transmission request, if any; None
+    for anyone else (whether they exist or not). One query of the shown columns."""
+    if not 0 < beneficiary_id <= 2**31 - 1:
+        return None
+    row = session.execute(_FAMILY_PERSON, {"beneficiary_id": beneficiary_id, "member_id": member_id}).first()
+    if row is None:
+        return None
+    return PersonDetails(*row[:len(PERSON_COLUMNS)]), row[len(PERSON_COLUMNS)]
+
+
+@lru_cache(maxsize=4)
+def _people_statement(of_contract: bool, teletransmission: bool) -> Select:
+    """The family's people (those covered by the contract ``contract_id`` when ``of_contract``), built once."""
+    columns = (*PERSON_COLUMNS, _open_teletransmission_reference()) if teletransmission else PERSON_COLUMNS
+    statement = select(*columns).where(Beneficiary.member_id == bindparam("member_id"))
+    if of_contract:
+        statement = statement.where(Beneficiary.id.in_(
+            select(Coverage.beneficiary_id).where(Coverage.contract_id == bindparam("contract_id"))))
+    return statement.order_by(Beneficiary.id)
+
+
+def _people(session: Session, member_id: int, contract_id: int | None, at: datetime, *,
+            teletransmission: bool) -> list[Person]:
+    """The beneficiaries (those the contract ``contract_id`` covers, unless None), with their open tele-transmission
+    request, and their accounts."""
+    params = {"member_id": member_id} if contract_id is None else {"member_id": member_id, "contract_id": contract_id}
+    rows = session.execute(_people_statement(contract_id is not None, teletransmission), params).all()
     mine, theirs = current_accounts(session, member_id, at)
     people = []
+    width = len(PERSON_COLUMNS)
     for row in rows:
-        person, requested = row[0], (row[1] if teletransmission else None)
+        person, requested = PersonDetails(*row[:width]), (row[width] if teletransmission else None)
         if person.teletransmission_active:
             state = TeletransmissionState.ACTIVE
         elif requested is not None:
@@ -126,21 +211,18 @@ def contract_page(session: Session, member_id: int, contract_id: int, *, at: dat
     contract = own_contract(session, member_id, contract_id)
     if contract is None:
         return None
-    covered = Beneficiary.id.in_(select(Coverage.beneficiary_id).where(Coverage.contract_id == contract.id))
-    return ContractPage(contract=contract, people=_people(session, member_id, [covered], at, teletransmission=True))
+    return ContractPage(contract=contract, people=_people(session, member_id, contract.id, at, teletransmission=True))
 
 
 def family_people(session: Session, member_id: int, *, at: datetime, teletransmission: bool = True) -> list[Person]:
     """Every person of the member's family with the account of their reimbursements (two queries), and the state
     of their tele-transmission unless ``teletransmission=False``."""
-    return _people(session, member_id, [], at, teletransmission=teletransmission)
+    return _people(session, member_id, None, at, teletransmission=teletransmission)
 
 
 def open_bank_changes(session: Session, member_id: int) -> dict[int | None, str]:
     """The reference of the open change of bank details of each person (None: the member's own), one query."""
-    rows = session.execute(select(BankDetailChangeRequest.beneficiary_id, BankDetailChangeRequest.reference).where(
-        BankDetailChangeRequest.member_id == member_id, BankDetailChangeRequest.status.in_(OPEN_STATUSES))
-        .order_by(BankDetailChangeRequest.id))
+    rows = session.execute(_OPEN_BANK_CHANGES, {"member_id": member_id})
     return {beneficiary_id: reference for beneficiary_id, reference in rows}
 
 
@@ -181,7 +263,6 @@ def contribution_schedules(session: Session, member_id: int) -> list[Contributio
     individual = [c.id for c in contracts if c.kind is ContractKind.INDIVIDUAL]
     by_contract: dict[int, list[Contribution]] = {cid: [] for cid in individual}
     if individual:
-        for instalment in session.scalars(select(Contribution).where(Contribution.contract_id.in_(individual))
-                                          .order_by(Contribution.due_on, Contribution.id)):
+        for instalment in session.scalars(_INSTALMENTS, {"contract_ids": individual}):
             by_contract[instalment.contract_id].append(instalment)
     return [ContributionSchedule(contract=c, instalments=by_contract.get(c.id, [])) for c in contracts]

@@ -11,6 +11,7 @@ from sqlalchemy import and_, bindparam, func, literal, null, or_, select, true, 
 from sqlalchemy.orm import Session, load_only, selectinload
 from sqlalchemy.sql.elements import ColumnElement
 
+from ..content.cache import cached
 from ..content.entities import NoCoverageEstablishment
 from ..contracts.entities import Beneficiary
 from ..files.entities import StoredFile
@@ -55,18 +56,25 @@ class NoCoverageList:
     exceptions: list[str] = field(default_factory=list)
 
 
+#: Built once: a statement object keeps its SQLAlchemy cache key, computed again with a new statement.
+_NO_COVERAGE_ROWS = (
+    select(NoCoverageEstablishment.id, NoCoverageEstablishment.label, NoCoverageEstablishment.needs_coverage)
+    .where(NoCoverageEstablishment.active).order_by(NoCoverageEstablishment.id))
+
+
 def no_coverage_list(session: Session) -> NoCoverageList:
     """The active no-coverage rows (staff-edited), grouped so that members can read them.
 
     Rows labelled "Heading (place)" that share a heading become one entry listing the places, in
     the staff's order (e.g. the communes of the Grenoble agglomeration); a row alone keeps its
-    full label. Exception rows are listed apart, without their trailing parenthesis.
+    full label. Exception rows are listed apart, without their trailing parenthesis. A short-lived copy
+    (models.content.cache).
     """
-    rows = list(session.scalars(
-        select(NoCoverageEstablishment)
-        .where(NoCoverageEstablishment.active)
-        .order_by(NoCoverageEstablishment.id)
-    ))
+    return cached(session, "no_coverage_list", lambda: _no_coverage_list(session))
+
+
+def _no_coverage_list(session: Session) -> NoCoverageList:
+    rows = session.execute(_NO_COVERAGE_ROWS).all()
     split = {row.id: _GROUPED_LABEL.match(row.label.strip()) for row in rows}
     headings: dict[str, int] = {}
     for row in rows:

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from ..errors import DomainError
@@ -33,11 +33,16 @@ class TeletransmissionInput:
     confirm_duplicates: bool = False
 
 
+#: Built once (values as parameters): a statement object keeps its SQLAlchemy cache key, computed again with a
+#: new statement on every page.
+_OPEN_REQUEST = (select(TeletransmissionRequest).where(
+    TeletransmissionRequest.beneficiary_id == bindparam("beneficiary_id"),
+    TeletransmissionRequest.status.in_(OPEN_STATUSES)).limit(1))
+
+
 def open_request_for(session: Session, beneficiary_id: int) -> TeletransmissionRequest | None:
     """The open tele-transmission request of a beneficiary, if any."""
-    return session.scalar(select(TeletransmissionRequest).where(
-        TeletransmissionRequest.beneficiary_id == beneficiary_id,
-        TeletransmissionRequest.status.in_(OPEN_STATUSES)).limit(1))
+    return session.scalar(_OPEN_REQUEST, {"beneficiary_id": beneficiary_id})
 
 
 def submit_teletransmission(session: Session, member: Member, data: TeletransmissionInput, *, now: datetime,

@@ -61,7 +61,8 @@ def test_the_coverage_form_reads_the_familys_coverages_in_one_query_whatever_its
         session.flush()
         session.add(Coverage(beneficiary_id=child.id, contract_id=member.contracts[0].id, start_on=date(2015, 1, 1)))
     session.commit()
-    assert len(queries_of(client, "/prise-en-charge-hospitaliere/")) == before == 3
+    # The sign-in check and the family's coverages; the no-coverage list comes from its copy (models.content.cache).
+    assert len(queries_of(client, "/prise-en-charge-hospitaliere/")) == before == 2
 
 
 def test_a_page_finds_its_catalogue_once(client, monkeypatch):
@@ -90,3 +91,32 @@ def test_the_fields_attributes_are_written_as_wtforms_writes_them(attributes):
     spec.loader.exec_module(untouched)
     assert html_params(**attributes) == untouched.html_params(**attributes)
     assert type(html_params(**attributes)) is type(untouched.html_params(**attributes))
+
+
+def test_selects_are_written_as_wtforms_writes_them(member_app):
+    """The member app's Select widget (member_app.forms) gives WTForms' own text: options plain, chosen, with
+    attributes, in groups; the field's flags; values that are no text."""
+    import importlib.util
+
+    from markupsafe import Markup
+    from wtforms import Form, SelectField, validators
+    from wtforms.fields.choices import SelectChoice
+
+    spec = importlib.util.find_spec("wtforms.widgets.core")
+    untouched = importlib.util.module_from_spec(spec)  # WTForms' own module, before the member app's change
+    spec.loader.exec_module(untouched)
+
+    class Choices(Form):
+        plain = SelectField("Plain", choices=[("", "Choisissez"), ("1", 'Léa "RIMON" <b>'), ("2", "Zoé")],
+                            validators=[validators.InputRequired()])
+        numbers = SelectField("Numbers", coerce=int, choices=[(1, "un"), (2, Markup("<i>deux</i>")), (True, "oui")])
+        grouped = SelectField("Grouped", choices=[
+            SelectChoice("", "Choisissez"), SelectChoice("3", "Facture", optgroup="Soins"),
+            SelectChoice("4", "Devis", optgroup="Autres"), SelectChoice("5", "Lettre", optgroup="Autres")])
+        rich = SelectField("Rich", choices=[SelectChoice("", "Choisissez"),
+                                            SelectChoice("7", "Paul", render_kw={"data-periods": '[["a", null]]'})])
+
+    form = Choices(data={"plain": "1", "numbers": 2, "grouped": "5", "rich": "7"})
+    for field in form:
+        for attributes in ({}, {"required": True, "aria_describedby": "x-help"}, {"class_": "short"}):
+            assert str(field(**attributes)) == str(untouched.Select()(field, **attributes)), field.name

@@ -357,5 +357,8 @@ def test_teletransmission_request_then_demande_en_cours(client, member, session)
     response = client.post(f"/teletransmission/{person.id}", content_type="multipart/form-data",
                            data={**fields, "files": [(io.BytesIO(letter_pdf()), "attestation.pdf")]})
     assert response.status_code == 303
+    reference = response.headers["Location"].rstrip("/").rsplit("/", 1)[-1]
+    raw = client.get(f"/teletransmission/{person.id}").get_data(as_text=True)
     page = text(client.get(f"/teletransmission/{person.id}"))
     assert "Demande en cours" in page and 'type="file"' not in page
+    assert f"Suivre la demande {reference}" in page and f'href="/mes-demandes/{reference}"' in raw

@@ -318,7 +318,7 @@ def test_selectable_people_are_those_covered_between_today_and_a_year_ahead(sess
                     .values(start_on=TODAY + timedelta(days=30)))
     session.commit()
     session.expire_all()
-    assert hc.selectable_beneficiaries(session, member, TODAY) == [lea, zoe]
+    assert [p.id for p in hc.selectable_beneficiaries(session, member, TODAY)] == [lea.id, zoe.id]
     assert hc.covered_beneficiaries(session, member, TODAY) == [lea]
 
 
