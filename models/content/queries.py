@@ -14,18 +14,29 @@ from .cache import cached
 from .entities import ContactReason, ContentDocument, DocumentCategory, DocumentKind, DocumentType, NewsItem
 
 
+@dataclass(frozen=True)
+class NewsLine:
+    """A news item as the home page's banner shows it."""
+
+    title: str
+    body: str
+    link_url: str | None
+
+
 #: Built once (values as parameters; also below): a statement object keeps its SQLAlchemy cache key, computed
 #: again with a new statement on every page.
-_CURRENT_NEWS = (select(NewsItem)
+_CURRENT_NEWS = (select(NewsItem.title, NewsItem.body, NewsItem.link_url)
                  .where(NewsItem.published, NewsItem.starts_on <= bindparam("today"),
                         or_(NewsItem.ends_on.is_(None), NewsItem.ends_on >= bindparam("today")))
                  .order_by(NewsItem.starts_on.desc(), NewsItem.id.desc())
                  .limit(bindparam("limit")))
 
 
-def current_news(session: Session, today: date, limit: int = 5) -> list[NewsItem]:
-    """Published news items whose period includes ``today``, newest first."""
-    return list(session.scalars(_CURRENT_NEWS, {"today": today, "limit": limit}))
+def current_news(session: Session, today: date, limit: int = 5) -> list[NewsLine]:
+    """Published news items whose period includes ``today``, newest first (a short-lived copy per day:
+    models.content.cache)."""
+    return list(cached(session, "current_news", lambda: tuple(
+        NewsLine(*row) for row in session.execute(_CURRENT_NEWS, {"today": today, "limit": limit})), today, limit))
 
 
 def document_categories(session: Session) -> list[DocumentCategory]:
