@@ -61,21 +61,24 @@ def _actions(session) -> list[str]:
                                 .order_by(AuditEvent.id)))
 
 
-def test_a_signed_in_get_reads_in_autocommit(member_app, session):
+def _signed_in_probe(app, session) -> tuple:
+    """A signed-in member's browser on ``app`` with the probe pages, and what the pages saw."""
     seen: dict = {}
-    _add_probe_pages(member_app, seen)
-    client = member_app.test_client()
+    _add_probe_pages(app, seen)
+    client = app.test_client()
     login_member(client, make_member(session))
+    return client, seen
+
+
+def test_a_signed_in_get_reads_in_autocommit(member_app, session):
+    client, seen = _signed_in_probe(member_app, session)
     assert client.get("/_probe/read").status_code == 200
     assert seen["after_read"] == pq.TransactionStatus.IDLE  # no BEGIN was sent for the reads
 
 
 def test_the_writes_of_a_get_stay_in_one_transaction(member_app, session):
-    seen: dict = {}
-    _add_probe_pages(member_app, seen)
     member_app.config["PROPAGATE_EXCEPTIONS"] = False
-    client = member_app.test_client()
-    login_member(client, make_member(session))
+    client, seen = _signed_in_probe(member_app, session)
     assert client.get("/_probe/write-then-fail").status_code == 500
     assert _actions(session) == []  # the write before the failure was rolled back with it
     assert seen["after_write"] == pq.TransactionStatus.INTRANS
@@ -84,10 +87,7 @@ def test_the_writes_of_a_get_stay_in_one_transaction(member_app, session):
 
 
 def test_a_locking_read_of_a_get_holds_its_lock_in_a_transaction(member_app, session):
-    seen: dict = {}
-    _add_probe_pages(member_app, seen)
-    client = member_app.test_client()
-    login_member(client, make_member(session))
+    client, seen = _signed_in_probe(member_app, session)
     assert client.get("/_probe/lock").status_code == 200
     assert seen["after_lock"] == pq.TransactionStatus.INTRANS
 
