@@ -145,7 +145,8 @@ class DriverRead:
     def _prepare(self, dialect) -> tuple:
         compiled = self.query.compile(dialect=dialect)
         binds = {name: bind.type.bind_processor(dialect) for bind, name in compiled.bind_names.items()}
-        columns = [column.type.result_processor(dialect, None) for column in self.query.selected_columns]
+        processors = [column.type.result_processor(dialect, None) for column in self.query.selected_columns]
+        columns = tuple((index, process) for index, process in enumerate(processors) if process is not None)
         found = self._compiled[dialect.name] = (compiled.string, compiled, binds, columns)
         return found
 
@@ -175,8 +176,11 @@ class DriverRead:
             cursor.close()
         if row is None:
             return None
-        return tuple(value if process is None or value is None else process(value)
-                     for value, process in zip(row, columns))
+        values = list(row)
+        for index, process in columns:  # only the columns whose type converts what the driver gives
+            if values[index] is not None:
+                values[index] = process(values[index])
+        return tuple(values)
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
