@@ -173,8 +173,10 @@ def test_a_driver_read_gives_what_sqlalchemy_gives_and_raises_as_it_does(session
     query = select(WebSession.id, WebSession.last_seen_at, WebSession.ended_at, Member.civility).join_from(
         WebSession, Member, Member.id == WebSession.member_id).where(Member.id == bindparam("member"))
     connection = session.connection()
-    assert DriverRead(query).first(connection, {"member": member.id}) == tuple(
-        connection.execute(query, {"member": member.id}).first())
+    read = DriverRead(query).first(connection, {"member": member.id})
+    expected = tuple(connection.execute(query, {"member": member.id}).first())
+    assert read == expected
+    assert [type(value) for value in read] == [type(value) for value in expected]  # an enum is not its str
     assert DriverRead(query).first(connection, {"member": -1}) is None
     with pytest.raises(exc.DBAPIError):
         DriverRead(select(literal_column("1 / 0"))).first(connection, {})
