@@ -211,3 +211,33 @@ def field_control(field, attrs: dict, ids, invalid: bool, required: bool = False
     if required:
         values["required"] = True
     return field(**values)
+
+
+_HAS_ERROR = Markup(' has-error')
+_REQUIRED_MARK = Markup('<span class="req" aria-hidden="true">*</span>')
+
+
+def field_html(f, required=False, help=None, attrs=None, also_described_by="", hidden_errors=(),
+               invalid=False) -> Markup:
+    """A form field with its label, help and error (the ``field`` of member/_forms.html): the text the macro
+    wrote, in one call (a form page draws several fields; a macro's filters and calls cost more than its text)."""
+    from flask_babel import gettext
+
+    from .i18n import translate
+
+    fid = escape(f.id)
+    errors = f.errors
+    shown = [e for e in errors if e not in hidden_errors] if errors else ()
+    invalid = invalid or len(errors) > 0
+    control = field_control(f, attrs or {}, [f"{f.id}-help" if help else "", f"{f.id}-error" if shown else "",
+                                             also_described_by], invalid, required)
+    html = [f'\n<div class="field{_HAS_ERROR if invalid else ""}">\n',
+            f'  <label for="{fid}">{escape(translate(f.label.text))}{_REQUIRED_MARK if required else ""}</label>\n',
+            f"  {control}\n"]
+    if help:
+        html.append(f'  <p class="help" id="{fid}-help">{escape(translate(help))}</p>\n')
+    if shown:
+        html.append(f'  <p class="error" id="{fid}-error"><span class="visually-hidden">{Markup(gettext("Erreur :"))}'
+                    f' </span>{Markup(" ").join(shown)}</p>\n')
+    html.append("</div>\n")
+    return Markup("".join(html))
