@@ -55,8 +55,7 @@ def index():
     cursor, cursor_error = model.read_cursor(request.args)
     filters = found.filters
     names = {p.id: p.full_name for p in people}
-    page = model.reimbursement_page(db.session, current_user.id, filters, cursor, names=names)
-    totals = model.reimbursement_totals(db.session, current_user.id, filters)
+    page, totals = model.reimbursement_page_and_totals(db.session, current_user.id, filters, cursor, names=names)
     language = current_language()
     return render_template(
         "member/reimbursements/index.html", form=form, page=page, lines=_shown(page.lines, language), totals=totals,
