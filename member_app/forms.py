@@ -153,6 +153,38 @@ def install_html_params() -> None:
     if not hasattr(dispatch, "cache_info"):
         widgets.Select._dispatch_render_option = classmethod(cache(dispatch))
     widgets.Select.__call__ = _select
+    widgets.Input.__call__ = _input
+    widgets.TextArea.__call__ = _textarea
+
+
+def _flags(self, field, kwargs: dict, call: bool) -> None:
+    """The field's flags that the widget writes as attributes, read from the flags set (WTForms lists them with
+    ``dir()``, which costs more than the whole attribute list; a flag is only ever an instance attribute)."""
+    flags = getattr(getattr(field, "flags", None), "__dict__", {})
+    for name in self.validation_attrs:
+        if name in flags and name not in kwargs:
+            value = flags[name]
+            kwargs[name] = value() if call and callable(value) else value
+
+
+def _input(self, field, **kwargs) -> Markup:
+    """WTForms' ``Input`` widget, the same text, its flags read by :func:`_flags`."""
+    kwargs.setdefault("id", field.id)
+    kwargs.setdefault("type", self.input_type)
+    if "value" not in kwargs:
+        kwargs["value"] = field._value()
+    datalist = getattr(field, "_datalist", None)
+    if datalist is not None and "list" not in kwargs:
+        kwargs["list"] = datalist if isinstance(datalist, str) else datalist.id
+    _flags(self, field, kwargs, True)
+    return Markup(f"<input {self.html_params(name=field.name, **kwargs)}>")
+
+
+def _textarea(self, field, **kwargs) -> Markup:
+    """WTForms' ``TextArea`` widget, the same text, its flags read by :func:`_flags`."""
+    kwargs.setdefault("id", field.id)
+    _flags(self, field, kwargs, False)
+    return Markup(f"<textarea {html_params(name=field.name, **kwargs)}>\r\n{escape(field._value())}</textarea>")
 
 
 _WTFORMS_RENDER_OPTION = widgets.Select.render_option
