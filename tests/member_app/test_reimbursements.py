@@ -94,6 +94,13 @@ def test_the_page_lists_the_family_reimbursements_newest_first_with_the_labels(c
     assert "Total : 2 remboursements" in page and "1\u00a0844,80\u00a0€" in page  # 1 820,00 + 24,80
 
 
+def test_the_text_of_a_line_is_escaped(client, session, member):
+    add(session, member, act='<b>Acte</b> & "soins" d\'urgence')
+    session.commit()
+    body = client.get(URL).get_data(as_text=True)
+    assert "&lt;b&gt;Acte&lt;/b&gt; &amp; &#34;soins&#34; d&#39;urgence" in body and "<b>Acte" not in body
+
+
 def test_the_page_in_english(client, session, member):
     add(session, member, spent=123456, ss=0, mese=0)
     session.commit()
