@@ -15,7 +15,7 @@ from web.availability import install_health_check, install_outage_page
 from . import i18n, layout
 from .config import MemberAppConfig
 from .extensions import csrf, db, limiter, login_manager
-from .forms import field_control, form_errors, install_html_params
+from .forms import field_control, field_html, form_errors, install_html_params
 
 ROOT_TEMPLATES = "../templates"
 #: Names of the form fields that take files (any other file part is refused with 400).
@@ -51,7 +51,7 @@ def _register_extensions(app: Flask, config: MemberAppConfig) -> None:
     csrf.init_app(app)
     i18n.install(app)
     layout.install(app)
-    app.jinja_env.globals.update(form_errors=form_errors, field_control=field_control)
+    app.jinja_env.globals.update(form_errors=form_errors, field_control=field_control, field_html=field_html)
     install_html_params()
     limiter.init_app(app)
     _skip_idle_limit_checks(app)

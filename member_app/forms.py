@@ -153,6 +153,38 @@ def install_html_params() -> None:
     if not hasattr(dispatch, "cache_info"):
         widgets.Select._dispatch_render_option = classmethod(cache(dispatch))
     widgets.Select.__call__ = _select
+    widgets.Input.__call__ = _input
+    widgets.TextArea.__call__ = _textarea
+
+
+def _flags(self, field, kwargs: dict, call: bool) -> None:
+    """The field's flags that the widget writes as attributes, read from the flags set (WTForms lists them with
+    ``dir()``, which costs more than the whole attribute list; a flag is only ever an instance attribute)."""
+    flags = getattr(getattr(field, "flags", None), "__dict__", {})
+    for name in self.validation_attrs:
+        if name in flags and name not in kwargs:
+            value = flags[name]
+            kwargs[name] = value() if call and callable(value) else value
+
+
+def _input(self, field, **kwargs) -> Markup:
+    """WTForms' ``Input`` widget, the same text, its flags read by :func:`_flags`."""
+    kwargs.setdefault("id", field.id)
+    kwargs.setdefault("type", self.input_type)
+    if "value" not in kwargs:
+        kwargs["value"] = field._value()
+    datalist = getattr(field, "_datalist", None)
+    if datalist is not None and "list" not in kwargs:
+        kwargs["list"] = datalist if isinstance(datalist, str) else datalist.id
+    _flags(self, field, kwargs, True)
+    return Markup(f"<input {self.html_params(name=field.name, **kwargs)}>")
+
+
+def _textarea(self, field, **kwargs) -> Markup:
+    """WTForms' ``TextArea`` widget, the same text, its flags read by :func:`_flags`."""
+    kwargs.setdefault("id", field.id)
+    _flags(self, field, kwargs, False)
+    return Markup(f"<textarea {html_params(name=field.name, **kwargs)}>\r\n{escape(field._value())}</textarea>")
 
 
 _WTFORMS_RENDER_OPTION = widgets.Select.render_option
@@ -211,3 +243,33 @@ def field_control(field, attrs: dict, ids, invalid: bool, required: bool = False
     if required:
         values["required"] = True
     return field(**values)
+
+
+_HAS_ERROR = Markup(' has-error')
+_REQUIRED_MARK = Markup('<span class="req" aria-hidden="true">*</span>')
+
+
+def field_html(f, required=False, help=None, attrs=None, also_described_by="", hidden_errors=(),
+               invalid=False) -> Markup:
+    """A form field with its label, help and error (the ``field`` of member/_forms.html): the text the macro
+    wrote, in one call (a form page draws several fields; a macro's filters and calls cost more than its text)."""
+    from flask_babel import gettext
+
+    from .i18n import translate
+
+    fid = escape(f.id)
+    errors = f.errors
+    shown = [e for e in errors if e not in hidden_errors] if errors else ()
+    invalid = invalid or len(errors) > 0
+    control = field_control(f, attrs or {}, [f"{f.id}-help" if help else "", f"{f.id}-error" if shown else "",
+                                             also_described_by], invalid, required)
+    html = [f'\n<div class="field{_HAS_ERROR if invalid else ""}">\n',
+            f'  <label for="{fid}">{escape(translate(f.label.text))}{_REQUIRED_MARK if required else ""}</label>\n',
+            f"  {control}\n"]
+    if help:
+        html.append(f'  <p class="help" id="{fid}-help">{escape(translate(help))}</p>\n')
+    if shown:
+        html.append(f'  <p class="error" id="{fid}-error"><span class="visually-hidden">{Markup(gettext("Erreur :"))}'
+                    f' </span>{Markup(" ").join(shown)}</p>\n')
+    html.append("</div>\n")
+    return Markup("".join(html))

@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
+from markupsafe import Markup
 
 from jobs.pdf import MESE_CONTACT, render_pdf
 from models.base import utcnow
@@ -16,6 +17,7 @@ from models.requests.workflow import local_today
 from ..extensions import db, limiter
 from ..forms import people_choices, show_errors
 from ..i18n import current_language, translate
+from ..layout import part
 from .forms import FilterForm
 
 bp = Blueprint("reimbursements", __name__)
@@ -35,16 +37,23 @@ def _filters():
     return found, form, people
 
 
-def _shown(lines: list, language: str) -> list[dict[str, str]]:
-    """The page's lines, every value written as text for the table's line pattern (member/reimbursements/_row.html);
-    labels of payees translated once per page (not once per row)."""
-    payees = {p: translate(p.label) for p in PaidTo}
-    pending = _("En cours")
-    return [{"care_on": date_fr(line.care_on), "beneficiary": line.beneficiary, "act": line.act,
-             "spent": money(line.spent_cents, language), "social_security": money(line.social_security_cents, language),
-             "mese": money(line.mese_cents, language), "left_to_pay": money(line.left_to_pay_cents, language),
-             "paid_to": payees[line.paid_to], "paid_on": date_fr(line.paid_on) if line.paid_on else pending}
-            for line in lines]
+#: What markupsafe's ``escape`` writes for each character it escapes (the lines' text cells).
+_ESCAPES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", "'": "&#39;", '"': "&#34;"})
+
+
+def _rows(lines: list, language: str) -> Markup:
+    """The table's lines: the line pattern (member/reimbursements/_row.html, drawn once per language) filled with
+    each line's values. Text cells are escaped; dates and amounts are digits and signs, which need none. Labels
+    of payees are translated once per page (not once per row)."""
+    pattern = str(part("member/reimbursements/_row.html"))
+    payees = {p: str(translate(p.label)).translate(_ESCAPES) for p in PaidTo}
+    pending = str(_("En cours")).translate(_ESCAPES)
+    return Markup("\n".join(pattern % {
+        "care_on": date_fr(line.care_on), "beneficiary": line.beneficiary.translate(_ESCAPES),
+        "act": line.act.translate(_ESCAPES), "spent": money(line.spent_cents, language),
+        "social_security": money(line.social_security_cents, language), "mese": money(line.mese_cents, language),
+        "left_to_pay": money(line.left_to_pay_cents, language), "paid_to": payees[line.paid_to],
+        "paid_on": date_fr(line.paid_on) if line.paid_on else pending} for line in lines))
 
 
 @bp.get("/mes-remboursements")
@@ -55,11 +64,10 @@ def index():
     cursor, cursor_error = model.read_cursor(request.args)
     filters = found.filters
     names = {p.id: p.full_name for p in people}
-    page = model.reimbursement_page(db.session, current_user.id, filters, cursor, names=names)
-    totals = model.reimbursement_totals(db.session, current_user.id, filters)
+    page, totals = model.reimbursement_page_and_totals(db.session, current_user.id, filters, cursor, names=names)
     language = current_language()
     return render_template(
-        "member/reimbursements/index.html", form=form, page=page, lines=_shown(page.lines, language), totals=totals,
+        "member/reimbursements/index.html", form=form, page=page, rows=_rows(page.lines, language), totals=totals,
         filters=filters, args=filters.as_args(), cursor_error=cursor_error, has_errors=bool(found.errors),
         euros=lambda cents: money(cents, language),
     )

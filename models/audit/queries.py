@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
 
-from sqlalchemy import Integer, bindparam, select
+from sqlalchemy import Integer, bindparam, case, select
 from sqlalchemy.orm import Session
 
 from .. import pagination
@@ -59,8 +59,13 @@ def _consultations_query(paged: bool, limit: int):
     read. Built once per shape: a statement object keeps its SQLAlchemy cache key, computed again with a new
     statement on every page."""
     order = [AuditEvent.at, AuditEvent.id]
+    # The reference of the request an event looked at, read with the event (one round trip, not one per kind of
+    # request): only the branch of the event's subject type is evaluated, one primary-key lookup.
+    reference = case(*((AuditEvent.subject_type == model.__name__,
+                        select(model.reference).where(model.id == AuditEvent.subject_id).scalar_subquery())
+                       for model in _REQUEST_CLASSES.values()))
     query = (select(AuditEvent.id, AuditEvent.at, AuditEvent.actor_id, AuditEvent.action, AuditEvent.subject_type,
-                    AuditEvent.subject_id, AuditEvent.details)
+                    AuditEvent.subject_id, AuditEvent.details, reference.label("reference"))
              .where(AuditEvent.member_id == bindparam("member_id"), AuditEvent.actor_type == "staff",
                     AuditEvent.action.in_(CONSULTATION_ACTIONS)))
     if paged:
@@ -81,7 +86,7 @@ def consultations(session: Session, member_id: int, *, cursor: pagination.Cursor
     more = len(events) > page_size
     events = events[:page_size]
     roles = _roles(session, {e.actor_id for e in events if e.actor_id and not (e.details or {}).get("role")})
-    references = _references(session, events)
+    references = {(e.subject_type, e.subject_id): e.reference for e in events if e.reference is not None}
     rows = [Consultation(at=e.at, role=_role(e, roles), what=_what(e, references)) for e in events]
     next_cursor = pagination.encode_cursor([events[-1].at, events[-1].id]) if more and events else None
     return ConsultationPage(rows, next_cursor)
@@ -106,20 +111,6 @@ def _role(event: AuditEvent, roles: dict[int, StaffRole]) -> Message:
     except ValueError:
         role = None
     return ROLE_LABELS.get(role, UNKNOWN_ROLE)
-
-
-def _references(session: Session, events: list[AuditEvent]) -> dict[tuple[str, int], str]:
-    """References of the requests the events looked at, by (class name, id)."""
-    wanted: dict[str, set[int]] = {}
-    for e in events:
-        if e.subject_type in _REQUEST_CLASSES and e.subject_id:
-            wanted.setdefault(e.subject_type, set()).add(e.subject_id)
-    found: dict[tuple[str, int], str] = {}
-    for name, ids in wanted.items():
-        model = _REQUEST_CLASSES[name]
-        for pk, reference in session.execute(select(model.id, model.reference).where(model.id.in_(ids))):
-            found[(name, pk)] = reference
-    return found
 
 
 def _what(event: AuditEvent, references: dict[tuple[str, int], str]) -> Message:

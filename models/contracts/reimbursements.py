@@ -15,7 +15,7 @@ from datetime import date
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Date, Integer, Select, bindparam, func, select
+from sqlalchemy import Date, Integer, Select, bindparam, func, select, true
 from sqlalchemy.orm import Session
 
 from ..formats import date_fr, decimal_fr, parse_date
@@ -182,6 +182,18 @@ def _filter_params(filters: ReimbursementFilters) -> dict:
 
 
 @lru_cache(maxsize=128)
+def _page_and_totals(shape: tuple[bool, bool, bool, bool], before: bool | None, limit: int) -> Select:
+    """A page of lines and the totals of every selected row, in one statement (one round trip): the totals'
+    single row joined to the page's lines (read as :func:`_built` reads them), so a page with no line still
+    gives one row, its line columns NULL."""
+    totals = _built("totals", shape, None, None).subquery("totals")
+    page = _built("lines", shape, before, limit).subquery("page")
+    order = ordering((page.c.care_on, page.c.id), True, None if before is None else Cursor((), before=before))
+    return (select(*totals.c, *page.c).select_from(totals.outerjoin(page, true()))
+            .order_by(*order))
+
+
+@lru_cache(maxsize=128)
 def _built(what: str, shape: tuple[bool, bool, bool, bool], before: bool | None, limit: int | None) -> Select:
     """The statement of one shape of query (which filters are set, which way the cursor goes), its values left as
     parameters. Built once per shape: a statement object keeps its SQLAlchemy cache key, which is otherwise
@@ -265,7 +277,11 @@ def reimbursement_page(session: Session, member_id: int, filters: ReimbursementF
                        size: int = PAGE_SIZE) -> ReimbursementPage:
     """One page of the family's reimbursements, newest care first, after (or before) ``cursor``; ``names``: the
     family's names by beneficiary id (:func:`family_names`)."""
-    lines = _lines(session, member_id, filters, cursor, size + 1, names)
+    return _page(_lines(session, member_id, filters, cursor, size + 1, names), cursor, size)
+
+
+def _page(lines: list[ReimbursementLine], cursor: Cursor | None, size: int) -> ReimbursementPage:
+    """The page of ``lines`` (read up to ``size + 1``, in the order of ``cursor``) and its neighbours' cursors."""
     more = len(lines) > size
     lines = lines[:size]
     backwards = bool(cursor and cursor.before)
@@ -281,6 +297,21 @@ def reimbursement_page(session: Session, member_id: int, filters: ReimbursementF
         newer=encode_cursor((first.care_on, first.id)) if has_newer else None,
         older=encode_cursor((last.care_on, last.id)) if has_older else None,
     )
+
+
+def reimbursement_page_and_totals(session: Session, member_id: int, filters: ReimbursementFilters,
+                                  cursor: Cursor | None = None, *, names: Mapping[int, str],
+                                  size: int = PAGE_SIZE) -> tuple[ReimbursementPage, Totals]:
+    """:func:`reimbursement_page` and :func:`reimbursement_totals` (over every selected row, not only the page's)
+    read in one statement."""
+    params = _filter_params(filters)
+    if cursor is not None:
+        params["cursor_care_on"], params["cursor_id"] = cursor.values
+    statement = _page_and_totals(_shape(filters), None if cursor is None else cursor.before, size + 1)
+    rows = session.execute(statement, {"member_id": member_id, **params}).all()
+    totals = Totals(*(int(v) for v in rows[0][:5]))
+    lines = [ReimbursementLine(row[5], row[6], names.get(row[7], ""), *row[8:]) for row in rows if row[5] is not None]
+    return _page(lines, cursor, size), totals
 
 
 def reimbursement_totals(session: Session, member_id: int, filters: ReimbursementFilters) -> Totals:

@@ -69,7 +69,25 @@ def test_the_member_sees_who_looked_by_role_and_why(session, client, lea, paul, 
     record(session, "signin.succeeded", actor_type="member", actor_id=lea.id, member_id=lea.id, now=now)
     session.commit()
 
-    response = client.get("/mon-compte/consultations")
+    statements = []
+    from sqlalchemy import event
+
+    from member_app.extensions import db
+
+    with client.application.app_context():
+        engine = db.engine
+
+    def seen(conn, cursor, statement, parameters, context, executemany):
+        statements.append(statement)
+
+    event.listen(engine, "before_cursor_execute", seen)
+    try:
+        response = client.get("/mon-compte/consultations")
+    finally:
+        event.remove(engine, "before_cursor_execute", seen)
+    # The requests' references are read with the events, in the same statement.
+    assert [s for s in statements if "FROM hospital_coverage_request" in s] == \
+        [s for s in statements if "FROM audit_event" in s] and len(statements) <= 3
     page = text(response)
     assert response.status_code == 200
     assert "Consultations de mon dossier" in page

@@ -94,6 +94,13 @@ def test_the_page_lists_the_family_reimbursements_newest_first_with_the_labels(c
     assert "Total : 2 remboursements" in page and "1\u00a0844,80\u00a0€" in page  # 1 820,00 + 24,80
 
 
+def test_the_text_of_a_line_is_escaped(client, session, member):
+    add(session, member, act='<b>Acte</b> & "soins" d\'urgence')
+    session.commit()
+    body = client.get(URL).get_data(as_text=True)
+    assert "&lt;b&gt;Acte&lt;/b&gt; &amp; &#34;soins&#34; d&#39;urgence" in body and "<b>Acte" not in body
+
+
 def test_the_page_in_english(client, session, member):
     add(session, member, spent=123456, ss=0, mese=0)
     session.commit()
@@ -225,7 +232,9 @@ def test_the_list_uses_the_index_of_its_order_and_never_counts_the_table(client,
     finally:
         event.remove(engine, "before_cursor_execute", record)
     reimbursement_queries = [s for s in statements if "FROM reimbursement" in s]
-    assert len(reimbursement_queries) == 2  # one page, one aggregate of the family's selected rows
+    # One round trip: the page's lines and the aggregate of every selected row of the family, in one statement.
+    assert len(reimbursement_queries) == 1 and "count(*)" in reimbursement_queries[0]
+    assert "LIMIT" in reimbursement_queries[0]
     assert all("member_id = " in s for s in reimbursement_queries)
     assert not any("OFFSET" in s for s in reimbursement_queries)
 

@@ -1,11 +1,13 @@
 """French identifiers: NIR, FINESS, IBAN with its RIB key, mobiles, and the masks of the guide."""
 
+from datetime import UTC, date, datetime
+
 import pytest
 from stdnum.fr import nir as stdnum_nir
 
 from models.formats import (
-    canonical_finess, canonical_iban, canonical_mobile, canonical_nir, compact, display_phone, luhn_ok, mask_bic,
-    mask_iban, mask_nir, nir_with_key, normalise_text,
+    canonical_finess, canonical_iban, canonical_mobile, canonical_nir, compact, date_fr, display_phone, luhn_ok,
+    mask_bic, mask_iban, mask_nir, nir_with_key, normalise_text,
 )
 
 LEA_NIR = "2848013809111"  # the guide's Léa RIMON: shown as 284801XXXX1174
@@ -198,3 +200,9 @@ def test_canonical_email_refuses_what_is_no_address(typed):
 
     with pytest.raises(ValueError):
         canonical_email(typed)
+
+
+def test_dates_are_written_as_the_guide_writes_them():
+    assert date_fr(date(1984, 1, 10)) == "10/01/1984" and date_fr(date(2199, 12, 31)) == "31/12/2199"
+    assert date_fr(datetime(2025, 3, 30, 23, 30, tzinfo=UTC)) == "31/03/2025"  # French time, the next day
+    assert date_fr(None) == ""
