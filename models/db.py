@@ -144,8 +144,12 @@ class DriverRead:
 
     def _prepare(self, dialect) -> tuple:
         compiled = self.query.compile(dialect=dialect)
-        binds = {name: bind.type.bind_processor(dialect) for bind, name in compiled.bind_names.items()}
-        processors = [column.type.result_processor(dialect, None) for column in self.query.selected_columns]
+        # The dialect's own types (dialect_impl): SQLite's DateTime turns the driver's text into a datetime, which the
+        # generic type behind a TypeDecorator would not.
+        binds = {name: bind.type.dialect_impl(dialect).bind_processor(dialect)
+                 for bind, name in compiled.bind_names.items()}
+        processors = [column.type.dialect_impl(dialect).result_processor(dialect, None)
+                      for column in self.query.selected_columns]
         columns = tuple((index, process) for index, process in enumerate(processors) if process is not None)
         found = self._compiled[dialect.name] = (compiled.string, compiled, binds, columns)
         return found

@@ -189,3 +189,28 @@ def test_a_new_secret_key_is_used_at_once_by_the_session_cookie(member_app, sess
     member_app.secret_key = "another secret key, the previous one leaked"
     response = client.get("/documents-contractuels")
     assert response.status_code == 302 and "/connexion" in response.headers["Location"]
+
+
+def test_the_sign_in_check_reads_the_embedded_sqlite_database_as_sqlalchemy_does(tmp_path, models_config):
+    """The embedded mode (``make run``) keeps its data in SQLite, whose driver gives dates as text: the sign-in
+    check's driver read converts them with SQLite's own types, as SQLAlchemy would."""
+    from dataclasses import replace
+
+    from models.base import utcnow
+    from models.db import session_factory
+    from models.members.security import signed_in_member
+    from models.schema import upgrade
+    from models.sessions.operations import SessionPolicy, open_session
+
+    url = f"sqlite:///{tmp_path / 'embedded.db'}"
+    upgrade(url)
+    with session_factory(replace(models_config, database_url=url))() as embedded:
+        member = make_member(embedded)
+        key = open_session(embedded, member_id=member.id, policy=SessionPolicy(), ip=None, user_agent="",
+                           now=utcnow())
+        embedded.commit()
+        found = signed_in_member(embedded, key, session_policy=SessionPolicy(), now=utcnow())
+        assert found is not None
+        signed_in, web_session = found
+        assert signed_in.id == member.id and signed_in.birth_date == member.birth_date
+        assert web_session.last_seen_at.tzinfo is not None
