@@ -40,3 +40,24 @@ def login_staff(client, staff: StaffUser) -> str:
         sess["_fresh"] = True
         sess["auth_complete"] = True
     return key
+
+
+def statements_of(client, path: str) -> tuple[list[str], object]:
+    """The SQL statements the member area sends to answer ``client.get(path)``, and the response."""
+    from sqlalchemy import event
+
+    from member_app.extensions import db
+
+    with client.application.app_context():
+        engine = db.engine
+    seen: list[str] = []
+
+    def record(_conn, _cursor, statement, *_args) -> None:
+        seen.append(statement)
+
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        response = client.get(path)
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+    return seen, response

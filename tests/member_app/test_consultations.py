@@ -16,7 +16,7 @@ from models.requests.entities import HospitalCoverageRequest
 from models.requests.workflow import local_today, start_request
 from models.staff.entities import StaffRole
 from tests.factories import make_member, make_staff
-from tests.helpers import login_member
+from tests.helpers import login_member, statements_of
 
 
 def text(response) -> str:
@@ -69,22 +69,7 @@ def test_the_member_sees_who_looked_by_role_and_why(session, client, lea, paul, 
     record(session, "signin.succeeded", actor_type="member", actor_id=lea.id, member_id=lea.id, now=now)
     session.commit()
 
-    statements = []
-    from sqlalchemy import event
-
-    from member_app.extensions import db
-
-    with client.application.app_context():
-        engine = db.engine
-
-    def seen(conn, cursor, statement, parameters, context, executemany):
-        statements.append(statement)
-
-    event.listen(engine, "before_cursor_execute", seen)
-    try:
-        response = client.get("/mon-compte/consultations")
-    finally:
-        event.remove(engine, "before_cursor_execute", seen)
+    statements, response = statements_of(client, "/mon-compte/consultations")
     # The requests' references are read with the events, in the same statement.
     assert [s for s in statements if "FROM hospital_coverage_request" in s] == \
         [s for s in statements if "FROM audit_event" in s] and len(statements) <= 3

@@ -9,7 +9,6 @@ from __future__ import annotations
 from datetime import date, timedelta
 
 import pytest
-from sqlalchemy import event
 
 from models.base import utcnow
 from models.contracts.entities import (BankAccount, BeneficiaryRole, Contract, ContractKind, Contribution,
@@ -19,7 +18,7 @@ from models.files.storage import store_bytes
 from models.requests.entities import TeletransmissionRequest
 from models.requests.workflow import start_request
 from tests.factories import make_member
-from tests.helpers import login_member
+from tests.helpers import login_member, statements_of
 from tests.member_app.test_hospital_coverage import text
 
 LEA_IBAN = "FR7610278000001000000038136"
@@ -260,17 +259,8 @@ def test_the_pages_are_translated(client, member):
 
 
 def _count_queries(app, client, url: str) -> int:
-    from member_app.extensions import db
-
-    statements = []
-    with app.app_context():
-        engine = db.engine
-    listener = lambda conn, cursor, statement, *args: statements.append(statement)  # noqa: E731
-    event.listen(engine, "before_cursor_execute", listener)
-    try:
-        assert client.get(url).status_code == 200
-    finally:
-        event.remove(engine, "before_cursor_execute", listener)
+    statements, response = statements_of(client, url)
+    assert response.status_code == 200
     return len(statements)
 
 

@@ -3,11 +3,9 @@
 from datetime import date
 
 import pytest
-from sqlalchemy import event
 
-from member_app.extensions import db
 from tests.factories import make_member
-from tests.helpers import login_member
+from tests.helpers import login_member, statements_of
 
 
 @pytest.fixture
@@ -22,19 +20,9 @@ def client(member_client, member):
 
 
 def queries_of(client, path: str) -> list[str]:
-    with client.application.app_context():
-        engine = db.engine
     client.get(path)  # warm: the first visit may write the session's activity
-    seen = []
-
-    def record(conn, cursor, statement, parameters, context, executemany):
-        seen.append(statement)
-
-    event.listen(engine, "before_cursor_execute", record)
-    try:
-        assert client.get(path).status_code == 200
-    finally:
-        event.remove(engine, "before_cursor_execute", record)
+    seen, response = statements_of(client, path)
+    assert response.status_code == 200
     return seen
 
 

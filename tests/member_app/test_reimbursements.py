@@ -14,7 +14,7 @@ from models.contracts.entities import CareKind, PaidTo, Reimbursement
 from models.contracts.reimbursements import PAGE_SIZE, STATEMENT_LIMIT, safe_cell
 from models.formats import money
 from tests.factories import make_member
-from tests.helpers import login_member
+from tests.helpers import login_member, statements_of
 
 URL = "/mes-remboursements"
 
@@ -215,22 +215,7 @@ def test_pages_keep_the_filters_and_a_broken_page_link_starts_again(client, sess
 def test_the_list_uses_the_index_of_its_order_and_never_counts_the_table(client, session, member):
     indexes = session.execute(sql("SELECT indexdef FROM pg_indexes WHERE indexname = 'ix_reimbursement_member_care'"))
     assert "(member_id, care_on DESC, id DESC)" in indexes.scalar()
-    statements = []
-    from sqlalchemy import event
-
-    from member_app.extensions import db
-
-    with client.application.app_context():
-        engine = db.engine
-
-    def record(conn, cursor, statement, parameters, context, executemany):
-        statements.append(statement)
-
-    event.listen(engine, "before_cursor_execute", record)
-    try:
-        client.get(URL)
-    finally:
-        event.remove(engine, "before_cursor_execute", record)
+    statements, _response = statements_of(client, URL)
     reimbursement_queries = [s for s in statements if "FROM reimbursement" in s]
     # One round trip: the page's lines and the aggregate of every selected row of the family, in one statement.
     assert len(reimbursement_queries) == 1 and "count(*)" in reimbursement_queries[0]
