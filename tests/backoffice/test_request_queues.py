@@ -21,6 +21,7 @@ from models.outbox.entities import OutboxMessage
 from models.requests import operations
 from models.requests.contact import ContactInput, submit_contact
 from models.requests.documents import DocumentInput, submit_documents
+from models.requests.deadlines import local_today
 from models.requests.entities import (
     BankDetailChangeRequest, DocumentSubmission, RequestStatus, TeletransmissionRequest,
 )
@@ -252,7 +253,7 @@ def test_bank_change_four_eyes_in_the_back_office(session, new_client, agent, ma
     html = agent_client.get(page).get_data(as_text=True)
     assert "FR7630006000011234567890189" in html and "XXXX.XXXXXXXX.XXXXXXXX.XXXX.136" in html
     assert "Proposer le changement" in html and "Valider le changement" not in html
-    today = utcnow().date()
+    today = local_today(utcnow())  # the day in Paris: the rule compares with it (after 23:00 UTC, not the UTC day)
     post(agent_client, BANK + f"{request.id}/proposer/", {"effective_on": today.isoformat()}, page=page)
     assert reload(BankDetailChangeRequest, request.id).awaiting_approval
     # The agent who proposed cannot approve; the button is not even offered.
