@@ -12,6 +12,7 @@ from datetime import timedelta
 
 import pyotp
 import pytest
+from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 from sqlalchemy import select
 from werkzeug.middleware.dispatcher import DispatcherMiddleware
 
@@ -27,6 +28,7 @@ from tests.browser.conftest import new_page, serving
 
 pytestmark = pytest.mark.browser
 MAX_TABS = 60
+FOCUS_SETTLES_MS = 3_000
 
 FOCUSED = """() => {
   const e = document.activeElement;
@@ -64,6 +66,11 @@ def server(migrated_database, member_app_config, backoffice_config, session):
 
 def focused(page) -> dict:
     """The element that has the focus, checked to show it: a visible indicator, on screen."""
+    try:  # a browser applies ``autofocus`` at its next rendering step, which may come after the load event
+        page.wait_for_function("() => document.activeElement && document.activeElement !== document.body",
+                               timeout=FOCUS_SETTLES_MS)
+    except PlaywrightTimeoutError:
+        pass  # the assertion below says so
     info = page.evaluate(FOCUSED)
     assert info is not None, "the focus is lost (on the page body)"
     assert info["visible"], f"no visible focus indicator on {info}"
