@@ -178,6 +178,9 @@ def test_a_driver_read_gives_what_sqlalchemy_gives_and_raises_as_it_does(session
     assert read == expected
     assert [type(value) for value in read] == [type(value) for value in expected]  # an enum is not its str
     assert DriverRead(query).first(connection, {"member": -1}) is None
+    every = DriverRead(query.order_by(WebSession.id)).all(connection, {"member": member.id})
+    assert every == [tuple(row) for row in connection.execute(query.order_by(WebSession.id), {"member": member.id})]
+    assert DriverRead(query).all(connection, {"member": -1}) == []
     with pytest.raises(exc.DBAPIError):
         DriverRead(select(literal_column("1 / 0"))).first(connection, {})
 
