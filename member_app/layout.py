@@ -13,7 +13,12 @@ from collections.abc import Iterable, Mapping
 from flask import Flask, current_app, g, request
 from markupsafe import Markup
 
+from web.kept import Kept
+
 from .i18n import current_language
+
+#: Parts kept per app: a few templates times two languages times the values they show (the menu's page, ...).
+MAX_PARTS = 500
 
 
 def _page_layout() -> tuple:
@@ -30,11 +35,8 @@ def _page_layout() -> tuple:
 def part(template: str, **values) -> Markup:
     """``template`` rendered with ``values`` in the page's language, drawn once and kept."""
     language, script_root, parts, env = _page_layout()
-    key = (template, language, script_root, *values.items())
-    found = parts.get(key)
-    if found is None:
-        found = parts[key] = Markup(env.get_template(template).render(**values))
-    return found
+    return parts.get((template, language, script_root, *values.items()),
+                     lambda: Markup(env.get_template(template).render(**values)))
 
 
 #: What markupsafe's ``escape`` writes for each character it escapes.
@@ -52,5 +54,5 @@ def fill_lines(pattern: Markup, lines: Iterable[Mapping[str, object]]) -> Markup
 
 def install(app: Flask) -> None:
     """Offer ``part()`` and ``fill_lines()`` to every template (the outage page too: a part needs neither the database nor a member)."""
-    app.extensions["member_layout"] = {}
+    app.extensions["member_layout"] = Kept(MAX_PARTS)
     app.jinja_env.globals.update(part=part, fill_lines=fill_lines)

@@ -34,6 +34,7 @@ from models.errors import DomainError
 from models.formats import PARIS, date_fr
 from models.staff.entities import StaffRole, StaffUser
 from web import client_ip, csp_nonce
+from web.kept import Kept
 
 from ..auth.views import staff_signed_in
 from ..extensions import RECENT_READS_KEY, current_config, db
@@ -75,12 +76,11 @@ def _bool_fr(view, value: bool, *_args) -> str:
 
 
 #: The rendered menu of each (role, page, mount point): see StaffAccessMixin.menu_html.
-_MENUS: dict[tuple, Markup] = {}
+_MENUS: Kept[Markup] = Kept(500)
 #: Rendered parts of list pages: see StaffAccessMixin.cached_html.
-_FRAGMENTS: dict[tuple, Markup] = {}
+_FRAGMENTS: Kept[Markup] = Kept(500)
 #: How long a rendered part of a list page is reused (the options of its filters may change meanwhile).
 FRAGMENT_SECONDS = 30
-MAX_FRAGMENTS = 500
 #: URLs that depend on nothing but the mount point (static files, pages without arguments): see StaffAccessMixin.
 _FIXED_URLS: dict[tuple, str] = {}
 #: Query parameters of a list page's cursor: the page after (or before) the row it names.
@@ -99,8 +99,7 @@ class ListPage:
 
 
 #: Rendered list pages without their rows: see StaffModelView.list_frame.
-_FRAMES: dict[tuple, "ListFrame"] = {}
-MAX_FRAMES = 200
+_FRAMES: Kept["ListFrame"] = Kept(200)
 #: Marks a place to fill in a list frame: random for each process, so that no data can be taken for one.
 _SLOT_MARK = f"slot{secrets.token_hex(12)}Z"
 _SLOTS = re.compile(re.escape(_SLOT_MARK) + r"([a-z]+)Z")
@@ -108,6 +107,11 @@ _SLOTS = re.compile(re.escape(_SLOT_MARK) + r"([a-z]+)Z")
 
 def _slot(name: str) -> str:
     return f"{_SLOT_MARK}{name}Z"
+
+
+def _holds_no_slot(html: Markup) -> bool:
+    # Never keep a part holding a list frame's slot (a CSRF token, a nonce): it is being drawn for a frame.
+    return _SLOT_MARK not in html
 
 
 class _FrameUser:
@@ -141,8 +145,7 @@ class ListFrame:
 
 
 #: Statements of list pages: see StaffModelView.list_plan.
-_PLANS: dict[tuple, "ListPlan"] = {}
-MAX_PLANS = 500
+_PLANS: Kept["ListPlan"] = Kept(500)
 
 
 @dataclass
@@ -280,12 +283,7 @@ class StaffAccessMixin:
         """The menu (the block ``caller`` renders, a Jinja ``{% call %}``), rendered once per role and page, then
         reused: it depends on nothing else, and every page of the back office shows it."""
         key = (current_user.role if staff_signed_in() else None, self.endpoint, request.script_root)
-        menu = _MENUS.get(key)
-        if menu is None:
-            menu = Markup(caller())
-            if _SLOT_MARK not in menu:  # never keep a part holding a list frame's slot (a CSRF token, a nonce)
-                _MENUS[key] = menu
-        return menu
+        return _MENUS.get(key, lambda: Markup(caller()), keep=_holds_no_slot)
 
     def cached_html(self, name: str, caller) -> Markup:
         """The block ``caller`` renders (a Jinja ``{% call %}``), kept ``FRAGMENT_SECONDS`` for the same page,
@@ -293,14 +291,7 @@ class StaffAccessMixin:
         forms, column headers with their sort links)."""
         key = (name, self.endpoint, request.script_root, current_user.role if staff_signed_in() else None,
                request.query_string, int(time.monotonic() // FRAGMENT_SECONDS))
-        html = _FRAGMENTS.get(key)
-        if html is None:
-            if len(_FRAGMENTS) >= MAX_FRAGMENTS:
-                _FRAGMENTS.clear()
-            html = Markup(caller())
-            if _SLOT_MARK not in html:  # never keep a part holding a list frame's slot (a CSRF token, a nonce)
-                _FRAGMENTS[key] = html
-        return html
+        return _FRAGMENTS.get(key, lambda: Markup(caller()), keep=_holds_no_slot)
 
     def static_url(self, **values) -> str:
         """The URL of one of Flask-Admin's static files (``filename``, ``v``), built once per mount point."""
@@ -504,12 +495,7 @@ class StaffModelView(StaffAccessMixin, ModelView):
         key = (self.endpoint, staff.id, staff.role, sort_column, bool(sort_desc), search,
                tuple(tuple(f) for f in filters or ()), offset, limit, None if cursor is None else cursor.before,
                datetime.now(PARIS).date())
-        plan = _PLANS.get(key)
-        if plan is None:
-            if len(_PLANS) >= MAX_PLANS:
-                _PLANS.clear()
-            plan = _PLANS[key] = self._build_plan(search, filters, offset, limit, cursor, columns, descending)
-        return plan
+        return _PLANS.get(key, lambda: self._build_plan(search, filters, offset, limit, cursor, columns, descending))
 
     def _build_plan(self, search, filters, offset: int, limit: int, cursor: pagination.Cursor | None,
                     columns: list, descending: bool) -> ListPlan:
@@ -759,12 +745,7 @@ class StaffModelView(StaffAccessMixin, ModelView):
                None if self.report_kind or not self.can_export else request.query_string,
                listed.has_previous, listed.has_next, listed.previous_cursor is None, listed.next_cursor is None,
                int(time.monotonic() // FRAGMENT_SECONDS))
-        frame = _FRAMES.get(key)
-        if frame is None:
-            if len(_FRAMES) >= MAX_FRAMES:
-                _FRAMES.clear()
-            frame = _FRAMES[key] = self._render_frame(view_args, listed, page_size)
-        return frame
+        return _FRAMES.get(key, lambda: self._render_frame(view_args, listed, page_size))
 
     def _render_frame(self, view_args, listed: ListPage, page_size: int) -> ListFrame:
         slotted = ListPage(listed.rows, listed.has_next, listed.has_previous,
