@@ -12,7 +12,10 @@ from typing import Any
 
 from psycopg import pq
 from sqlalchemy import Engine, create_engine, event, exc
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy import inspect
+from sqlalchemy.orm import Session, make_transient_to_detached, sessionmaker
+from sqlalchemy.orm.attributes import instance_dict
+from sqlalchemy.orm.util import identity_key
 
 from . import crypto
 from .config import ModelsConfig
@@ -201,6 +204,20 @@ class DriverRead:
                     values[index] = process(values[index])
             converted.append(tuple(values))
         return converted
+
+
+def as_loaded(session: Session, cls, values: dict):
+    """The object of ``cls`` with these column ``values`` (a DriverRead's row) in ``session``, as a query would have
+    loaded it: the one already there if any; else made from them, its other columns read from the database on
+    first use."""
+    found = session.identity_map.get(identity_key(cls, values["id"]))
+    if found is not None:
+        return found
+    made = inspect(cls).class_manager.new_instance()
+    instance_dict(made).update(values)  # as a query's loading does: no attribute event, no history
+    make_transient_to_detached(made)
+    session.add(made)
+    return made
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:

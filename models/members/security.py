@@ -17,14 +17,12 @@ import pyotp
 from pyotp.exceptions import OTPVerificationError
 from sqlalchemy import bindparam, delete, func, inspect, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, make_transient_to_detached
-from sqlalchemy.orm.attributes import instance_dict
-from sqlalchemy.orm.util import identity_key
+from sqlalchemy.orm import Session
 
 from ..audit.operations import record
 from ..content.entities import TermsVersion
 from ..crypto import blind_index
-from ..db import DriverRead
+from ..db import DriverRead, as_loaded
 from ..errors import DomainError
 from ..formats import display_phone, mask_email
 from ..i18n import Message, localize
@@ -615,7 +613,7 @@ _SECRET_COLUMNS = frozenset({"password_hash", "nir", "nir_index", "totp_secret"}
 @cache
 def _signed_in_read() -> tuple[DriverRead, tuple[str, ...]]:
     # Built once: it runs on every request of the member area, straight on the driver (models.db.DriverRead);
-    # the member is then made from the row (_persistent). Whether the member holds a collective contract today
+    # the member is then made from the row (models.db.as_loaded). Whether the member holds a collective contract today
     # (the menu shows the future retirees' pages) comes in the same query.
     from ..contracts.cover import collective_contract_in_force
 
@@ -627,22 +625,9 @@ def _signed_in_read() -> tuple[DriverRead, tuple[str, ...]]:
     return DriverRead(query), member_keys
 
 
-def _persistent(session: Session, cls, values: dict):
-    """The object of ``cls`` with these column ``values`` in ``session``, as a query would have loaded it: the
-    one already there if any; else made from them, its other columns read from the database on first use."""
-    found = session.identity_map.get(identity_key(cls, values["id"]))
-    if found is not None:
-        return found
-    made = inspect(cls).class_manager.new_instance()
-    instance_dict(made).update(values)  # as a query's loading does: no attribute event, no history
-    make_transient_to_detached(made)
-    session.add(made)
-    return made
-
-
 def session_entity(session: Session, signed_in: SignedInSession) -> WebSession:
     """The mapped ``WebSession`` of a signed-in session (to change it), made from what the sign-in check read."""
-    return _persistent(session, WebSession, {f.name: getattr(signed_in, f.name) for f in fields(SignedInSession)})
+    return as_loaded(session, WebSession, {f.name: getattr(signed_in, f.name) for f in fields(SignedInSession)})
 
 
 def signed_in_member(session: Session, key: str | None, *, session_policy: SessionPolicy,
@@ -660,7 +645,7 @@ def signed_in_member(session: Session, key: str | None, *, session_policy: Sessi
     member_values = dict(zip(member_keys, row[5:-1]))
     if member_values["locked_at"] is not None:
         return None
-    member = _persistent(session, Member, member_values)
+    member = as_loaded(session, Member, member_values)
     member.web_session_key = key
     member.holds_collective_contract = bool(row[-1])
     return member, SignedInSession(*row[:5])

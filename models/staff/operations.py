@@ -10,11 +10,11 @@ from datetime import datetime, timedelta
 import pyotp
 from pyotp.exceptions import OTPVerificationError
 from sqlalchemy import select
-from sqlalchemy.orm import Session, make_transient_to_detached
-from sqlalchemy.orm.util import identity_key
+from sqlalchemy.orm import Session
 
 from ..audit.operations import record
 from ..base import utcnow
+from ..db import DriverRead, as_loaded
 from ..errors import DomainError, ValidationFailed
 from ..formats import PARIS, date_fr
 from ..members.passwords import (
@@ -253,28 +253,24 @@ def signed_in_staff(session: Session, key: str | None, *, session_policy: Sessio
     parameters = live_key_parameters(key, policy=session_policy, now=now)
     if parameters is None:
         return None
-    found = session.connection().execute(_SIGNED_IN, parameters).first()
+    found = _SIGNED_IN.first(session.connection(), parameters)
     if found is None:
         return None
-    values = dict(zip(_SIGNED_IN_KEYS, found))
-    user = session.identity_map.get(identity_key(StaffUser, values["id"]))
-    if user is None:
-        user = StaffUser(**values)
-        make_transient_to_detached(user)  # as if loaded: no change to write, the other columns unloaded
-        session.add(user)
+    user = as_loaded(session, StaffUser, dict(zip(_SIGNED_IN_KEYS, found)))
     user.web_session_key = key
     return user, LiveSession(found[-2], found[-1])
 
 
 #: What signed_in_staff reads of the staff member.
 _SIGNED_IN_KEYS = ("id", "email", "full_name", "role", "active", "password_set_at")
-#: signed_in_staff's query: a live session (models.sessions.operations.live_key_clauses) and an active account;
-#: table columns, not entities: no ORM loading step on every request.
-_SIGNED_IN = (select(*(StaffUser.__table__.c[name] for name in _SIGNED_IN_KEYS), WebSession.__table__.c.id,
-                     WebSession.__table__.c.last_seen_at)
-              .select_from(StaffUser.__table__.join(WebSession.__table__,
-                                                    WebSession.__table__.c.staff_id == StaffUser.__table__.c.id))
-              .where(*live_key_clauses(), StaffUser.active.is_(True)))
+#: signed_in_staff's query: a live session (models.sessions.operations.live_key_clauses) and an active account,
+#: read on the driver (models.db.DriverRead): no ORM step on every request.
+_SIGNED_IN = DriverRead(
+    select(*(StaffUser.__table__.c[name] for name in _SIGNED_IN_KEYS), WebSession.__table__.c.id,
+           WebSession.__table__.c.last_seen_at)
+    .select_from(StaffUser.__table__.join(WebSession.__table__,
+                                          WebSession.__table__.c.staff_id == StaffUser.__table__.c.id))
+    .where(*live_key_clauses(), StaffUser.active.is_(True)))
 
 
 def record_staff_logout(session: Session, user: StaffUser, web_session: WebSession | None, *, now: datetime,
