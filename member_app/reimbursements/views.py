@@ -25,12 +25,12 @@ bp = Blueprint("reimbursements", __name__)
 
 def _filters():
     """The filters of the address (another family's person: 404), the form showing them, and their messages."""
+    people = model.family_people(db.session, current_user.id)
     try:
-        found = model.read_filters(db.session, current_user.id, request.args)
+        found = model.read_filters(db.session, current_user.id, request.args, people)
     except model.UnknownBeneficiary:
         abort(404)
     form = FilterForm(request.args)
-    people = model.family_people(db.session, current_user.id)
     form.beneficiaire.choices = people_choices(people, _("Tous les bénéficiaires"))
     form.soins.choices = [("", _("Tous les soins"))] + [(k.value, translate(k.label)) for k in CareKind]
     show_errors(form, {name: [message] for name, message in found.errors.items()}, fallback="du")

@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy import Date, Integer, Select, bindparam, func, select, true
 from sqlalchemy.orm import Session
 
+from ..db import DriverRead
 from ..formats import date_fr, decimal_fr, parse_date
 from ..i18n import Message, localize
 from ..pagination import Cursor, after, decode_cursor, encode_cursor, ordering
@@ -75,10 +76,12 @@ class FilterResult:
     errors: dict[str, Message] = field(default_factory=dict)
 
 
-def read_filters(session: Session, member_id: int, args: Mapping[str, str]) -> FilterResult:
+def read_filters(session: Session, member_id: int, args: Mapping[str, str],
+                 people: list[FamilyPerson] | None = None) -> FilterResult:
     """Read the filters of the page's address; a field that is not understood gets a message and is ignored.
 
-    Raises UnknownBeneficiary for a well-formed id that is no person of the family (another family's included).
+    Raises UnknownBeneficiary for a well-formed id that is no person of the family (another family's included);
+    ``people``: the family (:func:`family_people`) when already read, which spares the query of the check.
     """
     errors: dict[str, Message] = {}
     beneficiary_id = None
@@ -88,8 +91,12 @@ def read_filters(session: Session, member_id: int, args: Mapping[str, str]) -> F
             errors["beneficiaire"] = MESSAGES["beneficiary"]
         else:
             beneficiary_id = int(raw)
-            owner = session.scalar(select(Beneficiary.member_id).where(Beneficiary.id == beneficiary_id))
-            if owner != member_id:
+            if people is not None:
+                known = any(person.id == beneficiary_id for person in people)
+            else:
+                known = session.scalar(select(Beneficiary.member_id).where(
+                    Beneficiary.id == beneficiary_id)) == member_id
+            if not known:
                 raise UnknownBeneficiary(beneficiary_id)
     dates: dict[str, date | None] = {}
     for name in ("du", "au"):
@@ -182,15 +189,15 @@ def _filter_params(filters: ReimbursementFilters) -> dict:
 
 
 @lru_cache(maxsize=128)
-def _page_and_totals(shape: tuple[bool, bool, bool, bool], before: bool | None, limit: int) -> Select:
+def _page_and_totals(shape: tuple[bool, bool, bool, bool], before: bool | None, limit: int) -> DriverRead:
     """A page of lines and the totals of every selected row, in one statement (one round trip): the totals'
     single row joined to the page's lines (read as :func:`_built` reads them), so a page with no line still
-    gives one row, its line columns NULL."""
+    gives one row, its line columns NULL. Read straight on the driver (the page members load most)."""
     totals = _built("totals", shape, None, None).subquery("totals")
     page = _built("lines", shape, before, limit).subquery("page")
     order = ordering((page.c.care_on, page.c.id), True, None if before is None else Cursor((), before=before))
-    return (select(*totals.c, *page.c).select_from(totals.outerjoin(page, true()))
-            .order_by(*order))
+    return DriverRead(select(*totals.c, *page.c).select_from(totals.outerjoin(page, true()))
+                      .order_by(*order))
 
 
 @lru_cache(maxsize=128)
@@ -235,14 +242,14 @@ class FamilyPerson:
     role: BeneficiaryRole
 
 
-#: Built once: a statement object keeps its SQLAlchemy cache key, computed again with each new statement.
-_FAMILY_PEOPLE = (select(Beneficiary.id, Beneficiary.first_name, Beneficiary.last_name, Beneficiary.role)
-                  .where(Beneficiary.member_id == bindparam("member_id")).order_by(Beneficiary.id))
+#: Built once and read straight on the driver: the reimbursements page and the forms naming a person run it.
+_FAMILY_PEOPLE = DriverRead(select(Beneficiary.id, Beneficiary.first_name, Beneficiary.last_name, Beneficiary.role)
+                            .where(Beneficiary.member_id == bindparam("member_id")).order_by(Beneficiary.id))
 
 
 def family_people(session: Session, member_id: int) -> list[FamilyPerson]:
     """Every person of the family, principal insured first: id, name and role only (one query, no NIR read)."""
-    rows = session.execute(_FAMILY_PEOPLE, {"member_id": member_id})
+    rows = _FAMILY_PEOPLE.all(session.connection(), {"member_id": member_id})
     # The name as Beneficiary.full_name writes it (Zoé RIMON).
     return [FamilyPerson(id_, f"{first} {last.upper()}", role) for id_, first, last, role in rows]
 
@@ -307,8 +314,8 @@ def reimbursement_page_and_totals(session: Session, member_id: int, filters: Rei
     params = _filter_params(filters)
     if cursor is not None:
         params["cursor_care_on"], params["cursor_id"] = cursor.values
-    statement = _page_and_totals(_shape(filters), None if cursor is None else cursor.before, size + 1)
-    rows = session.execute(statement, {"member_id": member_id, **params}).all()
+    read = _page_and_totals(_shape(filters), None if cursor is None else cursor.before, size + 1)
+    rows = read.all(session.connection(), {"member_id": member_id, **params})
     totals = Totals(*(int(v) for v in rows[0][:5]))
     lines = [ReimbursementLine(row[5], row[6], names.get(row[7], ""), *row[8:]) for row in rows if row[5] is not None]
     return _page(lines, cursor, size), totals
