@@ -65,6 +65,37 @@ def test_amounts_are_written_the_french_way_and_the_english_way():
     assert money(123456, "en") == "€1,234.56" and money(-150, "en") == "-€1.50"
 
 
+def test_the_page_writes_amounts_as_money_does():
+    from member_app.reimbursements.page import euro_writer
+
+    for language in ("fr", "en"):
+        euros = euro_writer(language)
+        for cents in (*range(-1200, 1200), 99999, 100000, 100001, 123456789, -100000, -99999):
+            assert euros(cents) == money(cents, language)
+
+
+@pytest.mark.parametrize("query", [
+    "", "beneficiaire=&du=&au=&soins=", "du=2025-01-01&au=01/02/2025&soins=pharmacy", "soins=other&soins=dental",
+    "beneficiaire={samuel}", "beneficiaire=%20{samuel}", "du=%20%3Cb%3E%22'%26&au=%E2%82%AC",
+])
+@pytest.mark.parametrize("language", ["fr", "en"])
+def test_filters_without_messages_are_written_as_the_form_writes_them(member_app, session, member, query, language):
+    """The page writes the fields of filters that were all read itself (member_app/reimbursements/page.py): the
+    same text as the form's fields drawn by member/_forms.html's ``field``."""
+    from flask import g, request
+
+    from member_app.reimbursements import page
+    from member_app.reimbursements.views import _form_with_messages
+    from models.contracts.reimbursements import FilterResult, ReimbursementFilters, family_people
+
+    people = family_people(session, member.id)
+    with member_app.test_request_context(f"{URL}?{query.format(samuel=people[1].id)}"):
+        g._language = language
+        form = _form_with_messages(FilterResult(ReimbursementFilters()), people)
+        assert page.filter_fields(request.args, people, None) == {
+            name: str(html) for name, html in page.filter_fields(request.args, people, form).items()}
+
+
 # -- the page ------------------------------------------------------------------------------------------------
 
 
