@@ -21,7 +21,7 @@ from models.formats import money
 
 from ..i18n import translate
 from ..layout import part
-from .forms import FIELD_HELP, FIELD_LABELS, FilterForm
+from .forms import FilterForm
 
 #: What markupsafe's ``escape`` writes for each character it escapes.
 _ESCAPES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", "'": "&#39;", '"': "&#34;"})
@@ -80,44 +80,33 @@ def care_kind_choices() -> list[tuple[str, str]]:
     return [("", _("Tous les soins"))] + [(k.value, translate(k.label)) for k in CareKind]
 
 
-def _options(choices: list[tuple[str, str]], chosen: str | None) -> str:
-    # As WTForms' Select (member_app.forms._select) writes them: an option is selected when its value is the text
-    # sent, as sent.
-    return "".join(f'<option selected value="{_escaped(value)}">{_escaped(label)}</option>' if value == chosen
-                   else f'<option value="{_escaped(value)}">{_escaped(label)}</option>' for value, label in choices)
-
-
-def _select_field(name: str, choices: list[tuple[str, str]], chosen: str | None) -> str:
-    return (f'\n<div class="field">\n  <label for="{name}">{_escaped(FIELD_LABELS[name])}</label>\n'
-            f'  <select id="{name}" name="{name}">{_options(choices, chosen)}</select>\n</div>\n')
-
-
-def _help() -> Markup:
-    # The help as a template's text is given to member/_forms.html's ``field`` (not escaped again).
-    return Markup(str(FIELD_HELP))
-
-
-def _date_field(name: str, value: str | None, help_: Markup) -> str:
-    return (f'\n<div class="field">\n  <label for="{name}">{_escaped(FIELD_LABELS[name])}</label>\n'
-            f'  <input aria-describedby="{name}-help" class="short" id="{name}" name="{name}" type="date" '
-            f'value="{_escaped(value or "")}">\n'
-            f'  <p class="help" id="{name}-help">{help_}</p>\n</div>\n')
+#: The values of the Type de soins options (a part is drawn for each, and for none chosen).
+_KIND_VALUES = frozenset(["", *(kind.value for kind in CareKind)])
 
 
 def filter_fields(args: Mapping[str, str], people: Sequence[model.FamilyPerson],
                   form: FilterForm | None) -> dict[str, str]:
-    """The four fields of the filters by name: the fields of ``form`` (a page whose filters have messages) written
-    by ``field_html``, else written here from the address's values as ``field_html`` writes a field without error."""
+    """What the filters' fields of the page (member/reimbursements/_page.html) are filled with: the fields of
+    ``form`` (a page whose filters have messages) written by ``field_html``; else the values of the address and the
+    options, chosen as WTForms chooses them (an option whose value is the text sent, as sent)."""
     if form is not None:
         from ..forms import field_html
 
-        help_ = _help()
+        help_ = Markup(_("Format jj/mm/aaaa"))  # as a template's text is given to member/_forms.html's ``field``
         return {"beneficiaire": field_html(form.beneficiaire), "du": field_html(form.du, help=help_),
                 "au": field_html(form.au, help=help_), "soins": field_html(form.soins)}
-    help_ = _help()
-    return {"beneficiaire": _select_field("beneficiaire", beneficiary_choices(people), args.get("beneficiaire")),
-            "du": _date_field("du", args.get("du"), help_), "au": _date_field("au", args.get("au"), help_),
-            "soins": _select_field("soins", care_kind_choices(), args.get("soins"))}
+    chosen = args.get("beneficiaire")
+    people_options = []
+    for person in people:
+        value = str(person.id)
+        label = _escaped(f"{person.full_name} ({translate(person.role.label)})")
+        people_options.append(f'<option selected value="{value}">{label}</option>' if value == chosen
+                              else f'<option value="{value}">{label}</option>')
+    kind = args.get("soins")
+    return {"everyone": " selected" if chosen == "" else "", "people": "".join(people_options),
+            "du": _escaped(args.get("du") or ""), "au": _escaped(args.get("au") or ""),
+            "kinds": str(part("member/reimbursements/_care_kinds.html", kinds=tuple(CareKind),
+                              chosen=kind if kind in _KIND_VALUES else None))}
 
 
 def _query(values: Mapping[str, str]) -> str:
@@ -135,7 +124,8 @@ def content(*, fields: Mapping[str, str], filters: model.ReimbursementFilters, h
     else:
         title = ngettext("Total : %(num)d remboursement", "Total : %(num)d remboursements", totals.count)
     euros = euro_writer(language)
-    pattern = part("member/reimbursements/_page.html", clear=filters.active or has_errors, active=filters.active,
+    pattern = part("member/reimbursements/_page.html", messages=has_errors,
+                   clear=filters.active or has_errors, active=filters.active,
                    cursor_error=cursor_error is not None, downloads=totals.count > 0, lines=bool(page.lines),
                    newer=page.newer is not None, older=page.older is not None)
     query = "?" + _query(args) if args else ""

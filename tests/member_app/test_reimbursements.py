@@ -76,24 +76,29 @@ def test_the_page_writes_amounts_as_money_does():
 
 @pytest.mark.parametrize("query", [
     "", "beneficiaire=&du=&au=&soins=", "du=2025-01-01&au=01/02/2025&soins=pharmacy", "soins=other&soins=dental",
-    "beneficiaire={samuel}", "beneficiaire=%20{samuel}", "du=%20%3Cb%3E%22'%26&au=%E2%82%AC",
+    "beneficiaire={samuel}", "beneficiaire=%20{samuel}&soins=%20dental", "du=%20%3Cb%3E%22'%26&au=%E2%82%AC",
 ])
 @pytest.mark.parametrize("language", ["fr", "en"])
 def test_filters_without_messages_are_written_as_the_form_writes_them(member_app, session, member, query, language):
-    """The page writes the fields of filters that were all read itself (member_app/reimbursements/page.py): the
-    same text as the form's fields drawn by member/_forms.html's ``field``."""
+    """The page's part writes the filters' fields when none has a message (member/reimbursements/_page.html): the
+    same text as the form's fields written by member_app.forms.field_html."""
     from flask import g, request
 
     from member_app.reimbursements import page
     from member_app.reimbursements.views import _form_with_messages
-    from models.contracts.reimbursements import FilterResult, ReimbursementFilters, family_people
+    from models.contracts.reimbursements import (FilterResult, ReimbursementFilters, ReimbursementPage, Totals,
+                                                 family_people)
+
+    def fields(form) -> str:
+        html = str(page.content(fields=page.filter_fields(request.args, people, form), filters=ReimbursementFilters(),
+                                has_errors=form is not None, page=ReimbursementPage([], None, None),
+                                totals=Totals(0, 0, 0, 0, 0), cursor_error=None, language=language))
+        return html.split('<div class="filter-fields">')[1].split('<div class="actions">')[0]
 
     people = family_people(session, member.id)
     with member_app.test_request_context(f"{URL}?{query.format(samuel=people[1].id)}"):
         g._language = language
-        form = _form_with_messages(FilterResult(ReimbursementFilters()), people)
-        assert page.filter_fields(request.args, people, None) == {
-            name: str(html) for name, html in page.filter_fields(request.args, people, form).items()}
+        assert fields(None) == fields(_form_with_messages(FilterResult(ReimbursementFilters()), people))
 
 
 # -- the page ------------------------------------------------------------------------------------------------
