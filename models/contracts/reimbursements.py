@@ -15,7 +15,7 @@ from datetime import date
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Date, Integer, Select, bindparam, func, select, true
+from sqlalchemy import Date, Integer, Select, String, bindparam, func, select, true, type_coerce
 from sqlalchemy.orm import Session
 
 from ..db import DriverRead
@@ -196,7 +196,10 @@ def _page_and_totals(shape: tuple[bool, bool, bool, bool], before: bool | None, 
     totals = _built("totals", shape, None, None).subquery("totals")
     page = _built("lines", shape, before, limit).subquery("page")
     order = ordering((page.c.care_on, page.c.id), True, None if before is None else Cursor((), before=before))
-    return DriverRead(select(*totals.c, *page.c).select_from(totals.outerjoin(page, true()))
+    # The kinds of care and payees read as the text they are stored as, made members by a look-up
+    # (reimbursement_page_and_totals): the type's conversion costs more per value than the rest of the row.
+    columns = [type_coerce(c, String) if c.name in ("care_kind", "paid_to") else c for c in page.c]
+    return DriverRead(select(*totals.c, *columns).select_from(totals.outerjoin(page, true()))
                       .order_by(*order))
 
 
@@ -306,6 +309,10 @@ def _page(lines: list[ReimbursementLine], cursor: Cursor | None, size: int) -> R
     )
 
 
+_CARE_KINDS = {kind.value: kind for kind in CareKind}
+_PAYEES = {payee.value: payee for payee in PaidTo}
+
+
 def reimbursement_page_and_totals(session: Session, member_id: int, filters: ReimbursementFilters,
                                   cursor: Cursor | None = None, *, names: Mapping[int, str],
                                   size: int = PAGE_SIZE) -> tuple[ReimbursementPage, Totals]:
@@ -317,7 +324,8 @@ def reimbursement_page_and_totals(session: Session, member_id: int, filters: Rei
     read = _page_and_totals(_shape(filters), None if cursor is None else cursor.before, size + 1)
     rows = read.all(session.connection(), {"member_id": member_id, **params})
     totals = Totals(*(int(v) for v in rows[0][:5]))
-    lines = [ReimbursementLine(row[5], row[6], names.get(row[7], ""), *row[8:]) for row in rows if row[5] is not None]
+    lines = [ReimbursementLine(row[5], row[6], names.get(row[7], ""), row[8], _CARE_KINDS[row[9]], row[10], row[11],
+                               row[12], row[13], _PAYEES[row[14]], row[15]) for row in rows if row[5] is not None]
     return _page(lines, cursor, size), totals
 
 
