@@ -325,3 +325,38 @@ def test_a_statement_too_big_is_refused_with_a_message(client, session, member, 
     page = page_text(client.get(response.headers["Location"]))
     assert "Votre sélection compte plus de 1 000 remboursements" in page
     assert STATEMENT_LIMIT == 1000
+
+
+def test_the_page_reads_the_embedded_sqlite_database_as_sqlalchemy_does(tmp_path, models_config):
+    """The embedded mode (``make run``) keeps its data in SQLite, whose driver gives dates as text: the page's reads
+    on the driver (the family, the lines and their totals) give dates, kinds of care and payees, as a query would."""
+    from dataclasses import replace
+
+    from models.contracts.entities import BeneficiaryRole
+    from models.contracts.reimbursements import (ReimbursementFilters, family_people, read_filters,
+                                                 reimbursement_page_and_totals)
+    from models.db import session_factory
+    from models.schema import upgrade
+
+    url = f"sqlite:///{tmp_path / 'embedded.db'}"
+    upgrade(url)
+    with session_factory(replace(models_config, database_url=url))() as embedded:
+        member = make_member(embedded, password=None)
+        add(embedded, member, person=1, care_on=date(2025, 1, 5), kind=CareKind.PHARMACY, paid_to=PaidTo.PROFESSIONAL,
+            paid_on=date(2025, 1, 9))
+        add(embedded, member, person=2, care_on=date(2025, 6, 1))
+        embedded.commit()
+        people = family_people(embedded, member.id)
+        assert [p.id for p in people] == [b.id for b in member.beneficiaries]
+        assert all(isinstance(p.role, BeneficiaryRole) for p in people)
+        filters = read_filters(embedded, member.id, {"soins": "pharmacy"}, people).filters
+        page, totals = reimbursement_page_and_totals(embedded, member.id, filters,
+                                                     names={p.id: p.full_name for p in people})
+        assert totals.count == 1 and totals.spent_cents == 3000
+        [line] = page.lines
+        assert line.care_on == date(2025, 1, 5) and line.paid_on == date(2025, 1, 9)
+        assert line.care_kind is CareKind.PHARMACY and line.paid_to is PaidTo.PROFESSIONAL
+        page, totals = reimbursement_page_and_totals(embedded, member.id, ReimbursementFilters(),
+                                                     names={p.id: p.full_name for p in people})
+        assert totals.count == 2 and [line.care_on for line in page.lines] == [date(2025, 6, 1), date(2025, 1, 5)]
+        assert page.lines[0].paid_on is None and page.lines[0].beneficiary == people[2].full_name
