@@ -21,11 +21,11 @@ from .forms import FilterForm
 bp = Blueprint("reimbursements", __name__)
 
 
-def _filters():
+def _filters(session, member_id: int, args):
     """The filters of the address (another family's person: 404) and the family (the select, the lines' names)."""
-    people = model.family_people(db.session, current_user.id)
+    people = model.family_people(session, member_id)
     try:
-        found = model.read_filters(db.session, current_user.id, request.args, people)
+        found = model.read_filters(session, member_id, args, people)
     except model.UnknownBeneficiary:
         abort(404)
     return found, people
@@ -44,13 +44,14 @@ def _form_with_messages(found, people) -> FilterForm:
 @login_required
 def index():
     """Mes remboursements: newest care first, filters by person, period and kind of care, totals of the selection."""
-    found, people = _filters()
+    session, member_id, args = db.session, current_user.id, request.args
+    found, people = _filters(session, member_id, args)
     form = _form_with_messages(found, people) if found.errors else None
-    cursor, cursor_error = model.read_cursor(request.args)
+    cursor, cursor_error = model.read_cursor(args)
     filters = found.filters
     names = {p.id: p.full_name for p in people}
-    page, totals = model.reimbursement_page_and_totals(db.session, current_user.id, filters, cursor, names=names)
-    content = page_html.content(fields=page_html.filter_fields(request.args, people, form), filters=filters,
+    page, totals = model.reimbursement_page_and_totals(session, member_id, filters, cursor, names=names)
+    content = page_html.content(fields=page_html.filter_fields(args, people, form), filters=filters,
                                 has_errors=bool(found.errors), page=page, totals=totals, cursor_error=cursor_error,
                                 language=current_language())
     return render_template("member/reimbursements/index.html", form=form, content=content)
@@ -58,7 +59,7 @@ def index():
 
 def _download_filters():
     """The filters of a download; malformed ones send the member back to the page, which says what is wrong."""
-    found, people = _filters()
+    found, people = _filters(db.session, current_user.id, request.args)
     if found.errors:
         return None, redirect(url_for(".index", **request.args), code=303), people
     return found.filters, None, people
