@@ -2,7 +2,9 @@
 
 A page is read with a keyset (``models.pagination``) on (care date, id), newest first, from the index
 ``ix_reimbursement_member_care`` (member_id, care_on DESC, id DESC): page 40 costs what page 1 costs, and
-nothing ever counts the whole table. Totals are summed over the family's selected rows only.
+nothing ever counts the whole table. Totals are summed over the family's selected rows only, from the same index
+(it carries the filtered and summed columns: an index-only scan). The page's reads (the family, the lines with
+the totals) run straight on the driver (``models.db.DriverRead``).
 """
 
 from __future__ import annotations
