@@ -5,77 +5,61 @@ from __future__ import annotations
 from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
-from markupsafe import Markup
 
 from jobs.pdf import MESE_CONTACT, render_pdf
 from models.base import utcnow
 from models.contracts import reimbursements as model
-from models.contracts.entities import CareKind, PaidTo
-from models.formats import date_fr, money
+from models.formats import money
 from models.requests.workflow import local_today
 
 from ..extensions import db, limiter
-from ..forms import people_choices, show_errors
+from ..forms import show_errors
 from ..i18n import current_language, translate
-from ..layout import part
+from . import page as page_html
 from .forms import FilterForm
 
 bp = Blueprint("reimbursements", __name__)
 
 
-def _filters():
-    """The filters of the address (another family's person: 404), the form showing them, and their messages."""
+def _filters(session, member_id: int, args):
+    """The filters of the address (another family's person: 404) and the family (the select, the lines' names)."""
+    people = model.family_people(session, member_id)
     try:
-        found = model.read_filters(db.session, current_user.id, request.args)
+        found = model.read_filters(session, member_id, args, people)
     except model.UnknownBeneficiary:
         abort(404)
+    return found, people
+
+
+def _form_with_messages(found, people) -> FilterForm:
+    """The filters' form with each message next to its field (a page whose filters could not all be read)."""
     form = FilterForm(request.args)
-    people = model.family_people(db.session, current_user.id)
-    form.beneficiaire.choices = people_choices(people, _("Tous les bénéficiaires"))
-    form.soins.choices = [("", _("Tous les soins"))] + [(k.value, translate(k.label)) for k in CareKind]
+    form.beneficiaire.choices = page_html.beneficiary_choices(people)
+    form.soins.choices = page_html.care_kind_choices()
     show_errors(form, {name: [message] for name, message in found.errors.items()}, fallback="du")
-    return found, form, people
-
-
-#: What markupsafe's ``escape`` writes for each character it escapes (the lines' text cells).
-_ESCAPES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", "'": "&#39;", '"': "&#34;"})
-
-
-def _rows(lines: list, language: str) -> Markup:
-    """The table's lines: the line pattern (member/reimbursements/_row.html, drawn once per language) filled with
-    each line's values. Text cells are escaped; dates and amounts are digits and signs, which need none. Labels
-    of payees are translated once per page (not once per row)."""
-    pattern = str(part("member/reimbursements/_row.html"))
-    payees = {p: str(translate(p.label)).translate(_ESCAPES) for p in PaidTo}
-    pending = str(_("En cours")).translate(_ESCAPES)
-    return Markup("\n".join(pattern % {
-        "care_on": date_fr(line.care_on), "beneficiary": line.beneficiary.translate(_ESCAPES),
-        "act": line.act.translate(_ESCAPES), "spent": money(line.spent_cents, language),
-        "social_security": money(line.social_security_cents, language), "mese": money(line.mese_cents, language),
-        "left_to_pay": money(line.left_to_pay_cents, language), "paid_to": payees[line.paid_to],
-        "paid_on": date_fr(line.paid_on) if line.paid_on else pending} for line in lines))
+    return form
 
 
 @bp.get("/mes-remboursements")
 @login_required
 def index():
     """Mes remboursements: newest care first, filters by person, period and kind of care, totals of the selection."""
-    found, form, people = _filters()
-    cursor, cursor_error = model.read_cursor(request.args)
+    session, member_id, args = db.session, current_user.id, request.args
+    found, people = _filters(session, member_id, args)
+    form = _form_with_messages(found, people) if found.errors else None
+    cursor, cursor_error = model.read_cursor(args)
     filters = found.filters
     names = {p.id: p.full_name for p in people}
-    page, totals = model.reimbursement_page_and_totals(db.session, current_user.id, filters, cursor, names=names)
-    language = current_language()
-    return render_template(
-        "member/reimbursements/index.html", form=form, page=page, rows=_rows(page.lines, language), totals=totals,
-        filters=filters, args=filters.as_args(), cursor_error=cursor_error, has_errors=bool(found.errors),
-        euros=lambda cents: money(cents, language),
-    )
+    page, totals = model.reimbursement_page_and_totals(session, member_id, filters, cursor, names=names)
+    content = page_html.content(fields=page_html.filter_fields(args, people, form), filters=filters,
+                                has_errors=bool(found.errors), page=page, totals=totals, cursor_error=cursor_error,
+                                language=current_language())
+    return render_template("member/reimbursements/index.html", form=form, content=content)
 
 
 def _download_filters():
     """The filters of a download; malformed ones send the member back to the page, which says what is wrong."""
-    found, _form, people = _filters()
+    found, people = _filters(db.session, current_user.id, request.args)
     if found.errors:
         return None, redirect(url_for(".index", **request.args), code=303), people
     return found.filters, None, people

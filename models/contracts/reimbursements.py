@@ -2,7 +2,9 @@
 
 A page is read with a keyset (``models.pagination``) on (care date, id), newest first, from the index
 ``ix_reimbursement_member_care`` (member_id, care_on DESC, id DESC): page 40 costs what page 1 costs, and
-nothing ever counts the whole table. Totals are summed over the family's selected rows only.
+nothing ever counts the whole table. Totals are summed over the family's selected rows only, from the same index
+(it carries the filtered and summed columns: an index-only scan). The page's reads (the family, the lines with
+the totals) run straight on the driver (``models.db.DriverRead``).
 """
 
 from __future__ import annotations
@@ -15,9 +17,10 @@ from datetime import date
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Date, Integer, Select, bindparam, func, select, true
+from sqlalchemy import Date, Integer, Select, String, bindparam, func, select, true, type_coerce
 from sqlalchemy.orm import Session
 
+from ..db import DriverRead
 from ..formats import date_fr, decimal_fr, parse_date
 from ..i18n import Message, localize
 from ..pagination import Cursor, after, decode_cursor, encode_cursor, ordering
@@ -75,10 +78,12 @@ class FilterResult:
     errors: dict[str, Message] = field(default_factory=dict)
 
 
-def read_filters(session: Session, member_id: int, args: Mapping[str, str]) -> FilterResult:
+def read_filters(session: Session, member_id: int, args: Mapping[str, str],
+                 people: list[FamilyPerson] | None = None) -> FilterResult:
     """Read the filters of the page's address; a field that is not understood gets a message and is ignored.
 
-    Raises UnknownBeneficiary for a well-formed id that is no person of the family (another family's included).
+    Raises UnknownBeneficiary for a well-formed id that is no person of the family (another family's included);
+    ``people``: the family (:func:`family_people`) when already read, which spares the query of the check.
     """
     errors: dict[str, Message] = {}
     beneficiary_id = None
@@ -88,8 +93,12 @@ def read_filters(session: Session, member_id: int, args: Mapping[str, str]) -> F
             errors["beneficiaire"] = MESSAGES["beneficiary"]
         else:
             beneficiary_id = int(raw)
-            owner = session.scalar(select(Beneficiary.member_id).where(Beneficiary.id == beneficiary_id))
-            if owner != member_id:
+            if people is not None:
+                known = any(person.id == beneficiary_id for person in people)
+            else:
+                known = session.scalar(select(Beneficiary.member_id).where(
+                    Beneficiary.id == beneficiary_id)) == member_id
+            if not known:
                 raise UnknownBeneficiary(beneficiary_id)
     dates: dict[str, date | None] = {}
     for name in ("du", "au"):
@@ -182,15 +191,18 @@ def _filter_params(filters: ReimbursementFilters) -> dict:
 
 
 @lru_cache(maxsize=128)
-def _page_and_totals(shape: tuple[bool, bool, bool, bool], before: bool | None, limit: int) -> Select:
+def _page_and_totals(shape: tuple[bool, bool, bool, bool], before: bool | None, limit: int) -> DriverRead:
     """A page of lines and the totals of every selected row, in one statement (one round trip): the totals'
     single row joined to the page's lines (read as :func:`_built` reads them), so a page with no line still
-    gives one row, its line columns NULL."""
+    gives one row, its line columns NULL. Read straight on the driver (the page members load most)."""
     totals = _built("totals", shape, None, None).subquery("totals")
     page = _built("lines", shape, before, limit).subquery("page")
     order = ordering((page.c.care_on, page.c.id), True, None if before is None else Cursor((), before=before))
-    return (select(*totals.c, *page.c).select_from(totals.outerjoin(page, true()))
-            .order_by(*order))
+    # The kinds of care and payees read as the text they are stored as, made members by a look-up
+    # (reimbursement_page_and_totals): the type's conversion costs more per value than the rest of the row.
+    columns = [type_coerce(c, String) if c.name in ("care_kind", "paid_to") else c for c in page.c]
+    return DriverRead(select(*totals.c, *columns).select_from(totals.outerjoin(page, true()))
+                      .order_by(*order))
 
 
 @lru_cache(maxsize=128)
@@ -235,14 +247,14 @@ class FamilyPerson:
     role: BeneficiaryRole
 
 
-#: Built once: a statement object keeps its SQLAlchemy cache key, computed again with each new statement.
-_FAMILY_PEOPLE = (select(Beneficiary.id, Beneficiary.first_name, Beneficiary.last_name, Beneficiary.role)
-                  .where(Beneficiary.member_id == bindparam("member_id")).order_by(Beneficiary.id))
+#: Built once and read straight on the driver: the reimbursements page and the forms naming a person run it.
+_FAMILY_PEOPLE = DriverRead(select(Beneficiary.id, Beneficiary.first_name, Beneficiary.last_name, Beneficiary.role)
+                            .where(Beneficiary.member_id == bindparam("member_id")).order_by(Beneficiary.id))
 
 
 def family_people(session: Session, member_id: int) -> list[FamilyPerson]:
     """Every person of the family, principal insured first: id, name and role only (one query, no NIR read)."""
-    rows = session.execute(_FAMILY_PEOPLE, {"member_id": member_id})
+    rows = _FAMILY_PEOPLE.all(session.connection(), {"member_id": member_id})
     # The name as Beneficiary.full_name writes it (Zoé RIMON).
     return [FamilyPerson(id_, f"{first} {last.upper()}", role) for id_, first, last, role in rows]
 
@@ -299,6 +311,10 @@ def _page(lines: list[ReimbursementLine], cursor: Cursor | None, size: int) -> R
     )
 
 
+_CARE_KINDS = {kind.value: kind for kind in CareKind}
+_PAYEES = {payee.value: payee for payee in PaidTo}
+
+
 def reimbursement_page_and_totals(session: Session, member_id: int, filters: ReimbursementFilters,
                                   cursor: Cursor | None = None, *, names: Mapping[int, str],
                                   size: int = PAGE_SIZE) -> tuple[ReimbursementPage, Totals]:
@@ -307,10 +323,11 @@ def reimbursement_page_and_totals(session: Session, member_id: int, filters: Rei
     params = _filter_params(filters)
     if cursor is not None:
         params["cursor_care_on"], params["cursor_id"] = cursor.values
-    statement = _page_and_totals(_shape(filters), None if cursor is None else cursor.before, size + 1)
-    rows = session.execute(statement, {"member_id": member_id, **params}).all()
+    read = _page_and_totals(_shape(filters), None if cursor is None else cursor.before, size + 1)
+    rows = read.all(session.connection(), {"member_id": member_id, **params})
     totals = Totals(*(int(v) for v in rows[0][:5]))
-    lines = [ReimbursementLine(row[5], row[6], names.get(row[7], ""), *row[8:]) for row in rows if row[5] is not None]
+    lines = [ReimbursementLine(row[5], row[6], names.get(row[7], ""), row[8], _CARE_KINDS[row[9]], row[10], row[11],
+                               row[12], row[13], _PAYEES[row[14]], row[15]) for row in rows if row[5] is not None]
     return _page(lines, cursor, size), totals
 
 

@@ -65,6 +65,42 @@ def test_amounts_are_written_the_french_way_and_the_english_way():
     assert money(123456, "en") == "€1,234.56" and money(-150, "en") == "-€1.50"
 
 
+def test_the_page_writes_amounts_as_money_does():
+    from member_app.reimbursements.page import euro_writer
+
+    for language in ("fr", "en"):
+        euros = euro_writer(language)
+        for cents in (*range(-1200, 1200), 99999, 100000, 100001, 123456789, -100000, -99999):
+            assert euros(cents) == money(cents, language)
+
+
+@pytest.mark.parametrize("query", [
+    "", "beneficiaire=&du=&au=&soins=", "du=2025-01-01&au=01/02/2025&soins=pharmacy", "soins=other&soins=dental",
+    "beneficiaire={samuel}", "beneficiaire=%20{samuel}&soins=%20dental", "du=%20%3Cb%3E%22'%26&au=%E2%82%AC",
+])
+@pytest.mark.parametrize("language", ["fr", "en"])
+def test_filters_without_messages_are_written_as_the_form_writes_them(member_app, session, member, query, language):
+    """The page's part writes the filters' fields when none has a message (member/reimbursements/_page.html): the
+    same text as the form's fields written by member_app.forms.field_html."""
+    from flask import g, request
+
+    from member_app.reimbursements import page
+    from member_app.reimbursements.views import _form_with_messages
+    from models.contracts.reimbursements import (FilterResult, ReimbursementFilters, ReimbursementPage, Totals,
+                                                 family_people)
+
+    def fields(form) -> str:
+        html = str(page.content(fields=page.filter_fields(request.args, people, form), filters=ReimbursementFilters(),
+                                has_errors=form is not None, page=ReimbursementPage([], None, None),
+                                totals=Totals(0, 0, 0, 0, 0), cursor_error=None, language=language))
+        return html.split('<div class="filter-fields">')[1].split('<div class="actions">')[0]
+
+    people = family_people(session, member.id)
+    with member_app.test_request_context(f"{URL}?{query.format(samuel=people[1].id)}"):
+        g._language = language
+        assert fields(None) == fields(_form_with_messages(FilterResult(ReimbursementFilters()), people))
+
+
 # -- the page ------------------------------------------------------------------------------------------------
 
 
@@ -214,7 +250,11 @@ def test_pages_keep_the_filters_and_a_broken_page_link_starts_again(client, sess
 
 def test_the_list_uses_the_index_of_its_order_and_never_counts_the_table(client, session, member):
     indexes = session.execute(sql("SELECT indexdef FROM pg_indexes WHERE indexname = 'ix_reimbursement_member_care'"))
-    assert "(member_id, care_on DESC, id DESC)" in indexes.scalar()
+    definition = indexes.scalar()
+    assert "(member_id, care_on DESC, id DESC)" in definition
+    # The totals are an index-only scan: the index carries what the filters read and the totals sum.
+    assert ("INCLUDE (beneficiary_id, care_kind, spent_cents, social_security_cents, mese_cents, left_to_pay_cents)"
+            in definition)
     statements, _response = statements_of(client, URL)
     reimbursement_queries = [s for s in statements if "FROM reimbursement" in s]
     # One round trip: the page's lines and the aggregate of every selected row of the family, in one statement.
@@ -289,3 +329,38 @@ def test_a_statement_too_big_is_refused_with_a_message(client, session, member, 
     page = page_text(client.get(response.headers["Location"]))
     assert "Votre sélection compte plus de 1 000 remboursements" in page
     assert STATEMENT_LIMIT == 1000
+
+
+def test_the_page_reads_the_embedded_sqlite_database_as_sqlalchemy_does(tmp_path, models_config):
+    """The embedded mode (``make run``) keeps its data in SQLite, whose driver gives dates as text: the page's reads
+    on the driver (the family, the lines and their totals) give dates, kinds of care and payees, as a query would."""
+    from dataclasses import replace
+
+    from models.contracts.entities import BeneficiaryRole
+    from models.contracts.reimbursements import (ReimbursementFilters, family_people, read_filters,
+                                                 reimbursement_page_and_totals)
+    from models.db import session_factory
+    from models.schema import upgrade
+
+    url = f"sqlite:///{tmp_path / 'embedded.db'}"
+    upgrade(url)
+    with session_factory(replace(models_config, database_url=url))() as embedded:
+        member = make_member(embedded, password=None)
+        add(embedded, member, person=1, care_on=date(2025, 1, 5), kind=CareKind.PHARMACY, paid_to=PaidTo.PROFESSIONAL,
+            paid_on=date(2025, 1, 9))
+        add(embedded, member, person=2, care_on=date(2025, 6, 1))
+        embedded.commit()
+        people = family_people(embedded, member.id)
+        assert [p.id for p in people] == [b.id for b in member.beneficiaries]
+        assert all(isinstance(p.role, BeneficiaryRole) for p in people)
+        filters = read_filters(embedded, member.id, {"soins": "pharmacy"}, people).filters
+        page, totals = reimbursement_page_and_totals(embedded, member.id, filters,
+                                                     names={p.id: p.full_name for p in people})
+        assert totals.count == 1 and totals.spent_cents == 3000
+        [line] = page.lines
+        assert line.care_on == date(2025, 1, 5) and line.paid_on == date(2025, 1, 9)
+        assert line.care_kind is CareKind.PHARMACY and line.paid_to is PaidTo.PROFESSIONAL
+        page, totals = reimbursement_page_and_totals(embedded, member.id, ReimbursementFilters(),
+                                                     names={p.id: p.full_name for p in people})
+        assert totals.count == 2 and [line.care_on for line in page.lines] == [date(2025, 6, 1), date(2025, 1, 5)]
+        assert page.lines[0].paid_on is None and page.lines[0].beneficiary == people[2].full_name

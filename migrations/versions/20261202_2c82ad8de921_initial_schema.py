@@ -1,8 +1,8 @@
 """initial schema
 
-Revision ID: 648bec7331ef
+Revision ID: 2c82ad8de921
 Revises: 
-Create Date: 2026-12-01 16:33:02.595695
+Create Date: 2026-12-02 01:11:32.257084
 """
 from collections.abc import Sequence
 
@@ -11,7 +11,7 @@ from alembic import op
 
 
 
-revision: str = '648bec7331ef'
+revision: str = '2c82ad8de921'
 down_revision: str | None = None
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
@@ -569,7 +569,7 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id', name=op.f('pk_reimbursement'))
     )
     op.create_index(op.f('ix_reimbursement_beneficiary_id'), 'reimbursement', ['beneficiary_id'], unique=False)
-    op.create_index('ix_reimbursement_member_care', 'reimbursement', ['member_id', sa.literal_column('care_on DESC'), sa.literal_column('id DESC')], unique=False)
+    op.create_index('ix_reimbursement_member_care', 'reimbursement', ['member_id', sa.literal_column('care_on DESC'), sa.literal_column('id DESC')], unique=False, postgresql_include=['beneficiary_id', 'care_kind', 'spent_cents', 'social_security_cents', 'mese_cents', 'left_to_pay_cents'])
     op.create_table('request_file',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('request_kind', sa.String(length=30), nullable=False),
@@ -726,7 +726,7 @@ def downgrade() -> None:
     op.drop_index('ix_request_file_request', table_name='request_file')
     op.drop_index(op.f('ix_request_file_member_id'), table_name='request_file')
     op.drop_table('request_file')
-    op.drop_index('ix_reimbursement_member_care', table_name='reimbursement')
+    op.drop_index('ix_reimbursement_member_care', table_name='reimbursement', postgresql_include=['beneficiary_id', 'care_kind', 'spent_cents', 'social_security_cents', 'mese_cents', 'left_to_pay_cents'])
     op.drop_index(op.f('ix_reimbursement_beneficiary_id'), table_name='reimbursement')
     op.drop_table('reimbursement')
     op.drop_index(op.f('ix_pending_bank_change_member_id'), table_name='pending_bank_change')
