@@ -4,18 +4,20 @@ from __future__ import annotations
 
 import io
 
-from flask import Blueprint, abort, render_template, send_file
+from flask import Blueprint, abort, render_template, send_file, url_for
 from flask_login import current_user, login_required
+from markupsafe import Markup
 
 from models.base import utcnow
 from models.contracts import queries
-from models.contracts.entities import ContributionStatus
-from models.formats import money
+from models.contracts.entities import BeneficiaryRole, ContributionStatus
+from models.formats import date_fr, money
 from models.files.storage import read_bytes
 from models.requests.workflow import local_today
 
 from ..extensions import db
 from ..i18n import current_language, translate
+from ..layout import fill_lines, part
 
 bp = Blueprint("contracts", __name__)
 
@@ -35,7 +37,45 @@ def detail(contract_id: int):
     page = queries.contract_page(db.session, current_user.id, contract_id, at=utcnow())
     if page is None:
         abort(404)
-    return render_template("member/contracts/detail.html", page=page, contract=page.contract)
+    return render_template("member/contracts/detail.html", page=page, contract=page.contract,
+                           items=_filled("member/contracts/_person_item.html", page.people, _item_part, _item_values),
+                           sections=_filled("member/contracts/_person.html", page.people, _section_part,
+                                            _section_values))
+
+
+# The contract page's people: each person's part (drawn once per language and kind of person, member_app.layout)
+# filled with their values, escaped; a page of a large family writes no template line per person.
+
+def _filled(template: str, people, part_of, values_of) -> Markup:
+    """Each of ``people`` written as the part of ``template`` for its kind, filled with its values."""
+    return Markup("\n").join(fill_lines(part(template, **part_of(p)), (values_of(p),)) for p in people)
+
+
+def _item_part(person) -> dict:
+    return {"role": person.beneficiary.role}
+
+
+def _item_values(person) -> dict:
+    return {"id": person.beneficiary.id, "full_name": person.beneficiary.full_name}
+
+
+def _section_part(person) -> dict:
+    return {"role": person.beneficiary.role, "state": person.teletransmission, "account": person.account is not None,
+            "own_account": person.own_account, "requested": person.request_reference is not None}
+
+
+def _section_values(person) -> dict:
+    b, account = person.beneficiary, person.account
+    values = {"id": b.id, "full_name": b.full_name, "birth_date": date_fr(b.birth_date), "nir": b.masked_nir or "—",
+              "organism_number": b.organism_number or "—"}
+    if account is not None:
+        values["iban"], values["bic"] = account.masked_iban, account.masked_bic
+    if person.teletransmission is queries.TeletransmissionState.INACTIVE:
+        values["activate_url"] = url_for("teletransmission.new", beneficiary_id=b.id)
+    elif person.request_reference is not None:
+        values["reference"] = person.request_reference
+        values["request_url"] = url_for("my_requests.show", reference=person.request_reference)
+    return values
 
 
 @bp.get("/mon-contrat/<int:contract_id>/garanties")
@@ -66,7 +106,32 @@ def contributions():
 @login_required
 def bank_details():
     """Coordonnées bancaires: the account of the member and of each beneficiary, masked; the change request."""
-    return render_template("member/contracts/bank_details.html",
-                           people=queries.family_people(db.session, current_user.id, at=utcnow(),
-                                                        teletransmission=False),
-                           changes=queries.open_bank_changes(db.session, current_user.id))
+    people = queries.family_people(db.session, current_user.id, at=utcnow(), teletransmission=False)
+    changes = queries.open_bank_changes(db.session, current_user.id)
+    return render_template("member/contracts/bank_details.html", sections=_filled(
+        "member/contracts/_account.html", people, lambda p: _account_part(p, changes),
+        lambda p: _account_values(p, changes)))
+
+
+def _change_of(person, changes: dict) -> str | None:
+    """The open change of bank details of ``person`` (the member's own is kept under None)."""
+    principal = person.beneficiary.role is BeneficiaryRole.PRINCIPAL
+    return changes.get(None if principal else person.beneficiary.id)
+
+
+def _account_part(person, changes: dict) -> dict:
+    return {"role": person.beneficiary.role, "account": person.account is not None,
+            "own_account": person.own_account, "change": _change_of(person, changes) is not None}
+
+
+def _account_values(person, changes: dict) -> dict:
+    b, account = person.beneficiary, person.account
+    values = {"id": b.id, "full_name": b.full_name}
+    if account is not None:
+        values["holder"], values["iban"], values["bic"] = account.holder, account.masked_iban, account.masked_bic
+    change = _change_of(person, changes)
+    if change is not None:
+        values["change"], values["change_url"] = change, url_for("my_requests.show", reference=change)
+    values["new_url"] = (url_for("bank_change.new") if b.role is BeneficiaryRole.PRINCIPAL
+                         else url_for("bank_change.new", beneficiary_id=b.id))
+    return values

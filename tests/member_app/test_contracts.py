@@ -295,11 +295,11 @@ def test_each_page_reads_a_fixed_small_number_of_times(member_app, session):
 
 def test_the_contract_model_is_not_loaded_lazily_from_the_page(session, member):
     """The contract page's data is complete once read: nothing is left to load while rendering."""
-    from models.contracts.queries import contract_page
+    from models.contracts.queries import ContractDetails, contract_page
 
     page = contract_page(session, member.id, member.contracts[0].id, at=utcnow())
     assert [p.beneficiary.first_name for p in page.people] == ["Léa", "Samuel", "Zoé"]
-    assert isinstance(page.contract, Contract)
+    assert isinstance(page.contract, ContractDetails)  # plain values, no ORM object
 
 
 def test_the_demo_fills_the_pages_for_the_rimon_family_and_the_retiree(member_app, session):
