@@ -8,6 +8,7 @@ import io
 from flask import Blueprint, abort, flash, redirect, render_template, request, send_file, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
+from markupsafe import Markup
 
 from jobs.pdf import render_cover_document
 from models.base import utcnow
@@ -16,12 +17,14 @@ from models.contracts.cover import (
     covered_people, member_contract, send_cover_document,
 )
 from models.errors import DomainError, ValidationFailed
-from models.formats import mask_email
+from models.formats import date_fr, mask_email
 from models.requests.deadlines import local_today
 from web import client_ip
 
 from ..extensions import db, limiter
 from ..forms import optional_id, show_errors
+from ..i18n import translate
+from ..layout import fill_lines, part
 from .forms import SendForm
 
 bp = Blueprint("card", __name__)
@@ -43,9 +46,13 @@ def _person_id() -> int | None:
 
 def _load(document: CoverDocument, contract_id: int | None, person_id: int | None = None, *, plain: bool = False):
     """The member's contracts in force and the context of the document; 404 for anything not theirs (``plain``:
-    the contracts as plain rows, for the pages; the PDF and the e-mail take the contract itself)."""
+    the contracts as plain rows, for the pages, with the NIR only where shown; the PDF and the e-mail take the
+    contract itself)."""
     today = local_today(utcnow())
-    contracts = (active_covers if plain else active_contracts)(db.session, current_user, today)
+    if plain:
+        contracts = active_covers(db.session, current_user, today, nir=document is CoverDocument.CARD)
+    else:
+        contracts = active_contracts(db.session, current_user, today)
     contract = member_contract(contracts, contract_id)
     if contract is None:
         if contract_id is None:
@@ -60,9 +67,39 @@ def _load(document: CoverDocument, contract_id: int | None, person_id: int | Non
 def _page(document: CoverDocument, contract_id: int | None):
     person_id = _person_id() if document is CoverDocument.CERTIFICATE else None
     contracts, context = _load(document, contract_id, person_id, plain=True)
-    everyone = covered_people(context["contract"], context["issued_on"]) if context else []
+    if context is None:
+        return render_template(TEMPLATES[document], contracts=contracts, cover=None, person_id=person_id,
+                               everyone=[])
+    everyone = covered_people(context["contract"], context["issued_on"])
     return render_template(TEMPLATES[document], contracts=contracts, cover=context, person_id=person_id,
-                           everyone=everyone)
+                           everyone=everyone, rows=_rows(context), actions=_actions(context, person_id))
+
+
+def _rows(context: dict) -> Markup:
+    """The lines of the table of people: the line's part filled with each person's values (escaped)."""
+    certificate = context["document"] is CoverDocument.CERTIFICATE
+    lines = []
+    for person in context["people"]:
+        b = person.beneficiary
+        if certificate:
+            last = date_fr(person.start_on) + (" – " + date_fr(person.end_on) if person.end_on else "")
+        else:
+            last = b.masked_nir or "–"
+        lines.append({"full_name": b.full_name, "birth_date": date_fr(b.birth_date),
+                      "role": translate(person.role_label), "last": last})
+    return fill_lines(part("member/card/_person_row.html"), lines)
+
+
+def _actions(context: dict, person_id: int | None) -> Markup:
+    """The "three dots" menu of the document (a part), with the addresses of its download and its e-mail form."""
+    contract_id, args = context["contract"].id, ({"beneficiaire": person_id} if person_id else {})
+    if context["document"] is CoverDocument.CARD:
+        urls = {"download_url": url_for("card.card_pdf", contract_id=contract_id),
+                "send_url": url_for("card.send", document="carte", contract_id=contract_id)}
+    else:
+        urls = {"download_url": url_for("card.certificate_pdf", contract_id=contract_id, **args),
+                "send_url": url_for("card.send", document="attestation", contract_id=contract_id, **args)}
+    return fill_lines(part("member/card/_actions.html", card=context["document"] is CoverDocument.CARD), (urls,))
 
 
 @bp.get("/ma-carte-mutuelle", defaults={"contract_id": None})
