@@ -121,13 +121,14 @@ def active_covers(session: Session, member: Member, today: date, *, nir: bool = 
 
 
 @cache
-def _active_kinds_query():
-    return select(Contract.kind).where(Contract.member_id == bindparam("member_id"), _in_force(bindparam("today")))
+def _active_kinds_read() -> DriverRead:
+    return DriverRead(select(Contract.kind).where(Contract.member_id == bindparam("member_id"),
+                                                  _in_force(bindparam("today"))))
 
 
 def active_contract_kinds(session: Session, member: Member, today: date) -> set[ContractKind]:
-    """The kinds (collective, individual) of the member's contracts in force on ``today``."""
-    return set(session.scalars(_active_kinds_query(), {"member_id": member.id, "today": today}))
+    """The kinds (collective, individual) of the member's contracts in force on ``today`` (read on the driver)."""
+    return {kind for kind, in _active_kinds_read().all(session.connection(), {"member_id": member.id, "today": today})}
 
 
 def has_collective_contract(session: Session, member: Member, today: date) -> bool:
