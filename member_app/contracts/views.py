@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 
-from flask import Blueprint, abort, render_template, send_file, url_for
+from flask import Blueprint, abort, render_template, send_file
 from flask_login import current_user, login_required
 from markupsafe import Markup
 
@@ -70,11 +70,8 @@ def _section_values(person) -> dict:
               "organism_number": b.organism_number or "—"}
     if account is not None:
         values["iban"], values["bic"] = account.masked_iban, account.masked_bic
-    if person.teletransmission is queries.TeletransmissionState.INACTIVE:
-        values["activate_url"] = url_for("teletransmission.new", beneficiary_id=b.id)
-    elif person.request_reference is not None:
+    if person.request_reference is not None:
         values["reference"] = person.request_reference
-        values["request_url"] = url_for("my_requests.show", reference=person.request_reference)
     return values
 
 
@@ -131,7 +128,5 @@ def _account_values(person, changes: dict) -> dict:
         values["holder"], values["iban"], values["bic"] = account.holder, account.masked_iban, account.masked_bic
     change = _change_of(person, changes)
     if change is not None:
-        values["change"], values["change_url"] = change, url_for("my_requests.show", reference=change)
-    values["new_url"] = (url_for("bank_change.new") if b.role is BeneficiaryRole.PRINCIPAL
-                         else url_for("bank_change.new", beneficiary_id=b.id))
+        values["change"] = change
     return values

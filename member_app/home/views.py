@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from flask import Blueprint, render_template, url_for
+from flask import Blueprint, render_template
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from markupsafe import Markup
@@ -57,7 +57,7 @@ def _request_rows(requests) -> Markup:
     for r in requests:
         what = translate(r.type_label)
         lines.append(fill_lines(part("member/home/_request_row.html", status=r.status), ({
-            "url": url_for("my_requests.show", reference=r.reference), "reference": r.reference,
+            "reference": r.reference,
             "what": what if r.establishment_name is None else f"{what} · {r.establishment_name}",
             "person": r.beneficiary or "", "created_on": date_fr(r.created_at)},)))
     return Markup("\n      ").join(lines)

@@ -50,7 +50,7 @@ def request_rows(requests) -> Markup:
     """The table's lines: each request's line part (drawn once per language and status) filled with its values,
     escaped."""
     return Markup("\n    ").join(fill_lines(part("member/my_requests/_row.html", status=r.status), ({
-        "url": url_for("my_requests.show", reference=r.reference), "reference": r.reference,
+        "reference": r.reference,
         "what": f"{translate(r.type_label)} · {r.beneficiary}" if r.beneficiary else translate(r.type_label),
         "created_on": date_fr(r.created_at), "due_on": date_fr(r.due_on), "updated_on": date_fr(r.updated_at)},))
         for r in requests)
