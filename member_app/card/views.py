@@ -68,11 +68,53 @@ def _page(document: CoverDocument, contract_id: int | None):
     person_id = _person_id() if document is CoverDocument.CERTIFICATE else None
     contracts, context = _load(document, contract_id, person_id, plain=True)
     if context is None:
-        return render_template(TEMPLATES[document], contracts=contracts, cover=None, person_id=person_id,
-                               everyone=[])
+        return render_template(TEMPLATES[document], cover=None)
+    return render_template(TEMPLATES[document], cover=context, document=_document(contracts, context, person_id))
+
+
+# The page's document is its part (drawn once per language, member_app.layout) filled with the contract's and the
+# people's values: text values escaped by Markup's %, the lines and choices written from their own parts.
+
+def _document(contracts, context: dict, person_id: int | None) -> Markup:
+    """The card or the certificate on screen."""
+    contract, member = context["contract"], context["member"]
+    certificate = context["document"] is CoverDocument.CERTIFICATE
+    endpoint = "card.certificate" if certificate else "card.card"
+    values = {"contract_id": contract.id, "rows": _rows(context), "choice": _choice(contracts, contract, endpoint)}
+    if certificate:
+        values.update(person_id=person_id or "", people_choice=_people_choice(context, person_id),
+                      day=date_fr(context["issued_on"]), number=contract.number, product=contract.product,
+                      member=member.full_name, member_number=member.number)
+        return part("member/card/_certificate.html", one_person=bool(person_id)) % values
+    values.update(year=context["valid_from"].year, amc_number=context["amc_number"], member_name=member.full_name,
+                  member_number=member.number, contract_number=contract.number, product=contract.product,
+                  valid_from=date_fr(context["valid_from"]), valid_until=date_fr(context["valid_until"]),
+                  tiers_payant=" · ".join(context["tiers_payant"]))
+    return part("member/card/_card.html") % values
+
+
+def _choice(contracts, current, endpoint: str) -> Markup:
+    """Links to each contract in force when the member has several (none otherwise)."""
+    if len(contracts) < 2:
+        return Markup("")
+    items = Markup("\n    ").join(
+        fill_lines(part("member/card/_choice.html", endpoint=endpoint, current=c.id == current.id),
+                   ({"id": c.id, "number": c.number, "product": c.product},)) for c in contracts)
+    return part("member/card/_choice_nav.html") % {"items": items}
+
+
+def _people_choice(context: dict, person_id: int | None) -> Markup:
+    """Links to the certificate of the whole family and of each person, when the contract covers several."""
     everyone = covered_people(context["contract"], context["issued_on"])
-    return render_template(TEMPLATES[document], contracts=contracts, cover=context, person_id=person_id,
-                           everyone=everyone, rows=_rows(context), actions=_actions(context, person_id))
+    if len(everyone) < 2:
+        return Markup("")
+    contract_id = context["contract"].id
+    items = Markup("\n    ").join(
+        fill_lines(part("member/card/_person_choice.html", current=person_id == p.beneficiary.id),
+                   ({"contract_id": contract_id, "id": p.beneficiary.id, "full_name": p.beneficiary.full_name},))
+        for p in everyone)
+    return part("member/card/_people_choice.html", everyone=not person_id) % {"contract_id": contract_id,
+                                                                             "items": items}
 
 
 def _rows(context: dict) -> Markup:
@@ -88,18 +130,6 @@ def _rows(context: dict) -> Markup:
         lines.append({"full_name": b.full_name, "birth_date": date_fr(b.birth_date),
                       "role": translate(person.role_label), "last": last})
     return fill_lines(part("member/card/_person_row.html"), lines)
-
-
-def _actions(context: dict, person_id: int | None) -> Markup:
-    """The "three dots" menu of the document (a part), with the addresses of its download and its e-mail form."""
-    contract_id, args = context["contract"].id, ({"beneficiaire": person_id} if person_id else {})
-    if context["document"] is CoverDocument.CARD:
-        urls = {"download_url": url_for("card.card_pdf", contract_id=contract_id),
-                "send_url": url_for("card.send", document="carte", contract_id=contract_id)}
-    else:
-        urls = {"download_url": url_for("card.certificate_pdf", contract_id=contract_id, **args),
-                "send_url": url_for("card.send", document="attestation", contract_id=contract_id, **args)}
-    return fill_lines(part("member/card/_actions.html", card=context["document"] is CoverDocument.CARD), (urls,))
 
 
 @bp.get("/ma-carte-mutuelle", defaults={"contract_id": None})
