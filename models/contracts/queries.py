@@ -153,21 +153,11 @@ _OPEN_BANK_CHANGES = DriverRead(
     .where(BankDetailChangeRequest.member_id == bindparam("member_id"),
            _open(BankDetailChangeRequest.status))
     .order_by(BankDetailChangeRequest.id))
-_OWN_CONTRACT = DriverRead(select(*CONTRACT_COLUMNS).where(Contract.id == bindparam("contract_id"),
-                                                           Contract.member_id == bindparam("member_id")))
 _CURRENT_ACCOUNTS = DriverRead(
     select(BankAccount.beneficiary_id, BankAccount.holder, BankAccount.iban, BankAccount.bic)
     .where(BankAccount.member_id == bindparam("member_id"), BankAccount.valid_from <= bindparam("at"),
            or_(BankAccount.valid_to.is_(None), BankAccount.valid_to > bindparam("at")))
     .order_by(BankAccount.valid_from, BankAccount.id))
-
-
-def own_contract(session: Session, member_id: int, contract_id: int) -> ContractDetails | None:
-    """The contract ``contract_id`` when it is one of the member's; None otherwise (same answer for both)."""
-    if not 0 < contract_id <= 2**31 - 1:
-        return None
-    row = _OWN_CONTRACT.first(session.connection(), {"contract_id": contract_id, "member_id": member_id})
-    return None if row is None else ContractDetails(*row)
 
 
 def current_accounts(session: Session, member_id: int, at: datetime) -> tuple[AccountDetails | None,
@@ -208,23 +198,18 @@ def family_person(session: Session, member_id: int, beneficiary_id: int) -> tupl
     return PersonDetails(*row[:len(PERSON_COLUMNS)]), row[len(PERSON_COLUMNS)]
 
 
-@lru_cache(maxsize=4)
-def _people_statement(of_contract: bool, teletransmission: bool) -> DriverRead:
-    """The family's people (those covered by the contract ``contract_id`` when ``of_contract``), built once."""
+@lru_cache(maxsize=2)
+def _people_statement(teletransmission: bool) -> DriverRead:
+    """The family's people (with the reference of their open tele-transmission request when ``teletransmission``),
+    built once."""
     columns = (*PERSON_COLUMNS, _open_teletransmission_reference()) if teletransmission else PERSON_COLUMNS
-    statement = select(*columns).where(Beneficiary.member_id == bindparam("member_id"))
-    if of_contract:
-        statement = statement.where(Beneficiary.id.in_(
-            select(Coverage.beneficiary_id).where(Coverage.contract_id == bindparam("contract_id"))))
-    return DriverRead(statement.order_by(Beneficiary.id))
+    return DriverRead(select(*columns).where(Beneficiary.member_id == bindparam("member_id"))
+                      .order_by(Beneficiary.id))
 
 
-def _people(session: Session, member_id: int, contract_id: int | None, at: datetime, *,
-            teletransmission: bool) -> list[Person]:
-    """The beneficiaries (those the contract ``contract_id`` covers, unless None), with their open tele-transmission
-    request, and their accounts."""
-    params = {"member_id": member_id} if contract_id is None else {"member_id": member_id, "contract_id": contract_id}
-    rows = _people_statement(contract_id is not None, teletransmission).all(session.connection(), params)
+def _people(session: Session, member_id: int, rows, at: datetime, *, teletransmission: bool) -> list[Person]:
+    """The beneficiaries of ``rows`` (their columns, then the reference of their open tele-transmission request when
+    ``teletransmission``) with the state of their tele-transmission, and their accounts (one query)."""
     mine, theirs = current_accounts(session, member_id, at)
     people = []
     width = len(PERSON_COLUMNS)
@@ -242,18 +227,35 @@ def _people(session: Session, member_id: int, contract_id: int | None, at: datet
     return people
 
 
+#: A contract of the member with the people it covers (one row per person; one row of NULL people for a contract
+#: covering no one), each with the reference of their open tele-transmission request.
+_CONTRACT_PEOPLE = DriverRead(
+    select(*CONTRACT_COLUMNS, *PERSON_COLUMNS, _open_teletransmission_reference())
+    .outerjoin(Beneficiary, (Beneficiary.member_id == Contract.member_id) & Beneficiary.id.in_(
+        select(Coverage.beneficiary_id).where(Coverage.contract_id == bindparam("contract_id"))))
+    .where(Contract.id == bindparam("contract_id"), Contract.member_id == bindparam("member_id"))
+    .order_by(Beneficiary.id))
+
+
 def contract_page(session: Session, member_id: int, contract_id: int, *, at: datetime) -> ContractPage | None:
-    """The contract page of one of the member's contracts (three queries); None for anyone else's."""
-    contract = own_contract(session, member_id, contract_id)
-    if contract is None:
+    """The contract page of one of the member's contracts (two queries: the contract with its people, then the
+    accounts); None for anyone else's."""
+    if not 0 < contract_id <= 2**31 - 1:
         return None
-    return ContractPage(contract=contract, people=_people(session, member_id, contract.id, at, teletransmission=True))
+    rows = _CONTRACT_PEOPLE.all(session.connection(), {"contract_id": contract_id, "member_id": member_id})
+    if not rows:
+        return None
+    width = len(CONTRACT_COLUMNS)
+    people = [row[width:] for row in rows if row[width] is not None]
+    return ContractPage(contract=ContractDetails(*rows[0][:width]),
+                        people=_people(session, member_id, people, at, teletransmission=True))
 
 
 def family_people(session: Session, member_id: int, *, at: datetime, teletransmission: bool = True) -> list[Person]:
     """Every person of the member's family with the account of their reimbursements (two queries), and the state
     of their tele-transmission unless ``teletransmission=False``."""
-    return _people(session, member_id, None, at, teletransmission=teletransmission)
+    rows = _people_statement(teletransmission).all(session.connection(), {"member_id": member_id})
+    return _people(session, member_id, rows, at, teletransmission=teletransmission)
 
 
 def open_bank_changes(session: Session, member_id: int) -> dict[int | None, str]:
