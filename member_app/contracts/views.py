@@ -26,8 +26,9 @@ bp = Blueprint("contracts", __name__)
 @login_required
 def index():
     """Mes contrats > Santé: one card per contract."""
-    return render_template("member/contracts/index.html",
-                           contracts=queries.member_contracts(db.session, current_user.id))
+    contracts = queries.member_contracts(db.session, current_user.id)
+    return render_template("member/contracts/index.html", contracts=contracts,
+                           cards=[{"id": c.id, "number": c.number} for c in contracts])
 
 
 @bp.get("/mon-contrat/<int:contract_id>")
@@ -37,10 +38,12 @@ def detail(contract_id: int):
     page = queries.contract_page(db.session, current_user.id, contract_id, at=utcnow())
     if page is None:
         abort(404)
-    return render_template("member/contracts/detail.html", page=page, contract=page.contract,
-                           items=_filled("member/contracts/_person_item.html", page.people, _item_part, _item_values),
-                           sections=_filled("member/contracts/_person.html", page.people, _section_part,
-                                            _section_values))
+    contract = page.contract
+    content = part("member/contracts/_detail.html", guarantees=contract.guarantees_file_id is not None) % {
+        "id": contract.id, "number": contract.number, "subscribed_on": date_fr(contract.subscribed_on),
+        "items": _filled("member/contracts/_person_item.html", page.people, _item_part, _item_values),
+        "sections": _filled("member/contracts/_person.html", page.people, _section_part, _section_values)}
+    return render_template("member/contracts/detail.html", contract=contract, content=content)
 
 
 # The contract page's people: each person's part (drawn once per language and kind of person, member_app.layout)
