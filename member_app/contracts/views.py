@@ -10,7 +10,7 @@ from markupsafe import Markup
 
 from models.base import utcnow
 from models.contracts import queries
-from models.contracts.entities import BeneficiaryRole, ContributionStatus
+from models.contracts.entities import ContributionStatus
 from models.formats import date_fr, money
 from models.files.storage import read_bytes
 from models.requests.workflow import local_today
@@ -106,30 +106,21 @@ def contributions():
 @login_required
 def bank_details():
     """Coordonnées bancaires: the account of the member and of each beneficiary, masked; the change request."""
-    people = queries.family_people(db.session, current_user.id, at=utcnow(), teletransmission=False)
-    changes = queries.open_bank_changes(db.session, current_user.id)
+    people = queries.family_people(db.session, current_user.id, at=utcnow(), bank_change=True)
     return render_template("member/contracts/bank_details.html", sections=_filled(
-        "member/contracts/_account.html", people, lambda p: _account_part(p, changes),
-        lambda p: _account_values(p, changes)))
+        "member/contracts/_account.html", people, _account_part, _account_values))
 
 
-def _change_of(person, changes: dict) -> str | None:
-    """The open change of bank details of ``person`` (the member's own is kept under None)."""
-    principal = person.beneficiary.role is BeneficiaryRole.PRINCIPAL
-    return changes.get(None if principal else person.beneficiary.id)
-
-
-def _account_part(person, changes: dict) -> dict:
+def _account_part(person) -> dict:
     return {"role": person.beneficiary.role, "account": person.account is not None,
-            "own_account": person.own_account, "change": _change_of(person, changes) is not None}
+            "own_account": person.own_account, "change": person.bank_change is not None}
 
 
-def _account_values(person, changes: dict) -> dict:
+def _account_values(person) -> dict:
     b, account = person.beneficiary, person.account
     values = {"id": b.id, "full_name": b.full_name}
     if account is not None:
         values["holder"], values["iban"], values["bic"] = account.holder, account.masked_iban, account.masked_bic
-    change = _change_of(person, changes)
-    if change is not None:
-        values["change"] = change
+    if person.bank_change is not None:
+        values["change"] = person.bank_change
     return values

@@ -12,7 +12,7 @@ from functools import lru_cache
 
 from typing import NamedTuple
 
-from sqlalchemy import bindparam, or_, select
+from sqlalchemy import and_, bindparam, or_, select
 from sqlalchemy.orm import Session
 
 from ..db import DriverRead
@@ -118,6 +118,8 @@ class Person:
     account: AccountDetails | None
     #: True when ``account`` is the person's own account (not the member's, used for lack of one).
     own_account: bool
+    #: The reference of the open change of this person's bank details, when it is read and there is one.
+    bank_change: str | None = None
 
 
 @dataclass(frozen=True)
@@ -148,11 +150,6 @@ _INSTALMENTS = DriverRead(
     .join(Contract, Contract.id == Contribution.contract_id)
     .where(Contract.member_id == bindparam("member_id"), Contract.kind == ContractKind.INDIVIDUAL)
     .order_by(Contribution.due_on, Contribution.id))
-_OPEN_BANK_CHANGES = DriverRead(
-    select(BankDetailChangeRequest.beneficiary_id, BankDetailChangeRequest.reference)
-    .where(BankDetailChangeRequest.member_id == bindparam("member_id"),
-           _open(BankDetailChangeRequest.status))
-    .order_by(BankDetailChangeRequest.id))
 _CURRENT_ACCOUNTS = DriverRead(
     select(BankAccount.beneficiary_id, BankAccount.holder, BankAccount.iban, BankAccount.bic)
     .where(BankAccount.member_id == bindparam("member_id"), BankAccount.valid_from <= bindparam("at"),
@@ -198,23 +195,36 @@ def family_person(session: Session, member_id: int, beneficiary_id: int) -> tupl
     return PersonDetails(*row[:len(PERSON_COLUMNS)]), row[len(PERSON_COLUMNS)]
 
 
+def _open_bank_change_reference():
+    """The reference of the open change of a person's bank details, as a column of the beneficiaries' query: the
+    principal's is the member's own change (kept without a beneficiary), the others' their own."""
+    change = BankDetailChangeRequest
+    return (select(change.reference)
+            .where(change.member_id == Beneficiary.member_id, _open(change.status),
+                   or_(and_(Beneficiary.role == BeneficiaryRole.PRINCIPAL, change.beneficiary_id.is_(None)),
+                       and_(Beneficiary.role != BeneficiaryRole.PRINCIPAL, change.beneficiary_id == Beneficiary.id)))
+            .order_by(change.id.desc()).limit(1).correlate(Beneficiary).scalar_subquery())
+
+
 @lru_cache(maxsize=2)
-def _people_statement(teletransmission: bool) -> DriverRead:
-    """The family's people (with the reference of their open tele-transmission request when ``teletransmission``),
-    built once."""
-    columns = (*PERSON_COLUMNS, _open_teletransmission_reference()) if teletransmission else PERSON_COLUMNS
-    return DriverRead(select(*columns).where(Beneficiary.member_id == bindparam("member_id"))
+def _people_statement(bank_change: bool) -> DriverRead:
+    """The family's people with the reference of their open tele-transmission request, or of their open change of
+    bank details when ``bank_change``, built once."""
+    reference = _open_bank_change_reference() if bank_change else _open_teletransmission_reference()
+    return DriverRead(select(*PERSON_COLUMNS, reference).where(Beneficiary.member_id == bindparam("member_id"))
                       .order_by(Beneficiary.id))
 
 
-def _people(session: Session, member_id: int, rows, at: datetime, *, teletransmission: bool) -> list[Person]:
-    """The beneficiaries of ``rows`` (their columns, then the reference of their open tele-transmission request when
-    ``teletransmission``) with the state of their tele-transmission, and their accounts (one query)."""
+def _people(session: Session, member_id: int, rows, at: datetime, *, bank_change: bool = False) -> list[Person]:
+    """The beneficiaries of ``rows`` (their columns, then the reference of their open tele-transmission request, or
+    of their open change of bank details when ``bank_change``) with the state of their tele-transmission, and their
+    accounts (one query)."""
     mine, theirs = current_accounts(session, member_id, at)
     people = []
     width = len(PERSON_COLUMNS)
     for row in rows:
-        person, requested = PersonDetails(*row[:width]), (row[width] if teletransmission else None)
+        person, reference = PersonDetails(*row[:width]), row[width]
+        requested = None if bank_change else reference
         if person.teletransmission_active:
             state = TeletransmissionState.ACTIVE
         elif requested is not None:
@@ -223,7 +233,8 @@ def _people(session: Session, member_id: int, rows, at: datetime, *, teletransmi
             state = TeletransmissionState.INACTIVE
         own = theirs.get(person.id)
         people.append(Person(beneficiary=person, teletransmission=state, request_reference=requested,
-                             account=own or mine, own_account=own is not None))
+                             account=own or mine, own_account=own is not None,
+                             bank_change=reference if bank_change else None))
     return people
 
 
@@ -248,19 +259,15 @@ def contract_page(session: Session, member_id: int, contract_id: int, *, at: dat
     width = len(CONTRACT_COLUMNS)
     people = [row[width:] for row in rows if row[width] is not None]
     return ContractPage(contract=ContractDetails(*rows[0][:width]),
-                        people=_people(session, member_id, people, at, teletransmission=True))
+                        people=_people(session, member_id, people, at))
 
 
-def family_people(session: Session, member_id: int, *, at: datetime, teletransmission: bool = True) -> list[Person]:
-    """Every person of the member's family with the account of their reimbursements (two queries), and the state
-    of their tele-transmission unless ``teletransmission=False``."""
-    rows = _people_statement(teletransmission).all(session.connection(), {"member_id": member_id})
-    return _people(session, member_id, rows, at, teletransmission=teletransmission)
-
-
-def open_bank_changes(session: Session, member_id: int) -> dict[int | None, str]:
-    """The reference of the open change of bank details of each person (None: the member's own), one query."""
-    return dict(_OPEN_BANK_CHANGES.all(session.connection(), {"member_id": member_id}))
+def family_people(session: Session, member_id: int, *, at: datetime, bank_change: bool = False) -> list[Person]:
+    """Every person of the member's family with the account of their reimbursements and the state of their
+    tele-transmission (two queries); with ``bank_change``, the open change of their bank details instead of their
+    open tele-transmission request."""
+    rows = _people_statement(bank_change).all(session.connection(), {"member_id": member_id})
+    return _people(session, member_id, rows, at, bank_change=bank_change)
 
 
 def guarantees_document(session: Session, member_id: int, contract_id: int) -> StoredFile | None:
