@@ -10,13 +10,12 @@ from markupsafe import Markup
 
 from models.base import utcnow
 from models.contracts import queries
-from models.contracts.entities import ContributionStatus
 from models.formats import date_fr, money
 from models.files.storage import read_bytes
 from models.requests.workflow import local_today
 
 from ..extensions import db
-from ..i18n import current_language, translate
+from ..i18n import current_language
 from ..layout import fill_lines, part
 
 bp = Blueprint("contracts", __name__)
@@ -95,11 +94,20 @@ def guarantees(contract_id: int):
 @login_required
 def contributions():
     """Cotisations: amount and schedule of an individual contract; the payslip sentence for a collective one."""
+    language = current_language()
     return render_template("member/contracts/contributions.html",
                            schedules=queries.contribution_schedules(db.session, current_user.id),
-                           today=local_today(utcnow()), money=lambda cents: money(cents, current_language()),
-                           status_labels={s.value: translate(queries.contribution_label(s))
-                                          for s in ContributionStatus})
+                           today=local_today(utcnow()), money=lambda cents: money(cents, language),
+                           lines=lambda instalments: _instalments(instalments, language))
+
+
+def _instalments(instalments, language: str) -> Markup:
+    """The lines of a schedule: the line's part (drawn once per language and status) filled with each instalment's
+    values, escaped."""
+    return Markup("\n      ").join(fill_lines(
+        part("member/contracts/_instalment.html", status=c.status, label=queries.contribution_label(c.status)),
+        ({"due_on": date_fr(c.due_on), "period_start": date_fr(c.period_start), "period_end": date_fr(c.period_end),
+          "amount": money(c.amount_cents, language)},)) for c in instalments)
 
 
 @bp.get("/coordonnees-bancaires")

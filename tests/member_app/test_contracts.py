@@ -211,6 +211,7 @@ def test_an_individual_contract_shows_its_amount_and_schedule(member_client, ses
     assert "Échéancier" in page and "Échéance" in page and "Montant" in page and "État" in page
     assert f"05/01/{today.year + 1}" in page and f"du 01/02/{today.year + 1} au 28/02/{today.year + 1}" in page
     assert "Payée" in page and "Impayée" in page and "À payer" in page
+    assert '<td data-label="État"><span class="state state-unpaid">Impayée</span></td>' in page
     assert "1\u00a0234,56\u00a0€" in page and "1\u00a0491,36\u00a0€" in page  # the last one, and the total
     english = text(member_client.get("/cotisations?lang=en"))
     assert "Contributions" in english and "€1,234.56" in english and "Paid" in english
