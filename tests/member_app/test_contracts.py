@@ -345,3 +345,16 @@ def test_an_open_change_of_bank_details_is_shown_with_its_follow_up(client, sess
     assert f"Suivre la demande {request.reference}" in samuel and "Demande en cours" in samuel
     assert page.count("Demande en cours") == 1
     assert SAMUEL_IBAN not in page
+
+
+def test_values_written_in_the_parts_are_escaped(client, session, member):
+    """The people's sections and the bank details are parts filled with the person's values: each value escaped."""
+    child = people(member)[BeneficiaryRole.CHILD]
+    child.first_name = 'Zoé <b>"%(id)s"</b>'
+    session.add(BankAccount(member_id=member.id, beneficiary_id=child.id, holder="<i>Zoé</i> & co",
+                            iban=SAMUEL_IBAN, bic="AGRIFRPP", valid_from=utcnow()))
+    session.commit()
+    for url in (f"/mon-contrat/{member.contracts[0].id}", "/coordonnees-bancaires"):
+        page = client.get(url).get_data(as_text=True)  # as sent, entities not decoded
+        assert "<b>" not in page and "Zoé &lt;b&gt;&#34;%(id)s&#34;&lt;/b&gt; RIMON" in page, url
+    assert "&lt;i&gt;Zoé&lt;/i&gt; &amp; co" in client.get("/coordonnees-bancaires").get_data(as_text=True)
