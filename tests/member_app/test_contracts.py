@@ -11,7 +11,7 @@ from datetime import date, timedelta
 import pytest
 
 from models.base import utcnow
-from models.contracts.entities import (BankAccount, BeneficiaryRole, Contract, ContractKind, Contribution,
+from models.contracts.entities import (BankAccount, BeneficiaryRole, ContractKind, Contribution,
                                        ContributionStatus)
 from models.demo_consult_contract import guarantees_pdf
 from models.files.storage import store_bytes
