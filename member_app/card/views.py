@@ -8,6 +8,7 @@ import io
 from flask import Blueprint, abort, flash, redirect, render_template, request, send_file, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
+from markupsafe import Markup
 
 from jobs.pdf import render_cover_document
 from models.base import utcnow
@@ -16,12 +17,14 @@ from models.contracts.cover import (
     covered_people, member_contract, send_cover_document,
 )
 from models.errors import DomainError, ValidationFailed
-from models.formats import mask_email
+from models.formats import date_fr, mask_email
 from models.requests.deadlines import local_today
 from web import client_ip
 
 from ..extensions import db, limiter
 from ..forms import optional_id, show_errors
+from ..i18n import translate
+from ..layout import fill_lines, part
 from .forms import SendForm
 
 bp = Blueprint("card", __name__)
@@ -43,9 +46,13 @@ def _person_id() -> int | None:
 
 def _load(document: CoverDocument, contract_id: int | None, person_id: int | None = None, *, plain: bool = False):
     """The member's contracts in force and the context of the document; 404 for anything not theirs (``plain``:
-    the contracts as plain rows, for the pages; the PDF and the e-mail take the contract itself)."""
+    the contracts as plain rows, for the pages, with the NIR only where shown; the PDF and the e-mail take the
+    contract itself)."""
     today = local_today(utcnow())
-    contracts = (active_covers if plain else active_contracts)(db.session, current_user, today)
+    if plain:
+        contracts = active_covers(db.session, current_user, today, nir=document is CoverDocument.CARD)
+    else:
+        contracts = active_contracts(db.session, current_user, today)
     contract = member_contract(contracts, contract_id)
     if contract is None:
         if contract_id is None:
@@ -60,9 +67,69 @@ def _load(document: CoverDocument, contract_id: int | None, person_id: int | Non
 def _page(document: CoverDocument, contract_id: int | None):
     person_id = _person_id() if document is CoverDocument.CERTIFICATE else None
     contracts, context = _load(document, contract_id, person_id, plain=True)
-    everyone = covered_people(context["contract"], context["issued_on"]) if context else []
-    return render_template(TEMPLATES[document], contracts=contracts, cover=context, person_id=person_id,
-                           everyone=everyone)
+    if context is None:
+        return render_template(TEMPLATES[document], cover=None)
+    return render_template(TEMPLATES[document], cover=context, document=_document(contracts, context, person_id))
+
+
+# The page's document is its part (drawn once per language, member_app.layout) filled with the contract's and the
+# people's values: text values escaped by Markup's %, the lines and choices written from their own parts.
+
+def _document(contracts, context: dict, person_id: int | None) -> Markup:
+    """The card or the certificate on screen."""
+    contract, member = context["contract"], context["member"]
+    certificate = context["document"] is CoverDocument.CERTIFICATE
+    endpoint = "card.certificate" if certificate else "card.card"
+    values = {"contract_id": contract.id, "rows": _rows(context), "choice": _choice(contracts, contract, endpoint)}
+    if certificate:
+        values.update(person_id=person_id or "", people_choice=_people_choice(context, person_id),
+                      day=date_fr(context["issued_on"]), number=contract.number, product=contract.product,
+                      member=member.full_name, member_number=member.number)
+        return part("member/card/_certificate.html", one_person=bool(person_id)) % values
+    values.update(year=context["valid_from"].year, amc_number=context["amc_number"], member_name=member.full_name,
+                  member_number=member.number, contract_number=contract.number, product=contract.product,
+                  valid_from=date_fr(context["valid_from"]), valid_until=date_fr(context["valid_until"]),
+                  tiers_payant=" · ".join(context["tiers_payant"]))
+    return part("member/card/_card.html") % values
+
+
+def _choice(contracts, current, endpoint: str) -> Markup:
+    """Links to each contract in force when the member has several (none otherwise)."""
+    if len(contracts) < 2:
+        return Markup("")
+    items = Markup("\n    ").join(
+        fill_lines(part("member/card/_choice.html", endpoint=endpoint, current=c.id == current.id),
+                   ({"id": c.id, "number": c.number, "product": c.product},)) for c in contracts)
+    return part("member/card/_choice_nav.html") % {"items": items}
+
+
+def _people_choice(context: dict, person_id: int | None) -> Markup:
+    """Links to the certificate of the whole family and of each person, when the contract covers several."""
+    everyone = covered_people(context["contract"], context["issued_on"])
+    if len(everyone) < 2:
+        return Markup("")
+    contract_id = context["contract"].id
+    items = Markup("\n    ").join(
+        fill_lines(part("member/card/_person_choice.html", current=person_id == p.beneficiary.id),
+                   ({"contract_id": contract_id, "id": p.beneficiary.id, "full_name": p.beneficiary.full_name},))
+        for p in everyone)
+    return part("member/card/_people_choice.html", everyone=not person_id) % {"contract_id": contract_id,
+                                                                             "items": items}
+
+
+def _rows(context: dict) -> Markup:
+    """The lines of the table of people: the line's part filled with each person's values (escaped)."""
+    certificate = context["document"] is CoverDocument.CERTIFICATE
+    lines = []
+    for person in context["people"]:
+        b = person.beneficiary
+        if certificate:
+            last = date_fr(person.start_on) + (" – " + date_fr(person.end_on) if person.end_on else "")
+        else:
+            last = b.masked_nir or "–"
+        lines.append({"full_name": b.full_name, "birth_date": date_fr(b.birth_date),
+                      "role": translate(person.role_label), "last": last})
+    return fill_lines(part("member/card/_person_row.html"), lines)
 
 
 @bp.get("/ma-carte-mutuelle", defaults={"contract_id": None})

@@ -7,6 +7,7 @@ from datetime import datetime
 from flask import Blueprint, render_template
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
+from markupsafe import Markup
 
 from models.base import utcnow
 from models.content.queries import current_news
@@ -16,6 +17,8 @@ from models.requests.workflow import local_today
 
 from .. import menu
 from ..extensions import db
+from ..i18n import translate
+from ..layout import fill_lines, part
 
 bp = Blueprint("home", __name__)
 
@@ -37,13 +40,27 @@ LATEST_REQUESTS = 5
 def index():
     """Page d'accueil: menu bar, news banner, the twelve procedures in direct access, the latest requests."""
     today = local_today(utcnow())
+    requests = family_requests(db.session, current_user.id, limit_per_type=LATEST_REQUESTS, limit=LATEST_REQUESTS)
     return render_template(
         "member/home/index.html",
-        news=current_news(db.session, today),
+        news=tuple(current_news(db.session, today)),
         collective=menu.collective(),
-        requests=family_requests(db.session, current_user.id, limit_per_type=LATEST_REQUESTS,
-                                 limit=LATEST_REQUESTS),
+        requests=requests,
+        rows=_request_rows(requests),
     )
+
+
+def _request_rows(requests) -> Markup:
+    """The lines of the latest requests: the line's part (drawn once per language and status) filled with each
+    request's values, escaped."""
+    lines = []
+    for r in requests:
+        what = translate(r.type_label)
+        lines.append(fill_lines(part("member/home/_request_row.html", status=r.status), ({
+            "reference": r.reference,
+            "what": what if r.establishment_name is None else f"{what} · {r.establishment_name}",
+            "person": r.beneficiary or "", "created_on": date_fr(r.created_at)},)))
+    return Markup("\n      ").join(lines)
 
 
 bp.add_app_template_filter(date_fr, "date_fr")

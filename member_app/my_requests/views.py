@@ -7,10 +7,12 @@ import io
 from flask import Blueprint, abort, flash, redirect, render_template, send_file, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
+from markupsafe import Markup
 
 from models.base import utcnow
 from models.errors import DomainError, ValidationFailed
 from models.files.storage import read_bytes
+from models.formats import date_fr
 from models.requests import operations, queries
 from models.requests.operations import DuplicateFiles
 from models.requests.workflow import history
@@ -18,6 +20,8 @@ from web import client_ip
 
 from ..extensions import db, limiter
 from ..forms import show_errors
+from ..i18n import translate
+from ..layout import fill_lines, part
 from .forms import AnswerForm
 
 bp = Blueprint("my_requests", __name__)
@@ -38,8 +42,18 @@ def flash_sent() -> None:
 @login_required
 def index():
     """Every request of the family, all types, newest first."""
-    return render_template("member/my_requests/index.html",
-                           requests=queries.family_requests(db.session, current_user.id))
+    requests = queries.family_requests(db.session, current_user.id)
+    return render_template("member/my_requests/index.html", requests=requests, rows=request_rows(requests))
+
+
+def request_rows(requests) -> Markup:
+    """The table's lines: each request's line part (drawn once per language and status) filled with its values,
+    escaped."""
+    return Markup("\n    ").join(fill_lines(part("member/my_requests/_row.html", status=r.status), ({
+        "reference": r.reference,
+        "what": f"{translate(r.type_label)} · {r.beneficiary}" if r.beneficiary else translate(r.type_label),
+        "created_on": date_fr(r.created_at), "due_on": date_fr(r.due_on), "updated_on": date_fr(r.updated_at)},))
+        for r in requests)
 
 
 def _own_request(reference: str):

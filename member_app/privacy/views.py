@@ -8,6 +8,9 @@ from flask_login import current_user, login_required
 from models.audit import queries
 
 from ..extensions import db
+from ..home.views import datetime_fr
+from ..i18n import translate
+from ..layout import fill_lines, part
 
 bp = Blueprint("privacy", __name__)
 
@@ -21,4 +24,7 @@ def consultations():
     if text and cursor is None:
         abort(400)
     page = queries.consultations(db.session, current_user.id, cursor=cursor)
-    return render_template("member/privacy/consultations.html", page=page, paged=cursor is not None)
+    return render_template("member/privacy/consultations.html", page=page, paged=cursor is not None,
+                           rows=fill_lines(part("member/privacy/_row.html"), (
+                               {"at": datetime_fr(c.at), "role": translate(c.role), "what": translate(c.what)}
+                               for c in page.rows)))

@@ -18,8 +18,8 @@ bp = Blueprint("publications", __name__)
 DOWNLOAD_POLICY = "default-src 'none'; sandbox"
 
 
-def _documents(kind: DocumentKind):
-    return member_documents(db.session, current_user.id, kind, local_today(utcnow()))
+def _documents(kind: DocumentKind) -> tuple:
+    return tuple(member_documents(db.session, current_user.id, kind, local_today(utcnow())))
 
 
 @bp.get("/documents-contractuels")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from flask import Blueprint, redirect, render_template, request
 from flask_login import current_user, login_required
+from markupsafe import Markup
 
 from models.base import utcnow
 from models.content.services import (
@@ -12,10 +13,13 @@ from models.content.services import (
     teleconsultation_rows,
 )
 from models.errors import ValidationFailed
+from models.formats import date_fr
 from models.requests.deadlines import local_today
 
 from ..extensions import db
 from ..forms import show_errors
+from ..i18n import translate
+from ..layout import fill_lines, part
 from .forms import ProfessionalSearchForm
 
 bp = Blueprint("services", __name__)
@@ -28,7 +32,19 @@ def teleconsultation():
     rows = teleconsultation_rows(db.session, current_user, local_today(utcnow()))
     links = service_links(db.session, ("teleconsultation", "teleconsultation_family"))
     return render_template("member/services/teleconsultation.html", rows=rows, links=links,
-                           BUTTON=TeleconsultationAccess.BUTTON)
+                           rows_html=_teleconsultation_lines(rows, links["teleconsultation"]))
+
+
+def _teleconsultation_lines(rows, link) -> Markup:
+    """The table's lines: the line's part (drawn once per language, access and link) filled with each person's
+    values, escaped."""
+    return Markup("\n").join(fill_lines(
+        part("member/services/_teleconsultation_row.html", button=row.access is TeleconsultationAccess.BUTTON,
+             link=link),
+        ({"last_name": row.last_name, "first_name": row.first_name, "birth_date": date_fr(row.birth_date),
+          "status": translate(row.status), "nir": row.masked_nir or "---", "fund": row.fund or "---",
+          "start_on": date_fr(row.start_on) if row.start_on else "---",
+          "end_on": date_fr(row.end_on) if row.end_on else "---"},)) for row in rows)
 
 
 @bp.get("/professionnel-de-sante")
@@ -55,7 +71,7 @@ def find_professional():
 def assistance():
     """Mon assistance: IMA for the collective contract, RMA for the individual one (notice and portal)."""
     return render_template("member/services/assistance.html",
-                           assistances=member_assistance(db.session, current_user, local_today(utcnow())))
+                           assistances=tuple(member_assistance(db.session, current_user, local_today(utcnow()))))
 
 
 @bp.get("/reseau-kalixia")
@@ -63,7 +79,7 @@ def assistance():
 def kalixia():
     """Réseau Kalixia: the six partners and their links."""
     links = service_links(db.session, KALIXIA_PARTNERS)
-    return render_template("member/services/kalixia.html", partners=[links[k] for k in KALIXIA_PARTNERS])
+    return render_template("member/services/kalixia.html", partners=tuple(links[k] for k in KALIXIA_PARTNERS))
 
 
 @bp.get("/prevention-sante")

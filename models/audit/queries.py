@@ -5,11 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
+from typing import NamedTuple
 
-from sqlalchemy import Integer, bindparam, case, select
+from sqlalchemy import Integer, bindparam, case, or_, select
 from sqlalchemy.orm import Session
 
 from .. import pagination
+from ..db import DriverRead
 from ..i18n import Message
 from ..outbox.entities import OutboxMessage
 from ..requests.entities import REQUEST_MODELS
@@ -53,8 +55,21 @@ class ConsultationPage:
     next_cursor: str | None
 
 
+class _Event(NamedTuple):
+    """The columns of an event a consultations page reads (a row of the driver)."""
+
+    id: int
+    at: datetime
+    actor_id: int | None
+    action: str
+    subject_type: str | None
+    subject_id: int | None
+    details: dict | None
+    reference: str | None
+
+
 @lru_cache(maxsize=8)
-def _consultations_query(paged: bool, limit: int):
+def _consultations_query(paged: bool, limit: int) -> DriverRead:
     """The events of a page (after the cursor ``cursor_at``, ``cursor_id`` when ``paged``), as rows of the columns
     read. Built once per shape: a statement object keeps its SQLAlchemy cache key, computed again with a new
     statement on every page."""
@@ -67,12 +82,13 @@ def _consultations_query(paged: bool, limit: int):
     query = (select(AuditEvent.id, AuditEvent.at, AuditEvent.actor_id, AuditEvent.action, AuditEvent.subject_type,
                     AuditEvent.subject_id, AuditEvent.details, reference.label("reference"))
              .where(AuditEvent.member_id == bindparam("member_id"), AuditEvent.actor_type == "staff",
-                    AuditEvent.action.in_(CONSULTATION_ACTIONS)))
+                    # plain comparisons: a driver read takes no expanding IN list
+                    or_(*(AuditEvent.action == action for action in CONSULTATION_ACTIONS))))
     if paged:
         cursor = pagination.Cursor((bindparam("cursor_at", type_=AuditEvent.at.type),
                                     bindparam("cursor_id", type_=Integer)))
         query = query.where(pagination.after(order, True, cursor))
-    return query.order_by(*pagination.ordering(order, True, None)).limit(limit)
+    return DriverRead(query.order_by(*pagination.ordering(order, True, None)).limit(limit))
 
 
 def consultations(session: Session, member_id: int, *, cursor: pagination.Cursor | None = None,
@@ -82,7 +98,8 @@ def consultations(session: Session, member_id: int, *, cursor: pagination.Cursor
     params = {"member_id": member_id}
     if cursor is not None:
         params["cursor_at"], params["cursor_id"] = cursor.values
-    events = session.execute(_consultations_query(cursor is not None, page_size + 1), params).all()
+    events = [_Event(*row) for row in _consultations_query(cursor is not None, page_size + 1).all(
+        session.connection(), params)]
     more = len(events) > page_size
     events = events[:page_size]
     roles = _roles(session, {e.actor_id for e in events if e.actor_id and not (e.details or {}).get("role")})

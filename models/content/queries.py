@@ -9,6 +9,7 @@ from itertools import groupby
 from sqlalchemy import bindparam, or_, select
 from sqlalchemy.orm import Session, joinedload, selectinload
 
+from ..db import DriverRead
 from ..files.entities import StoredFile
 from .cache import cached
 from .entities import ContactReason, ContentDocument, DocumentCategory, DocumentKind, DocumentType, NewsItem
@@ -123,7 +124,7 @@ class ListedDocument:
 
 #: Built once (values as parameters): a statement object keeps its SQLAlchemy cache key, computed again with a
 #: new statement on every page.
-_MEMBER_DOCUMENTS = (
+_MEMBER_DOCUMENTS = DriverRead(
     select(ContentDocument.id, ContentDocument.title, ContentDocument.description, StoredFile.size)
     .join(StoredFile, StoredFile.id == ContentDocument.file_id)
     .where(ContentDocument.published, ContentDocument.kind == bindparam("kind"),
@@ -135,9 +136,9 @@ _MEMBER_DOCUMENTS = (
 def member_documents(session: Session, member_id: int, kind: DocumentKind, today: date) -> list[ListedDocument]:
     """Published documents of one section (contractual, information...) the member's contracts may see: those for
     every member, and those for the kind (collective, individual) of a contract of the member in force; in the
-    staff's order, each with the size of its file (one query of the shown columns)."""
-    return [ListedDocument(*row) for row in session.execute(
-        _MEMBER_DOCUMENTS, {"kind": kind, "member_id": member_id, "today": today})]
+    staff's order, each with the size of its file (one query of the shown columns, on the driver)."""
+    return [ListedDocument(*row) for row in _MEMBER_DOCUMENTS.all(
+        session.connection(), {"kind": kind, "member_id": member_id, "today": today})]
 
 
 def member_document(session: Session, member_id: int, document_id: int, today: date) -> ContentDocument | None:

@@ -12,6 +12,7 @@ from sqlalchemy import Row, bindparam, or_, select
 from sqlalchemy.orm import Session
 
 from ..contracts.cover import active_contract_kinds
+from ..db import DriverRead
 from ..contracts.entities import Beneficiary, BeneficiaryRole, ContractKind, Coverage
 from ..errors import ValidationFailed
 from ..formats import mask_nir_teleconsultation
@@ -225,7 +226,7 @@ class TeleconsultationRow:
 _ROLE_ORDER = {BeneficiaryRole.PRINCIPAL: 0, BeneficiaryRole.SPOUSE: 1, BeneficiaryRole.CHILD: 2}
 
 
-_COVERED_TODAY = (
+_COVERED_TODAY = DriverRead(
     select(Beneficiary.id, Beneficiary.role, Beneficiary.first_name, Beneficiary.last_name, Beneficiary.birth_date,
            Beneficiary.nir, Beneficiary.organism_number, Coverage.start_on, Coverage.end_on)
     .join(Coverage, Coverage.beneficiary_id == Beneficiary.id)
@@ -235,8 +236,8 @@ _COVERED_TODAY = (
 
 def teleconsultation_rows(session: Session, member: Member, today: date) -> list[TeleconsultationRow]:
     """The family's people covered today, principal first, then spouse and children (eldest first). One query
-    of the shown columns and of the periods covering today."""
-    rows = session.execute(_COVERED_TODAY, {"member_id": member.id, "today": today})
+    of the shown columns and of the periods covering today, on the driver."""
+    rows = _COVERED_TODAY.all(session.connection(), {"member_id": member.id, "today": today})
     people: dict[int, tuple] = {}
     periods: dict[int, list[tuple[date, date | None]]] = {}
     for id_, *person, start_on, end_on in rows:

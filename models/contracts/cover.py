@@ -10,11 +10,12 @@ from datetime import date, datetime
 from functools import cache
 from itertools import groupby
 
-from sqlalchemy import bindparam, exists, func, or_, select
+from sqlalchemy import bindparam, exists, func, null, or_, select
 from sqlalchemy.orm import Session, joinedload
 
 from ..audit.entities import AuditEvent
 from ..audit.operations import record
+from ..db import DriverRead
 from ..errors import DomainError, ValidationFailed
 from ..formats import PARIS, canonical_email, mask_email
 from ..i18n import Message
@@ -96,34 +97,38 @@ _CONTRACT_COLUMNS = (Contract.id, Contract.number, Contract.product, Contract.ki
 
 
 @cache
-def _active_covers_query():
-    return (select(*_CONTRACT_COLUMNS, Coverage.start_on, Coverage.end_on, *PERSON_COLUMNS)
-            .outerjoin(Coverage, Coverage.contract_id == Contract.id)
-            .outerjoin(Beneficiary, Beneficiary.id == Coverage.beneficiary_id)
-            .where(Contract.member_id == bindparam("member_id"), _in_force(bindparam("today")))
-            .order_by(Contract.subscribed_on, Contract.id, Coverage.id))
+def _active_covers_read(nir: bool) -> DriverRead:
+    # Without ``nir``, the NIR column is read as NULL: a page that does not show it decrypts none.
+    person = PERSON_COLUMNS if nir else tuple(null() if c is Beneficiary.nir else c for c in PERSON_COLUMNS)
+    return DriverRead(select(*_CONTRACT_COLUMNS, Coverage.start_on, Coverage.end_on, *person)
+                      .outerjoin(Coverage, Coverage.contract_id == Contract.id)
+                      .outerjoin(Beneficiary, Beneficiary.id == Coverage.beneficiary_id)
+                      .where(Contract.member_id == bindparam("member_id"), _in_force(bindparam("today")))
+                      .order_by(Contract.subscribed_on, Contract.id, Coverage.id))
 
 
-def active_covers(session: Session, member: Member, today: date) -> list[ContractCover]:
-    """What :func:`active_contracts` reads, as plain rows of the columns the card pages show (one query)."""
+def active_covers(session: Session, member: Member, today: date, *, nir: bool = True) -> list[ContractCover]:
+    """What :func:`active_contracts` reads, as plain rows of the columns the card pages show (one query on the
+    driver); people's NIR left out (None) unless ``nir``."""
     width = len(_CONTRACT_COLUMNS)
+    rows = _active_covers_read(nir).all(session.connection(), {"member_id": member.id, "today": today})
     covers = []
-    for contract, rows in groupby(session.execute(_active_covers_query(), {"member_id": member.id, "today": today}),
-                                  key=lambda row: tuple(row[:width])):
+    for contract, group in groupby(rows, key=lambda row: row[:width]):
         periods = tuple(CoverPeriod(PersonDetails(*row[width + 2:]), row[width], row[width + 1])
-                        for row in rows if row[width + 2] is not None)
+                        for row in group if row[width + 2] is not None)
         covers.append(ContractCover(*contract, periods))
     return covers
 
 
 @cache
-def _active_kinds_query():
-    return select(Contract.kind).where(Contract.member_id == bindparam("member_id"), _in_force(bindparam("today")))
+def _active_kinds_read() -> DriverRead:
+    return DriverRead(select(Contract.kind).where(Contract.member_id == bindparam("member_id"),
+                                                  _in_force(bindparam("today"))))
 
 
 def active_contract_kinds(session: Session, member: Member, today: date) -> set[ContractKind]:
-    """The kinds (collective, individual) of the member's contracts in force on ``today``."""
-    return set(session.scalars(_active_kinds_query(), {"member_id": member.id, "today": today}))
+    """The kinds (collective, individual) of the member's contracts in force on ``today`` (read on the driver)."""
+    return {kind for kind, in _active_kinds_read().all(session.connection(), {"member_id": member.id, "today": today})}
 
 
 def has_collective_contract(session: Session, member: Member, today: date) -> bool:

@@ -10,9 +10,12 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from functools import lru_cache
 
-from sqlalchemy import Select, bindparam, or_, select
+from typing import NamedTuple
+
+from sqlalchemy import and_, bindparam, or_, select
 from sqlalchemy.orm import Session
 
+from ..db import DriverRead
 from ..files.entities import StoredFile
 from ..i18n import Message
 from ..requests.entities import OPEN_STATUSES, BankDetailChangeRequest, TeletransmissionRequest
@@ -44,8 +47,7 @@ def contribution_label(status: ContributionStatus) -> Message:
     return _CONTRIBUTION_LABELS[status.value]
 
 
-@dataclass(frozen=True)
-class PersonDetails:
+class PersonDetails(NamedTuple):
     """The columns of a beneficiary the contract pages show, read as plain values (no ORM object)."""
 
     id: int
@@ -67,8 +69,7 @@ PERSON_COLUMNS = (Beneficiary.id, Beneficiary.role, Beneficiary.first_name, Bene
                    Beneficiary.teletransmission_active)
 
 
-@dataclass(frozen=True)
-class AccountDetails:
+class AccountDetails(NamedTuple):
     """The columns of a bank account the pages show, read as plain values (no ORM object)."""
 
     beneficiary_id: int | None
@@ -78,6 +79,31 @@ class AccountDetails:
 
     masked_iban = property(BankAccount.masked_iban.fget, doc="The IBAN masked as in the guide.")
     masked_bic = property(BankAccount.masked_bic.fget, doc="The BIC masked as in the guide.")
+
+
+class ContractDetails(NamedTuple):
+    """The columns of a contract the pages show, read as plain values (no ORM object)."""
+
+    id: int
+    number: str
+    kind: ContractKind
+    subscribed_on: date
+    guarantees_file_id: int | None
+
+
+#: The columns of a contract the pages show, in ContractDetails' order.
+CONTRACT_COLUMNS = (Contract.id, Contract.number, Contract.kind, Contract.subscribed_on, Contract.guarantees_file_id)
+
+
+class Instalment(NamedTuple):
+    """One instalment of a contributions schedule as "Cotisations" shows it (no ORM object)."""
+
+    contract_id: int
+    period_start: date
+    period_end: date
+    due_on: date
+    amount_cents: int
+    status: ContributionStatus
 
 
 @dataclass(frozen=True)
@@ -92,54 +118,51 @@ class Person:
     account: AccountDetails | None
     #: True when ``account`` is the person's own account (not the member's, used for lack of one).
     own_account: bool
+    #: The reference of the open change of this person's bank details, when it is read and there is one.
+    bank_change: str | None = None
 
 
 @dataclass(frozen=True)
 class ContractPage:
     """A contract, and the people it covers, principal insured first."""
 
-    contract: Contract
+    contract: ContractDetails
     people: list[Person]
 
 
-def member_contracts(session: Session, member_id: int) -> list[Contract]:
-    """The member's contracts, by number (one query)."""
-    return list(session.scalars(_MEMBER_CONTRACTS, {"member_id": member_id}))
+def member_contracts(session: Session, member_id: int) -> list[ContractDetails]:
+    """The member's contracts, by number (one query, read on the driver)."""
+    return [ContractDetails(*row) for row in _MEMBER_CONTRACTS.all(session.connection(), {"member_id": member_id})]
 
 
-#: Statements of the pages built once (values as parameters): a statement object keeps its SQLAlchemy cache key,
-#: computed again with a new statement on every page.
-_MEMBER_CONTRACTS = select(Contract).where(Contract.member_id == bindparam("member_id")).order_by(Contract.number)
-_INSTALMENTS = (select(Contribution).where(Contribution.contract_id.in_(bindparam("contract_ids", expanding=True)))
-                .order_by(Contribution.due_on, Contribution.id))
-_OPEN_BANK_CHANGES = (
-    select(BankDetailChangeRequest.beneficiary_id, BankDetailChangeRequest.reference)
-    .where(BankDetailChangeRequest.member_id == bindparam("member_id"),
-           BankDetailChangeRequest.status.in_(OPEN_STATUSES))
-    .order_by(BankDetailChangeRequest.id))
-_OWN_CONTRACT = select(Contract).where(Contract.id == bindparam("contract_id"),
-                                       Contract.member_id == bindparam("member_id"))
-_CURRENT_ACCOUNTS = (
+def _open(status):
+    """``status`` is one of the open statuses, as plain comparisons: a driver read takes no expanding IN list."""
+    return or_(*(status == value for value in OPEN_STATUSES))
+
+
+# Statements of the pages built once (values as parameters) and run straight on the driver (models.db.DriverRead):
+# SQLAlchemy's execution and ORM loading cost more than these small reads.
+_MEMBER_CONTRACTS = DriverRead(select(*CONTRACT_COLUMNS).where(Contract.member_id == bindparam("member_id"))
+                               .order_by(Contract.number))
+_INSTALMENTS = DriverRead(
+    select(Contribution.contract_id, Contribution.period_start, Contribution.period_end, Contribution.due_on,
+           Contribution.amount_cents, Contribution.status)
+    .join(Contract, Contract.id == Contribution.contract_id)
+    .where(Contract.member_id == bindparam("member_id"), Contract.kind == ContractKind.INDIVIDUAL)
+    .order_by(Contribution.due_on, Contribution.id))
+_CURRENT_ACCOUNTS = DriverRead(
     select(BankAccount.beneficiary_id, BankAccount.holder, BankAccount.iban, BankAccount.bic)
     .where(BankAccount.member_id == bindparam("member_id"), BankAccount.valid_from <= bindparam("at"),
            or_(BankAccount.valid_to.is_(None), BankAccount.valid_to > bindparam("at")))
     .order_by(BankAccount.valid_from, BankAccount.id))
 
 
-def own_contract(session: Session, member_id: int, contract_id: int) -> Contract | None:
-    """The contract ``contract_id`` when it is one of the member's; None otherwise (same answer for both)."""
-    if not 0 < contract_id <= 2**31 - 1:
-        return None
-    return session.scalar(_OWN_CONTRACT, {"contract_id": contract_id, "member_id": member_id})
-
-
 def current_accounts(session: Session, member_id: int, at: datetime) -> tuple[AccountDetails | None,
                                                                               dict[int, AccountDetails]]:
     """The member's own account in use at ``at`` and each beneficiary's own one (one query of the shown columns)."""
-    accounts = session.execute(_CURRENT_ACCOUNTS, {"member_id": member_id, "at": at})
     mine: AccountDetails | None = None
     theirs: dict[int, AccountDetails] = {}
-    for row in accounts:  # the latest version wins
+    for row in _CURRENT_ACCOUNTS.all(session.connection(), {"member_id": member_id, "at": at}):  # latest wins
         account = AccountDetails(*row)
         if account.beneficiary_id is None:
             mine = account
@@ -152,13 +175,13 @@ def _open_teletransmission_reference():
     """The reference of a beneficiary's open tele-transmission request, as a column of the beneficiaries' query."""
     return (select(TeletransmissionRequest.reference)
             .where(TeletransmissionRequest.beneficiary_id == Beneficiary.id,
-                   TeletransmissionRequest.status.in_(OPEN_STATUSES))
+                   _open(TeletransmissionRequest.status))
             .order_by(TeletransmissionRequest.id).limit(1).correlate(Beneficiary).scalar_subquery())
 
 
-_FAMILY_PERSON = (select(*PERSON_COLUMNS, _open_teletransmission_reference())
-                  .where(Beneficiary.id == bindparam("beneficiary_id"),
-                         Beneficiary.member_id == bindparam("member_id")))
+_FAMILY_PERSON = DriverRead(select(*PERSON_COLUMNS, _open_teletransmission_reference())
+                            .where(Beneficiary.id == bindparam("beneficiary_id"),
+                                   Beneficiary.member_id == bindparam("member_id")))
 
 
 def family_person(session: Session, member_id: int, beneficiary_id: int) -> tuple[PersonDetails, str | None] | None:
@@ -166,34 +189,42 @@ def family_person(session: Session, member_id: int, beneficiary_id: int) -> tupl
     for anyone else (whether they exist or not). One query of the shown columns."""
     if not 0 < beneficiary_id <= 2**31 - 1:
         return None
-    row = session.execute(_FAMILY_PERSON, {"beneficiary_id": beneficiary_id, "member_id": member_id}).first()
+    row = _FAMILY_PERSON.first(session.connection(), {"beneficiary_id": beneficiary_id, "member_id": member_id})
     if row is None:
         return None
     return PersonDetails(*row[:len(PERSON_COLUMNS)]), row[len(PERSON_COLUMNS)]
 
 
-@lru_cache(maxsize=4)
-def _people_statement(of_contract: bool, teletransmission: bool) -> Select:
-    """The family's people (those covered by the contract ``contract_id`` when ``of_contract``), built once."""
-    columns = (*PERSON_COLUMNS, _open_teletransmission_reference()) if teletransmission else PERSON_COLUMNS
-    statement = select(*columns).where(Beneficiary.member_id == bindparam("member_id"))
-    if of_contract:
-        statement = statement.where(Beneficiary.id.in_(
-            select(Coverage.beneficiary_id).where(Coverage.contract_id == bindparam("contract_id"))))
-    return statement.order_by(Beneficiary.id)
+def _open_bank_change_reference():
+    """The reference of the open change of a person's bank details, as a column of the beneficiaries' query: the
+    principal's is the member's own change (kept without a beneficiary), the others' their own."""
+    change = BankDetailChangeRequest
+    return (select(change.reference)
+            .where(change.member_id == Beneficiary.member_id, _open(change.status),
+                   or_(and_(Beneficiary.role == BeneficiaryRole.PRINCIPAL, change.beneficiary_id.is_(None)),
+                       and_(Beneficiary.role != BeneficiaryRole.PRINCIPAL, change.beneficiary_id == Beneficiary.id)))
+            .order_by(change.id.desc()).limit(1).correlate(Beneficiary).scalar_subquery())
 
 
-def _people(session: Session, member_id: int, contract_id: int | None, at: datetime, *,
-            teletransmission: bool) -> list[Person]:
-    """The beneficiaries (those the contract ``contract_id`` covers, unless None), with their open tele-transmission
-    request, and their accounts."""
-    params = {"member_id": member_id} if contract_id is None else {"member_id": member_id, "contract_id": contract_id}
-    rows = session.execute(_people_statement(contract_id is not None, teletransmission), params).all()
+@lru_cache(maxsize=2)
+def _people_statement(bank_change: bool) -> DriverRead:
+    """The family's people with the reference of their open tele-transmission request, or of their open change of
+    bank details when ``bank_change``, built once."""
+    reference = _open_bank_change_reference() if bank_change else _open_teletransmission_reference()
+    return DriverRead(select(*PERSON_COLUMNS, reference).where(Beneficiary.member_id == bindparam("member_id"))
+                      .order_by(Beneficiary.id))
+
+
+def _people(session: Session, member_id: int, rows, at: datetime, *, bank_change: bool = False) -> list[Person]:
+    """The beneficiaries of ``rows`` (their columns, then the reference of their open tele-transmission request, or
+    of their open change of bank details when ``bank_change``) with the state of their tele-transmission, and their
+    accounts (one query)."""
     mine, theirs = current_accounts(session, member_id, at)
     people = []
     width = len(PERSON_COLUMNS)
     for row in rows:
-        person, requested = PersonDetails(*row[:width]), (row[width] if teletransmission else None)
+        person, reference = PersonDetails(*row[:width]), row[width]
+        requested = None if bank_change else reference
         if person.teletransmission_active:
             state = TeletransmissionState.ACTIVE
         elif requested is not None:
@@ -202,28 +233,41 @@ def _people(session: Session, member_id: int, contract_id: int | None, at: datet
             state = TeletransmissionState.INACTIVE
         own = theirs.get(person.id)
         people.append(Person(beneficiary=person, teletransmission=state, request_reference=requested,
-                             account=own or mine, own_account=own is not None))
+                             account=own or mine, own_account=own is not None,
+                             bank_change=reference if bank_change else None))
     return people
 
 
+#: A contract of the member with the people it covers (one row per person; one row of NULL people for a contract
+#: covering no one), each with the reference of their open tele-transmission request.
+_CONTRACT_PEOPLE = DriverRead(
+    select(*CONTRACT_COLUMNS, *PERSON_COLUMNS, _open_teletransmission_reference())
+    .outerjoin(Beneficiary, (Beneficiary.member_id == Contract.member_id) & Beneficiary.id.in_(
+        select(Coverage.beneficiary_id).where(Coverage.contract_id == bindparam("contract_id"))))
+    .where(Contract.id == bindparam("contract_id"), Contract.member_id == bindparam("member_id"))
+    .order_by(Beneficiary.id))
+
+
 def contract_page(session: Session, member_id: int, contract_id: int, *, at: datetime) -> ContractPage | None:
-    """The contract page of one of the member's contracts (three queries); None for anyone else's."""
-    contract = own_contract(session, member_id, contract_id)
-    if contract is None:
+    """The contract page of one of the member's contracts (two queries: the contract with its people, then the
+    accounts); None for anyone else's."""
+    if not 0 < contract_id <= 2**31 - 1:
         return None
-    return ContractPage(contract=contract, people=_people(session, member_id, contract.id, at, teletransmission=True))
+    rows = _CONTRACT_PEOPLE.all(session.connection(), {"contract_id": contract_id, "member_id": member_id})
+    if not rows:
+        return None
+    width = len(CONTRACT_COLUMNS)
+    people = [row[width:] for row in rows if row[width] is not None]
+    return ContractPage(contract=ContractDetails(*rows[0][:width]),
+                        people=_people(session, member_id, people, at))
 
 
-def family_people(session: Session, member_id: int, *, at: datetime, teletransmission: bool = True) -> list[Person]:
-    """Every person of the member's family with the account of their reimbursements (two queries), and the state
-    of their tele-transmission unless ``teletransmission=False``."""
-    return _people(session, member_id, None, at, teletransmission=teletransmission)
-
-
-def open_bank_changes(session: Session, member_id: int) -> dict[int | None, str]:
-    """The reference of the open change of bank details of each person (None: the member's own), one query."""
-    rows = session.execute(_OPEN_BANK_CHANGES, {"member_id": member_id})
-    return {beneficiary_id: reference for beneficiary_id, reference in rows}
+def family_people(session: Session, member_id: int, *, at: datetime, bank_change: bool = False) -> list[Person]:
+    """Every person of the member's family with the account of their reimbursements and the state of their
+    tele-transmission (two queries); with ``bank_change``, the open change of their bank details instead of their
+    open tele-transmission request."""
+    rows = _people_statement(bank_change).all(session.connection(), {"member_id": member_id})
+    return _people(session, member_id, rows, at, bank_change=bank_change)
 
 
 def guarantees_document(session: Session, member_id: int, contract_id: int) -> StoredFile | None:
@@ -238,8 +282,8 @@ def guarantees_document(session: Session, member_id: int, contract_id: int) -> S
 class ContributionSchedule:
     """What "Cotisations" shows of one contract: a schedule for an individual contract, a sentence otherwise."""
 
-    contract: Contract
-    instalments: list[Contribution]
+    contract: ContractDetails
+    instalments: list[Instalment]
 
     @property
     def collective(self) -> bool:
@@ -260,9 +304,8 @@ class ContributionSchedule:
 def contribution_schedules(session: Session, member_id: int) -> list[ContributionSchedule]:
     """Each of the member's contracts with its schedule of contributions, by due date (two queries)."""
     contracts = member_contracts(session, member_id)
-    individual = [c.id for c in contracts if c.kind is ContractKind.INDIVIDUAL]
-    by_contract: dict[int, list[Contribution]] = {cid: [] for cid in individual}
-    if individual:
-        for instalment in session.scalars(_INSTALMENTS, {"contract_ids": individual}):
-            by_contract[instalment.contract_id].append(instalment)
+    by_contract: dict[int, list[Instalment]] = {c.id: [] for c in contracts if c.kind is ContractKind.INDIVIDUAL}
+    if by_contract:
+        for row in _INSTALMENTS.all(session.connection(), {"member_id": member_id}):
+            by_contract[row[0]].append(Instalment(*row))
     return [ContributionSchedule(contract=c, instalments=by_contract.get(c.id, [])) for c in contracts]

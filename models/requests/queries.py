@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session, load_only, selectinload
 from sqlalchemy.sql.elements import ColumnElement
 
 from ..content.cache import cached
+from ..db import DriverRead
 from ..content.entities import NoCoverageEstablishment
 from ..contracts.entities import Beneficiary
 from ..files.entities import StoredFile
@@ -127,7 +128,7 @@ class RequestLine:
 
 
 @cache
-def _family_requests_query():
+def _family_requests_read() -> DriverRead:
     # Built once (the home page runs it on every visit): the member and the limits are parameters.
     member_id = bindparam("member_id")
     parts = []
@@ -139,18 +140,19 @@ def _family_requests_query():
             .where(model.member_id == member_id)
             .order_by(model.created_at.desc(), model.id.desc()).limit(bindparam("per_type")).subquery()))
     found = union_all(*parts).subquery()
-    return (select(found.c.kind, found.c.reference, found.c.status, found.c.created_at, found.c.updated_at,
-                   found.c.due_on, Beneficiary.first_name, Beneficiary.last_name, found.c.establishment_name)
-            .outerjoin(Beneficiary, (Beneficiary.id == found.c.beneficiary_id) & (Beneficiary.member_id == member_id))
-            .order_by(found.c.created_at.desc(), found.c.id.desc()).limit(bindparam("limit")))
+    return DriverRead(
+        select(found.c.kind, found.c.reference, found.c.status, found.c.created_at, found.c.updated_at,
+               found.c.due_on, Beneficiary.first_name, Beneficiary.last_name, found.c.establishment_name)
+        .outerjoin(Beneficiary, (Beneficiary.id == found.c.beneficiary_id) & (Beneficiary.member_id == member_id))
+        .order_by(found.c.created_at.desc(), found.c.id.desc()).limit(bindparam("limit")))
 
 
 def family_requests(session: Session, member_id: int, *, limit_per_type: int = 50,
                     limit: int | None = None) -> list[RequestLine]:
     """The family's latest ``limit_per_type`` requests of each type, newest first (at most ``limit``), in one
-    query of the columns shown, each with the name of its person."""
-    rows = session.execute(_family_requests_query(), {"member_id": member_id, "per_type": limit_per_type,
-                                                      "limit": limit or limit_per_type * len(REQUEST_MODELS)})
+    query of the columns shown (on the driver), each with the name of its person."""
+    rows = _family_requests_read().all(session.connection(), {
+        "member_id": member_id, "per_type": limit_per_type, "limit": limit or limit_per_type * len(REQUEST_MODELS)})
     # The person's name as Beneficiary.full_name writes it; only a person of the family is named.
     return [RequestLine(kind, reference, RequestStatus(status), created_at, updated_at, due_on,
                         f"{first_name} {last_name.upper()}" if first_name is not None else None, establishment)

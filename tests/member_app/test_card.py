@@ -236,3 +236,16 @@ def test_the_send_page_in_english(client, member):
     contract_id, _ = ids(member)
     page = text(send(client, f"/envoyer/carte/{contract_id}?lang=en", "nope"))
     assert "Enter a valid e-mail address" in page
+
+
+def test_values_written_in_the_parts_are_escaped(client, session, member):
+    """The card and the certificate are parts filled with the contract's and the people's values: each escaped."""
+    contract, people = ids(member)
+    member.contracts[0].product = 'Socle <b>"%(rows)s"</b>'
+    person = next(b for b in member.beneficiaries if b.id == people["Zoé"])
+    person.first_name = "Zoé <i>&</i>"
+    session.commit()
+    for url in ("/ma-carte-mutuelle", f"/attestation/{contract}", f"/attestation/{contract}?beneficiaire={person.id}"):
+        page = client.get(url).get_data(as_text=True)  # as sent, entities not decoded
+        assert "<b>" not in page and "<i>" not in page, url
+        assert "Socle &lt;b&gt;&#34;%(rows)s&#34;&lt;/b&gt;" in page and "Zoé &lt;i&gt;&amp;&lt;/i&gt; RIMON" in page, url

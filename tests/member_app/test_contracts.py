@@ -11,7 +11,7 @@ from datetime import date, timedelta
 import pytest
 
 from models.base import utcnow
-from models.contracts.entities import (BankAccount, BeneficiaryRole, Contract, ContractKind, Contribution,
+from models.contracts.entities import (BankAccount, BeneficiaryRole, ContractKind, Contribution,
                                        ContributionStatus)
 from models.demo_consult_contract import guarantees_pdf
 from models.files.storage import store_bytes
@@ -211,6 +211,7 @@ def test_an_individual_contract_shows_its_amount_and_schedule(member_client, ses
     assert "Échéancier" in page and "Échéance" in page and "Montant" in page and "État" in page
     assert f"05/01/{today.year + 1}" in page and f"du 01/02/{today.year + 1} au 28/02/{today.year + 1}" in page
     assert "Payée" in page and "Impayée" in page and "À payer" in page
+    assert '<td data-label="État"><span class="state state-unpaid">Impayée</span></td>' in page
     assert "1\u00a0234,56\u00a0€" in page and "1\u00a0491,36\u00a0€" in page  # the last one, and the total
     english = text(member_client.get("/cotisations?lang=en"))
     assert "Contributions" in english and "€1,234.56" in english and "Paid" in english
@@ -295,11 +296,11 @@ def test_each_page_reads_a_fixed_small_number_of_times(member_app, session):
 
 def test_the_contract_model_is_not_loaded_lazily_from_the_page(session, member):
     """The contract page's data is complete once read: nothing is left to load while rendering."""
-    from models.contracts.queries import contract_page
+    from models.contracts.queries import ContractDetails, contract_page
 
     page = contract_page(session, member.id, member.contracts[0].id, at=utcnow())
     assert [p.beneficiary.first_name for p in page.people] == ["Léa", "Samuel", "Zoé"]
-    assert isinstance(page.contract, Contract)
+    assert isinstance(page.contract, ContractDetails)  # plain values, no ORM object
 
 
 def test_the_demo_fills_the_pages_for_the_rimon_family_and_the_retiree(member_app, session):
@@ -344,3 +345,16 @@ def test_an_open_change_of_bank_details_is_shown_with_its_follow_up(client, sess
     assert f"Suivre la demande {request.reference}" in samuel and "Demande en cours" in samuel
     assert page.count("Demande en cours") == 1
     assert SAMUEL_IBAN not in page
+
+
+def test_values_written_in_the_parts_are_escaped(client, session, member):
+    """The people's sections and the bank details are parts filled with the person's values: each value escaped."""
+    child = people(member)[BeneficiaryRole.CHILD]
+    child.first_name = 'Zoé <b>"%(id)s"</b>'
+    session.add(BankAccount(member_id=member.id, beneficiary_id=child.id, holder="<i>Zoé</i> & co",
+                            iban=SAMUEL_IBAN, bic="AGRIFRPP", valid_from=utcnow()))
+    session.commit()
+    for url in (f"/mon-contrat/{member.contracts[0].id}", "/coordonnees-bancaires"):
+        page = client.get(url).get_data(as_text=True)  # as sent, entities not decoded
+        assert "<b>" not in page and "Zoé &lt;b&gt;&#34;%(id)s&#34;&lt;/b&gt; RIMON" in page, url
+    assert "&lt;i&gt;Zoé&lt;/i&gt; &amp; co" in client.get("/coordonnees-bancaires").get_data(as_text=True)
