@@ -13,11 +13,13 @@ from models.requests.teletransmission import TeletransmissionInput, submit_telet
 from web import client_ip
 
 from ..extensions import db, limiter
-from ..forms import show_errors
+from ..forms import FreshForm, show_errors, submitted
 from ..my_requests.views import flash_sent
 from .forms import TeletransmissionForm
 
 bp = Blueprint("teletransmission", __name__)
+NEW = "member/teletransmission/new.html"
+_FORM = FreshForm(TeletransmissionForm, "member/teletransmission/_form.html")
 
 
 @bp.route("/<int:beneficiary_id>", methods=["GET", "POST"])
@@ -29,26 +31,29 @@ def new(beneficiary_id: int):
     if found is None:
         abort(404)
     person, pending = found
+    texts = {"action": url_for(".new", beneficiary_id=person.id), "person_name": person.full_name}
+    if not submitted():
+        return render_template(NEW, form=None, person=person, pending=pending,
+                               form_html=_FORM.fresh(texts=texts, duplicates=False))
     form = TeletransmissionForm()
     form.ensure_token()
     duplicates = False
-    if form.is_submitted():
-        form.validate()  # CSRF only: every rule is checked by the model
-        data = TeletransmissionInput(beneficiary_id=person.id, files=form.uploaded(),
-                                     form_token=form.form_token.data or "",
-                                     confirm_duplicates=bool(form.confirm_duplicates.data))
-        try:
-            submitted = submit_teletransmission(db.session, current_user, data, now=utcnow(), ip=client_ip())
-        except ValidationFailed as exc:
-            db.session.rollback()
-            show_errors(form, exc.errors, fallback="files")
-        except DomainError as exc:
-            db.session.rollback()
-            duplicates = isinstance(exc, DuplicateFiles)
-            show_errors(form, {"files": [exc.message]}, fallback="files")
-        else:
-            db.session.commit()
-            flash_sent()
-            return redirect(url_for("my_requests.show", reference=submitted.reference), code=303)
-    return render_template("member/teletransmission/new.html", form=form, person=person, pending=pending,
-                           duplicates=duplicates)
+    form.validate()  # CSRF only: every rule is checked by the model
+    data = TeletransmissionInput(beneficiary_id=person.id, files=form.uploaded(),
+                                 form_token=form.form_token.data or "",
+                                 confirm_duplicates=bool(form.confirm_duplicates.data))
+    try:
+        submitted_request = submit_teletransmission(db.session, current_user, data, now=utcnow(), ip=client_ip())
+    except ValidationFailed as exc:
+        db.session.rollback()
+        show_errors(form, exc.errors, fallback="files")
+    except DomainError as exc:
+        db.session.rollback()
+        duplicates = isinstance(exc, DuplicateFiles)
+        show_errors(form, {"files": [exc.message]}, fallback="files")
+    else:
+        db.session.commit()
+        flash_sent()
+        return redirect(url_for("my_requests.show", reference=submitted_request.reference), code=303)
+    return render_template(NEW, form=form, person=person, pending=pending,
+                           form_html=_FORM.render(form, duplicates=duplicates, **texts))
