@@ -14,7 +14,7 @@ from models.requests import bank_details
 from web import client_ip
 
 from ..extensions import db, limiter
-from ..forms import FreshForm, optional_id, show_errors, submitted
+from ..forms import FreshForm, optional_id, show_errors
 from ..i18n import translate
 from ..my_requests.views import flash_sent
 from .forms import BankChangeForm, ConfirmationForm
@@ -30,20 +30,30 @@ def _policy():
     return current_app.extensions["mese_config"].sign_in_policy()
 
 
-@bp.route("/", methods=["GET", "POST"])
-@login_required
-@limiter.limit("10 per hour", methods=["POST"])
-def new():
-    """The new account; on success, the code is sent and the code page comes."""
+def _accounts() -> list[tuple[str, str]]:
+    """The choices of "Compte concerné": the member's own account, then each other person's of the family."""
     people = family_people(db.session, current_user.id)
-    choices = [("", _("Mon compte (adhérent)"))] + [
+    return [("", _("Mon compte (adhérent)"))] + [
         (str(p.id), p.full_name) for p in people if p.role.value != "principal"]
-    if not submitted():
-        chosen = optional_id(request.args.get("beneficiary_id"))
-        return render_template(NEW, form=None, form_html=_FORM.fresh(
-            choices={"beneficiary_id": (choices, None if chosen == -1 else chosen)}))
+
+
+@bp.get("/")
+@login_required
+def new():
+    """The new account (``beneficiary_id``: the person chosen first)."""
+    chosen = optional_id(request.args.get("beneficiary_id"))
+    return render_template(NEW, form=None, form_html=_FORM.fresh(
+        choices={"beneficiary_id": (_accounts(), None if chosen == -1 else chosen)}))
+
+
+# A view of its own: the limit is looked for on the requests it counts only (not on each display of the form).
+@bp.post("/")
+@login_required
+@limiter.limit("10 per hour")
+def send():
+    """The new account sent; on success, the code is sent and the code page comes."""
     form = BankChangeForm()
-    form.beneficiary_id.choices = choices
+    form.beneficiary_id.choices = _accounts()
     form.ensure_token()
     form.validate()  # CSRF only: every rule is checked by the model
     try:

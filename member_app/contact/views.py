@@ -15,7 +15,7 @@ from models.requests.operations import DuplicateFiles
 from web import client_ip
 
 from ..extensions import db, limiter
-from ..forms import FreshForm, people_choices, show_errors, submitted
+from ..forms import FreshForm, people_choices, show_errors
 from ..my_requests.views import flash_sent
 from .forms import ContactForm
 
@@ -24,19 +24,30 @@ NEW = "member/contact/new.html"
 _FORM = FreshForm(ContactForm, "member/contact/_form.html")
 
 
-@bp.route("/", methods=["GET", "POST"])
+def _choices() -> dict[str, list[tuple[str, str]]]:
+    """The choices of each select: the staff-managed reasons, the family."""
+    return {"reason_id": [("", _("Choisissez"))] + [(str(id_), name)
+                                                   for id_, name in contact_reason_choices(db.session)],
+            "beneficiary_id": people_choices(family_people(db.session, current_user.id), _("Choisissez"))}
+
+
+@bp.get("/")
 @login_required
-@limiter.limit("20 per hour", methods=["POST"])
 def new():
     """Contacter la mutuelle: reason, person, message, optional attachments, "Envoyer"."""
-    reasons = [("", _("Choisissez"))] + [(str(id_), name) for id_, name in contact_reason_choices(db.session)]
-    people = people_choices(family_people(db.session, current_user.id), _("Choisissez"))
-    if not submitted():
-        return render_template(NEW, form=None, form_html=_FORM.fresh(
-            choices={"reason_id": (reasons, None), "beneficiary_id": (people, None)}, duplicates=False))
+    return render_template(NEW, form=None, form_html=_FORM.fresh(
+        choices={name: (items, None) for name, items in _choices().items()}, duplicates=False))
+
+
+# A view of its own: the limit is looked for on the requests it counts only (not on each display of the form).
+@bp.post("/")
+@login_required
+@limiter.limit("20 per hour")
+def send():
+    """The message sent; on success, the request's page."""
     form = ContactForm()
-    form.reason_id.choices = reasons
-    form.beneficiary_id.choices = people
+    for name, items in _choices().items():
+        getattr(form, name).choices = items
     form.ensure_token()
     duplicates = False
     form.validate()  # CSRF only: every rule is checked by the model

@@ -15,7 +15,7 @@ from models.requests.operations import DuplicateFiles
 from web import client_ip
 
 from ..extensions import db, limiter
-from ..forms import FreshForm, people_choices, show_errors, submitted
+from ..forms import FreshForm, people_choices, show_errors
 from ..my_requests.views import flash_sent
 from .forms import DocumentForm
 
@@ -24,19 +24,27 @@ NEW = "member/documents/new.html"
 _FORM = FreshForm(DocumentForm, "member/documents/_form.html")
 
 
-@bp.route("/", methods=["GET", "POST"])
+def _people() -> list[tuple[str, str]]:
+    return people_choices(family_people(db.session, current_user.id), _("Choisissez"))
+
+
+@bp.get("/")
 @login_required
-@limiter.limit("20 per hour", methods=["POST"])
 def new():
     """Envoyez-nous vos documents et justificatifs."""
-    categories = document_choices(db.session)
-    people = people_choices(family_people(db.session, current_user.id), _("Choisissez"))
-    if not submitted():
-        return render_template(NEW, form=None, form_html=_FORM.fresh(
-            choices={name: (items, None) for name, items in DocumentForm.choices(categories, _("Choisissez")).items()}
-            | {"beneficiary_id": (people, None)}, duplicates=False))
+    choices = DocumentForm.choices(document_choices(db.session), _("Choisissez")) | {"beneficiary_id": _people()}
+    return render_template(NEW, form=None, form_html=_FORM.fresh(
+        choices={name: (items, None) for name, items in choices.items()}, duplicates=False))
+
+
+# A view of its own: the limit is looked for on the requests it counts only (not on each display of the form).
+@bp.post("/")
+@login_required
+@limiter.limit("20 per hour")
+def send():
+    """The documents sent; on success, the request's page."""
     form = DocumentForm()
-    form.offer(categories, people, _("Choisissez"))
+    form.offer(document_choices(db.session), _people(), _("Choisissez"))
     form.ensure_token()
     duplicates = False
     form.validate()  # CSRF only: every rule is checked by the model
