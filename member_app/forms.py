@@ -322,31 +322,36 @@ class FreshForm:
         return Markup(current_app.jinja_env.get_template(self.template).render(form=form, **values))
 
     def fresh(self, *, choices: Mapping[str, tuple] | None = None, texts: Mapping[str, object] | None = None,
-              **values) -> Markup:
-        """The template for a form nobody filled: ``choices`` gives each select's (choices, chosen value) (see
-        :func:`options_html`), ``texts`` the values written escaped, ``values`` the other template values (the
-        same for every member: part of the kept text's key)."""
+              data: Mapping[str, object] | None = None, **values) -> Markup:
+        """The template for a form nobody sent: ``choices`` gives each select's (choices, chosen value) (see
+        :func:`options_html`), ``data`` the value shown in text fields (a member's address), ``texts`` the template
+        values written escaped, ``values`` the other template values (the same for every member: part of the kept
+        text's key)."""
         from .layout import _page_layout
 
         language, script_root, parts, _env = _page_layout()
         key = (self.template, language, script_root, *values.items())
-        texts = texts or {}
+        texts, data = texts or {}, data or {}
         pieces = parts.get(key)
         if pieces is None:
-            pieces = parts[key] = self._pieces(values, texts)
+            pieces = parts[key] = self._pieces(values, texts, data)
         fills = {"csrf_token": escape(generate_csrf()), "form_token": secrets.token_urlsafe(24)}
         for name, (items, selected) in (choices or {}).items():
             fills[name] = options_html(items, "" if selected is None else str(selected))
         for name, text in texts.items():
             fills[name] = escape(text)
+        for name, value in data.items():  # as a text field writes its value
+            fills[name] = "" if value is None else escape(str(value))
         return Markup("".join([piece if index % 2 == 0 else fills[piece] for index, piece in enumerate(pieces)]))
 
-    def _pieces(self, values: dict, texts: Mapping[str, object]) -> tuple[str, ...]:
+    def _pieces(self, values: dict, texts: Mapping[str, object], data: Mapping[str, object]) -> tuple[str, ...]:
         """The template drawn with marks, cut into text and the names of what fills it, in turn."""
         form = self.form_class(formdata=None)
         if getattr(form, "csrf_token", None) is not None:
             form.csrf_token.current_token = _MARK.format("csrf_token")
-        form.form_token.data = _MARK.format("form_token")
+        for name in ("form_token", *data):
+            if hasattr(form, name):
+                getattr(form, name).data = _MARK.format(name)
         selects = [field for field in form if isinstance(field, SelectField)]
         for field in selects:
             field.choices = [(_MARK.format(field.name), _MARK.format(field.name))]

@@ -18,10 +18,12 @@ from web import client_ip
 
 from ..auth.views import CODE_MESSAGES, GENERIC_FAILURE
 from ..extensions import db, limiter
-from ..forms import show_errors
+from ..forms import FreshForm, show_errors
 from .forms import AddressForm, EmailCodeForm, EmailForm
 
 bp = Blueprint("profile", __name__)
+ADDRESS = "member/profile/address.html"
+_ADDRESS_FORM = FreshForm(AddressForm, "member/profile/_address_form.html")
 
 
 def _config():
@@ -41,27 +43,33 @@ def index():
                            masked_mobile=mask_mobile(member.mobile))
 
 
-@bp.route("/mes-informations/adresse", methods=["GET", "POST"])
+@bp.get("/mes-informations/adresse")
 @login_required
-@limiter.limit(lambda: _config().limit_account_forms, methods=["POST"])
 def address():
-    """Modifier mon adresse."""
+    """Modifier mon adresse: the form, with the member's address."""
     member = current_user
+    return render_template(ADDRESS, form=None, form_html=_ADDRESS_FORM.fresh(data={
+        "address_line": member.address_line, "postcode": member.postcode, "city": member.city}))
+
+
+# A view of its own: the limit is looked for on the requests it counts only (not on each display of the form).
+@bp.post("/mes-informations/adresse")
+@login_required
+@limiter.limit(lambda: _config().limit_account_forms)
+def send_address():
+    """The new address; on success, back to "Mes informations personnelles"."""
     form = AddressForm()
-    if request.method == "GET":
-        form.address_line.data, form.postcode.data, form.city.data = member.address_line, member.postcode, member.city
-    if form.is_submitted():
-        form.validate()  # CSRF only: every rule is checked by the model
-        try:
-            operations.change_address(db.session, member, form.to_input(), ip=client_ip(), now=utcnow())
-        except ValidationFailed as exc:
-            db.session.rollback()
-            show_errors(form, exc.errors, fallback="address_line")
-        else:
-            db.session.commit()
-            flash(_("Votre adresse a été modifiée."))
-            return redirect(url_for(".index"), code=303)
-    return render_template("member/profile/address.html", form=form)
+    form.validate()  # CSRF only: every rule is checked by the model
+    try:
+        operations.change_address(db.session, current_user, form.to_input(), ip=client_ip(), now=utcnow())
+    except ValidationFailed as exc:
+        db.session.rollback()
+        show_errors(form, exc.errors, fallback="address_line")
+    else:
+        db.session.commit()
+        flash(_("Votre adresse a été modifiée."))
+        return redirect(url_for(".index"), code=303)
+    return render_template(ADDRESS, form=form, form_html=_ADDRESS_FORM.render(form))
 
 
 @bp.route("/mes-informations/email", methods=["GET", "POST"])
