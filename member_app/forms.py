@@ -311,9 +311,10 @@ class FreshForm:
     """A form's template as a page shows it before anything is sent (a GET): drawn once per language with marks
     in the place of what changes (the CSRF and one-time tokens, the options of each select, the ``texts``
     given), kept, and filled on each request without building the WTForms form (building and drawing it cost
-    more than the rest of the page). A form that comes back (sent, with errors) is drawn from the same template."""
+    more than the rest of the page). A form that comes back (sent, with errors) is drawn from the same template.
+    Without ``form_class``: a page's content the same for everybody but the ``texts``."""
 
-    def __init__(self, form_class: type[FlaskForm], template: str) -> None:
+    def __init__(self, form_class: type[FlaskForm] | None, template: str) -> None:
         self.form_class = form_class
         self.template = template
 
@@ -346,6 +347,8 @@ class FreshForm:
 
     def _pieces(self, values: dict, texts: Mapping[str, object], data: Mapping[str, object]) -> tuple[str, ...]:
         """The template drawn with marks, cut into text and the names of what fills it, in turn."""
+        if self.form_class is None:  # a page's content with no WTForms form: marks for the texts only
+            return tuple(_MARKS.split(str(self.render(None, **values, **{name: _MARK.format(name) for name in texts}))))
         form = self.form_class(formdata=None)
         if getattr(form, "csrf_token", None) is not None:
             form.csrf_token.current_token = _MARK.format("csrf_token")
