@@ -312,7 +312,8 @@ class FreshForm:
     in the place of what changes (the CSRF and one-time tokens, the options of each select, the ``texts``
     given), kept, and filled on each request without building the WTForms form (building and drawing it cost
     more than the rest of the page). A form that comes back (sent, with errors) is drawn from the same template.
-    Without ``form_class``: a page's content the same for everybody but the ``texts``."""
+    Without ``form_class``: a page's content the same for everybody but the ``texts``. What is drawn once must be
+    the same for every request: a field's value comes from ``data`` (never a default computed per request)."""
 
     def __init__(self, form_class: type[FlaskForm] | None, template: str) -> None:
         self.form_class = form_class
@@ -347,18 +348,20 @@ class FreshForm:
 
     def _pieces(self, values: dict, texts: Mapping[str, object], data: Mapping[str, object]) -> tuple[str, ...]:
         """The template drawn with marks, cut into text and the names of what fills it, in turn."""
+        marks = {name: _MARK.format(name) for name in texts}
         if self.form_class is None:  # a page's content with no WTForms form: marks for the texts only
-            return tuple(_MARKS.split(str(self.render(None, **values, **{name: _MARK.format(name) for name in texts}))))
+            return tuple(_MARKS.split(str(self.render(None, **values, **marks))))
         form = self.form_class(formdata=None)
-        if getattr(form, "csrf_token", None) is not None:
-            form.csrf_token.current_token = _MARK.format("csrf_token")
+        csrf = getattr(form, form.meta.csrf_field_name, None) if form.meta.csrf else None
+        if csrf is not None:
+            csrf.current_token = _MARK.format("csrf_token")
         for name in ("form_token", *data):
             if hasattr(form, name):
                 getattr(form, name).data = _MARK.format(name)
         selects = [field for field in form if isinstance(field, SelectField)]
         for field in selects:
             field.choices = [(_MARK.format(field.name), _MARK.format(field.name))]
-        html = str(self.render(form, **values, **{name: _MARK.format(name) for name in texts}))
+        html = str(self.render(form, **values, **marks))
         for field in selects:
             mark = _MARK.format(field.name)
             html = html.replace(f'<option value="{mark}">{mark}</option>', mark)

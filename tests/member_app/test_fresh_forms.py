@@ -96,4 +96,6 @@ def test_two_members_see_their_own_tokens_and_people(member_client, session, mem
         pages.append(client.get("/contacter-la-mutuelle/").get_data(as_text=True))
     tokens = [TOKEN.search(page).group(2) for page in pages]
     assert tokens[0] != tokens[1]
+    csrf = [re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page).group(1) for page in pages]
+    assert csrf[0] != csrf[1]
     assert "&lt;i&gt;" in pages[0] and "&lt;i&gt;" not in pages[1] and "Samuel RIMON" in pages[1]
