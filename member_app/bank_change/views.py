@@ -14,7 +14,7 @@ from models.requests import bank_details
 from web import client_ip
 
 from ..extensions import db, limiter
-from ..forms import FreshForm, optional_id, show_errors
+from ..forms import FreshForm, optional_id, show_errors, submitted
 from ..i18n import translate
 from ..my_requests.views import flash_sent
 from .forms import BankChangeForm, ConfirmationForm
@@ -37,21 +37,16 @@ def _accounts() -> list[tuple[str, str]]:
         (str(p.id), p.full_name) for p in people if p.role.value != "principal"]
 
 
-@bp.get("/")
+@bp.route("/", methods=["GET", "POST"])
 @login_required
+@limiter.limit("10 per hour", methods=["POST"])
 def new():
-    """The new account (``beneficiary_id``: the person chosen first)."""
-    chosen = optional_id(request.args.get("beneficiary_id"))
-    return render_template(NEW, form=None, form_html=_FORM.fresh(
-        choices={"beneficiary_id": (_accounts(), None if chosen == -1 else chosen)}))
-
-
-# A view of its own: the limit is looked for on the requests it counts only (not on each display of the form).
-@bp.post("/")
-@login_required
-@limiter.limit("10 per hour")
-def send():
-    """The new account sent; on success, the code is sent and the code page comes."""
+    """The new account (``beneficiary_id``: the person chosen first); on success, the code is sent and the code
+    page comes."""
+    if not submitted():
+        chosen = optional_id(request.args.get("beneficiary_id"))
+        return render_template(NEW, form=None, form_html=_FORM.fresh(
+            choices={"beneficiary_id": (_accounts(), None if chosen == -1 else chosen)}))
     form = BankChangeForm()
     form.beneficiary_id.choices = _accounts()
     form.ensure_token()

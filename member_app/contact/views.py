@@ -15,7 +15,7 @@ from models.requests.operations import DuplicateFiles
 from web import client_ip
 
 from ..extensions import db, limiter
-from ..forms import FreshForm, people_choices, show_errors
+from ..forms import FreshForm, people_choices, show_errors, submitted
 from ..my_requests.views import flash_sent
 from .forms import ContactForm
 
@@ -31,20 +31,14 @@ def _choices() -> dict[str, list[tuple[str, str]]]:
             "beneficiary_id": people_choices(family_people(db.session, current_user.id), _("Choisissez"))}
 
 
-@bp.get("/")
+@bp.route("/", methods=["GET", "POST"])
 @login_required
+@limiter.limit("20 per hour", methods=["POST"])
 def new():
     """Contacter la mutuelle: reason, person, message, optional attachments, "Envoyer"."""
-    return render_template(NEW, form=None, form_html=_FORM.fresh(
-        choices={name: (items, None) for name, items in _choices().items()}, duplicates=False))
-
-
-# A view of its own: the limit is looked for on the requests it counts only (not on each display of the form).
-@bp.post("/")
-@login_required
-@limiter.limit("20 per hour")
-def send():
-    """The message sent; on success, the request's page."""
+    if not submitted():
+        return render_template(NEW, form=None, form_html=_FORM.fresh(
+            choices={name: (items, None) for name, items in _choices().items()}, duplicates=False))
     form = ContactForm()
     for name, items in _choices().items():
         getattr(form, name).choices = items

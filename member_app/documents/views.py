@@ -15,7 +15,7 @@ from models.requests.operations import DuplicateFiles
 from web import client_ip
 
 from ..extensions import db, limiter
-from ..forms import FreshForm, people_choices, show_errors
+from ..forms import FreshForm, people_choices, show_errors, submitted
 from ..my_requests.views import flash_sent
 from .forms import DocumentForm
 
@@ -28,21 +28,15 @@ def _people() -> list[tuple[str, str]]:
     return people_choices(family_people(db.session, current_user.id), _("Choisissez"))
 
 
-@bp.get("/")
+@bp.route("/", methods=["GET", "POST"])
 @login_required
+@limiter.limit("20 per hour", methods=["POST"])
 def new():
     """Envoyez-nous vos documents et justificatifs."""
-    choices = DocumentForm.choices(document_choices(db.session), _("Choisissez")) | {"beneficiary_id": _people()}
-    return render_template(NEW, form=None, form_html=_FORM.fresh(
-        choices={name: (items, None) for name, items in choices.items()}, duplicates=False))
-
-
-# A view of its own: the limit is looked for on the requests it counts only (not on each display of the form).
-@bp.post("/")
-@login_required
-@limiter.limit("20 per hour")
-def send():
-    """The documents sent; on success, the request's page."""
+    if not submitted():
+        choices = DocumentForm.choices(document_choices(db.session), _("Choisissez")) | {"beneficiary_id": _people()}
+        return render_template(NEW, form=None, form_html=_FORM.fresh(
+            choices={name: (items, None) for name, items in choices.items()}, duplicates=False))
     form = DocumentForm()
     form.offer(document_choices(db.session), _people(), _("Choisissez"))
     form.ensure_token()

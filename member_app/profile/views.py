@@ -19,7 +19,7 @@ from web import client_ip
 
 from ..auth.views import CODE_MESSAGES, GENERIC_FAILURE
 from ..extensions import db, limiter
-from ..forms import FreshForm, show_errors
+from ..forms import FreshForm, show_errors, submitted
 from ..i18n import translate
 from .forms import AddressForm, EmailCodeForm, EmailForm
 
@@ -52,25 +52,20 @@ def index():
         has_address=bool(member.address_line), has_email=bool(member.email), has_phone=bool(phone)))
 
 
-@bp.get("/mes-informations/adresse")
+@bp.route("/mes-informations/adresse", methods=["GET", "POST"])
 @login_required
+@limiter.limit(lambda: _config().limit_account_forms, methods=["POST"])
 def address():
-    """Modifier mon adresse: the form, with the member's address."""
+    """Modifier mon adresse (the form shows the member's address); on success, back to "Mes informations
+    personnelles"."""
     member = current_user
-    return render_template(ADDRESS, form=None, form_html=_ADDRESS_FORM.fresh(data={
-        "address_line": member.address_line, "postcode": member.postcode, "city": member.city}))
-
-
-# A view of its own: the limit is looked for on the requests it counts only (not on each display of the form).
-@bp.post("/mes-informations/adresse")
-@login_required
-@limiter.limit(lambda: _config().limit_account_forms)
-def send_address():
-    """The new address; on success, back to "Mes informations personnelles"."""
+    if not submitted():
+        return render_template(ADDRESS, form=None, form_html=_ADDRESS_FORM.fresh(data={
+            "address_line": member.address_line, "postcode": member.postcode, "city": member.city}))
     form = AddressForm()
     form.validate()  # CSRF only: every rule is checked by the model
     try:
-        operations.change_address(db.session, current_user, form.to_input(), ip=client_ip(), now=utcnow())
+        operations.change_address(db.session, member, form.to_input(), ip=client_ip(), now=utcnow())
     except ValidationFailed as exc:
         db.session.rollback()
         show_errors(form, exc.errors, fallback="address_line")

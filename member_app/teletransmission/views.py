@@ -13,7 +13,7 @@ from models.requests.teletransmission import TeletransmissionInput, submit_telet
 from web import client_ip
 
 from ..extensions import db, limiter
-from ..forms import FreshForm, show_errors
+from ..forms import FreshForm, show_errors, submitted
 from ..my_requests.views import flash_sent
 from .forms import TeletransmissionForm
 
@@ -31,22 +31,15 @@ def _person(beneficiary_id: int):
     return person, pending, {"action": url_for(".new", beneficiary_id=person.id), "person_name": person.full_name}
 
 
-@bp.get("/<int:beneficiary_id>")
+@bp.route("/<int:beneficiary_id>", methods=["GET", "POST"])
 @login_required
+@limiter.limit("20 per hour", methods=["POST"])
 def new(beneficiary_id: int):
     """The request for one person of the family; another family's person: 404."""
     person, pending, texts = _person(beneficiary_id)
-    return render_template(NEW, form=None, person=person, pending=pending,
-                           form_html=_FORM.fresh(texts=texts, duplicates=False))
-
-
-# A view of its own: the limit is looked for on the requests it counts only (not on each display of the form).
-@bp.post("/<int:beneficiary_id>")
-@login_required
-@limiter.limit("20 per hour")
-def send(beneficiary_id: int):
-    """The attestation sent; on success, the request's page."""
-    person, pending, texts = _person(beneficiary_id)
+    if not submitted():
+        return render_template(NEW, form=None, person=person, pending=pending,
+                               form_html=_FORM.fresh(texts=texts, duplicates=False))
     form = TeletransmissionForm()
     form.ensure_token()
     duplicates = False
