@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache, lru_cache
 
-from flask import request
+from flask import current_app, request
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
+from flask_wtf.csrf import generate_csrf
+from flask_wtf.form import SUBMIT_METHODS
 from markupsafe import Markup, escape
-from wtforms import BooleanField, DateField, Form, MultipleFileField
+from wtforms import BooleanField, DateField, Form, MultipleFileField, SelectField
 from wtforms.fields import HiddenField
+from wtforms.fields.choices import Choice
 from wtforms.widgets import core as widgets
 
 DATE_FORMAT_MESSAGE = _l("Saisissez une date valide, au format jj/mm/aaaa.")
@@ -273,3 +278,91 @@ def field_html(f, required=False, help=None, attrs=None, also_described_by="", h
                     f' </span>{Markup(" ").join(shown)}</p>\n')
     html.append("</div>\n")
     return Markup("".join(html))
+
+
+#: A value a fresh form's kept text holds in the place of what each request writes (see :class:`FreshForm`): markupsafe
+#: escapes none of its characters.
+_MARK = "@@mese:{}@@"
+_MARKS = re.compile(r"@@mese:(\w+)@@")
+
+
+def options_html(choices, selected: str = "") -> str:
+    """The options of a select, as the member app's Select widget writes them: ``choices`` a list of (value, label)
+    or (value, label, attributes), or a dict of such lists by group label; the one whose value is ``selected``
+    chosen."""
+    if isinstance(choices, dict):
+        html = []
+        for group, items in choices.items():
+            html.append(f"<optgroup {html_params(label=group)}>")
+            html.extend(_option(Choice(item[0], item[1], item[0] == selected, item[2] if len(item) > 2 else None))
+                        for item in items)
+            html.append("</optgroup>")
+        return "".join(html)
+    return "".join(_option(Choice(item[0], item[1], item[0] == selected, item[2] if len(item) > 2 else None))
+                   for item in choices)
+
+
+def submitted() -> bool:
+    """This request sends a form (what ``FlaskForm.is_submitted`` says, without a form)."""
+    return request.method in SUBMIT_METHODS
+
+
+class FreshForm:
+    """A form's template as a page shows it before anything is sent (a GET): drawn once per language with marks
+    in the place of what changes (the CSRF and one-time tokens, the options of each select, the ``texts``
+    given), kept, and filled on each request without building the WTForms form (building and drawing it cost
+    more than the rest of the page). A form that comes back (sent, with errors) is drawn from the same template.
+    Without ``form_class``: a page's content the same for everybody but the ``texts``. What is drawn once must be
+    the same for every request: a field's value comes from ``data`` (never a default computed per request)."""
+
+    def __init__(self, form_class: type[FlaskForm] | None, template: str) -> None:
+        self.form_class = form_class
+        self.template = template
+
+    def render(self, form: Form, **values) -> Markup:
+        """The template drawn with ``form`` (sent, with its values and errors) and ``values``."""
+        return Markup(current_app.jinja_env.get_template(self.template).render(form=form, **values))
+
+    def fresh(self, *, choices: Mapping[str, tuple] | None = None, texts: Mapping[str, object] | None = None,
+              data: Mapping[str, object] | None = None, **values) -> Markup:
+        """The template for a form nobody sent: ``choices`` gives each select's (choices, chosen value) (see
+        :func:`options_html`), ``data`` the value shown in text fields (a member's address), ``texts`` the template
+        values written escaped, ``values`` the other template values (the same for every member: part of the kept
+        text's key)."""
+        from .layout import _page_layout
+
+        language, script_root, parts, _env = _page_layout()
+        key = (self.template, language, script_root, *values.items())
+        texts, data = texts or {}, data or {}
+        pieces = parts.get(key)
+        if pieces is None:
+            pieces = parts[key] = self._pieces(values, texts, data)
+        fills = {"csrf_token": escape(generate_csrf()), "form_token": secrets.token_urlsafe(24)}
+        for name, (items, selected) in (choices or {}).items():
+            fills[name] = options_html(items, "" if selected is None else str(selected))
+        for name, text in texts.items():
+            fills[name] = escape(text)
+        for name, value in data.items():  # as a text field writes its value
+            fills[name] = "" if value is None else escape(str(value))
+        return Markup("".join([piece if index % 2 == 0 else fills[piece] for index, piece in enumerate(pieces)]))
+
+    def _pieces(self, values: dict, texts: Mapping[str, object], data: Mapping[str, object]) -> tuple[str, ...]:
+        """The template drawn with marks, cut into text and the names of what fills it, in turn."""
+        marks = {name: _MARK.format(name) for name in texts}
+        if self.form_class is None:  # a page's content with no WTForms form: marks for the texts only
+            return tuple(_MARKS.split(str(self.render(None, **values, **marks))))
+        form = self.form_class(formdata=None)
+        csrf = getattr(form, form.meta.csrf_field_name, None) if form.meta.csrf else None
+        if csrf is not None:
+            csrf.current_token = _MARK.format("csrf_token")
+        for name in ("form_token", *data):
+            if hasattr(form, name):
+                getattr(form, name).data = _MARK.format(name)
+        selects = [field for field in form if isinstance(field, SelectField)]
+        for field in selects:
+            field.choices = [(_MARK.format(field.name), _MARK.format(field.name))]
+        html = str(self.render(form, **values, **marks))
+        for field in selects:
+            mark = _MARK.format(field.name)
+            html = html.replace(f'<option value="{mark}">{mark}</option>', mark)
+        return tuple(_MARKS.split(html))

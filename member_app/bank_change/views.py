@@ -14,7 +14,7 @@ from models.requests import bank_details
 from web import client_ip
 
 from ..extensions import db, limiter
-from ..forms import optional_id, show_errors
+from ..forms import FreshForm, optional_id, show_errors, submitted
 from ..i18n import translate
 from ..my_requests.views import flash_sent
 from .forms import BankChangeForm, ConfirmationForm
@@ -22,40 +22,49 @@ from .forms import BankChangeForm, ConfirmationForm
 bp = Blueprint("bank_change", __name__)
 #: Key of the Flask session holding the token of the change waiting for its code.
 PENDING = "bank_change"
+NEW = "member/bank_change/new.html"
+_FORM = FreshForm(BankChangeForm, "member/bank_change/_form.html")
 
 
 def _policy():
     return current_app.extensions["mese_config"].sign_in_policy()
 
 
+def _accounts() -> list[tuple[str, str]]:
+    """The choices of "Compte concerné": the member's own account, then each other person's of the family."""
+    people = family_people(db.session, current_user.id)
+    return [("", _("Mon compte (adhérent)"))] + [
+        (str(p.id), p.full_name) for p in people if p.role.value != "principal"]
+
+
 @bp.route("/", methods=["GET", "POST"])
 @login_required
 @limiter.limit("10 per hour", methods=["POST"])
 def new():
-    """The new account; on success, the code is sent and the code page comes."""
+    """The new account (``beneficiary_id``: the person chosen first); on success, the code is sent and the code
+    page comes."""
+    if not submitted():
+        chosen = optional_id(request.args.get("beneficiary_id"))
+        return render_template(NEW, form=None, form_html=_FORM.fresh(
+            choices={"beneficiary_id": (_accounts(), None if chosen == -1 else chosen)}))
     form = BankChangeForm()
-    people = family_people(db.session, current_user.id)
-    form.beneficiary_id.choices = [("", _("Mon compte (adhérent)"))] + [
-        (str(p.id), p.full_name) for p in people if p.role.value != "principal"]
-    if request.method == "GET" and optional_id(request.args.get("beneficiary_id")) not in (None, -1):
-        form.beneficiary_id.data = optional_id(request.args.get("beneficiary_id"))
+    form.beneficiary_id.choices = _accounts()
     form.ensure_token()
-    if form.is_submitted():
-        form.validate()  # CSRF only: every rule is checked by the model
-        try:
-            prepared = bank_details.prepare_bank_change(db.session, current_user, form.to_input(), policy=_policy(),
-                                                        now=utcnow(), ip=client_ip())
-        except ValidationFailed as exc:
-            db.session.rollback()
-            show_errors(form, exc.errors, fallback="iban")
-        except (DomainError, CodeNotSent) as exc:
-            db.session.rollback()
-            show_errors(form, {exc.field: [exc.message]}, fallback="iban")
-        else:
-            db.session.commit()
-            session[PENDING] = prepared.token
-            return redirect(url_for(".confirm"), code=303)
-    return render_template("member/bank_change/new.html", form=form)
+    form.validate()  # CSRF only: every rule is checked by the model
+    try:
+        prepared = bank_details.prepare_bank_change(db.session, current_user, form.to_input(), policy=_policy(),
+                                                    now=utcnow(), ip=client_ip())
+    except ValidationFailed as exc:
+        db.session.rollback()
+        show_errors(form, exc.errors, fallback="iban")
+    except (DomainError, CodeNotSent) as exc:
+        db.session.rollback()
+        show_errors(form, {exc.field: [exc.message]}, fallback="iban")
+    else:
+        db.session.commit()
+        session[PENDING] = prepared.token
+        return redirect(url_for(".confirm"), code=303)
+    return render_template(NEW, form=form, form_html=_FORM.render(form))
 
 
 @bp.route("/confirmation", methods=["GET", "POST"])

@@ -15,11 +15,20 @@ from models.requests.operations import DuplicateFiles
 from web import client_ip
 
 from ..extensions import db, limiter
-from ..forms import people_choices, show_errors
+from ..forms import FreshForm, people_choices, show_errors, submitted
 from ..my_requests.views import flash_sent
 from .forms import ContactForm
 
 bp = Blueprint("contact", __name__)
+NEW = "member/contact/new.html"
+_FORM = FreshForm(ContactForm, "member/contact/_form.html")
+
+
+def _choices() -> dict[str, list[tuple[str, str]]]:
+    """The choices of each select: the staff-managed reasons, the family."""
+    return {"reason_id": [("", _("Choisissez"))] + [(str(id_), name)
+                                                   for id_, name in contact_reason_choices(db.session)],
+            "beneficiary_id": people_choices(family_people(db.session, current_user.id), _("Choisissez"))}
 
 
 @bp.route("/", methods=["GET", "POST"])
@@ -27,25 +36,26 @@ bp = Blueprint("contact", __name__)
 @limiter.limit("20 per hour", methods=["POST"])
 def new():
     """Contacter la mutuelle: reason, person, message, optional attachments, "Envoyer"."""
+    if not submitted():
+        return render_template(NEW, form=None, form_html=_FORM.fresh(
+            choices={name: (items, None) for name, items in _choices().items()}, duplicates=False))
     form = ContactForm()
-    reasons = contact_reason_choices(db.session)
-    form.reason_id.choices = [("", _("Choisissez"))] + [(str(id_), name) for id_, name in reasons]
-    form.beneficiary_id.choices = people_choices(family_people(db.session, current_user.id), _("Choisissez"))
+    for name, items in _choices().items():
+        getattr(form, name).choices = items
     form.ensure_token()
     duplicates = False
-    if form.is_submitted():
-        form.validate()  # CSRF only: every rule is checked by the model
-        try:
-            submitted = submit_contact(db.session, current_user, form.to_input(), now=utcnow(), ip=client_ip())
-        except ValidationFailed as exc:
-            db.session.rollback()
-            show_errors(form, exc.errors, fallback="message")
-        except DomainError as exc:
-            db.session.rollback()
-            duplicates = isinstance(exc, DuplicateFiles)
-            show_errors(form, {exc.field: [exc.message]}, fallback="message")
-        else:
-            db.session.commit()
-            flash_sent()
-            return redirect(url_for("my_requests.show", reference=submitted.reference), code=303)
-    return render_template("member/contact/new.html", form=form, duplicates=duplicates)
+    form.validate()  # CSRF only: every rule is checked by the model
+    try:
+        submitted_request = submit_contact(db.session, current_user, form.to_input(), now=utcnow(), ip=client_ip())
+    except ValidationFailed as exc:
+        db.session.rollback()
+        show_errors(form, exc.errors, fallback="message")
+    except DomainError as exc:
+        db.session.rollback()
+        duplicates = isinstance(exc, DuplicateFiles)
+        show_errors(form, {exc.field: [exc.message]}, fallback="message")
+    else:
+        db.session.commit()
+        flash_sent()
+        return redirect(url_for("my_requests.show", reference=submitted_request.reference), code=303)
+    return render_template(NEW, form=form, form_html=_FORM.render(form, duplicates=duplicates))

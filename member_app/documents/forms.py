@@ -19,11 +19,18 @@ class DocumentForm(RequestForm):
     beneficiary_id = SelectField(_l("Bénéficiaire concerné"), coerce=optional_id, validate_choice=False)
     comment = TextAreaField(_l("Commentaire"), render_kw={"maxlength": 5000, "rows": 4})
 
+    @staticmethod
+    def choices(categories, placeholder: str) -> dict:
+        """The choices of "Catégorie" and "Type de document" (types grouped by category) for the staff-managed
+        ``categories``."""
+        return {"category_id": [("", placeholder)] + [(str(c.id), c.name) for c in categories],
+                "type_id": {"": [("", placeholder)]} | {
+                    c.name: [(str(id_), name) for id_, name in c.types] for c in categories}}
+
     def offer(self, categories, people_choices, placeholder: str) -> None:
         """The staff-managed categories and types (types grouped by category), and the family."""
-        self.category_id.choices = [("", placeholder)] + [(str(c.id), c.name) for c in categories]
-        self.type_id.choices = {"": [("", placeholder)]} | {
-            c.name: [(str(id_), name) for id_, name in c.types] for c in categories}
+        for name, choices in self.choices(categories, placeholder).items():
+            getattr(self, name).choices = choices
         self.beneficiary_id.choices = people_choices
 
     def to_input(self) -> DocumentInput:

@@ -15,11 +15,17 @@ from models.requests.operations import DuplicateFiles
 from web import client_ip
 
 from ..extensions import db, limiter
-from ..forms import people_choices, show_errors
+from ..forms import FreshForm, people_choices, show_errors, submitted
 from ..my_requests.views import flash_sent
 from .forms import DocumentForm
 
 bp = Blueprint("documents", __name__)
+NEW = "member/documents/new.html"
+_FORM = FreshForm(DocumentForm, "member/documents/_form.html")
+
+
+def _people() -> list[tuple[str, str]]:
+    return people_choices(family_people(db.session, current_user.id), _("Choisissez"))
 
 
 @bp.route("/", methods=["GET", "POST"])
@@ -27,24 +33,26 @@ bp = Blueprint("documents", __name__)
 @limiter.limit("20 per hour", methods=["POST"])
 def new():
     """Envoyez-nous vos documents et justificatifs."""
+    if not submitted():
+        choices = DocumentForm.choices(document_choices(db.session), _("Choisissez")) | {"beneficiary_id": _people()}
+        return render_template(NEW, form=None, form_html=_FORM.fresh(
+            choices={name: (items, None) for name, items in choices.items()}, duplicates=False))
     form = DocumentForm()
-    form.offer(document_choices(db.session), people_choices(family_people(db.session, current_user.id),
-                                                             _("Choisissez")), _("Choisissez"))
+    form.offer(document_choices(db.session), _people(), _("Choisissez"))
     form.ensure_token()
     duplicates = False
-    if form.is_submitted():
-        form.validate()  # CSRF only: every rule is checked by the model
-        try:
-            submitted = submit_documents(db.session, current_user, form.to_input(), now=utcnow(), ip=client_ip())
-        except ValidationFailed as exc:
-            db.session.rollback()
-            show_errors(form, exc.errors, fallback="files")
-        except DomainError as exc:
-            db.session.rollback()
-            duplicates = isinstance(exc, DuplicateFiles)
-            show_errors(form, {exc.field: [exc.message]}, fallback="files")
-        else:
-            db.session.commit()
-            flash_sent()
-            return redirect(url_for("my_requests.show", reference=submitted.reference), code=303)
-    return render_template("member/documents/new.html", form=form, duplicates=duplicates)
+    form.validate()  # CSRF only: every rule is checked by the model
+    try:
+        submitted_request = submit_documents(db.session, current_user, form.to_input(), now=utcnow(), ip=client_ip())
+    except ValidationFailed as exc:
+        db.session.rollback()
+        show_errors(form, exc.errors, fallback="files")
+    except DomainError as exc:
+        db.session.rollback()
+        duplicates = isinstance(exc, DuplicateFiles)
+        show_errors(form, {exc.field: [exc.message]}, fallback="files")
+    else:
+        db.session.commit()
+        flash_sent()
+        return redirect(url_for("my_requests.show", reference=submitted_request.reference), code=303)
+    return render_template(NEW, form=form, form_html=_FORM.render(form, duplicates=duplicates))

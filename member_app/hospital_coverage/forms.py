@@ -56,17 +56,19 @@ class HospitalCoverageForm(FlaskForm):
     form_token = HiddenField("Form Token")
     confirm_no_coverage = HiddenField("Confirm No Coverage")
 
-    def offer(self, people: list[SelectablePerson], placeholder: str) -> None:
-        """Offer ``people`` in "Personne", each with its coverage periods for the page's script."""
-        self.beneficiary_id.choices = [SelectChoice("", placeholder)] + [
-            SelectChoice(
-                str(person.id),
-                f"{person.full_name} ({translate(person.role.label)})",
-                render_kw={"data-periods": json.dumps(
-                    [[start.isoformat(), end.isoformat() if end else None] for start, end in person.periods])},
-            )
+    @staticmethod
+    def choices(people: list[SelectablePerson], placeholder: str) -> list[tuple]:
+        """The choices of "Personne": ``people``, each with its coverage periods for the page's script."""
+        return [("", placeholder)] + [
+            (str(person.id), f"{person.full_name} ({translate(person.role.label)})",
+             {"data-periods": json.dumps(
+                 [[start.isoformat(), end.isoformat() if end else None] for start, end in person.periods])})
             for person in people
         ]
+
+    def offer(self, choices: list[tuple]) -> None:
+        """Offer ``choices`` (:meth:`choices`) in "Personne"."""
+        self.beneficiary_id.choices = [SelectChoice(*choice) for choice in choices]
 
     def ensure_token(self) -> None:
         """Give a fresh form its one-time token (kept as is when the form comes back with errors)."""

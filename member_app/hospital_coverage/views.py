@@ -19,10 +19,13 @@ from models.requests.workflow import history, local_today
 from web import client_ip
 
 from ..extensions import db
+from ..forms import FreshForm, submitted
 from ..i18n import translate
 from .forms import HospitalCoverageForm
 
 bp = Blueprint("hospital_coverage", __name__)
+NEW = "member/hospital_coverage/new.html"
+_FORM = FreshForm(HospitalCoverageForm, "member/hospital_coverage/_form.html")
 
 
 @bp.route("/", methods=["GET", "POST"])
@@ -31,35 +34,37 @@ def new():
     """The form of the guide; on success, POST/redirect/GET to the confirmation page."""
     now = utcnow()
     today = local_today(now)
+    choices = HospitalCoverageForm.choices(selectable_beneficiaries(db.session, current_user, today),
+                                           _("Choisissez une personne"))
+    page = {"no_coverage": queries.no_coverage_list(db.session)}
+    shared = {"fax_or_email_message": translate(FAX_OR_EMAIL_MESSAGE)}
+    dates = {"min_date": today.isoformat(), "max_date": (today + timedelta(days=MAX_DAYS_AHEAD)).isoformat(),
+             "member_number": current_user.number}
+    if not submitted():
+        return render_template(NEW, form=None, notice=None, **page, form_html=_FORM.fresh(
+            choices={"beneficiary_id": (choices, None)}, texts=dates, **shared))
     form = HospitalCoverageForm()
-    form.offer(selectable_beneficiaries(db.session, current_user, today), _("Choisissez une personne"))
+    form.offer(choices)
     form.ensure_token()
     notice = None
-    if form.is_submitted():
-        form.validate()  # CSRF and the date's format only: every business rule is checked by the model
-        try:
-            submitted = submit_hospital_coverage(db.session, current_user, form.to_input(), now=now, ip=client_ip())
-        except NoCoverageNeeded as exc:
-            db.session.rollback()
-            notice = exc
-        except ValidationFailed as exc:
-            db.session.rollback()
-            _show_errors(form, exc.errors)
-        except DomainError as exc:
-            db.session.rollback()
-            _show_errors(form, {exc.field or "establishment_name": [exc.message]})
-        else:
-            db.session.commit()
-            return redirect(url_for(".show", reference=submitted.reference), code=303)
-    return render_template(
-        "member/hospital_coverage/new.html",
-        form=form,
-        notice=notice,
-        no_coverage=queries.no_coverage_list(db.session),
-        fax_or_email_message=translate(FAX_OR_EMAIL_MESSAGE),
-        min_date=today.isoformat(),
-        max_date=(today + timedelta(days=MAX_DAYS_AHEAD)).isoformat(),
-    )
+    form.validate()  # CSRF and the date's format only: every business rule is checked by the model
+    try:
+        submitted_request = submit_hospital_coverage(db.session, current_user, form.to_input(), now=now,
+                                                     ip=client_ip())
+    except NoCoverageNeeded as exc:
+        db.session.rollback()
+        notice = exc
+    except ValidationFailed as exc:
+        db.session.rollback()
+        _show_errors(form, exc.errors)
+    except DomainError as exc:
+        db.session.rollback()
+        _show_errors(form, {exc.field or "establishment_name": [exc.message]})
+    else:
+        db.session.commit()
+        return redirect(url_for(".show", reference=submitted_request.reference), code=303)
+    return render_template(NEW, form=form, notice=notice, **page,
+                           form_html=_FORM.render(form, **shared, **dates))
 
 
 def _show_errors(form: HospitalCoverageForm, errors: dict[str, list[str]]) -> None:

@@ -6,22 +6,28 @@ from __future__ import annotations
 from flask import Blueprint, current_app, flash, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required, logout_user
+from flask_wtf.csrf import generate_csrf
 
 from models.base import utcnow
 from models.errors import DomainError, ValidationFailed
-from models.formats import display_phone
+from models.formats import date_fr, display_phone
 from models.members import operations
-from models.members.security import CodeCheck, CodeNotSent, ReauthenticationRequired, mask_mobile
+from models.members.security import CodeCheck, CodeNotSent, ReauthenticationRequired
 from models.sessions.operations import reauthenticated
 
 from web import client_ip
 
 from ..auth.views import CODE_MESSAGES, GENERIC_FAILURE
 from ..extensions import db, limiter
-from ..forms import show_errors
+from ..forms import FreshForm, show_errors, submitted
+from ..i18n import translate
 from .forms import AddressForm, EmailCodeForm, EmailForm
 
 bp = Blueprint("profile", __name__)
+#: What the page shows is the same for everybody but the member's values (written escaped).
+_INDEX = FreshForm(None, "member/profile/_index.html")
+ADDRESS = "member/profile/address.html"
+_ADDRESS_FORM = FreshForm(AddressForm, "member/profile/_address_form.html")
 
 
 def _config():
@@ -37,31 +43,37 @@ def _policy():
 def index():
     """Civilité - Prénom - Nom, Date de naissance, Adresse, Email, Numéro(s) de téléphone, with the guide's advice."""
     member = current_user
-    return render_template("member/profile/index.html", member=member, phone=display_phone(member.mobile or ""),
-                           masked_mobile=mask_mobile(member.mobile))
+    phone = display_phone(member.mobile or "")
+    return render_template("member/profile/index.html", content=_INDEX.fresh(
+        texts={"civility": translate(member.civility.label), "first_name": member.first_name,
+               "last_name": member.last_name.upper(), "birth_date": date_fr(member.birth_date),
+               "address_line": member.address_line, "postcode": member.postcode, "city": member.city,
+               "email": member.email, "phone": phone, "csrf": generate_csrf()},
+        has_address=bool(member.address_line), has_email=bool(member.email), has_phone=bool(phone)))
 
 
 @bp.route("/mes-informations/adresse", methods=["GET", "POST"])
 @login_required
 @limiter.limit(lambda: _config().limit_account_forms, methods=["POST"])
 def address():
-    """Modifier mon adresse."""
+    """Modifier mon adresse (the form shows the member's address); on success, back to "Mes informations
+    personnelles"."""
     member = current_user
+    if not submitted():
+        return render_template(ADDRESS, form=None, form_html=_ADDRESS_FORM.fresh(data={
+            "address_line": member.address_line, "postcode": member.postcode, "city": member.city}))
     form = AddressForm()
-    if request.method == "GET":
-        form.address_line.data, form.postcode.data, form.city.data = member.address_line, member.postcode, member.city
-    if form.is_submitted():
-        form.validate()  # CSRF only: every rule is checked by the model
-        try:
-            operations.change_address(db.session, member, form.to_input(), ip=client_ip(), now=utcnow())
-        except ValidationFailed as exc:
-            db.session.rollback()
-            show_errors(form, exc.errors, fallback="address_line")
-        else:
-            db.session.commit()
-            flash(_("Votre adresse a été modifiée."))
-            return redirect(url_for(".index"), code=303)
-    return render_template("member/profile/address.html", form=form)
+    form.validate()  # CSRF only: every rule is checked by the model
+    try:
+        operations.change_address(db.session, member, form.to_input(), ip=client_ip(), now=utcnow())
+    except ValidationFailed as exc:
+        db.session.rollback()
+        show_errors(form, exc.errors, fallback="address_line")
+    else:
+        db.session.commit()
+        flash(_("Votre adresse a été modifiée."))
+        return redirect(url_for(".index"), code=303)
+    return render_template(ADDRESS, form=form, form_html=_ADDRESS_FORM.render(form))
 
 
 @bp.route("/mes-informations/email", methods=["GET", "POST"])

@@ -13,11 +13,22 @@ from models.requests.teletransmission import TeletransmissionInput, submit_telet
 from web import client_ip
 
 from ..extensions import db, limiter
-from ..forms import show_errors
+from ..forms import FreshForm, show_errors, submitted
 from ..my_requests.views import flash_sent
 from .forms import TeletransmissionForm
 
 bp = Blueprint("teletransmission", __name__)
+NEW = "member/teletransmission/new.html"
+_FORM = FreshForm(TeletransmissionForm, "member/teletransmission/_form.html")
+
+
+def _person(beneficiary_id: int):
+    """The person of the family and the reference of their open request; another family's person: 404."""
+    found = family_person(db.session, current_user.id, beneficiary_id)
+    if found is None:
+        abort(404)
+    person, pending = found
+    return person, pending, {"action": url_for(".new", beneficiary_id=person.id), "person_name": person.full_name}
 
 
 @bp.route("/<int:beneficiary_id>", methods=["GET", "POST"])
@@ -25,30 +36,29 @@ bp = Blueprint("teletransmission", __name__)
 @limiter.limit("20 per hour", methods=["POST"])
 def new(beneficiary_id: int):
     """The request for one person of the family; another family's person: 404."""
-    found = family_person(db.session, current_user.id, beneficiary_id)
-    if found is None:
-        abort(404)
-    person, pending = found
+    person, pending, texts = _person(beneficiary_id)
+    if not submitted():
+        return render_template(NEW, form=None, person=person, pending=pending,
+                               form_html=_FORM.fresh(texts=texts, duplicates=False))
     form = TeletransmissionForm()
     form.ensure_token()
     duplicates = False
-    if form.is_submitted():
-        form.validate()  # CSRF only: every rule is checked by the model
-        data = TeletransmissionInput(beneficiary_id=person.id, files=form.uploaded(),
-                                     form_token=form.form_token.data or "",
-                                     confirm_duplicates=bool(form.confirm_duplicates.data))
-        try:
-            submitted = submit_teletransmission(db.session, current_user, data, now=utcnow(), ip=client_ip())
-        except ValidationFailed as exc:
-            db.session.rollback()
-            show_errors(form, exc.errors, fallback="files")
-        except DomainError as exc:
-            db.session.rollback()
-            duplicates = isinstance(exc, DuplicateFiles)
-            show_errors(form, {"files": [exc.message]}, fallback="files")
-        else:
-            db.session.commit()
-            flash_sent()
-            return redirect(url_for("my_requests.show", reference=submitted.reference), code=303)
-    return render_template("member/teletransmission/new.html", form=form, person=person, pending=pending,
-                           duplicates=duplicates)
+    form.validate()  # CSRF only: every rule is checked by the model
+    data = TeletransmissionInput(beneficiary_id=person.id, files=form.uploaded(),
+                                 form_token=form.form_token.data or "",
+                                 confirm_duplicates=bool(form.confirm_duplicates.data))
+    try:
+        submitted_request = submit_teletransmission(db.session, current_user, data, now=utcnow(), ip=client_ip())
+    except ValidationFailed as exc:
+        db.session.rollback()
+        show_errors(form, exc.errors, fallback="files")
+    except DomainError as exc:
+        db.session.rollback()
+        duplicates = isinstance(exc, DuplicateFiles)
+        show_errors(form, {"files": [exc.message]}, fallback="files")
+    else:
+        db.session.commit()
+        flash_sent()
+        return redirect(url_for("my_requests.show", reference=submitted_request.reference), code=303)
+    return render_template(NEW, form=form, person=person, pending=pending,
+                           form_html=_FORM.render(form, duplicates=duplicates, **texts))

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session, joinedload
 
 from ..audit.operations import record
 from ..content.entities import NoCoverageEstablishment
+from ..db import DriverRead
 from ..contracts.entities import Beneficiary, BeneficiaryRole, Coverage
 from ..errors import DomainError, ValidationFailed
 from ..formats import canonical_email, canonical_finess, normalise_text
@@ -89,8 +90,8 @@ class SelectablePerson:
     periods: tuple[tuple[date, date | None], ...]
 
 
-#: Built once: a statement object keeps its SQLAlchemy cache key, computed again with a new statement.
-_SELECTABLE_PEOPLE = (
+#: Built once, read straight on the driver (models.db.DriverRead: the form page's one read besides the sign-in check).
+_SELECTABLE_PEOPLE = DriverRead(
     select(Beneficiary.id, Beneficiary.first_name, Beneficiary.last_name, Beneficiary.role, Coverage.start_on,
            Coverage.end_on)
     .join(Coverage, Coverage.beneficiary_id == Beneficiary.id)
@@ -105,7 +106,7 @@ def selectable_beneficiaries(session: Session, member: Member, today: date) -> l
     (and by the page's script).
     """
     last = today + timedelta(days=MAX_DAYS_AHEAD)
-    rows = session.execute(_SELECTABLE_PEOPLE, {"member_id": member.id})
+    rows = _SELECTABLE_PEOPLE.all(session.connection(), {"member_id": member.id})
     people = []
     for (id_, first, last_name, role), periods in groupby(rows, key=lambda row: tuple(row[:4])):
         periods = tuple((start, end) for *_person, start, end in periods)
