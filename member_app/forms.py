@@ -5,9 +5,10 @@ from __future__ import annotations
 import datetime as dt
 import re
 import secrets
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import cache, lru_cache
+from typing import TypeVar
 
 from flask import current_app, request
 from flask_babel import lazy_gettext as _l
@@ -19,6 +20,10 @@ from wtforms import BooleanField, DateField, Form, MultipleFileField, SelectFiel
 from wtforms.fields import HiddenField
 from wtforms.fields.choices import Choice
 from wtforms.widgets import core as widgets
+
+from models.errors import DomainError, ValidationFailed
+
+T = TypeVar("T")
 
 DATE_FORMAT_MESSAGE = _l("Saisissez une date valide, au format jj/mm/aaaa.")
 
@@ -121,6 +126,26 @@ def show_errors(form: Form, errors: dict, *, fallback: str) -> None:
         field = getattr(form, name or fallback, None) or getattr(form, fallback)
         shown = [translate(message) for message in messages]
         field.errors = list(field.errors) + [m for m in shown if m not in field.errors]
+
+
+def send_form(form: Form, use_case: Callable[[], T], *, fallback: str) -> tuple[T | None, DomainError | None]:
+    """Run ``use_case`` (a rule of models/ applied to the sent ``form``) and commit: (its result, None); refused,
+    roll back and put the rules' messages next to their fields (``fallback``: the field of a message without
+    one): (None, the refusal)."""
+    from .extensions import db
+
+    try:
+        result = use_case()
+    except ValidationFailed as exc:
+        db.session.rollback()
+        show_errors(form, exc.errors, fallback=fallback)
+        return None, exc
+    except DomainError as exc:
+        db.session.rollback()
+        show_errors(form, {exc.field: [exc.message]}, fallback=fallback)
+        return None, exc
+    db.session.commit()
+    return result, None
 
 
 _QUOTE, _ESCAPED_QUOTE = Markup('"'), Markup("&quot;")
@@ -329,14 +354,10 @@ class FreshForm:
         :func:`options_html`), ``data`` the value shown in text fields (a member's address), ``texts`` the template
         values written escaped, ``values`` the other template values (the same for every member: part of the kept
         text's key)."""
-        from .layout import _page_layout
+        from .layout import kept
 
-        language, script_root, parts, _env = _page_layout()
-        key = (self.template, language, script_root, *values.items())
         texts, data = texts or {}, data or {}
-        pieces = parts.get(key)
-        if pieces is None:
-            pieces = parts[key] = self._pieces(values, texts, data)
+        pieces = kept(("fresh form", self.template, *values.items()), lambda: self._pieces(values, texts, data))
         fills = {"csrf_token": escape(generate_csrf()), "form_token": secrets.token_urlsafe(24)}
         for name, (items, selected) in (choices or {}).items():
             fills[name] = options_html(items, "" if selected is None else str(selected))

@@ -8,7 +8,8 @@ it is. A part's template may use nothing but its arguments, the language and the
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from typing import TypeVar
 
 from flask import Flask, current_app, g, request
 from markupsafe import Markup
@@ -16,6 +17,8 @@ from markupsafe import Markup
 from web.kept import Kept
 
 from .i18n import current_language
+
+T = TypeVar("T")
 
 #: Parts kept per app: a few templates times two languages times the values they show (the menu's page, ...).
 MAX_PARTS = 500
@@ -30,6 +33,13 @@ def _page_layout() -> tuple:
         found = g._member_layout = (current_language(), request.script_root, app.extensions["member_layout"],
                                     app.jinja_env)
     return found
+
+
+def kept(key: tuple, make: Callable[[], T]) -> T:
+    """``make()``, made once per ``key`` in the page's language and kept with the parts: for what a page draws the
+    same for every member (a form's text before its tokens are filled in)."""
+    language, script_root, parts, _env = _page_layout()
+    return parts.get((language, script_root, *key), make)
 
 
 def part(template: str, **values) -> Markup:

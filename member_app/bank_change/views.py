@@ -8,13 +8,13 @@ from flask_login import current_user, login_required
 
 from models.base import utcnow
 from models.contracts.reimbursements import family_people
-from models.errors import DomainError, ValidationFailed
+from models.errors import DomainError
 from models.members.security import CodeNotSent, mask_mobile
 from models.requests import bank_details
 from web import client_ip
 
 from ..extensions import db, limiter
-from ..forms import FreshForm, optional_id, show_errors, submitted
+from ..forms import FreshForm, optional_id, send_form, submitted
 from ..i18n import translate
 from ..my_requests.views import flash_sent
 from .forms import BankChangeForm, ConfirmationForm
@@ -51,17 +51,9 @@ def new():
     form.beneficiary_id.choices = _accounts()
     form.ensure_token()
     form.validate()  # CSRF only: every rule is checked by the model
-    try:
-        prepared = bank_details.prepare_bank_change(db.session, current_user, form.to_input(), policy=_policy(),
-                                                    now=utcnow(), ip=client_ip())
-    except ValidationFailed as exc:
-        db.session.rollback()
-        show_errors(form, exc.errors, fallback="iban")
-    except (DomainError, CodeNotSent) as exc:
-        db.session.rollback()
-        show_errors(form, {exc.field: [exc.message]}, fallback="iban")
-    else:
-        db.session.commit()
+    prepared, refusal = send_form(form, lambda: bank_details.prepare_bank_change(
+        db.session, current_user, form.to_input(), policy=_policy(), now=utcnow(), ip=client_ip()), fallback="iban")
+    if refusal is None:
         session[PENDING] = prepared.token
         return redirect(url_for(".confirm"), code=303)
     return render_template(NEW, form=form, form_html=_FORM.render(form))

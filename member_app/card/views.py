@@ -16,13 +16,12 @@ from models.contracts.cover import (
     DAILY_SEND_LIMIT, CoverDocument, active_contracts, active_covers, cover_document_context, cover_document_filename,
     covered_people, member_contract, send_cover_document,
 )
-from models.errors import DomainError, ValidationFailed
 from models.formats import date_fr, mask_email
 from models.requests.deadlines import local_today
 from web import client_ip
 
 from ..extensions import db, limiter
-from ..forms import optional_id, show_errors
+from ..forms import optional_id, send_form
 from ..i18n import translate
 from ..layout import fill_lines, part
 from .forms import SendForm
@@ -185,19 +184,10 @@ def send(document: str, contract_id: int):
     form = SendForm()
     if form.is_submitted():
         form.validate()  # CSRF only: every rule is checked by the model
-        try:
-            message = send_cover_document(db.session, current_user, context["contract"], document=kind,
-                                          to=form.email.data,
-                                          beneficiary_id=person_id, ip=client_ip(), now=utcnow(),
-                                          today=context["issued_on"])
-        except ValidationFailed as exc:
-            db.session.rollback()
-            show_errors(form, exc.errors, fallback="email")
-        except DomainError as exc:
-            db.session.rollback()
-            show_errors(form, {exc.field: [exc.message]}, fallback="email")
-        else:
-            db.session.commit()
+        message, refusal = send_form(form, lambda: send_cover_document(
+            db.session, current_user, context["contract"], document=kind, to=form.email.data,
+            beneficiary_id=person_id, ip=client_ip(), now=utcnow(), today=context["issued_on"]), fallback="email")
+        if refusal is None:
             what = _("Votre carte Mutuelle") if kind is CoverDocument.CARD else _("Votre attestation")
             flash(_("%(what)s a bien été envoyée à %(to)s.", what=what, to=mask_email(message.recipient)),
                   "success")

@@ -9,13 +9,12 @@ from flask_login import current_user, login_required
 from models.base import utcnow
 from models.content.queries import contact_reason_choices
 from models.contracts.reimbursements import family_people
-from models.errors import DomainError, ValidationFailed
 from models.requests.contact import submit_contact
 from models.requests.operations import DuplicateFiles
 from web import client_ip
 
 from ..extensions import db, limiter
-from ..forms import FreshForm, people_choices, show_errors, submitted
+from ..forms import FreshForm, people_choices, send_form, submitted
 from ..my_requests.views import flash_sent
 from .forms import ContactForm
 
@@ -43,19 +42,10 @@ def new():
     for name, items in _choices().items():
         getattr(form, name).choices = items
     form.ensure_token()
-    duplicates = False
     form.validate()  # CSRF only: every rule is checked by the model
-    try:
-        submitted_request = submit_contact(db.session, current_user, form.to_input(), now=utcnow(), ip=client_ip())
-    except ValidationFailed as exc:
-        db.session.rollback()
-        show_errors(form, exc.errors, fallback="message")
-    except DomainError as exc:
-        db.session.rollback()
-        duplicates = isinstance(exc, DuplicateFiles)
-        show_errors(form, {exc.field: [exc.message]}, fallback="message")
-    else:
-        db.session.commit()
+    sent, refusal = send_form(form, lambda: submit_contact(db.session, current_user, form.to_input(), now=utcnow(),
+                                                           ip=client_ip()), fallback="message")
+    if refusal is None:
         flash_sent()
-        return redirect(url_for("my_requests.show", reference=submitted_request.reference), code=303)
-    return render_template(NEW, form=form, form_html=_FORM.render(form, duplicates=duplicates))
+        return redirect(url_for("my_requests.show", reference=sent.reference), code=303)
+    return render_template(NEW, form=form, form_html=_FORM.render(form, duplicates=isinstance(refusal, DuplicateFiles)))

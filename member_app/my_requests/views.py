@@ -10,7 +10,6 @@ from flask_login import current_user, login_required
 from markupsafe import Markup
 
 from models.base import utcnow
-from models.errors import DomainError, ValidationFailed
 from models.files.storage import read_bytes
 from models.formats import date_fr
 from models.requests import operations, queries
@@ -19,7 +18,7 @@ from models.requests.workflow import history
 from web import client_ip
 
 from ..extensions import db, limiter
-from ..forms import show_errors
+from ..forms import send_form
 from ..i18n import translate
 from ..layout import fill_lines, part
 from .forms import AnswerForm
@@ -84,20 +83,13 @@ def show(reference: str):
     form = AnswerForm()
     duplicates = False
     if form.is_submitted() and form.validate():  # CSRF only: the rules are checked by the model
-        try:
-            operations.answer(db.session, current_user, item, text=form.text.data or "", files=form.uploaded(),
-                              now=utcnow(), ip=client_ip(), confirm_duplicates=bool(form.confirm_duplicates.data))
-        except ValidationFailed as exc:
-            db.session.rollback()
-            show_errors(form, exc.errors, fallback="text")
-        except DomainError as exc:
-            db.session.rollback()
-            duplicates = isinstance(exc, DuplicateFiles)
-            show_errors(form, {exc.field: [exc.message]}, fallback="text")
-        else:
-            db.session.commit()
+        _sent, refusal = send_form(form, lambda: operations.answer(
+            db.session, current_user, item, text=form.text.data or "", files=form.uploaded(), now=utcnow(),
+            ip=client_ip(), confirm_duplicates=bool(form.confirm_duplicates.data)), fallback="text")
+        if refusal is None:
             flash(_("Votre réponse a bien été envoyée."), "success")
             return redirect(url_for(".show", reference=item.reference), code=303)
+        duplicates = isinstance(refusal, DuplicateFiles)
     return _page(item, form, duplicates)
 
 

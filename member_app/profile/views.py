@@ -9,7 +9,7 @@ from flask_login import current_user, login_required, logout_user
 from flask_wtf.csrf import generate_csrf
 
 from models.base import utcnow
-from models.errors import DomainError, ValidationFailed
+from models.errors import DomainError
 from models.formats import date_fr, display_phone
 from models.members import operations
 from models.members.security import CodeCheck, CodeNotSent, ReauthenticationRequired
@@ -19,7 +19,7 @@ from web import client_ip
 
 from ..auth.views import CODE_MESSAGES, GENERIC_FAILURE
 from ..extensions import db, limiter
-from ..forms import FreshForm, show_errors, submitted
+from ..forms import FreshForm, send_form, show_errors, submitted
 from ..i18n import translate
 from .forms import AddressForm, EmailCodeForm, EmailForm
 
@@ -64,13 +64,9 @@ def address():
             "address_line": member.address_line, "postcode": member.postcode, "city": member.city}))
     form = AddressForm()
     form.validate()  # CSRF only: every rule is checked by the model
-    try:
-        operations.change_address(db.session, member, form.to_input(), ip=client_ip(), now=utcnow())
-    except ValidationFailed as exc:
-        db.session.rollback()
-        show_errors(form, exc.errors, fallback="address_line")
-    else:
-        db.session.commit()
+    _changed, refusal = send_form(form, lambda: operations.change_address(
+        db.session, member, form.to_input(), ip=client_ip(), now=utcnow()), fallback="address_line")
+    if refusal is None:
         flash(_("Votre adresse a été modifiée."))
         return redirect(url_for(".index"), code=303)
     return render_template(ADDRESS, form=form, form_html=_ADDRESS_FORM.render(form))

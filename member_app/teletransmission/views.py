@@ -7,13 +7,12 @@ from flask_login import current_user, login_required
 
 from models.base import utcnow
 from models.contracts.queries import family_person
-from models.errors import DomainError, ValidationFailed
 from models.requests.operations import DuplicateFiles
 from models.requests.teletransmission import TeletransmissionInput, submit_teletransmission
 from web import client_ip
 
 from ..extensions import db, limiter
-from ..forms import FreshForm, show_errors, submitted
+from ..forms import FreshForm, send_form, submitted
 from ..my_requests.views import flash_sent
 from .forms import TeletransmissionForm
 
@@ -42,23 +41,14 @@ def new(beneficiary_id: int):
                                form_html=_FORM.fresh(texts=texts, duplicates=False))
     form = TeletransmissionForm()
     form.ensure_token()
-    duplicates = False
     form.validate()  # CSRF only: every rule is checked by the model
     data = TeletransmissionInput(beneficiary_id=person.id, files=form.uploaded(),
                                  form_token=form.form_token.data or "",
                                  confirm_duplicates=bool(form.confirm_duplicates.data))
-    try:
-        submitted_request = submit_teletransmission(db.session, current_user, data, now=utcnow(), ip=client_ip())
-    except ValidationFailed as exc:
-        db.session.rollback()
-        show_errors(form, exc.errors, fallback="files")
-    except DomainError as exc:
-        db.session.rollback()
-        duplicates = isinstance(exc, DuplicateFiles)
-        show_errors(form, {"files": [exc.message]}, fallback="files")
-    else:
-        db.session.commit()
+    sent, refusal = send_form(form, lambda: submit_teletransmission(db.session, current_user, data, now=utcnow(),
+                                                                    ip=client_ip()), fallback="files")
+    if refusal is None:
         flash_sent()
-        return redirect(url_for("my_requests.show", reference=submitted_request.reference), code=303)
+        return redirect(url_for("my_requests.show", reference=sent.reference), code=303)
     return render_template(NEW, form=form, person=person, pending=pending,
-                           form_html=_FORM.render(form, duplicates=duplicates, **texts))
+                           form_html=_FORM.render(form, duplicates=isinstance(refusal, DuplicateFiles), **texts))

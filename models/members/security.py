@@ -29,7 +29,7 @@ from ..i18n import Message, localize
 from ..outbox.operations import notify_member, queue_sms
 from ..sessions.entities import WebSession
 from ..requests.deadlines import local_today
-from ..sessions.operations import (SessionEnd, SessionPolicy, end_session, end_sessions, find_session,
+from ..sessions.operations import (SessionEnd, SessionPolicy, end_session, end_sessions,
                                    live_key_clauses, live_key_parameters, open_session, reauthenticated)
 from .entities import CodePurpose, Member, OneTimeCode, SecondFactor, UsedCaptcha
 from .passwords import ExpiryPolicy, hash_password, needs_rehash, set_password, verify_password
