@@ -14,6 +14,7 @@ from typing import TypeVar
 from flask import Flask, current_app, g, request
 from markupsafe import Markup
 
+from web import HTML_ESCAPES
 from web.kept import Kept
 
 from .i18n import current_language
@@ -49,16 +50,12 @@ def part(template: str, **values) -> Markup:
                      lambda: Markup(env.get_template(template).render(**values)))
 
 
-#: What markupsafe's ``escape`` writes for each character it escapes.
-_ESCAPES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", "'": "&#39;", '"': "&#34;"})
-
-
 def fill_lines(pattern: Markup, lines: Iterable[Mapping[str, object]]) -> Markup:
     """A part with ``%(name)s`` placeholders (a table's line) filled with each of ``lines`` in turn, every value
     escaped: ``pattern % line`` for each line, without a Markup and an escaping helper per value (a page fills
     hundreds of cells)."""
     text = str(pattern)
-    return Markup("\n".join(text % {name: str(value).translate(_ESCAPES) for name, value in line.items()}
+    return Markup("\n".join(text % {name: str(value).translate(HTML_ESCAPES) for name, value in line.items()}
                             for line in lines))
 
 

@@ -33,7 +33,7 @@ from models.base import utcnow
 from models.errors import DomainError
 from models.formats import PARIS, date_fr
 from models.staff.entities import StaffRole, StaffUser
-from web import client_ip, csp_nonce
+from web import HTML_ESCAPES, client_ip, csp_nonce
 from web.kept import Kept
 
 from ..auth.views import staff_signed_in
@@ -222,15 +222,13 @@ def _path_value(row, path: list[str]):
     return row
 
 
-#: What markupsafe.escape writes for each special character.
-_ESCAPES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&#34;", "'": "&#39;"})
 _NEEDS_ESCAPE = re.compile("[&<>\"']").search
 
 
 def _cell_text(value: Any) -> str:
     """``value`` escaped as markupsafe.escape does; a plain text without special characters, most cells, as it is."""
     if type(value) is str:
-        return value.translate(_ESCAPES) if _NEEDS_ESCAPE(value) else value
+        return value.translate(HTML_ESCAPES) if _NEEDS_ESCAPE(value) else value
     return str(escape(value))
 
 

@@ -18,17 +18,15 @@ from markupsafe import Markup
 from models.contracts import reimbursements as model
 from models.contracts.entities import CareKind, PaidTo
 from models.formats import money
+from web import HTML_ESCAPES
 
 from ..i18n import translate
 from ..layout import part
 from .forms import FilterForm
 
-#: What markupsafe's ``escape`` writes for each character it escapes.
-_ESCAPES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", "'": "&#39;", '"': "&#34;"})
-
 
 def _escaped(text) -> str:
-    return str(text).translate(_ESCAPES)
+    return str(text).translate(HTML_ESCAPES)
 
 
 def euro_writer(language: str):
@@ -61,8 +59,8 @@ def rows(lines: Sequence[model.ReimbursementLine], language: str) -> str:
     pending = _escaped(_("En cours"))
     euros = euro_writer(language)
     return "\n".join([pattern % {
-        "care_on": _date(line.care_on), "beneficiary": line.beneficiary.translate(_ESCAPES),
-        "act": line.act.translate(_ESCAPES), "spent": euros(line.spent_cents),
+        "care_on": _date(line.care_on), "beneficiary": line.beneficiary.translate(HTML_ESCAPES),
+        "act": line.act.translate(HTML_ESCAPES), "spent": euros(line.spent_cents),
         "social_security": euros(line.social_security_cents), "mese": euros(line.mese_cents),
         "left_to_pay": euros(line.left_to_pay_cents), "paid_to": payees[line.paid_to],
         "paid_on": _date(line.paid_on) if line.paid_on else pending} for line in lines])
