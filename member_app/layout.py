@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import TypeVar
 
 from flask import Flask, current_app, g, request
-from markupsafe import Markup
+from markupsafe import Markup, escape
 
 from web import HTML_ESCAPES
 from web.kept import Kept
@@ -50,6 +50,12 @@ def part(template: str, **values) -> Markup:
                      lambda: Markup(env.get_template(template).render(**values)))
 
 
+def part_text(text) -> Markup:
+    """``text`` as a part with placeholders holds it (``part_text(_('...'))`` in its template): escaped, and its
+    ``%`` doubled, so that filling the part's placeholders leaves it as it is."""
+    return escape(text).replace("%", "%%")
+
+
 def fill_lines(pattern: Markup, lines: Iterable[Mapping[str, object]]) -> Markup:
     """A part with ``%(name)s`` placeholders (a table's line) filled with each of ``lines`` in turn, every value
     escaped: ``pattern % line`` for each line, without a Markup and an escaping helper per value (a page fills
@@ -60,6 +66,7 @@ def fill_lines(pattern: Markup, lines: Iterable[Mapping[str, object]]) -> Markup
 
 
 def install(app: Flask) -> None:
-    """Offer ``part()`` and ``fill_lines()`` to every template (the outage page too: a part needs neither the database nor a member)."""
+    """Offer ``part()``, ``part_text()`` and ``fill_lines()`` to every template (the outage page too: a part needs
+    neither the database nor a member)."""
     app.extensions["member_layout"] = Kept(MAX_PARTS)
-    app.jinja_env.globals.update(part=part, fill_lines=fill_lines)
+    app.jinja_env.globals.update(part=part, part_text=part_text, fill_lines=fill_lines)

@@ -200,6 +200,8 @@ def money(cents: int | None, language: str = "fr") -> str:
     """
     if cents is None:
         return ""
+    if 0 <= cents < 100000:  # most amounts: no thousands to group (a reimbursements page writes a hundred)
+        return ("€%d.%02d" if language == "en" else "%d,%02d\u00a0€") % divmod(cents, 100)
     sign = "-" if cents < 0 else ""
     units, hundredths = divmod(abs(cents), 100)
     if language == "en":

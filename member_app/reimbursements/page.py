@@ -17,7 +17,7 @@ from markupsafe import Markup
 
 from models.contracts import reimbursements as model
 from models.contracts.entities import CareKind, PaidTo
-from models.formats import money
+from models.formats import date_fr, money
 from web import HTML_ESCAPES
 
 from ..i18n import translate
@@ -29,27 +29,6 @@ def _escaped(text) -> str:
     return str(text).translate(HTML_ESCAPES)
 
 
-def euro_writer(language: str):
-    """``models.formats.money`` in ``language`` (the same text), written at once for amounts under 1 000 €, which
-    need no thousands separator (most of a page's hundred amounts)."""
-    if language == "en":
-        def write(cents: int) -> str:
-            if 0 <= cents < 100000:
-                return "€%d.%02d" % divmod(cents, 100)
-            return money(cents, language)
-    else:
-        def write(cents: int) -> str:
-            if 0 <= cents < 100000:
-                return "%d,%02d\u00a0€" % divmod(cents, 100)
-            return money(cents, language)
-    return write
-
-
-def _date(value) -> str:
-    # models.formats.date_fr for a date (not an instant): 10/01/1984.
-    return "%02d/%02d/%d" % (value.day, value.month, value.year)
-
-
 def rows(lines: Sequence[model.ReimbursementLine], language: str) -> str:
     """The table's lines: the line pattern (member/reimbursements/_row.html) filled with each line's values. Text
     cells are escaped; dates and amounts are digits and signs, which need none. Labels of payees are translated
@@ -57,13 +36,12 @@ def rows(lines: Sequence[model.ReimbursementLine], language: str) -> str:
     pattern = str(part("member/reimbursements/_row.html"))
     payees = {p: _escaped(translate(p.label)) for p in PaidTo}
     pending = _escaped(_("En cours"))
-    euros = euro_writer(language)
     return "\n".join([pattern % {
-        "care_on": _date(line.care_on), "beneficiary": line.beneficiary.translate(HTML_ESCAPES),
-        "act": line.act.translate(HTML_ESCAPES), "spent": euros(line.spent_cents),
-        "social_security": euros(line.social_security_cents), "mese": euros(line.mese_cents),
-        "left_to_pay": euros(line.left_to_pay_cents), "paid_to": payees[line.paid_to],
-        "paid_on": _date(line.paid_on) if line.paid_on else pending} for line in lines])
+        "care_on": date_fr(line.care_on), "beneficiary": line.beneficiary.translate(HTML_ESCAPES),
+        "act": line.act.translate(HTML_ESCAPES), "spent": money(line.spent_cents, language),
+        "social_security": money(line.social_security_cents, language), "mese": money(line.mese_cents, language),
+        "left_to_pay": money(line.left_to_pay_cents, language), "paid_to": payees[line.paid_to],
+        "paid_on": date_fr(line.paid_on) if line.paid_on else pending} for line in lines])
 
 
 def beneficiary_choices(people: Sequence[model.FamilyPerson]) -> list[tuple[str, str]]:
@@ -121,7 +99,6 @@ def content(*, fields: Mapping[str, str], filters: model.ReimbursementFilters, h
                          "Total de votre sélection : %(num)d remboursements", totals.count)
     else:
         title = ngettext("Total : %(num)d remboursement", "Total : %(num)d remboursements", totals.count)
-    euros = euro_writer(language)
     pattern = part("member/reimbursements/_page.html", messages=has_errors,
                    clear=filters.active or has_errors, active=filters.active,
                    cursor_error=cursor_error is not None, downloads=totals.count > 0, lines=bool(page.lines),
@@ -130,9 +107,9 @@ def content(*, fields: Mapping[str, str], filters: model.ReimbursementFilters, h
     return Markup(str(pattern) % {
         **fields, "cursor_error": _escaped(translate(cursor_error)) if cursor_error is not None else "",
         # The translated title is the template's text, as Jinja's ngettext writes it (not escaped).
-        "totals_title": title, "spent": euros(totals.spent_cents),
-        "social_security": euros(totals.social_security_cents), "mese": euros(totals.mese_cents),
-        "left_to_pay": euros(totals.left_to_pay_cents), "query": query,
+        "totals_title": title, "spent": money(totals.spent_cents, language),
+        "social_security": money(totals.social_security_cents, language), "mese": money(totals.mese_cents, language),
+        "left_to_pay": money(totals.left_to_pay_cents, language), "query": query,
         "rows": rows(page.lines, language) if page.lines else "",
         "newer": _query({"avant": page.newer, **args}) if page.newer else "",
         "older": _query({"apres": page.older, **args}) if page.older else ""})
