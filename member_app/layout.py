@@ -56,6 +56,12 @@ def part_text(text) -> Markup:
     return escape(text).replace("%", "%%")
 
 
+def fill(pattern: Markup, values: Mapping[str, object]) -> Markup:
+    """A part with ``%(name)s`` placeholders filled with ``values``, each escaped (a person's section, a line
+    whose part depends on its kind)."""
+    return Markup(str(pattern) % {name: str(value).translate(HTML_ESCAPES) for name, value in values.items()})
+
+
 def fill_lines(pattern: Markup, lines: Iterable[Mapping[str, object]]) -> Markup:
     """A part with ``%(name)s`` placeholders (a table's line) filled with each of ``lines`` in turn, every value
     escaped: ``pattern % line`` for each line, without a Markup and an escaping helper per value (a page fills

@@ -23,7 +23,7 @@ from web import client_ip
 from ..extensions import db, limiter
 from ..forms import optional_id, send_form
 from ..i18n import translate
-from ..layout import fill_lines, part
+from ..layout import fill, fill_lines, part
 from .forms import SendForm
 
 bp = Blueprint("card", __name__)
@@ -97,8 +97,8 @@ def _choice(contracts, current, endpoint: str) -> Markup:
     if len(contracts) < 2:
         return Markup("")
     items = Markup("\n    ").join(
-        fill_lines(part("member/card/_choice.html", endpoint=endpoint, current=c.id == current.id),
-                   ({"id": c.id, "number": c.number, "product": c.product},)) for c in contracts)
+        fill(part("member/card/_choice.html", endpoint=endpoint, current=c.id == current.id),
+             {"id": c.id, "number": c.number, "product": c.product}) for c in contracts)
     return part("member/card/_choice_nav.html") % {"items": items}
 
 
@@ -109,8 +109,8 @@ def _people_choice(context: dict, person_id: int | None) -> Markup:
         return Markup("")
     contract_id = context["contract"].id
     items = Markup("\n    ").join(
-        fill_lines(part("member/card/_person_choice.html", current=person_id == p.beneficiary.id),
-                   ({"contract_id": contract_id, "id": p.beneficiary.id, "full_name": p.beneficiary.full_name},))
+        fill(part("member/card/_person_choice.html", current=person_id == p.beneficiary.id),
+             {"contract_id": contract_id, "id": p.beneficiary.id, "full_name": p.beneficiary.full_name})
         for p in everyone)
     return part("member/card/_people_choice.html", everyone=not person_id) % {"contract_id": contract_id,
                                                                              "items": items}

@@ -16,7 +16,7 @@ from models.requests.workflow import local_today
 
 from ..extensions import db
 from ..i18n import current_language
-from ..layout import fill_lines, part
+from ..layout import fill, part
 
 bp = Blueprint("contracts", __name__)
 
@@ -50,7 +50,7 @@ def detail(contract_id: int):
 
 def _filled(template: str, people, part_of, values_of) -> Markup:
     """Each of ``people`` written as the part of ``template`` for its kind, filled with its values."""
-    return Markup("\n").join(fill_lines(part(template, **part_of(p)), (values_of(p),)) for p in people)
+    return Markup("\n").join(fill(part(template, **part_of(p)), values_of(p)) for p in people)
 
 
 def _item_part(person) -> dict:
@@ -104,10 +104,10 @@ def contributions():
 def _instalments(instalments, language: str) -> Markup:
     """The lines of a schedule: the line's part (drawn once per language and status) filled with each instalment's
     values, escaped."""
-    return Markup("\n      ").join(fill_lines(
+    return Markup("\n      ").join(fill(
         part("member/contracts/_instalment.html", status=c.status, label=queries.contribution_label(c.status)),
-        ({"due_on": date_fr(c.due_on), "period_start": date_fr(c.period_start), "period_end": date_fr(c.period_end),
-          "amount": money(c.amount_cents, language)},)) for c in instalments)
+        {"due_on": date_fr(c.due_on), "period_start": date_fr(c.period_start), "period_end": date_fr(c.period_end),
+         "amount": money(c.amount_cents, language)}) for c in instalments)
 
 
 @bp.get("/coordonnees-bancaires")

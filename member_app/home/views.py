@@ -18,7 +18,7 @@ from models.requests.workflow import local_today
 from .. import menu
 from ..extensions import db
 from ..i18n import translate
-from ..layout import fill_lines, part
+from ..layout import fill, part
 
 bp = Blueprint("home", __name__)
 
@@ -56,10 +56,10 @@ def _request_rows(requests) -> Markup:
     lines = []
     for r in requests:
         what = translate(r.type_label)
-        lines.append(fill_lines(part("member/home/_request_row.html", status=r.status), ({
+        lines.append(fill(part("member/home/_request_row.html", status=r.status), {
             "reference": r.reference,
             "what": what if r.establishment_name is None else f"{what} · {r.establishment_name}",
-            "person": r.beneficiary or "", "created_on": date_fr(r.created_at)},)))
+            "person": r.beneficiary or "", "created_on": date_fr(r.created_at)}))
     return Markup("\n      ").join(lines)
 
 

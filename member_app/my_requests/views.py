@@ -20,7 +20,7 @@ from web import client_ip
 from ..extensions import db, limiter
 from ..forms import send_form
 from ..i18n import translate
-from ..layout import fill_lines, part
+from ..layout import fill, part
 from .forms import AnswerForm
 
 bp = Blueprint("my_requests", __name__)
@@ -48,10 +48,10 @@ def index():
 def request_rows(requests) -> Markup:
     """The table's lines: each request's line part (drawn once per language and status) filled with its values,
     escaped."""
-    return Markup("\n    ").join(fill_lines(part("member/my_requests/_row.html", status=r.status), ({
+    return Markup("\n    ").join(fill(part("member/my_requests/_row.html", status=r.status), {
         "reference": r.reference,
         "what": f"{translate(r.type_label)} · {r.beneficiary}" if r.beneficiary else translate(r.type_label),
-        "created_on": date_fr(r.created_at), "due_on": date_fr(r.due_on), "updated_on": date_fr(r.updated_at)},))
+        "created_on": date_fr(r.created_at), "due_on": date_fr(r.due_on), "updated_on": date_fr(r.updated_at)})
         for r in requests)
 
 

@@ -19,7 +19,7 @@ from models.requests.deadlines import local_today
 from ..extensions import db
 from ..forms import show_errors
 from ..i18n import translate
-from ..layout import fill_lines, part
+from ..layout import fill, part
 from .forms import ProfessionalSearchForm
 
 bp = Blueprint("services", __name__)
@@ -38,13 +38,13 @@ def teleconsultation():
 def _teleconsultation_lines(rows, link) -> Markup:
     """The table's lines: the line's part (drawn once per language, access and link) filled with each person's
     values, escaped."""
-    return Markup("\n").join(fill_lines(
+    return Markup("\n").join(fill(
         part("member/services/_teleconsultation_row.html", button=row.access is TeleconsultationAccess.BUTTON,
              link=link),
-        ({"last_name": row.last_name, "first_name": row.first_name, "birth_date": date_fr(row.birth_date),
-          "status": translate(row.status), "nir": row.masked_nir or "---", "fund": row.fund or "---",
-          "start_on": date_fr(row.start_on) if row.start_on else "---",
-          "end_on": date_fr(row.end_on) if row.end_on else "---"},)) for row in rows)
+        {"last_name": row.last_name, "first_name": row.first_name, "birth_date": date_fr(row.birth_date),
+         "status": translate(row.status), "nir": row.masked_nir or "---", "fund": row.fund or "---",
+         "start_on": date_fr(row.start_on) if row.start_on else "---",
+         "end_on": date_fr(row.end_on) if row.end_on else "---"}) for row in rows)
 
 
 @bp.get("/professionnel-de-sante")
