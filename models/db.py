@@ -5,14 +5,18 @@ from __future__ import annotations
 import os
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from datetime import date, datetime, time as time_of_day
 from functools import lru_cache
 from typing import Any
 
 from psycopg import pq
-from sqlalchemy import Engine, create_engine, event, exc
+from sqlalchemy import (Date, DateTime, Engine, LargeBinary, Numeric, Time, TypeDecorator, bindparam, create_engine,
+                        event, exc, func, select)
 from sqlalchemy import inspect
+from sqlalchemy.sql.elements import BindParameter
+from sqlalchemy.sql.visitors import replacement_traverse
 from sqlalchemy.orm import Session, make_transient_to_detached, sessionmaker
 from sqlalchemy.orm.attributes import instance_dict
 from sqlalchemy.orm.util import identity_key
@@ -102,12 +106,17 @@ def install_read_only_commit(engine: Engine) -> None:
 
 #: Reads that take row or advisory locks: they must hold them until the end of a transaction.
 _LOCKING_READ = re.compile(r"\bFOR\s+(?:UPDATE|NO\s+KEY\s+UPDATE|SHARE|KEY\s+SHARE)\b|pg_advisory", re.IGNORECASE)
+#: What makes a WITH query more than a read: a data-modifying common table expression.
+_WRITING_WITH = re.compile(r"\b(?:INSERT|UPDATE|DELETE|MERGE)\b", re.IGNORECASE)
 
 
 @lru_cache(maxsize=2048)
 def _plain_read(statement: str) -> bool:
     # Cached: the statements of an app are the same few strings (SQLAlchemy caches their compiled text).
-    return statement.lstrip()[:6].upper() == "SELECT" and not _LOCKING_READ.search(statement)
+    start = statement.lstrip()[:6].upper()
+    if start[:4] == "WITH" and not _WRITING_WITH.search(statement):  # a read ahead (DriverRead.first_with)
+        start = "SELECT"
+    return start == "SELECT" and not _LOCKING_READ.search(statement)
 
 
 def _autocommit(dbapi_connection, _record) -> None:
@@ -167,6 +176,75 @@ class DriverRead:
         """Every row of the query run with ``parameters`` on ``connection`` (a SQLAlchemy Connection)."""
         return self._run(connection, parameters, one=False)
 
+    def rows(self, session: Session, parameters: dict) -> list[tuple]:
+        """Every row of the query run with ``parameters`` in ``session``: the rows read ahead with this request's
+        sign-in check when they were, with the same parameters (:meth:`first_with`), else read now."""
+        kept = session.info.get(_READ_AHEAD)
+        if kept:
+            found = kept.pop((self, _frozen(parameters)), None)
+            if found is not None:
+                return found
+        return self._run(session.connection(), parameters, one=False)
+
+    def row(self, session: Session, parameters: dict) -> tuple | None:
+        """The first row of :meth:`rows`, or None."""
+        rows = self.rows(session, parameters)
+        return rows[0] if rows else None
+
+    def first_with(self, session: Session, parameters: dict, ahead: Sequence[tuple[DriverRead, dict]], *,
+                   key: str, key_column) -> tuple | None:
+        """The first row of this query, and in the same statement the rows of the reads ``ahead`` (each with its
+        parameters but ``key``, which takes this row's ``key_column``), kept in ``session`` for the page that
+        runs them next (:meth:`rows`), once.
+
+        So a page's reads ride with the sign-in check: one statement and one round trip per page. On PostgreSQL
+        only (each read's rows come as a JSON array column); elsewhere, or with nothing ahead, the reads run
+        when the page asks. Only small reads should ride: the planner does not see the key's value (it comes from
+        this row), so it plans for any member; a read over a large table whose members' row counts differ widely
+        (the reimbursements) runs on its own, where its plan is made for the member's value."""
+        connection = session.connection()
+        if not ahead or connection.dialect.name != "postgresql":
+            rows = self._run(connection, parameters, one=True)
+            return rows[0] if rows else None
+        reads = tuple(read for read, _values in ahead)
+        combined = _riding(self, reads, key, key_column)
+        values = dict(parameters)
+        for index, (_read, extra) in enumerate(ahead):
+            values.update({f"ahead{index}_{name}": value for name, value in extra.items()})
+        found = combined._run(connection, values, one=True)
+        if not found:
+            return None
+        row = found[0]
+        width = len(self.query.selected_columns)
+        key_value = row[width]
+        kept = session.info.setdefault(_READ_AHEAD, {})
+        for (read, extra), rows in zip(ahead, row[width + 1:]):
+            kept[(read, _frozen({**extra, key: key_value}))] = read._from_json(connection.dialect, rows or [])
+        return row[:width]
+
+    def _from_json(self, dialect, rows: list[list]) -> list[tuple]:
+        """This query's rows as read from their JSON arrays, converted as the driver and SQLAlchemy would."""
+        _statement, _compiled, _binds, columns = self._compiled.get(dialect.name) or self._prepare(dialect)
+        decoders = self._json_decoders()
+        converted = []
+        for values in rows:
+            for index, decode in decoders:
+                if values[index] is not None:
+                    values[index] = decode(values[index])
+            for index, process in columns:
+                if values[index] is not None:
+                    values[index] = process(values[index])
+            converted.append(tuple(values))
+        return converted
+
+    def _json_decoders(self) -> tuple:
+        found = self.__dict__.get("_decoders")
+        if found is None:
+            found = self._decoders = tuple((index, decode) for index, decode in (
+                (index, _json_decoder(column.type)) for index, column in enumerate(self.query.selected_columns))
+                if decode is not None)
+        return found
+
     def _run(self, connection, parameters: dict, *, one: bool) -> list[tuple]:
         dialect = connection.dialect
         statement, compiled, binds, columns = self._compiled.get(dialect.name) or self._prepare(dialect)
@@ -204,6 +282,64 @@ class DriverRead:
                     values[index] = process(values[index])
             converted.append(tuple(values))
         return converted
+
+
+#: Key of ``Session.info`` holding the rows read ahead (DriverRead.first_with) until the page reads them.
+_READ_AHEAD = "mese_read_ahead"
+#: The statements of a read with others riding on it, built once per combination (one per page).
+_RIDING: dict[tuple, DriverRead] = {}
+
+
+def _frozen(parameters: dict) -> tuple:
+    return tuple(sorted(parameters.items()))
+
+
+def _json_decoder(sqltype):
+    """How a value of ``sqltype`` read from JSON becomes what the driver would have given: None when JSON gives
+    it as it is (text, numbers, booleans, JSON)."""
+    while isinstance(sqltype, TypeDecorator):
+        sqltype = sqltype.impl_instance
+    if isinstance(sqltype, DateTime):
+        return datetime.fromisoformat
+    if isinstance(sqltype, Date):
+        return date.fromisoformat
+    if isinstance(sqltype, Time):
+        return time_of_day.fromisoformat
+    if isinstance(sqltype, LargeBinary):
+        return lambda text: bytes.fromhex(text[2:])  # PostgreSQL writes bytea as "\\x0a1b..."
+    if isinstance(sqltype, Numeric):
+        raise TypeError("a read ahead gives JSON numbers: read a NUMERIC column on its own")
+    return None
+
+
+def _riding(read: DriverRead, reads: tuple[DriverRead, ...], key: str, key_column) -> DriverRead:
+    """``read`` as a CTE, then its columns, ``key_column`` and, for each of ``reads``, a column holding its rows
+    as a JSON array: its ``key`` parameter taken from the CTE's ``key_column`` (so it is read only for a row
+    ``read`` found), its other parameters renamed ``ahead<n>_<name>``."""
+    found = _RIDING.get((read, reads, key))
+    if found is None:
+        first = read.query.cte("first_row")
+        key_value = select(first.corresponding_column(key_column)).scalar_subquery()
+        arrays = [_json_rows(ahead.query, key, key_value, f"ahead{index}_") for index, ahead in enumerate(reads)]
+        found = _RIDING[(read, reads, key)] = DriverRead(select(*first.c, key_value, *arrays))
+    return found
+
+
+def _json_rows(query, key: str, key_value, prefix: str):
+    """``ARRAY(SELECT json_build_array(q.*) FROM (<query>) AS q)``, its ``key`` parameter replaced by
+    ``key_value``: the rows in the query's order, which a scan of a sorted subquery keeps when nothing is joined to
+    it (PostgreSQL's documented way of ordering an aggregate's input; the tests compare whole pages)."""
+
+    def rebind(element, **_kw):
+        if isinstance(element, BindParameter):
+            if element.key == key:
+                return key_value
+            if not element.unique:  # an anonymous one holds its value and has a name of its own
+                return bindparam(prefix + element.key, type_=element.type)
+        return None
+
+    rows = replacement_traverse(query, {}, rebind).subquery()
+    return func.array(select(func.json_build_array(*rows.c)).scalar_subquery())
 
 
 def as_loaded(session: Session, cls, values: dict):

@@ -28,6 +28,7 @@ from models.members.security import (CodeCheck, CodeNotSent, MobileRefused, Reau
 from models.sessions.operations import live_sessions, reauthenticated
 from web import client_ip, link_base_url, note_session_activity
 
+from ..ahead import page_reads
 from ..config import MemberAppConfig
 from ..extensions import db, limiter, login_manager
 from ..i18n import remember_language, translate
@@ -73,8 +74,9 @@ def _public_url(endpoint: str, **values) -> str:
 @login_manager.user_loader
 def load_member(session_key: str) -> Member | None:
     """The signed-in member, by the key of a live server-side session; a locked account has no session."""
-    now = utcnow()
-    found = security.signed_in_member(db.session, session_key, session_policy=_config().session_policy(), now=now)
+    now = g.request_now = utcnow()
+    found = security.signed_in_member(db.session, session_key, session_policy=_config().session_policy(), now=now,
+                                      ahead=page_reads(now))
     if found is None:
         g.session_refused = True
         return None

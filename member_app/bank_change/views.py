@@ -7,12 +7,13 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
 from models.base import utcnow
-from models.contracts.reimbursements import family_people
+from models.contracts.reimbursements import family_people, family_people_reads
 from models.errors import DomainError
 from models.members.security import CodeNotSent, mask_mobile
 from models.requests import bank_details
 from web import client_ip
 
+from ..ahead import reads_ahead
 from ..extensions import db, limiter
 from ..forms import FreshForm, optional_id, send_form, submitted
 from ..i18n import translate
@@ -40,6 +41,7 @@ def _accounts() -> list[tuple[str, str]]:
 @bp.route("/", methods=["GET", "POST"])
 @login_required
 @limiter.limit("10 per hour", methods=["POST"])
+@reads_ahead(lambda now: family_people_reads())
 def new():
     """The new account (``beneficiary_id``: the person chosen first); on success, the code is sent and the code
     page comes."""

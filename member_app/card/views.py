@@ -13,13 +13,14 @@ from markupsafe import Markup
 from jobs.pdf import render_cover_document
 from models.base import utcnow
 from models.contracts.cover import (
-    DAILY_SEND_LIMIT, CoverDocument, active_contracts, active_covers, cover_document_context, cover_document_filename,
-    covered_people, member_contract, send_cover_document,
+    DAILY_SEND_LIMIT, CoverDocument, active_contracts, active_covers, active_covers_reads, cover_document_context,
+    cover_document_filename, covered_people, member_contract, send_cover_document,
 )
 from models.formats import date_fr, mask_email
 from models.requests.deadlines import local_today
 from web import client_ip
 
+from ..ahead import reads_ahead
 from ..extensions import db, limiter
 from ..forms import optional_id, send_form
 from ..i18n import translate
@@ -134,6 +135,7 @@ def _rows(context: dict) -> Markup:
 @bp.get("/ma-carte-mutuelle", defaults={"contract_id": None})
 @bp.get("/ma-carte-mutuelle/<int:contract_id>")
 @login_required
+@reads_ahead(lambda now, contract_id: active_covers_reads(local_today(now), nir=True))
 def card(contract_id: int | None):
     """Ma carte Mutuelle: the tiers-payant card of a contract in force (the first one by default)."""
     return _page(CoverDocument.CARD, contract_id)
@@ -142,6 +144,7 @@ def card(contract_id: int | None):
 @bp.get("/attestation", defaults={"contract_id": None})
 @bp.get("/attestation/<int:contract_id>")
 @login_required
+@reads_ahead(lambda now, contract_id: active_covers_reads(local_today(now), nir=False))
 def certificate(contract_id: int | None):
     """Attestation: the certificate of cover of a contract, for all its people or one (``?beneficiaire=``)."""
     return _page(CoverDocument.CERTIFICATE, contract_id)

@@ -14,6 +14,7 @@ from models.formats import date_fr, money
 from models.files.storage import read_bytes
 from models.requests.workflow import local_today
 
+from ..ahead import reads_ahead, request_now
 from ..extensions import db
 from ..i18n import current_language
 from ..layout import fill, part
@@ -23,6 +24,7 @@ bp = Blueprint("contracts", __name__)
 
 @bp.get("/mon-contrat")
 @login_required
+@reads_ahead(lambda now: queries.member_contracts_reads())
 def index():
     """Mes contrats > Santé: one card per contract."""
     contracts = queries.member_contracts(db.session, current_user.id)
@@ -32,9 +34,10 @@ def index():
 
 @bp.get("/mon-contrat/<int:contract_id>")
 @login_required
+@reads_ahead(lambda now, contract_id: queries.contract_page_reads(contract_id, at=now))
 def detail(contract_id: int):
     """The contract, its beneficiaries and, for each, social security, tele-transmission and bank account."""
-    page = queries.contract_page(db.session, current_user.id, contract_id, at=utcnow())
+    page = queries.contract_page(db.session, current_user.id, contract_id, at=request_now())
     if page is None:
         abort(404)
     contract = page.contract
@@ -92,6 +95,7 @@ def guarantees(contract_id: int):
 
 @bp.get("/cotisations")
 @login_required
+@reads_ahead(lambda now: queries.contribution_schedules_reads())
 def contributions():
     """Cotisations: amount and schedule of an individual contract; the payslip sentence for a collective one."""
     language = current_language()
@@ -112,9 +116,10 @@ def _instalments(instalments, language: str) -> Markup:
 
 @bp.get("/coordonnees-bancaires")
 @login_required
+@reads_ahead(lambda now: queries.family_people_reads(at=now, bank_change=True))
 def bank_details():
     """Coordonnées bancaires: the account of the member and of each beneficiary, masked; the change request."""
-    people = queries.family_people(db.session, current_user.id, at=utcnow(), bank_change=True)
+    people = queries.family_people(db.session, current_user.id, at=request_now(), bank_change=True)
     return render_template("member/contracts/bank_details.html", sections=_filled(
         "member/contracts/_account.html", people, _account_part, _account_values))
 

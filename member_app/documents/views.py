@@ -8,11 +8,12 @@ from flask_login import current_user, login_required
 
 from models.base import utcnow
 from models.content.queries import document_choices
-from models.contracts.reimbursements import family_people
+from models.contracts.reimbursements import family_people, family_people_reads
 from models.requests.documents import submit_documents
 from models.requests.operations import DuplicateFiles
 from web import client_ip
 
+from ..ahead import reads_ahead
 from ..extensions import db, limiter
 from ..forms import FreshForm, people_choices, send_form, submitted
 from ..my_requests.views import flash_sent
@@ -30,6 +31,7 @@ def _people() -> list[tuple[str, str]]:
 @bp.route("/", methods=["GET", "POST"])
 @login_required
 @limiter.limit("20 per hour", methods=["POST"])
+@reads_ahead(lambda now: family_people_reads())
 def new():
     """Envoyez-nous vos documents et justificatifs."""
     if not submitted():

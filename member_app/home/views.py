@@ -12,10 +12,11 @@ from markupsafe import Markup
 from models.base import utcnow
 from models.content.queries import current_news
 from models.formats import PARIS, date_fr
-from models.requests.queries import family_requests
+from models.requests.queries import family_requests, family_requests_reads
 from models.requests.workflow import local_today
 
 from .. import menu
+from ..ahead import reads_ahead
 from ..extensions import db
 from ..i18n import translate
 from ..layout import fill, part
@@ -37,6 +38,7 @@ LATEST_REQUESTS = 5
 
 @bp.get("/")
 @login_required
+@reads_ahead(lambda now: family_requests_reads(limit_per_type=LATEST_REQUESTS, limit=LATEST_REQUESTS))
 def index():
     """Page d'accueil: menu bar, news banner, the twelve procedures in direct access, the latest requests."""
     today = local_today(utcnow())

@@ -12,12 +12,13 @@ from models.base import utcnow
 from models.errors import DomainError, ValidationFailed
 from models.requests import queries
 from models.requests.hospital_coverage import (
-    FAX_OR_EMAIL_MESSAGE, MAX_DAYS_AHEAD, NoCoverageNeeded, open_member_request, selectable_beneficiaries,
+    FAX_OR_EMAIL_MESSAGE, MAX_DAYS_AHEAD, NoCoverageNeeded, open_member_request, selectable_beneficiaries, selectable_beneficiaries_reads,
     submit_hospital_coverage,
 )
 from models.requests.workflow import history, local_today
 from web import client_ip
 
+from ..ahead import reads_ahead
 from ..extensions import db
 from ..forms import FreshForm, submitted
 from ..i18n import translate
@@ -30,6 +31,7 @@ _FORM = FreshForm(HospitalCoverageForm, "member/hospital_coverage/_form.html")
 
 @bp.route("/", methods=["GET", "POST"])
 @login_required
+@reads_ahead(lambda now: selectable_beneficiaries_reads())
 def new():
     """The form of the guide; on success, POST/redirect/GET to the confirmation page."""
     now = utcnow()

@@ -17,6 +17,7 @@ from models.requests.operations import DuplicateFiles
 from models.requests.workflow import history
 from web import client_ip
 
+from ..ahead import reads_ahead
 from ..extensions import db, limiter
 from ..forms import send_form
 from ..i18n import translate
@@ -39,6 +40,7 @@ def flash_sent() -> None:
 
 @bp.get("/")
 @login_required
+@reads_ahead(lambda now: queries.family_requests_reads())
 def index():
     """Every request of the family, all types, newest first."""
     requests = queries.family_requests(db.session, current_user.id)

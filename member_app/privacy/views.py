@@ -7,6 +7,7 @@ from flask_login import current_user, login_required
 
 from models.audit import queries
 
+from ..ahead import reads_ahead
 from ..extensions import db
 from ..home.views import datetime_fr
 from ..i18n import translate
@@ -17,6 +18,7 @@ bp = Blueprint("privacy", __name__)
 
 @bp.get("/mon-compte/consultations")
 @login_required
+@reads_ahead(lambda now: queries.consultations_reads(cursor=queries.decode_cursor(request.args.get("apres"))))
 def consultations():
     """Date and time, the staff member's role (never their name) and what was looked at, and why."""
     text = request.args.get("apres")

@@ -7,10 +7,11 @@ from flask_login import current_user, login_required
 
 from models.base import utcnow
 from models.content.entities import DocumentKind
-from models.content.queries import member_document, member_documents
+from models.content.queries import member_document, member_documents, member_documents_reads
 from models.files.storage import read_bytes
 from models.requests.workflow import local_today
 
+from ..ahead import reads_ahead
 from ..extensions import db
 
 bp = Blueprint("publications", __name__)
@@ -24,6 +25,7 @@ def _documents(kind: DocumentKind) -> tuple:
 
 @bp.get("/documents-contractuels")
 @login_required
+@reads_ahead(lambda now: member_documents_reads(DocumentKind.CONTRACTUAL, local_today(now)))
 def contractual():
     """Consulter les barèmes de garanties et de cotisations, the enrolment form, etc."""
     return render_template("member/publications/contractual.html", documents=_documents(DocumentKind.CONTRACTUAL))
@@ -31,6 +33,7 @@ def contractual():
 
 @bp.get("/documents-d-information")
 @login_required
+@reads_ahead(lambda now: member_documents_reads(DocumentKind.INFORMATION, local_today(now)))
 def information():
     """The Bulletins Santé (MESE's biannual magazine) and other information documents."""
     return render_template("member/publications/information.html", documents=_documents(DocumentKind.INFORMATION))

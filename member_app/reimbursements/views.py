@@ -11,6 +11,7 @@ from models.contracts import reimbursements as model
 from models.formats import money
 from models.requests.workflow import local_today
 
+from ..ahead import reads_ahead
 from ..extensions import db, limiter
 from ..forms import show_errors
 from ..i18n import current_language, translate
@@ -41,6 +42,7 @@ def _form_with_messages(found, people) -> FilterForm:
 
 @bp.get("/mes-remboursements")
 @login_required
+@reads_ahead(lambda now: model.family_people_reads())  # not its lines: see models.db.DriverRead.first_with
 def index():
     """Mes remboursements: newest care first, filters by person, period and kind of care, totals of the selection."""
     session, member_id, args = db.session, current_user.id, request.args

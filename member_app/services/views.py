@@ -8,14 +8,16 @@ from flask_login import current_user, login_required
 from markupsafe import Markup
 
 from models.base import utcnow
+from models.contracts.cover import active_contract_kinds_reads
 from models.content.services import (
     KALIXIA_PARTNERS, TeleconsultationAccess, member_assistance, professional_search_url, service_links,
-    teleconsultation_rows,
+    teleconsultation_reads, teleconsultation_rows,
 )
 from models.errors import ValidationFailed
 from models.formats import date_fr
 from models.requests.deadlines import local_today
 
+from ..ahead import reads_ahead
 from ..extensions import db
 from ..forms import show_errors
 from ..i18n import translate
@@ -27,6 +29,7 @@ bp = Blueprint("services", __name__)
 
 @bp.get("/teleconsultation")
 @login_required
+@reads_ahead(lambda now: teleconsultation_reads(local_today(now)))
 def teleconsultation():
     """Téléconsultation MaQuestionMédicale: the family's table, with the access of each person."""
     rows = teleconsultation_rows(db.session, current_user, local_today(utcnow()))
@@ -68,6 +71,7 @@ def find_professional():
 
 @bp.get("/assistance")
 @login_required
+@reads_ahead(lambda now: active_contract_kinds_reads(local_today(now)))
 def assistance():
     """Mon assistance: IMA for the collective contract, RMA for the individual one (notice and portal)."""
     return render_template("member/services/assistance.html",

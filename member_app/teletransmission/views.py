@@ -6,11 +6,12 @@ from flask import Blueprint, abort, redirect, render_template, url_for
 from flask_login import current_user, login_required
 
 from models.base import utcnow
-from models.contracts.queries import family_person
+from models.contracts.queries import family_person, family_person_reads
 from models.requests.operations import DuplicateFiles
 from models.requests.teletransmission import TeletransmissionInput, submit_teletransmission
 from web import client_ip
 
+from ..ahead import reads_ahead
 from ..extensions import db, limiter
 from ..forms import FreshForm, send_form, submitted
 from ..my_requests.views import flash_sent
@@ -33,6 +34,7 @@ def _person(beneficiary_id: int):
 @bp.route("/<int:beneficiary_id>", methods=["GET", "POST"])
 @login_required
 @limiter.limit("20 per hour", methods=["POST"])
+@reads_ahead(lambda now, beneficiary_id: family_person_reads(beneficiary_id))
 def new(beneficiary_id: int):
     """The request for one person of the family; another family's person: 404."""
     person, pending, texts = _person(beneficiary_id)

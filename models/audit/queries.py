@@ -95,11 +95,8 @@ def consultations(session: Session, member_id: int, *, cursor: pagination.Cursor
                   page_size: int = PAGE_SIZE) -> ConsultationPage:
     """The consultations of ``member_id``'s file by staff, newest first, one keyset page (index on
     (member_id, at, id)); another member's events are never read."""
-    params = {"member_id": member_id}
-    if cursor is not None:
-        params["cursor_at"], params["cursor_id"] = cursor.values
-    events = [_Event(*row) for row in _consultations_query(cursor is not None, page_size + 1).all(
-        session.connection(), params)]
+    (read, params), = consultations_reads(cursor=cursor, page_size=page_size)
+    events = [_Event(*row) for row in read.rows(session, {"member_id": member_id, **params})]
     more = len(events) > page_size
     events = events[:page_size]
     roles = _roles(session, {e.actor_id for e in events if e.actor_id and not (e.details or {}).get("role")})
@@ -107,6 +104,15 @@ def consultations(session: Session, member_id: int, *, cursor: pagination.Cursor
     rows = [Consultation(at=e.at, role=_role(e, roles), what=_what(e, references)) for e in events]
     next_cursor = pagination.encode_cursor([events[-1].at, events[-1].id]) if more and events else None
     return ConsultationPage(rows, next_cursor)
+
+
+def consultations_reads(*, cursor: pagination.Cursor | None = None,
+                        page_size: int = PAGE_SIZE) -> list[tuple[DriverRead, dict]]:
+    """What :func:`consultations` reads (with its parameters but ``member_id``: models.db.DriverRead.first_with)."""
+    params = {}
+    if cursor is not None:
+        params["cursor_at"], params["cursor_id"] = cursor.values
+    return [(_consultations_query(cursor is not None, page_size + 1), params)]
 
 
 def decode_cursor(text: str | None) -> pagination.Cursor | None:

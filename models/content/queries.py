@@ -137,8 +137,13 @@ def member_documents(session: Session, member_id: int, kind: DocumentKind, today
     """Published documents of one section (contractual, information...) the member's contracts may see: those for
     every member, and those for the kind (collective, individual) of a contract of the member in force; in the
     staff's order, each with the size of its file (one query of the shown columns, on the driver)."""
-    return [ListedDocument(*row) for row in _MEMBER_DOCUMENTS.all(
-        session.connection(), {"kind": kind, "member_id": member_id, "today": today})]
+    return [ListedDocument(*row) for row in _MEMBER_DOCUMENTS.rows(
+        session, {"kind": kind, "member_id": member_id, "today": today})]
+
+
+def member_documents_reads(kind: DocumentKind, today: date) -> list[tuple[DriverRead, dict]]:
+    """What :func:`member_documents` reads (each read with its parameters but ``member_id``: models.db.DriverRead.first_with)."""
+    return [(_MEMBER_DOCUMENTS, {"kind": kind, "today": today})]
 
 
 def member_document(session: Session, member_id: int, document_id: int, today: date) -> ContentDocument | None:

@@ -234,10 +234,15 @@ _COVERED_TODAY = DriverRead(
            or_(Coverage.end_on.is_(None), Coverage.end_on >= bindparam("today"))))
 
 
+def teleconsultation_reads(today: date) -> list[tuple[DriverRead, dict]]:
+    """What :func:`teleconsultation_rows` reads (each read with its parameters but ``member_id``: models.db.DriverRead.first_with)."""
+    return [(_COVERED_TODAY, {"today": today})]
+
+
 def teleconsultation_rows(session: Session, member: Member, today: date) -> list[TeleconsultationRow]:
     """The family's people covered today, principal first, then spouse and children (eldest first). One query
     of the shown columns and of the periods covering today, on the driver."""
-    rows = _COVERED_TODAY.all(session.connection(), {"member_id": member.id, "today": today})
+    rows = _COVERED_TODAY.rows(session, {"member_id": member.id, "today": today})
     people: dict[int, tuple] = {}
     periods: dict[int, list[tuple[date, date | None]]] = {}
     for id_, *person, start_on, end_on in rows:

@@ -111,13 +111,18 @@ def active_covers(session: Session, member: Member, today: date, *, nir: bool = 
     """What :func:`active_contracts` reads, as plain rows of the columns the card pages show (one query on the
     driver); people's NIR left out (None) unless ``nir``."""
     width = len(_CONTRACT_COLUMNS)
-    rows = _active_covers_read(nir).all(session.connection(), {"member_id": member.id, "today": today})
+    rows = _active_covers_read(nir).rows(session, {"member_id": member.id, "today": today})
     covers = []
     for contract, group in groupby(rows, key=lambda row: row[:width]):
         periods = tuple(CoverPeriod(PersonDetails(*row[width + 2:]), row[width], row[width + 1])
                         for row in group if row[width + 2] is not None)
         covers.append(ContractCover(*contract, periods))
     return covers
+
+
+def active_covers_reads(today: date, *, nir: bool = True) -> list[tuple[DriverRead, dict]]:
+    """What :func:`active_covers` reads (each read with its parameters but ``member_id``: models.db.DriverRead.first_with)."""
+    return [(_active_covers_read(nir), {"today": today})]
 
 
 @cache
@@ -128,7 +133,12 @@ def _active_kinds_read() -> DriverRead:
 
 def active_contract_kinds(session: Session, member: Member, today: date) -> set[ContractKind]:
     """The kinds (collective, individual) of the member's contracts in force on ``today`` (read on the driver)."""
-    return {kind for kind, in _active_kinds_read().all(session.connection(), {"member_id": member.id, "today": today})}
+    return {kind for kind, in _active_kinds_read().rows(session, {"member_id": member.id, "today": today})}
+
+
+def active_contract_kinds_reads(today: date) -> list[tuple[DriverRead, dict]]:
+    """What :func:`active_contract_kinds` reads (each read with its parameters but ``member_id``: models.db.DriverRead.first_with)."""
+    return [(_active_kinds_read(), {"today": today})]
 
 
 def has_collective_contract(session: Session, member: Member, today: date) -> bool:

@@ -132,7 +132,12 @@ class ContractPage:
 
 def member_contracts(session: Session, member_id: int) -> list[ContractDetails]:
     """The member's contracts, by number (one query, read on the driver)."""
-    return [ContractDetails(*row) for row in _MEMBER_CONTRACTS.all(session.connection(), {"member_id": member_id})]
+    return [ContractDetails(*row) for row in _MEMBER_CONTRACTS.rows(session, {"member_id": member_id})]
+
+
+def member_contracts_reads() -> list[tuple[DriverRead, dict]]:
+    """What :func:`member_contracts` reads (each read with its parameters but ``member_id``: models.db.DriverRead.first_with)."""
+    return [(_MEMBER_CONTRACTS, {})]
 
 
 def _open(status):
@@ -162,7 +167,7 @@ def current_accounts(session: Session, member_id: int, at: datetime) -> tuple[Ac
     """The member's own account in use at ``at`` and each beneficiary's own one (one query of the shown columns)."""
     mine: AccountDetails | None = None
     theirs: dict[int, AccountDetails] = {}
-    for row in _CURRENT_ACCOUNTS.all(session.connection(), {"member_id": member_id, "at": at}):  # latest wins
+    for row in _CURRENT_ACCOUNTS.rows(session, {"member_id": member_id, "at": at}):  # latest wins
         account = AccountDetails(*row)
         if account.beneficiary_id is None:
             mine = account
@@ -189,10 +194,15 @@ def family_person(session: Session, member_id: int, beneficiary_id: int) -> tupl
     for anyone else (whether they exist or not). One query of the shown columns."""
     if not 0 < beneficiary_id <= 2**31 - 1:
         return None
-    row = _FAMILY_PERSON.first(session.connection(), {"beneficiary_id": beneficiary_id, "member_id": member_id})
+    row = _FAMILY_PERSON.row(session, {"beneficiary_id": beneficiary_id, "member_id": member_id})
     if row is None:
         return None
     return PersonDetails(*row[:len(PERSON_COLUMNS)]), row[len(PERSON_COLUMNS)]
+
+
+def family_person_reads(beneficiary_id: int) -> list[tuple[DriverRead, dict]]:
+    """What :func:`family_person` reads (each read with its parameters but ``member_id``: models.db.DriverRead.first_with)."""
+    return [(_FAMILY_PERSON, {"beneficiary_id": beneficiary_id})] if 0 < beneficiary_id <= 2**31 - 1 else []
 
 
 def _open_bank_change_reference():
@@ -253,7 +263,7 @@ def contract_page(session: Session, member_id: int, contract_id: int, *, at: dat
     accounts); None for anyone else's."""
     if not 0 < contract_id <= 2**31 - 1:
         return None
-    rows = _CONTRACT_PEOPLE.all(session.connection(), {"contract_id": contract_id, "member_id": member_id})
+    rows = _CONTRACT_PEOPLE.rows(session, {"contract_id": contract_id, "member_id": member_id})
     if not rows:
         return None
     width = len(CONTRACT_COLUMNS)
@@ -262,12 +272,24 @@ def contract_page(session: Session, member_id: int, contract_id: int, *, at: dat
                         people=_people(session, member_id, people, at))
 
 
+def contract_page_reads(contract_id: int, *, at: datetime) -> list[tuple[DriverRead, dict]]:
+    """What :func:`contract_page` reads (each read with its parameters but ``member_id``: models.db.DriverRead.first_with)."""
+    if not 0 < contract_id <= 2**31 - 1:
+        return []
+    return [(_CONTRACT_PEOPLE, {"contract_id": contract_id}), (_CURRENT_ACCOUNTS, {"at": at})]
+
+
 def family_people(session: Session, member_id: int, *, at: datetime, bank_change: bool = False) -> list[Person]:
     """Every person of the member's family with the account of their reimbursements and the state of their
     tele-transmission (two queries); with ``bank_change``, the open change of their bank details instead of their
     open tele-transmission request."""
-    rows = _people_statement(bank_change).all(session.connection(), {"member_id": member_id})
+    rows = _people_statement(bank_change).rows(session, {"member_id": member_id})
     return _people(session, member_id, rows, at, bank_change=bank_change)
+
+
+def family_people_reads(*, at: datetime, bank_change: bool = False) -> list[tuple[DriverRead, dict]]:
+    """What :func:`family_people` reads (each read with its parameters but ``member_id``: models.db.DriverRead.first_with)."""
+    return [(_people_statement(bank_change), {}), (_CURRENT_ACCOUNTS, {"at": at})]
 
 
 def guarantees_document(session: Session, member_id: int, contract_id: int) -> StoredFile | None:
@@ -306,6 +328,11 @@ def contribution_schedules(session: Session, member_id: int) -> list[Contributio
     contracts = member_contracts(session, member_id)
     by_contract: dict[int, list[Instalment]] = {c.id: [] for c in contracts if c.kind is ContractKind.INDIVIDUAL}
     if by_contract:
-        for row in _INSTALMENTS.all(session.connection(), {"member_id": member_id}):
+        for row in _INSTALMENTS.rows(session, {"member_id": member_id}):
             by_contract[row[0]].append(Instalment(*row))
     return [ContributionSchedule(contract=c, instalments=by_contract.get(c.id, [])) for c in contracts]
+
+
+def contribution_schedules_reads() -> list[tuple[DriverRead, dict]]:
+    """What :func:`contribution_schedules` reads (each read with its parameters but ``member_id``: models.db.DriverRead.first_with)."""
+    return [(_MEMBER_CONTRACTS, {}), (_INSTALMENTS, {})]

@@ -85,6 +85,20 @@ def read_filters(session: Session, member_id: int, args: Mapping[str, str],
     Raises UnknownBeneficiary for a well-formed id that is no person of the family (another family's included);
     ``people``: the family (:func:`family_people`) when already read, which spares the query of the check.
     """
+    found = _parsed_filters(args)
+    beneficiary_id = found.filters.beneficiary_id
+    if beneficiary_id is not None:
+        if people is not None:
+            known = any(person.id == beneficiary_id for person in people)
+        else:
+            known = session.scalar(select(Beneficiary.member_id).where(Beneficiary.id == beneficiary_id)) == member_id
+        if not known:
+            raise UnknownBeneficiary(beneficiary_id)
+    return found
+
+
+def _parsed_filters(args: Mapping[str, str]) -> FilterResult:
+    """The filters as written in the address, the person not yet checked to be one of the family."""
     errors: dict[str, Message] = {}
     beneficiary_id = None
     raw = (args.get("beneficiaire") or "").strip()
@@ -93,13 +107,6 @@ def read_filters(session: Session, member_id: int, args: Mapping[str, str],
             errors["beneficiaire"] = MESSAGES["beneficiary"]
         else:
             beneficiary_id = int(raw)
-            if people is not None:
-                known = any(person.id == beneficiary_id for person in people)
-            else:
-                known = session.scalar(select(Beneficiary.member_id).where(
-                    Beneficiary.id == beneficiary_id)) == member_id
-            if not known:
-                raise UnknownBeneficiary(beneficiary_id)
     dates: dict[str, date | None] = {}
     for name in ("du", "au"):
         try:
@@ -254,9 +261,14 @@ _FAMILY_PEOPLE = DriverRead(select(Beneficiary.id, Beneficiary.first_name, Benef
 
 def family_people(session: Session, member_id: int) -> list[FamilyPerson]:
     """Every person of the family, principal insured first: id, name and role only (one query, no NIR read)."""
-    rows = _FAMILY_PEOPLE.all(session.connection(), {"member_id": member_id})
+    rows = _FAMILY_PEOPLE.rows(session, {"member_id": member_id})
     # The name as Beneficiary.full_name writes it (Zoé RIMON).
     return [FamilyPerson(id_, f"{first} {last.upper()}", role) for id_, first, last, role in rows]
+
+
+def family_people_reads() -> list[tuple[DriverRead, dict]]:
+    """What :func:`family_people` reads (with its parameters but ``member_id``: models.db.DriverRead.first_with)."""
+    return [(_FAMILY_PEOPLE, {})]
 
 
 def family_names(session: Session, member_id: int) -> dict[int, str]:
@@ -320,15 +332,19 @@ def reimbursement_page_and_totals(session: Session, member_id: int, filters: Rei
                                   size: int = PAGE_SIZE) -> tuple[ReimbursementPage, Totals]:
     """:func:`reimbursement_page` and :func:`reimbursement_totals` (over every selected row, not only the page's)
     read in one statement."""
-    params = _filter_params(filters)
-    if cursor is not None:
-        params["cursor_care_on"], params["cursor_id"] = cursor.values
-    read = _page_and_totals(_shape(filters), None if cursor is None else cursor.before, size + 1)
-    rows = read.all(session.connection(), {"member_id": member_id, **params})
+    read, params = _page_and_totals_read(filters, cursor, size)
+    rows = read.rows(session, {"member_id": member_id, **params})
     totals = Totals(*(int(v) for v in rows[0][:5]))
     lines = [ReimbursementLine(row[5], row[6], names.get(row[7], ""), row[8], _CARE_KINDS[row[9]], row[10], row[11],
                                row[12], row[13], _PAYEES[row[14]], row[15]) for row in rows if row[5] is not None]
     return _page(lines, cursor, size), totals
+
+
+def _page_and_totals_read(filters: ReimbursementFilters, cursor: Cursor | None, size: int) -> tuple[DriverRead, dict]:
+    params = _filter_params(filters)
+    if cursor is not None:
+        params["cursor_care_on"], params["cursor_id"] = cursor.values
+    return _page_and_totals(_shape(filters), None if cursor is None else cursor.before, size + 1), params
 
 
 def reimbursement_totals(session: Session, member_id: int, filters: ReimbursementFilters) -> Totals:

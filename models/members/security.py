@@ -8,6 +8,7 @@ import hmac
 import re
 import secrets
 import unicodedata
+from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from functools import cache
 from datetime import datetime, timedelta
@@ -630,16 +631,19 @@ def session_entity(session: Session, signed_in: SignedInSession) -> WebSession:
     return as_loaded(session, WebSession, {f.name: getattr(signed_in, f.name) for f in fields(SignedInSession)})
 
 
-def signed_in_member(session: Session, key: str | None, *, session_policy: SessionPolicy,
-                     now: datetime) -> tuple[Member, SignedInSession] | None:
+def signed_in_member(session: Session, key: str | None, *, session_policy: SessionPolicy, now: datetime,
+                     ahead: Sequence[tuple[DriverRead, dict]] = ()) -> tuple[Member, SignedInSession] | None:
     """The member and session behind a cookie key: live session, unlocked account (one query).
 
-    The member comes with ``holds_collective_contract``: a collective contract in force today."""
+    The member comes with ``holds_collective_contract``: a collective contract in force today. The reads
+    ``ahead`` (each with its parameters but ``member_id``) ride in the same statement, kept for the page
+    (``DriverRead.first_with``)."""
     parameters = live_key_parameters(key, policy=session_policy, now=now)
     if parameters is None:
         return None
     read, member_keys = _signed_in_read()
-    row = read.first(session.connection(), {**parameters, "today": local_today(now)})
+    row = read.first_with(session, {**parameters, "today": local_today(now)}, ahead, key="member_id",
+                          key_column=WebSession.member_id)
     if row is None:
         return None
     member_values = dict(zip(member_keys, row[5:-1]))

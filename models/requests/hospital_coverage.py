@@ -99,6 +99,11 @@ _SELECTABLE_PEOPLE = DriverRead(
     .order_by(Beneficiary.id, Coverage.start_on, Coverage.id))
 
 
+def selectable_beneficiaries_reads() -> list[tuple[DriverRead, dict]]:
+    """What :func:`selectable_beneficiaries` reads (each read with its parameters but ``member_id``: models.db.DriverRead.first_with)."""
+    return [(_SELECTABLE_PEOPLE, {})]
+
+
 def selectable_beneficiaries(session: Session, member: Member, today: date) -> list[SelectablePerson]:
     """The people who may be chosen on the form: covered on at least one day a request may start on.
 
@@ -106,7 +111,7 @@ def selectable_beneficiaries(session: Session, member: Member, today: date) -> l
     (and by the page's script).
     """
     last = today + timedelta(days=MAX_DAYS_AHEAD)
-    rows = _SELECTABLE_PEOPLE.all(session.connection(), {"member_id": member.id})
+    rows = _SELECTABLE_PEOPLE.rows(session, {"member_id": member.id})
     people = []
     for (id_, first, last_name, role), periods in groupby(rows, key=lambda row: tuple(row[:4])):
         periods = tuple((start, end) for *_person, start, end in periods)

@@ -151,13 +151,22 @@ def family_requests(session: Session, member_id: int, *, limit_per_type: int = 5
                     limit: int | None = None) -> list[RequestLine]:
     """The family's latest ``limit_per_type`` requests of each type, newest first (at most ``limit``), in one
     query of the columns shown (on the driver), each with the name of its person."""
-    rows = _family_requests_read().all(session.connection(), {
-        "member_id": member_id, "per_type": limit_per_type, "limit": limit or limit_per_type * len(REQUEST_MODELS)})
+    rows = _family_requests_read().rows(session, {"member_id": member_id, **_family_requests_limits(limit_per_type,
+                                                                                                      limit)})
     # The person's name as Beneficiary.full_name writes it; only a person of the family is named.
     return [RequestLine(kind, reference, RequestStatus(status), created_at, updated_at, due_on,
                         f"{first_name} {last_name.upper()}" if first_name is not None else None, establishment)
             for kind, reference, status, created_at, updated_at, due_on, first_name, last_name, establishment
             in rows]
+
+
+def _family_requests_limits(limit_per_type: int, limit: int | None) -> dict:
+    return {"per_type": limit_per_type, "limit": limit or limit_per_type * len(REQUEST_MODELS)}
+
+
+def family_requests_reads(*, limit_per_type: int = 50, limit: int | None = None) -> list[tuple[DriverRead, dict]]:
+    """What :func:`family_requests` reads (each read with its parameters but ``member_id``: models.db.DriverRead.first_with)."""
+    return [(_family_requests_read(), _family_requests_limits(limit_per_type, limit))]
 
 
 def member_request(session: Session, member: Member, reference: str) -> RequestMixin | None:

@@ -217,3 +217,9 @@ def test_the_sign_in_check_reads_the_embedded_sqlite_database_as_sqlalchemy_does
         signed_in, web_session = found
         assert signed_in.id == member.id and signed_in.birth_date == member.birth_date
         assert web_session.last_seen_at.tzinfo is not None
+        # A page's reads do not ride with the check on SQLite (member_app.ahead): the page runs them itself.
+        from models.contracts.queries import member_contracts, member_contracts_reads
+
+        assert signed_in_member(embedded, key, session_policy=SessionPolicy(), now=utcnow(),
+                                ahead=member_contracts_reads()) is not None
+        assert [c.number for c in member_contracts(embedded, member.id)] == ["C40SOCLE"]
