@@ -30,7 +30,7 @@ from web import client_ip, link_base_url, note_session_activity
 
 from ..ahead import page_reads
 from ..config import MemberAppConfig
-from ..extensions import db, limiter, login_manager
+from ..extensions import db, limit_posts, limiter, login_manager
 from ..i18n import remember_language, translate
 from .forms import (ActivationForm, ChangePasswordForm, CodeForm, ForgotPasswordForm, LoginForm, MobileCodeForm,
                     MobileForm, NewPasswordForm, ReauthenticationForm, TermsForm)
@@ -257,8 +257,8 @@ def _start_second_factor(member: Member, pending: dict) -> str:
 
 
 @bp.route("/connexion", methods=["GET", "POST"])
-@limiter.limit(lambda: _config().limit_signin, methods=["POST"])
-@limiter.limit(lambda: _config().limit_signin_identifier, methods=["POST"], key_func=_identifier_key)
+@limit_posts(lambda: _config().limit_signin)
+@limit_posts(lambda: _config().limit_signin_identifier, key_func=_identifier_key)
 def login():
     """ACCÉDER À VOTRE ESPACE PERSONNEL: identifiant, mot de passe, captcha, then the second factor."""
     if current_user.is_authenticated:
@@ -288,7 +288,7 @@ def login():
 
 
 @bp.route("/connexion/code", methods=["GET", "POST"])
-@limiter.limit(lambda: _config().limit_codes, methods=["POST"])
+@limit_posts(lambda: _config().limit_codes)
 def second_factor():
     """2nd security: the 6-digit code, by SMS (or from the authenticator app)."""
     member, pending = _pending()
@@ -385,7 +385,7 @@ def resend_code():
 
 
 @bp.route("/connexion/mobile", methods=["GET", "POST"])
-@limiter.limit(lambda: _config().limit_code_sends, methods=["POST"])
+@limit_posts(lambda: _config().limit_code_sends)
 def mobile():
     """No mobile on file: the member enters one, which a code by SMS confirms, and for a number other than the
     one on file, a code sent to the e-mail address on file too."""
@@ -435,7 +435,7 @@ def logout():
 
 
 @bp.route("/activation", methods=["GET", "POST"])
-@limiter.limit(lambda: _config().limit_account_forms, methods=["POST"])
+@limit_posts(lambda: _config().limit_account_forms)
 def activation():
     """Activation de votre espace: the login ID goes by e-mail to the address on file, if the identity matches."""
     form = ActivationForm()
@@ -461,8 +461,8 @@ def activation_sent():
 
 
 @bp.route("/mot-de-passe-oublie", methods=["GET", "POST"])
-@limiter.limit(lambda: _config().limit_account_forms, methods=["POST"])
-@limiter.limit(lambda: _config().limit_account_forms, methods=["POST"], key_func=_identifier_key)
+@limit_posts(lambda: _config().limit_account_forms)
+@limit_posts(lambda: _config().limit_account_forms, key_func=_identifier_key)
 def forgot_password():
     """Mot de passe oublié (ou expiré, ou jamais défini): a single-use link by e-mail."""
     form = ForgotPasswordForm()
@@ -489,7 +489,7 @@ def forgot_password_sent():
 
 
 @bp.route("/mot-de-passe/nouveau/<token>", methods=["GET", "POST"], endpoint="reset_password")
-@limiter.limit(lambda: _config().limit_account_forms, methods=["POST"])
+@limit_posts(lambda: _config().limit_account_forms)
 def reset_password_page(token: str):
     """Choose a new password from the e-mailed link; it is set only once the second factor succeeds."""
     now = utcnow()
@@ -522,7 +522,7 @@ def reset_password_page(token: str):
 
 @bp.route("/mon-compte/mot-de-passe", methods=["GET", "POST"])
 @login_required
-@limiter.limit(lambda: _config().limit_signin, methods=["POST"])
+@limit_posts(lambda: _config().limit_signin)
 def change_password():
     """Modifier mon mot de passe (also where an expired password is replaced before anything else)."""
     member = db.session.get(Member, current_user.id)
@@ -653,7 +653,7 @@ def email_change_start():
 
 @bp.route("/mon-compte/securite/confirmer/<change>", methods=["GET", "POST"])
 @login_required
-@limiter.limit(lambda: _config().limit_codes, methods=["POST"])
+@limit_posts(lambda: _config().limit_codes)
 def reauthenticate(change: str):
     """Confirmez votre identité: the password and a code of the current second factor, before a change."""
     if change not in REAUTH_CHANGES:
@@ -682,7 +682,7 @@ def reauthenticate(change: str):
 
 @bp.route("/mon-compte/securite/application", methods=["GET", "POST"])
 @login_required
-@limiter.limit(lambda: _config().limit_codes, methods=["POST"])
+@limit_posts(lambda: _config().limit_codes)
 def totp_enrolment():
     """Use an authenticator app: scan the QR code, then type the code it shows."""
     member = db.session.get(Member, current_user.id)
@@ -710,7 +710,7 @@ def totp_enrolment():
 
 @bp.route("/mon-compte/securite/mobile", methods=["GET", "POST"])
 @login_required
-@limiter.limit(lambda: _config().limit_code_sends, methods=["POST"])
+@limit_posts(lambda: _config().limit_code_sends)
 def mobile_change():
     """Changer de numéro de mobile (after re-authentication): the new number, then the code sent to it."""
     member = db.session.get(Member, current_user.id)

@@ -14,7 +14,7 @@ from models.requests import bank_details
 from web import client_ip
 
 from ..ahead import reads_ahead
-from ..extensions import db, limiter
+from ..extensions import db, limit_posts, limiter
 from ..forms import FreshForm, optional_id, send_form, submitted
 from ..i18n import translate
 from ..my_requests.views import flash_sent
@@ -40,7 +40,7 @@ def _accounts() -> list[tuple[str, str]]:
 
 @bp.route("/", methods=["GET", "POST"])
 @login_required
-@limiter.limit("10 per hour", methods=["POST"])
+@limit_posts("10 per hour")
 @reads_ahead(lambda now: family_people_reads())
 def new():
     """The new account (``beneficiary_id``: the person chosen first); on success, the code is sent and the code
@@ -63,7 +63,7 @@ def new():
 
 @bp.route("/confirmation", methods=["GET", "POST"])
 @login_required
-@limiter.limit("15 per 15 minutes", methods=["POST"])
+@limit_posts("15 per 15 minutes")
 def confirm():
     """Le code de sécurité: the right code sends the change to MESE."""
     token = session.get(PENDING)

@@ -21,7 +21,7 @@ from models.requests.deadlines import local_today
 from web import client_ip
 
 from ..ahead import reads_ahead
-from ..extensions import db, limiter
+from ..extensions import db, limit_posts
 from ..forms import optional_id, send_form
 from ..i18n import translate
 from ..layout import fill, fill_lines, part
@@ -178,7 +178,7 @@ def certificate_pdf(contract_id: int):
 
 @bp.route("/envoyer/<any(carte, attestation):document>/<int:contract_id>", methods=["GET", "POST"])
 @login_required
-@limiter.limit("30 per hour", methods=["POST"])
+@limit_posts("30 per hour")
 def send(document: str, contract_id: int):
     """"Envoyer par e-mail": the card or the certificate to a health professional, a spouse or a child."""
     kind = CoverDocument(document)

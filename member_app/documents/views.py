@@ -14,7 +14,7 @@ from models.requests.operations import DuplicateFiles
 from web import client_ip
 
 from ..ahead import reads_ahead
-from ..extensions import db, limiter
+from ..extensions import db, limit_posts
 from ..forms import FreshForm, people_choices, send_form, submitted
 from ..my_requests.views import flash_sent
 from .forms import DocumentForm
@@ -30,7 +30,7 @@ def _people() -> list[tuple[str, str]]:
 
 @bp.route("/", methods=["GET", "POST"])
 @login_required
-@limiter.limit("20 per hour", methods=["POST"])
+@limit_posts("20 per hour")
 @reads_ahead(lambda now: family_people_reads())
 def new():
     """Envoyez-nous vos documents et justificatifs."""

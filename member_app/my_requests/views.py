@@ -18,7 +18,7 @@ from models.requests.workflow import history
 from web import client_ip
 
 from ..ahead import reads_ahead
-from ..extensions import db, limiter
+from ..extensions import db, limit_posts
 from ..forms import send_form
 from ..i18n import translate
 from ..layout import fill, part
@@ -74,7 +74,7 @@ def _page(item, form: AnswerForm, duplicates: bool = False):
 
 @bp.route("/<reference>", methods=["GET", "POST"])
 @login_required
-@limiter.limit("20 per hour", methods=["POST"])
+@limit_posts("20 per hour")
 def show(reference: str):
     """One request of the family: reference, status, dates, what was sent, messages; another family's: 404.
 

@@ -18,7 +18,7 @@ from models.sessions.operations import reauthenticated
 from web import client_ip
 
 from ..auth.views import CODE_MESSAGES, GENERIC_FAILURE
-from ..extensions import db, limiter
+from ..extensions import db, limit_posts
 from ..forms import FreshForm, send_form, show_errors, submitted
 from ..i18n import translate
 from .forms import AddressForm, EmailCodeForm, EmailForm
@@ -54,7 +54,7 @@ def index():
 
 @bp.route("/mes-informations/adresse", methods=["GET", "POST"])
 @login_required
-@limiter.limit(lambda: _config().limit_account_forms, methods=["POST"])
+@limit_posts(lambda: _config().limit_account_forms)
 def address():
     """Modifier mon adresse (the form shows the member's address); on success, back to "Mes informations
     personnelles"."""
@@ -74,7 +74,7 @@ def address():
 
 @bp.route("/mes-informations/email", methods=["GET", "POST"])
 @login_required
-@limiter.limit(lambda: _config().limit_codes, methods=["POST"])
+@limit_posts(lambda: _config().limit_codes)
 def email():
     """Modifier mon adresse e-mail (after re-authentication): the new address, then the code sent to it."""
     member = current_user

@@ -12,7 +12,7 @@ from models.requests.teletransmission import TeletransmissionInput, submit_telet
 from web import client_ip
 
 from ..ahead import reads_ahead
-from ..extensions import db, limiter
+from ..extensions import db, limit_posts
 from ..forms import FreshForm, send_form, submitted
 from ..my_requests.views import flash_sent
 from .forms import TeletransmissionForm
@@ -33,7 +33,7 @@ def _person(beneficiary_id: int):
 
 @bp.route("/<int:beneficiary_id>", methods=["GET", "POST"])
 @login_required
-@limiter.limit("20 per hour", methods=["POST"])
+@limit_posts("20 per hour")
 @reads_ahead(lambda now, beneficiary_id: family_person_reads(beneficiary_id))
 def new(beneficiary_id: int):
     """The request for one person of the family; another family's person: 404."""

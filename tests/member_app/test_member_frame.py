@@ -127,6 +127,16 @@ def test_a_get_under_a_limit_of_the_whole_app_is_still_counted(member_app, sessi
     assert statuses == [200, 200, 429]
 
 
+def test_a_forms_page_is_not_counted_by_the_limit_of_its_posts_which_still_counts(member_app, session):
+    member_app.config.update(WTF_CSRF_ENABLED=False)
+    client = member_app.test_client()
+    login_member(client, make_member(session))
+    assert {client.get("/contacter-la-mutuelle/").status_code for _ in range(25)} == {200}
+    posts = [client.post("/contacter-la-mutuelle/", data={}).status_code for _ in range(21)]  # 20 per hour
+    assert 429 not in posts[:20] and posts[20] == 429
+    assert client.get("/contacter-la-mutuelle/").status_code == 200
+
+
 def test_a_get_limited_by_its_view_is_still_counted(member_app, session):
     client = member_app.test_client()
     statuses = {client.get("/altcha/challenge").status_code for _ in range(35)}  # 30 per minute
