@@ -86,6 +86,7 @@ def _models_config(url: str):
 def build(url: str) -> None:
     """The demo, Léa's family brought to ``FAMILY_ROWS`` reimbursements over ten years, another family's filler."""
     from models.contracts.entities import Reimbursement
+    from models.contracts.operations import record_reimbursements, refresh_reimbursement_totals
     from models.db import session_factory
     from models.demo import load_demo
     from models.demo_consult_refunds import family_reimbursements
@@ -98,8 +99,8 @@ def build(url: str) -> None:
         lea = session.scalar(select(Member).where(Member.number == "4400000"))
         have = session.scalar(select(text("count(*)")).select_from(Reimbursement).where(
             Reimbursement.member_id == lea.id))
-        session.add_all(family_reimbursements(lea, date.today(), random.Random(10), count=FAMILY_ROWS - have,
-                                              days=3650))
+        record_reimbursements(session, family_reimbursements(lea, date.today(), random.Random(10),
+                                                             count=FAMILY_ROWS - have, days=3650))
         michel = session.scalar(select(Member).where(Member.number == "4400001"))
         person = michel.beneficiaries[0].id
         session.commit()
@@ -109,6 +110,7 @@ def build(url: str) -> None:
             SELECT {michel.id}, {person}, current_date - (g % 3650), 'Pharmacie', 'pharmacy', 2480, 1612, 868, 0,
                    'professional', current_date - (g % 3650) + 3
             FROM generate_series(1, {OTHER_ROWS}) g"""))
+        refresh_reimbursement_totals(session, [michel.id])
         session.commit()
     # VACUUM too: autovacuum may be off (it is on the project's machines), and without a visibility map the
     # totals' covering index is not read as an index-only scan, as it is on a database in service.

@@ -18,6 +18,7 @@ from .contracts.entities import (
     BankAccount, Beneficiary, BeneficiaryRole, Contract, ContractKind, Contribution, ContributionStatus, Coverage,
     PaidTo, Reimbursement,
 )
+from .contracts.operations import refresh_reimbursement_totals
 from .crypto import blind_index
 from .demo_consult_refunds import load_consult_refunds_demo
 from .demo_consult_services import load_consult_services_demo
@@ -221,4 +222,5 @@ def load_demo(session: Session, *, reset: bool = False, now: datetime | None = N
     load_consult_services_demo(session, now=now)
     load_member360_demo(session, now=now)
     load_consult_contract_demo(session, now=now)
+    refresh_reimbursement_totals(session, session.scalars(select(Member.id)))
     return credentials

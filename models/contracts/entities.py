@@ -6,7 +6,7 @@ import enum
 from datetime import date, datetime
 from typing import TYPE_CHECKING
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, String, text
+from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Index, String, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..base import Base, StrEnumType, TimestampMixin
@@ -243,3 +243,20 @@ class Reimbursement(Base):
     paid_on: Mapped[date | None]
 
     beneficiary: Mapped[Beneficiary] = relationship()
+
+
+class ReimbursementTotal(Base):
+    """A family's reimbursements summed by person and kind of care: the totals of "Mes remboursements" when no
+    period is chosen, read from a few rows instead of every reimbursement of the family's history. Kept in step by
+    ``models.contracts.operations`` (record_reimbursements, refresh_reimbursement_totals)."""
+
+    __tablename__ = "reimbursement_total"
+
+    member_id: Mapped[int] = mapped_column(ForeignKey("member.id"), primary_key=True)
+    beneficiary_id: Mapped[int] = mapped_column(ForeignKey("beneficiary.id"), primary_key=True)
+    care_kind: Mapped[CareKind] = mapped_column(StrEnumType(CareKind, 12), primary_key=True)
+    count: Mapped[int]
+    spent_cents: Mapped[int] = mapped_column(BigInteger)
+    social_security_cents: Mapped[int] = mapped_column(BigInteger)
+    mese_cents: Mapped[int] = mapped_column(BigInteger)
+    left_to_pay_cents: Mapped[int] = mapped_column(BigInteger)

@@ -24,7 +24,8 @@ from ..db import DriverRead
 from ..formats import date_fr, decimal_fr, parse_date
 from ..i18n import Message, localize
 from ..pagination import Cursor, after, decode_cursor, encode_cursor, ordering
-from .entities import Beneficiary, BeneficiaryRole, CareKind, PaidTo, Reimbursement
+from .entities import Beneficiary, BeneficiaryRole, CareKind, PaidTo, Reimbursement, ReimbursementTotal
+from .operations import SUMMED
 
 #: Rows on a page of the list.
 PAGE_SIZE = 25
@@ -217,24 +218,25 @@ def _built(what: str, shape: tuple[bool, bool, bool, bool], before: bool | None,
     """The statement of one shape of query (which filters are set, which way the cursor goes), its values left as
     parameters. Built once per shape: a statement object keeps its SQLAlchemy cache key, which is otherwise
     computed again with the statement on every page (about half the cost of the totals query)."""
+    beneficiary, start, end, care_kind = shape
+    # Without a period, the totals add up the family's few rows of totals by person and kind of care
+    # (models.contracts.operations), not every reimbursement of its history.
+    source = ReimbursementTotal if what == "totals" and not (start or end) else Reimbursement
     if what == "totals":
-        statement = select(
-            func.count(), func.coalesce(func.sum(Reimbursement.spent_cents), 0),
-            func.coalesce(func.sum(Reimbursement.social_security_cents), 0),
-            func.coalesce(func.sum(Reimbursement.mese_cents), 0),
-            func.coalesce(func.sum(Reimbursement.left_to_pay_cents), 0))
+        count = func.sum(source.count) if source is ReimbursementTotal else func.count()
+        statement = select(func.coalesce(count, 0), *(func.coalesce(func.sum(getattr(source, name)), 0)
+                                                      for name in SUMMED))
     else:
         statement = select(*_COLUMNS)
-    statement = statement.where(Reimbursement.member_id == bindparam("member_id"))
-    beneficiary, start, end, care_kind = shape
+    statement = statement.where(source.member_id == bindparam("member_id"))
     if beneficiary:
-        statement = statement.where(Reimbursement.beneficiary_id == bindparam("beneficiary_id"))
+        statement = statement.where(source.beneficiary_id == bindparam("beneficiary_id"))
     if start:
-        statement = statement.where(Reimbursement.care_on >= bindparam("start"))
+        statement = statement.where(source.care_on >= bindparam("start"))
     if end:
-        statement = statement.where(Reimbursement.care_on <= bindparam("end"))
+        statement = statement.where(source.care_on <= bindparam("end"))
     if care_kind:
-        statement = statement.where(Reimbursement.care_kind == bindparam("care_kind"))
+        statement = statement.where(source.care_kind == bindparam("care_kind"))
     if what == "lines":
         cursor = None
         if before is not None:
@@ -348,7 +350,8 @@ def _page_and_totals_read(filters: ReimbursementFilters, cursor: Cursor | None, 
 
 
 def reimbursement_totals(session: Session, member_id: int, filters: ReimbursementFilters) -> Totals:
-    """Count and sums of every selected reimbursement of the family (all pages), one aggregate over its rows."""
+    """Count and sums of every selected reimbursement of the family (all pages): from its totals by person and
+    kind of care, or over its rows when a period is chosen."""
     statement, params = _totals_statement(filters)
     row = session.execute(statement, {"member_id": member_id, **params}).one()
     return Totals(*(int(v) for v in row))

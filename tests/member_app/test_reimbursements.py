@@ -11,6 +11,7 @@ from pypdf import PdfReader
 from sqlalchemy import text as sql
 
 from models.contracts.entities import CareKind, PaidTo, Reimbursement
+from models.contracts.operations import record_reimbursements
 from models.contracts.reimbursements import PAGE_SIZE, STATEMENT_LIMIT, safe_cell
 from models.formats import money
 from tests.factories import make_member
@@ -39,7 +40,7 @@ def add(session, member, *, person=0, care_on=date(2025, 3, 10), act="Consultati
     row = Reimbursement(member_id=member.id, beneficiary_id=member.beneficiaries[person].id, care_on=care_on, act=act,
                         care_kind=kind, spent_cents=spent, social_security_cents=ss, mese_cents=mese,
                         left_to_pay_cents=spent - ss - mese, paid_to=paid_to, paid_on=paid_on)
-    session.add(row)
+    record_reimbursements(session, [row])
     return row
 
 
@@ -250,13 +251,17 @@ def test_the_list_uses_the_index_of_its_order_and_never_counts_the_table(client,
     indexes = session.execute(sql("SELECT indexdef FROM pg_indexes WHERE indexname = 'ix_reimbursement_member_care'"))
     definition = indexes.scalar()
     assert "(member_id, care_on DESC, id DESC)" in definition
-    # The totals are an index-only scan: the index carries what the filters read and the totals sum.
+    # The totals of a period are an index-only scan: the index carries what the filters read and the totals sum.
     assert ("INCLUDE (beneficiary_id, care_kind, spent_cents, social_security_cents, mese_cents, left_to_pay_cents)"
             in definition)
     statements, _response = statements_of(client, URL)
     reimbursement_queries = [s for s in statements if "FROM reimbursement" in s]
-    # One round trip: the page's lines and the aggregate of every selected row of the family, in one statement.
-    assert len(reimbursement_queries) == 1 and "count(*)" in reimbursement_queries[0]
+    # One round trip: the page's lines and the totals, in one statement; without a period, the totals add up the
+    # family's totals by person and kind of care, not its reimbursements.
+    assert len(reimbursement_queries) == 1 and "FROM reimbursement_total" in reimbursement_queries[0]
+    assert "count(*)" not in reimbursement_queries[0]
+    statements, _response = statements_of(client, f"{URL}?du=2024-01-01")
+    assert "count(*)" in next(s for s in statements if "FROM reimbursement" in s)
     assert "LIMIT" in reimbursement_queries[0]
     assert all("member_id = " in s for s in reimbursement_queries)
     assert not any("OFFSET" in s for s in reimbursement_queries)

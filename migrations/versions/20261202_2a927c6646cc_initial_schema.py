@@ -1,8 +1,8 @@
 """initial schema
 
-Revision ID: 2c82ad8de921
+Revision ID: 2a927c6646cc
 Revises: 
-Create Date: 2026-12-02 01:11:32.257084
+Create Date: 2026-12-02 04:53:08.672819
 """
 from collections.abc import Sequence
 
@@ -11,7 +11,7 @@ from alembic import op
 
 
 
-revision: str = '2c82ad8de921'
+revision: str = '2a927c6646cc'
 down_revision: str | None = None
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
@@ -570,6 +570,19 @@ def upgrade() -> None:
     )
     op.create_index(op.f('ix_reimbursement_beneficiary_id'), 'reimbursement', ['beneficiary_id'], unique=False)
     op.create_index('ix_reimbursement_member_care', 'reimbursement', ['member_id', sa.literal_column('care_on DESC'), sa.literal_column('id DESC')], unique=False, postgresql_include=['beneficiary_id', 'care_kind', 'spent_cents', 'social_security_cents', 'mese_cents', 'left_to_pay_cents'])
+    op.create_table('reimbursement_total',
+    sa.Column('member_id', sa.Integer(), nullable=False),
+    sa.Column('beneficiary_id', sa.Integer(), nullable=False),
+    sa.Column('care_kind', sa.String(length=32), nullable=False),
+    sa.Column('count', sa.Integer(), nullable=False),
+    sa.Column('spent_cents', sa.BigInteger(), nullable=False),
+    sa.Column('social_security_cents', sa.BigInteger(), nullable=False),
+    sa.Column('mese_cents', sa.BigInteger(), nullable=False),
+    sa.Column('left_to_pay_cents', sa.BigInteger(), nullable=False),
+    sa.ForeignKeyConstraint(['beneficiary_id'], ['beneficiary.id'], name=op.f('fk_reimbursement_total_beneficiary_id_beneficiary')),
+    sa.ForeignKeyConstraint(['member_id'], ['member.id'], name=op.f('fk_reimbursement_total_member_id_member')),
+    sa.PrimaryKeyConstraint('member_id', 'beneficiary_id', 'care_kind', name=op.f('pk_reimbursement_total'))
+    )
     op.create_table('request_file',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('request_kind', sa.String(length=30), nullable=False),
@@ -726,6 +739,7 @@ def downgrade() -> None:
     op.drop_index('ix_request_file_request', table_name='request_file')
     op.drop_index(op.f('ix_request_file_member_id'), table_name='request_file')
     op.drop_table('request_file')
+    op.drop_table('reimbursement_total')
     op.drop_index('ix_reimbursement_member_care', table_name='reimbursement', postgresql_include=['beneficiary_id', 'care_kind', 'spent_cents', 'social_security_cents', 'mese_cents', 'left_to_pay_cents'])
     op.drop_index(op.f('ix_reimbursement_beneficiary_id'), table_name='reimbursement')
     op.drop_table('reimbursement')
