@@ -19,12 +19,14 @@ from models.requests.deadlines import local_today
 
 from ..ahead import reads_ahead
 from ..extensions import db
-from ..forms import show_errors
+from ..forms import FreshForm, show_errors
 from ..i18n import translate
 from ..layout import fill, part
 from .forms import ProfessionalSearchForm
 
 bp = Blueprint("services", __name__)
+FIND_PROFESSIONAL = "member/services/find_professional.html"
+_SEARCH_FORM = FreshForm(ProfessionalSearchForm, "member/services/_find_professional_form.html")
 
 
 @bp.get("/teleconsultation")
@@ -55,18 +57,18 @@ def _teleconsultation_lines(rows, link) -> Markup:
 def find_professional():
     """Rechercher un professionnel de santé: with at least one of Nom, Profession, Acte, the public health
     directory opens with the search; otherwise the form comes back with its message."""
+    if not request.args:
+        return render_template(FIND_PROFESSIONAL, form=None, form_html=_SEARCH_FORM.fresh())
     form = ProfessionalSearchForm(request.args)
-    if request.args:
-        directory = service_links(db.session, ("health_directory",))["health_directory"]
-        try:
-            url = professional_search_url(directory.url, name=form.name.data or "",
-                                          profession=form.profession.data or "", act=form.act.data or "",
-                                          where=form.where.data or "")
-        except ValidationFailed as exc:
-            show_errors(form, exc.errors, fallback="name")
-        else:
-            return redirect(url, code=303)
-    return render_template("member/services/find_professional.html", form=form)
+    directory = service_links(db.session, ("health_directory",))["health_directory"]
+    try:
+        url = professional_search_url(directory.url, name=form.name.data or "", profession=form.profession.data or "",
+                                      act=form.act.data or "", where=form.where.data or "")
+    except ValidationFailed as exc:
+        show_errors(form, exc.errors, fallback="name")
+    else:
+        return redirect(url, code=303)
+    return render_template(FIND_PROFESSIONAL, form=form, form_html=_SEARCH_FORM.render(form))
 
 
 @bp.get("/assistance")

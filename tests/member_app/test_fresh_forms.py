@@ -68,7 +68,7 @@ def test_a_fresh_form_is_the_text_wtforms_draws(client, member, drawn, language)
     paths = ["/coordonnees-bancaires/changement/", f"/coordonnees-bancaires/changement/?beneficiary_id={child}",
              "/coordonnees-bancaires/changement/?beneficiary_id=x", "/contacter-la-mutuelle/",
              "/depot-de-documents/", "/prise-en-charge-hospitaliere/", f"/teletransmission/{child}",
-             "/mes-informations/adresse", "/mes-informations"]
+             "/mes-informations/adresse", "/mes-informations", "/services/professionnel-de-sante"]
     for path in paths * 2:  # drawn, then kept
         assert client.get(path).status_code == 200, path
     assert len(drawn) == 2 * len(paths)
