@@ -31,7 +31,7 @@ import random
 import re
 import tempfile
 import time
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import psycopg

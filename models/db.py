@@ -192,10 +192,11 @@ class DriverRead:
         return rows[0] if rows else None
 
     def first_with(self, session: Session, parameters: dict, ahead: Sequence[tuple[DriverRead, dict]], *,
-                   key: str, key_column) -> tuple | None:
+                   key: str, key_value) -> tuple | None:
         """The first row of this query, and in the same statement the rows of the reads ``ahead`` (each with its
-        parameters but ``key``, which takes this row's ``key_column``), kept in ``session`` for the page that
-        runs them next (:meth:`rows`), once.
+        parameters but ``key``, which takes ``key_value``: a scalar subquery, on ``parameters``, of this row's
+        value of it), kept in ``session`` for the page that runs them next (:meth:`rows`), once. The reads are
+        columns of the row: they are read only when a row is found.
 
         So a page's reads ride with the sign-in check: one statement and one round trip per page. On PostgreSQL
         only (each read's rows come as a JSON array column); elsewhere, or with nothing ahead, the reads run
@@ -207,7 +208,7 @@ class DriverRead:
             rows = self._run(connection, parameters, one=True)
             return rows[0] if rows else None
         reads = tuple(read for read, _values in ahead)
-        combined = _riding(self, reads, key, key_column)
+        combined = _riding(self, reads, key, key_value)
         values = dict(parameters)
         for index, (_read, extra) in enumerate(ahead):
             values.update({f"ahead{index}_{name}": value for name, value in extra.items()})
@@ -312,16 +313,14 @@ def _json_decoder(sqltype):
     return None
 
 
-def _riding(read: DriverRead, reads: tuple[DriverRead, ...], key: str, key_column) -> DriverRead:
-    """``read`` as a CTE, then its columns, ``key_column`` and, for each of ``reads``, a column holding its rows
-    as a JSON array: its ``key`` parameter taken from the CTE's ``key_column`` (so it is read only for a row
-    ``read`` found), its other parameters renamed ``ahead<n>_<name>``."""
-    found = _RIDING.get((read, reads, key))
+def _riding(read: DriverRead, reads: tuple[DriverRead, ...], key: str, key_value) -> DriverRead:
+    """``read`` with ``key_value`` and, for each of ``reads``, a column holding its rows as a JSON array: its
+    ``key`` parameter replaced by ``key_value``, its other parameters renamed ``ahead<n>_<name>``. Kept short of
+    psycopg's 4 KB limit of the statements whose conversion it keeps, where it can: no CTE."""
+    found = _RIDING.get((read, reads, key, key_value))
     if found is None:
-        first = read.query.cte("first_row")
-        key_value = select(first.corresponding_column(key_column)).scalar_subquery()
         arrays = [_json_rows(ahead.query, key, key_value, f"ahead{index}_") for index, ahead in enumerate(reads)]
-        found = _RIDING[(read, reads, key)] = DriverRead(select(*first.c, key_value, *arrays))
+        found = _RIDING[(read, reads, key, key_value)] = DriverRead(read.query.add_columns(key_value, *arrays))
     return found
 
 
@@ -338,7 +337,7 @@ def _json_rows(query, key: str, key_value, prefix: str):
                 return bindparam(prefix + element.key, type_=element.type)
         return None
 
-    rows = replacement_traverse(query, {}, rebind).subquery()
+    rows = replacement_traverse(query, {}, rebind).subquery("q")
     return func.array(select(func.json_build_array(*rows.c)).scalar_subquery())
 
 

@@ -18,7 +18,7 @@ import pyotp
 from pyotp.exceptions import OTPVerificationError
 from sqlalchemy import bindparam, delete, func, inspect, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from ..audit.operations import record
 from ..content.entities import TermsVersion
@@ -618,12 +618,24 @@ def _signed_in_read() -> tuple[DriverRead, tuple[str, ...]]:
     # (the menu shows the future retirees' pages) comes in the same query.
     from ..contracts.cover import collective_contract_in_force
 
+    # The member's table as "m": a page's reads ride in this statement (member_app.ahead), and psycopg keeps the
+    # conversion of statements up to 4 KB only.
     member_keys = tuple(a.key for a in inspect(Member).column_attrs if a.key not in _SECRET_COLUMNS)
     session_columns = [getattr(WebSession, f.name) for f in fields(SignedInSession)]
-    query = (select(*session_columns, *[getattr(Member, k) for k in member_keys],
-                    collective_contract_in_force(Member.id, bindparam("today")))
-             .join_from(WebSession, Member, Member.id == WebSession.member_id).where(*live_key_clauses()))
+    m = aliased(Member, name="m")
+    query = (select(*session_columns, *[getattr(m, k) for k in member_keys],
+                    collective_contract_in_force(m.id, bindparam("today")))
+             .join_from(WebSession, m, m.id == WebSession.member_id).where(*live_key_clauses()))
     return DriverRead(query), member_keys
+
+
+@cache
+def _session_member():
+    # The member of the cookie's session, for the reads riding with the check: a subquery of its own (never
+    # correlated), as the reads nest it in subqueries of their own; it is evaluated only in the row of a live
+    # session (models.db.DriverRead.first_with).
+    ws = aliased(WebSession, name="ws")
+    return select(ws.member_id).where(ws.key_hash == bindparam("key_hash")).correlate(None).scalar_subquery()
 
 
 def session_entity(session: Session, signed_in: SignedInSession) -> WebSession:
@@ -643,7 +655,7 @@ def signed_in_member(session: Session, key: str | None, *, session_policy: Sessi
         return None
     read, member_keys = _signed_in_read()
     row = read.first_with(session, {**parameters, "today": local_today(now)}, ahead, key="member_id",
-                          key_column=WebSession.member_id)
+                          key_value=_session_member())
     if row is None:
         return None
     member_values = dict(zip(member_keys, row[5:-1]))

@@ -8,7 +8,7 @@ from datetime import date, datetime
 from functools import cache
 
 from sqlalchemy import and_, bindparam, func, literal, null, or_, select, true, union_all
-from sqlalchemy.orm import Session, load_only, selectinload
+from sqlalchemy.orm import Session, aliased, load_only, selectinload
 from sqlalchemy.sql.elements import ColumnElement
 
 from ..content.cache import cached
@@ -130,20 +130,22 @@ class RequestLine:
 @cache
 def _family_requests_read() -> DriverRead:
     # Built once (the home page runs it on every visit): the member and the limits are parameters.
+    # Short aliases: the statement rides with the sign-in check (member_app.ahead), and psycopg keeps the
+    # conversion of statements up to 4 KB only.
     member_id = bindparam("member_id")
     parts = []
     for kind, model in REQUEST_MODELS.items():
-        establishment = model.establishment_name if model is HospitalCoverageRequest else null()
-        parts.append(select(
-            select(literal(kind).label("kind"), model.id, model.reference, model.status, model.created_at,
-                   model.updated_at, model.due_on, model.beneficiary_id, establishment.label("establishment_name"))
-            .where(model.member_id == member_id)
-            .order_by(model.created_at.desc(), model.id.desc()).limit(bindparam("per_type")).subquery()))
-    found = union_all(*parts).subquery()
+        r = aliased(model, name="r")
+        establishment = r.establishment_name if model is HospitalCoverageRequest else null()
+        parts.append(select(literal(kind).label("kind"), r.id, r.reference, r.status, r.created_at, r.updated_at,
+                            r.due_on, r.beneficiary_id, establishment.label("establishment_name"))
+                     .where(r.member_id == member_id)
+                     .order_by(r.created_at.desc(), r.id.desc()).limit(bindparam("per_type")))
+    found, b = union_all(*parts).subquery("f"), aliased(Beneficiary, name="b")
     return DriverRead(
         select(found.c.kind, found.c.reference, found.c.status, found.c.created_at, found.c.updated_at,
-               found.c.due_on, Beneficiary.first_name, Beneficiary.last_name, found.c.establishment_name)
-        .outerjoin(Beneficiary, (Beneficiary.id == found.c.beneficiary_id) & (Beneficiary.member_id == member_id))
+               found.c.due_on, b.first_name, b.last_name, found.c.establishment_name)
+        .outerjoin(b, (b.id == found.c.beneficiary_id) & (b.member_id == member_id))
         .order_by(found.c.created_at.desc(), found.c.id.desc()).limit(bindparam("limit")))
 
 
