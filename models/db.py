@@ -114,7 +114,7 @@ _WRITING_WITH = re.compile(r"\b(?:INSERT|UPDATE|DELETE|MERGE)\b", re.IGNORECASE)
 def _plain_read(statement: str) -> bool:
     # Cached: the statements of an app are the same few strings (SQLAlchemy caches their compiled text).
     start = statement.lstrip()[:6].upper()
-    if start[:4] == "WITH" and not _WRITING_WITH.search(statement):  # a read ahead (DriverRead.first_with)
+    if start[:4] == "WITH" and not _WRITING_WITH.search(statement):  # common table expressions that only read
         start = "SELECT"
     return start == "SELECT" and not _LOCKING_READ.search(statement)
 
