@@ -11,6 +11,7 @@ from datetime import date, datetime, time as time_of_day
 from functools import lru_cache
 from typing import Any
 
+from psycopg import _queries as psycopg_queries
 from psycopg import pq
 from sqlalchemy import (Date, DateTime, Engine, LargeBinary, Numeric, Time, TypeDecorator, bindparam, create_engine,
                         event, exc, func, select)
@@ -142,6 +143,14 @@ def install_autocommit_until_write(engine: Engine) -> None:
                                                                   _begin_before_write):
         event.listen(engine, "connect", _autocommit)
         event.listen(engine, "before_cursor_execute", _begin_before_write)
+
+
+#: psycopg converts a statement's placeholders again on each execution when it is longer than its cache's limit
+#: (4 KB in psycopg 3.3); the member pages' statements, with the reads riding on the sign-in check, reach 5 KB.
+#: A module setting of psycopg's, read at each execution: raised once here (no effect if psycopg drops it).
+LONGEST_KEPT_CONVERSION = 16_384
+if getattr(psycopg_queries, "MAX_CACHED_STATEMENT_LENGTH", LONGEST_KEPT_CONVERSION) < LONGEST_KEPT_CONVERSION:
+    psycopg_queries.MAX_CACHED_STATEMENT_LENGTH = LONGEST_KEPT_CONVERSION
 
 
 class DriverRead:

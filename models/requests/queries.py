@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from functools import cache
 
-from sqlalchemy import and_, bindparam, func, literal, null, or_, select, true, union_all
+from sqlalchemy import and_, bindparam, column, func, literal, null, or_, select, true, union_all
 from sqlalchemy.orm import Session, aliased, load_only, selectinload
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -132,15 +132,17 @@ def _family_requests_read() -> DriverRead:
     # Built once (the home page runs it on every visit): the member and the limits are parameters.
     # Short aliases: the statement rides with the sign-in check (member_app.ahead), and psycopg keeps the
     # conversion of statements up to 4 KB only.
+    # Each type's latest rows as a subquery (SQLite takes no LIMIT in a part of a UNION), its columns named bare.
     member_id = bindparam("member_id")
     parts = []
-    for kind, model in REQUEST_MODELS.items():
-        r = aliased(model, name="r")
-        establishment = r.establishment_name if model is HospitalCoverageRequest else null()
-        parts.append(select(literal(kind).label("kind"), r.id, r.reference, r.status, r.created_at, r.updated_at,
-                            r.due_on, r.beneficiary_id, establishment.label("establishment_name"))
-                     .where(r.member_id == member_id)
-                     .order_by(r.created_at.desc(), r.id.desc()).limit(bindparam("per_type")))
+    for index, (kind, model) in enumerate(REQUEST_MODELS.items()):
+        r = model.__table__.alias("r").c
+        establishment = r.establishment_name if model is HospitalCoverageRequest else null().label("establishment_name")
+        latest = (select(literal(kind).label("kind"), r.id, r.reference, r.status, r.created_at, r.updated_at,
+                         r.due_on, r.beneficiary_id, establishment)
+                  .where(r.member_id == member_id)
+                  .order_by(r.created_at.desc(), r.id.desc()).limit(bindparam("per_type")).subquery(f"p{index}"))
+        parts.append(select(*(column(c.key, c.type) for c in latest.c)).select_from(latest))
     found, b = union_all(*parts).subquery("f"), aliased(Beneficiary, name="b")
     return DriverRead(
         select(found.c.kind, found.c.reference, found.c.status, found.c.created_at, found.c.updated_at,

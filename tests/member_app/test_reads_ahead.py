@@ -17,7 +17,7 @@ from models.members.entities import Member
 from tests.factories import make_member
 from tests.helpers import login_member, statements_of
 
-CONVERSION_KEPT_UP_TO = getattr(psycopg_queries, "MAX_CACHED_STATEMENT_LENGTH", 4096)
+CONVERSION_KEPT_UP_TO = psycopg_queries.MAX_CACHED_STATEMENT_LENGTH  # as models.db sets it
 
 
 @pytest.fixture
@@ -67,7 +67,8 @@ def test_each_page_with_reads_ahead_sends_one_statement_and_shows_what_it_shows_
         assert _same_page(ahead.data) == _same_page(alone.data), path
         if ahead.status_code == 200:  # the reimbursements' lines and totals run on their own (DriverRead.first_with)
             assert len(seen) == (2 if path.startswith("/mes-remboursements") else 1), (path, seen)
-        # psycopg converts a longer statement again at each execution (it keeps the conversion of shorter ones)
+        # psycopg converts a longer statement again at each execution (it keeps the conversion of shorter ones:
+        # models.db.LONGEST_KEPT_CONVERSION)
         assert all(len(statement) <= CONVERSION_KEPT_UP_TO for statement in seen), path
 
 
