@@ -163,6 +163,7 @@ class DriverRead:
     def __init__(self, query) -> None:
         self.query = query
         self._compiled: dict[str, tuple] = {}
+        self._decoders: tuple | None = None  # how its columns come back from JSON (first_with), found once
 
     def _prepare(self, dialect) -> tuple:
         compiled = self.query.compile(dialect=dialect)
@@ -248,12 +249,11 @@ class DriverRead:
         return converted
 
     def _json_decoders(self) -> tuple:
-        found = self.__dict__.get("_decoders")
-        if found is None:
-            found = self._decoders = tuple((index, decode) for index, decode in (
+        if self._decoders is None:
+            self._decoders = tuple((index, decode) for index, decode in (
                 (index, _json_decoder(column.type)) for index, column in enumerate(self.query.selected_columns))
                 if decode is not None)
-        return found
+        return self._decoders
 
     def _run(self, connection, parameters: dict, *, one: bool) -> list[tuple]:
         dialect = connection.dialect
@@ -324,8 +324,8 @@ def _json_decoder(sqltype):
 
 def _riding(read: DriverRead, reads: tuple[DriverRead, ...], key: str, key_value) -> DriverRead:
     """``read`` with ``key_value`` and, for each of ``reads``, a column holding its rows as a JSON array: its
-    ``key`` parameter replaced by ``key_value``, its other parameters renamed ``ahead<n>_<name>``. Kept short of
-    psycopg's 4 KB limit of the statements whose conversion it keeps, where it can: no CTE."""
+    ``key`` parameter replaced by ``key_value``, its other parameters renamed ``ahead<n>_<name>``. Built once per
+    combination: one per page that reads ahead."""
     found = _RIDING.get((read, reads, key, key_value))
     if found is None:
         arrays = [_json_rows(ahead.query, key, key_value, f"ahead{index}_") for index, ahead in enumerate(reads)]
