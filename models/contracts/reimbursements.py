@@ -86,20 +86,6 @@ def read_filters(session: Session, member_id: int, args: Mapping[str, str],
     Raises UnknownBeneficiary for a well-formed id that is no person of the family (another family's included);
     ``people``: the family (:func:`family_people`) when already read, which spares the query of the check.
     """
-    found = _parsed_filters(args)
-    beneficiary_id = found.filters.beneficiary_id
-    if beneficiary_id is not None:
-        if people is not None:
-            known = any(person.id == beneficiary_id for person in people)
-        else:
-            known = session.scalar(select(Beneficiary.member_id).where(Beneficiary.id == beneficiary_id)) == member_id
-        if not known:
-            raise UnknownBeneficiary(beneficiary_id)
-    return found
-
-
-def _parsed_filters(args: Mapping[str, str]) -> FilterResult:
-    """The filters as written in the address, the person not yet checked to be one of the family."""
     errors: dict[str, Message] = {}
     beneficiary_id = None
     raw = (args.get("beneficiaire") or "").strip()
@@ -108,6 +94,13 @@ def _parsed_filters(args: Mapping[str, str]) -> FilterResult:
             errors["beneficiaire"] = MESSAGES["beneficiary"]
         else:
             beneficiary_id = int(raw)
+            if people is not None:
+                known = any(person.id == beneficiary_id for person in people)
+            else:
+                known = session.scalar(select(Beneficiary.member_id).where(
+                    Beneficiary.id == beneficiary_id)) == member_id
+            if not known:
+                raise UnknownBeneficiary(beneficiary_id)
     dates: dict[str, date | None] = {}
     for name in ("du", "au"):
         try:
@@ -177,10 +170,15 @@ _ORDER = (Reimbursement.care_on, Reimbursement.id)
 def _lines_statement(filters: ReimbursementFilters, cursor: Cursor | None, limit: int) -> tuple[Select, dict]:
     """The query of a page of lines (after ``cursor``, newest first) and its parameters, without ``member_id``."""
     before = None if cursor is None else cursor.before
+    return _built("lines", _shape(filters), before, limit), _page_params(filters, cursor)
+
+
+def _page_params(filters: ReimbursementFilters, cursor: Cursor | None) -> dict:
+    """The parameters of a page's query: its filters' values and its cursor's, without ``member_id``."""
     params = _filter_params(filters)
     if cursor is not None:
         params["cursor_care_on"], params["cursor_id"] = cursor.values
-    return _built("lines", _shape(filters), before, limit), params
+    return params
 
 
 def _totals_statement(filters: ReimbursementFilters) -> tuple[Select, dict]:
@@ -334,19 +332,12 @@ def reimbursement_page_and_totals(session: Session, member_id: int, filters: Rei
                                   size: int = PAGE_SIZE) -> tuple[ReimbursementPage, Totals]:
     """:func:`reimbursement_page` and :func:`reimbursement_totals` (over every selected row, not only the page's)
     read in one statement."""
-    read, params = _page_and_totals_read(filters, cursor, size)
-    rows = read.rows(session, {"member_id": member_id, **params})
+    read = _page_and_totals(_shape(filters), None if cursor is None else cursor.before, size + 1)
+    rows = read.rows(session, {"member_id": member_id, **_page_params(filters, cursor)})
     totals = Totals(*(int(v) for v in rows[0][:5]))
     lines = [ReimbursementLine(row[5], row[6], names.get(row[7], ""), row[8], _CARE_KINDS[row[9]], row[10], row[11],
                                row[12], row[13], _PAYEES[row[14]], row[15]) for row in rows if row[5] is not None]
     return _page(lines, cursor, size), totals
-
-
-def _page_and_totals_read(filters: ReimbursementFilters, cursor: Cursor | None, size: int) -> tuple[DriverRead, dict]:
-    params = _filter_params(filters)
-    if cursor is not None:
-        params["cursor_care_on"], params["cursor_id"] = cursor.values
-    return _page_and_totals(_shape(filters), None if cursor is None else cursor.before, size + 1), params
 
 
 def reimbursement_totals(session: Session, member_id: int, filters: ReimbursementFilters) -> Totals:
