@@ -12,11 +12,14 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 import jobs
 from models.audit.operations import RecentReads
-from web import PageSessionInterface, configure_database, csp_nonce, install_input_guard, install_security_headers, refuse_unsafe_start
+from web import (
+    PageSessionInterface, configure_database, csp_nonce, install_input_guard, install_security_headers, refuse_unsafe_start,
+    install_csrf, skip_idle_limit_checks,
+)
 from web.availability import install_health_check, install_outage_page
 
 from .config import BackofficeConfig
-from .extensions import CONFIG_KEY, LIST_ENDPOINTS_KEY, RECENT_READS_KEY, babel, csrf, db, limiter, login_manager
+from .extensions import CONFIG_KEY, RECENT_READS_KEY, babel, csrf, db, limiter, login_manager
 
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATES = ROOT / "templates"
@@ -53,8 +56,9 @@ def create_app(config: BackofficeConfig | None = None) -> Flask:
 def _register_extensions(app: Flask, config: BackofficeConfig) -> None:
     """Database, CSRF on every POST, French translations (Flask-Admin needs Babel), staff login."""
     configure_database(app, db, config.models)
-    csrf.init_app(app)
+    install_csrf(app, csrf)
     limiter.init_app(app)
+    skip_idle_limit_checks(app, limiter)
     babel.init_app(app, locale_selector=lambda: "fr", default_locale="fr", default_timezone="Europe/Paris")
     login_manager.init_app(app)
     login_manager.login_view = "auth.login"
@@ -76,7 +80,7 @@ def _register_auth(app: Flask) -> None:
 def _register_admin(app: Flask) -> None:
     """Flask-Admin with the protected index and every view of the back office."""
     from .views import register_views
-    from .views.base import StaffModelView, date_fr, datetime_fr
+    from .views.base import date_fr, datetime_fr
     from .views.queues.base import QueuesHomeView
 
     app.add_template_filter(date_fr, "date_fr")
@@ -93,8 +97,6 @@ def _register_admin(app: Flask) -> None:
     # ModelView(Model, db) touches db.session, which needs an application context.
     with app.app_context():
         register_views(admin, db)
-    app.extensions[LIST_ENDPOINTS_KEY] = frozenset(f"{view.endpoint}.index_view" for view in admin._views
-                                                   if isinstance(view, StaffModelView))
 
 
 def _register_errors(app: Flask) -> None:

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from flask import Flask, render_template, request
+from flask import Flask, render_template
 from flask.templating import _default_template_ctx_processor
 from flask_babel import lazy_gettext as _l
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 import jobs
-from models.db import install_autocommit_until_write
-from web import PageSessionInterface, configure_database, install_input_guard, install_security_headers, refuse_unsafe_start
+from web import (
+    PageSessionInterface, configure_database, install_input_guard, install_security_headers, refuse_unsafe_start,
+    install_csrf, skip_idle_limit_checks,
+)
 from web.availability import install_health_check, install_outage_page
 
 from . import i18n, layout
@@ -46,44 +48,18 @@ def create_app(config: MemberAppConfig | None = None) -> Flask:
 def _register_extensions(app: Flask, config: MemberAppConfig) -> None:
     """Database, login, CSRF, translations and rate limits."""
     configure_database(app, db, config.models)
-    with app.app_context():
-        install_autocommit_until_write(db.engine)  # a page that only reads needs no BEGIN nor COMMIT
-    csrf.init_app(app)
+    install_csrf(app, csrf)
     i18n.install(app)
     layout.install(app)
     app.jinja_env.globals.update(form_errors=form_errors, field_control=field_control, field_html=field_html)
     install_html_params()
     limiter.init_app(app)
-    _skip_idle_limit_checks(app)
+    skip_idle_limit_checks(app, limiter)
     login_manager.init_app(app)
     login_manager.login_view = "auth.login"
     login_manager.login_message = _l("Veuillez vous connecter pour accéder à cette page.")
     login_manager.localize_callback = str  # the lazy message is flashed in the visit's language
     login_manager.session_protection = "basic"
-
-
-def _skip_idle_limit_checks(app: Flask) -> None:
-    """No rate-limit work before a GET that no limit counts.
-
-    Flask-Limiter's before_request hook looks for limits of the whole app (default, application, blueprint, meta
-    limits; none here) on every request; a view's own ``@limiter.limit`` is checked by its decorator, which this
-    leaves alone. So a GET skips the hook while the app has no such limit (read at each request: one added
-    later is counted)."""
-    from flask_limiter import Limiter
-
-    funcs = app.before_request_funcs[None]
-    index = next(i for i, f in enumerate(funcs) if getattr(f, "__func__", None) is Limiter._check_request_limit)
-    check = funcs[index]
-    manager = limiter.limit_manager
-
-    def check_request_limit():
-        if request.method in ("GET", "HEAD") and not (
-                manager.application_limits or manager.default_limits or manager._blueprint_limits
-                or limiter._meta_limits or manager.has_hints(request.endpoint or "")):
-            return None
-        return check()
-
-    funcs[index] = check_request_limit
 
 
 def _register_blueprints(app: Flask) -> None:

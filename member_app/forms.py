@@ -13,7 +13,6 @@ from typing import TypeVar
 from flask import current_app, request
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from flask_wtf.csrf import generate_csrf
 from flask_wtf.form import SUBMIT_METHODS
 from markupsafe import Markup, escape
 from wtforms import BooleanField, DateField, Form, MultipleFileField, SelectField
@@ -22,6 +21,7 @@ from wtforms.fields.choices import Choice
 from wtforms.widgets import core as widgets
 
 from models.errors import DomainError, ValidationFailed
+from web import csrf_token
 
 T = TypeVar("T")
 
@@ -358,7 +358,7 @@ class FreshForm:
 
         texts, data = texts or {}, data or {}
         pieces = kept(("fresh form", self.template, *values.items()), lambda: self._pieces(values, texts, data))
-        fills = {"csrf_token": escape(generate_csrf()), "form_token": secrets.token_urlsafe(24)}
+        fills = {"csrf_token": escape(csrf_token()), "form_token": secrets.token_urlsafe(24)}
         for name, (items, selected) in (choices or {}).items():
             fills[name] = options_html(items, "" if selected is None else str(selected))
         for name, text in texts.items():

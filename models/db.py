@@ -165,16 +165,34 @@ class DriverRead:
         self._compiled: dict[str, tuple] = {}
         self._decoders: tuple | None = None  # how its columns come back from JSON (first_with), found once
 
+    @staticmethod
+    def fits(query) -> bool:
+        """Whether ``query`` can run on the driver: its values written in the SQL at execution (IN lists,
+        literal_execute) are its own fixed values, never a caller's parameter."""
+        compiled = query.compile()
+        return not compiled.post_compile_params and all(
+            bind.value is not None or bind.callable is not None for bind in compiled.literal_execute_params)
+
     def _prepare(self, dialect) -> tuple:
         compiled = self.query.compile(dialect=dialect)
+        statement, positions = compiled.string, compiled.positiontup
+        if compiled.post_compile_params or compiled.literal_execute_params:
+            # Values SQLAlchemy writes into the SQL at each execution (literal_execute, as the IN list a partial
+            # index needs): written once here, so they must be the statement's own values.
+            if not self.fits(self.query):
+                raise TypeError("a DriverRead writes only its statement's own literal values in its SQL (fits)")
+            others = {name: None for bind, name in compiled.bind_names.items()
+                      if bind not in compiled.literal_execute_params}
+            expanded = compiled.construct_expanded_state(others)
+            statement, positions = expanded.statement, expanded.positiontup
         # The dialect's own types (dialect_impl): SQLite's DateTime turns the driver's text into a datetime, which the
         # generic type behind a TypeDecorator would not.
         binds = {name: bind.type.dialect_impl(dialect).bind_processor(dialect)
-                 for bind, name in compiled.bind_names.items()}
+                 for bind, name in compiled.bind_names.items() if bind not in compiled.literal_execute_params}
         processors = [column.type.dialect_impl(dialect).result_processor(dialect, None)
                       for column in self.query.selected_columns]
         columns = tuple((index, process) for index, process in enumerate(processors) if process is not None)
-        found = self._compiled[dialect.name] = (compiled.string, compiled, binds, columns)
+        found = self._compiled[dialect.name] = (statement, compiled, binds, columns, positions)
         return found
 
     def first(self, connection, parameters: dict) -> tuple | None:
@@ -235,7 +253,7 @@ class DriverRead:
 
     def _from_json(self, dialect, rows: list[list]) -> list[tuple]:
         """This query's rows as read from their JSON arrays, converted as the driver and SQLAlchemy would."""
-        _statement, _compiled, _binds, columns = self._compiled.get(dialect.name) or self._prepare(dialect)
+        columns = (self._compiled.get(dialect.name) or self._prepare(dialect))[3]
         decoders = self._json_decoders()
         converted = []
         for values in rows:
@@ -257,13 +275,13 @@ class DriverRead:
 
     def _run(self, connection, parameters: dict, *, one: bool) -> list[tuple]:
         dialect = connection.dialect
-        statement, compiled, binds, columns = self._compiled.get(dialect.name) or self._prepare(dialect)
+        statement, compiled, binds, columns, positions = self._compiled.get(dialect.name) or self._prepare(dialect)
         values = compiled.construct_params(parameters)
         for name, process in binds.items():
             if process is not None and values.get(name) is not None:
                 values[name] = process(values[name])
-        if compiled.positional:
-            values = tuple(values[name] for name in compiled.positiontup)
+        if positions is not None:
+            values = tuple(values[name] for name in positions)
         dbapi_connection = connection.connection.dbapi_connection
         cursor = dbapi_connection.cursor()
         try:

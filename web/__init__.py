@@ -5,17 +5,25 @@ from __future__ import annotations
 import re
 import secrets
 import sys
+import time
 
 from collections.abc import Iterable
 
-from flask import Flask, abort, g, request
+from flask import Flask, abort, current_app, g, request, session
 from flask.sessions import SecureCookieSessionInterface
 from flask_sqlalchemy_lite import SQLAlchemy
+from flask_wtf.csrf import generate_csrf
+from itsdangerous import URLSafeTimedSerializer
 from werkzeug.sansio.utils import host_is_trusted
 
 from models.config import ModelsConfig
-from models.db import engine_options, install_idle_ping, install_read_only_commit, install_sqlite_pragmas, prepare
+from models.db import (
+    engine_options, install_autocommit_until_write, install_idle_ping, install_read_only_commit, install_sqlite_pragmas,
+    prepare,
+)
 from models.files import storage
+
+from .kept import Kept
 
 
 #: What markupsafe's ``escape`` writes for each character it escapes: ``str.translate(HTML_ESCAPES)`` escapes a
@@ -39,6 +47,7 @@ def configure_database(app: Flask, db: SQLAlchemy, config: ModelsConfig) -> None
         install_sqlite_pragmas(db.engine)
         install_idle_ping(db.engine)
         install_read_only_commit(db.engine)
+        install_autocommit_until_write(db.engine)  # a page that only reads needs no BEGIN nor COMMIT
 
 
 def refuse_unsafe_start(problems: list[str], app_name: str) -> None:
@@ -89,6 +98,43 @@ def csp_nonce() -> str:
     return g.csp_nonce
 
 
+#: Seconds a session's signed CSRF token is given again before it is signed anew (it stays valid for
+#: WTF_CSRF_TIME_LIMIT from its signing: at most this much less than a freshly signed one).
+CSRF_SIGNED_FOR_SECONDS = 60
+#: Signed CSRF tokens of the current time slot, by signing key, session token and slot.
+_SIGNED_CSRF: Kept[str] = Kept(20_000)
+_CSRF_SIGNERS: dict[str, URLSafeTimedSerializer] = {}
+
+
+def install_csrf(app: Flask, csrf) -> None:
+    """CSRF protection of every POST (Flask-WTF's ``csrf``), its templates' ``csrf_token()`` being :func:`csrf_token`."""
+    csrf.init_app(app)
+    # Flask-WTF gives templates its own generate_csrf twice: as a global and by a context processor (which
+    # would win over the global, and runs for every template).
+    app.template_context_processors[None][:] = [
+        f for f in app.template_context_processors[None]
+        if getattr(f, "__qualname__", "") != "CSRFProtect.init_app.<locals>.<lambda>"]
+    app.jinja_env.globals["csrf_token"] = csrf_token
+
+
+def csrf_token() -> str:
+    """Flask-WTF's signed CSRF token of this session (``generate_csrf``), signed once per session and
+    CSRF_SIGNED_FOR_SECONDS, not on every page: its signature is a good part of a page's fixed cost."""
+    if "csrf_token" in g:
+        return g.csrf_token
+    secret = current_app.config.get("WTF_CSRF_SECRET_KEY") or current_app.secret_key
+    slot = int(time.time() // CSRF_SIGNED_FOR_SECONDS)
+    raw = session.get("csrf_token")
+    if not isinstance(raw, str):  # a session's first token: Flask-WTF makes and signs it
+        token = generate_csrf()
+        return _SIGNED_CSRF.get((secret, session["csrf_token"], slot), lambda: token)
+    signer = _CSRF_SIGNERS.get(secret)
+    if signer is None:
+        signer = _CSRF_SIGNERS[secret] = URLSafeTimedSerializer(secret, salt="wtf-csrf-token")
+    token = g.csrf_token = _SIGNED_CSRF.get((secret, raw, slot), lambda: signer.dumps(raw))
+    return token
+
+
 def install_security_headers(app: Flask, *, hsts: bool) -> None:
     """Add CSP (no inline script), HSTS, frame and sniffing protections to every response."""
     app.jinja_env.globals["csp_nonce"] = csp_nonce
@@ -112,6 +158,30 @@ def install_security_headers(app: Flask, *, hsts: bool) -> None:
         if request.endpoint != "static" and "Cache-Control" not in response.headers:
             response.headers["Cache-Control"] = "no-store"
         return response
+
+
+def skip_idle_limit_checks(app: Flask, limiter) -> None:
+    """No rate-limit work before a GET that no limit counts.
+
+    Flask-Limiter's before_request hook looks for limits of the whole app (default, application, blueprint, meta
+    limits; none in our apps) on every request; a view's own ``@limiter.limit`` is checked by its decorator, which
+    this leaves alone. So a GET skips the hook while the app has no such limit (read at each request: one added
+    later is counted). Call after ``limiter.init_app(app)``."""
+    from flask_limiter import Limiter
+
+    funcs = app.before_request_funcs[None]
+    index = next(i for i, f in enumerate(funcs) if getattr(f, "__func__", None) is Limiter._check_request_limit)
+    check = funcs[index]
+    manager = limiter.limit_manager
+
+    def check_request_limit():
+        if request.method in ("GET", "HEAD") and not (
+                manager.application_limits or manager.default_limits or manager._blueprint_limits
+                or limiter._meta_limits or manager.has_hints(request.endpoint or "")):
+            return None
+        return check()
+
+    funcs[index] = check_request_limit
 
 
 def rate_limit_settings(storage_url: str, key_prefix: str) -> dict:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 
-from flask import Flask, current_app, flash, redirect, request, session, url_for
+from flask import Flask, flash, redirect, request, session, url_for
 from flask_login import current_user, logout_user
 
 from models.base import utcnow
@@ -13,7 +13,7 @@ from models.sessions.operations import TOUCH_EVERY, SessionEnd
 from models.staff.operations import record_staff_logout, staff_password_expired
 from web import client_ip
 
-from ..extensions import LIST_ENDPOINTS_KEY, current_config, db
+from ..extensions import current_config, db
 from .views import AUTH_COMPLETE_KEY, LAST_SEEN_KEY, current_web_session
 
 #: Seconds between two writes of the last activity in the cookie (the server-side session's TOUCH_EVERY).
@@ -34,11 +34,6 @@ def _check_session():
     now = time.time()
     last_seen = session.get(LAST_SEEN_KEY)
     idle = isinstance(last_seen, int | float) and now - last_seen > config.session_idle_minutes * 60
-    if not idle and request.method == "GET" and request.endpoint in current_app.extensions[LIST_ENDPOINTS_KEY]:
-        # A list page reads, then writes one audit row: each statement its own transaction (no BEGIN nor COMMIT
-        # round trip; the audit INSERT is committed, and waits for the disk, as it runs). Set before the session
-        # check, the first statement; never on the idle sign-out below, which writes two rows together.
-        db.session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
     if not current_user.is_authenticated:
         return None
     if idle:

@@ -6,7 +6,6 @@ from __future__ import annotations
 from flask import Blueprint, current_app, flash, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required, logout_user
-from flask_wtf.csrf import generate_csrf
 
 from models.base import utcnow
 from models.errors import DomainError
@@ -15,7 +14,7 @@ from models.members import operations
 from models.members.security import CodeCheck, CodeNotSent, ReauthenticationRequired
 from models.sessions.operations import reauthenticated
 
-from web import client_ip
+from web import client_ip, csrf_token
 
 from ..auth.views import CODE_MESSAGES, GENERIC_FAILURE
 from ..extensions import db, limit_posts
@@ -48,7 +47,7 @@ def index():
         texts={"civility": translate(member.civility.label), "first_name": member.first_name,
                "last_name": member.last_name.upper(), "birth_date": date_fr(member.birth_date),
                "address_line": member.address_line, "postcode": member.postcode, "city": member.city,
-               "email": member.email, "phone": phone, "csrf": generate_csrf()},
+               "email": member.email, "phone": phone, "csrf": csrf_token()},
         has_address=bool(member.address_line), has_email=bool(member.email), has_phone=bool(phone)))
 
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from functools import cache
 
-from sqlalchemy import and_, bindparam, column, func, literal, null, or_, select, true, union_all
+from sqlalchemy import and_, bindparam, column, func, literal, not_, null, or_, select, true, union_all
 from sqlalchemy.orm import Session, aliased, load_only, selectinload
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -265,7 +265,7 @@ def visible_parts(model: type[RequestMixin], staff: StaffUser,
     if wanted & frozenset(OPEN_STATUSES):
         parts.append(status_in(model, OPEN_STATUSES))
     if wanted - frozenset(OPEN_STATUSES):
-        parts.append(and_(model.assigned_to_id == staff.id, model.status.notin_(OPEN_STATUSES)))
+        parts.append(and_(model.assigned_to_id == staff.id, not_(status_in(model, OPEN_STATUSES))))
     return parts
 
 

@@ -6,6 +6,7 @@ import re
 import time
 from datetime import timedelta
 
+from psycopg import pq
 from sqlalchemy import event, select, text
 
 from models.audit.entities import AuditEvent
@@ -158,30 +159,39 @@ def test_agent_scope_holds_for_another_agents_queue(session, as_staff, manager):
     assert session.scalar(select(HospitalCoverageRequest.reference)) == request.reference
 
 
-def _autocommit_by_statement(backoffice_app, run) -> list[tuple[str, bool]]:
-    """(first word, whether the connection was in autocommit) of each statement the request(s) of ``run`` sent."""
+def _statements_and_ends(backoffice_app, run) -> list[tuple[str, object]]:
+    """(first word, the server's transaction status as it was sent) of each statement the request(s) of ``run``
+    sent, and ("COMMIT", None) / ("ROLLBACK", None) where a transaction ended."""
     from backoffice.extensions import db
 
     seen = []
     with backoffice_app.app_context():
         engine = db.engine
-    listener = lambda conn, cursor, statement, *rest: seen.append(  # noqa: E731
-        (statement.split()[0], conn.connection.dbapi_connection.autocommit))
-    event.listen(engine, "before_cursor_execute", listener)
+    listeners = {
+        "before_cursor_execute": lambda conn, cursor, statement, *rest: seen.append(
+            (statement.split()[0], conn.connection.dbapi_connection.info.transaction_status)),
+        "commit": lambda conn: seen.append(("COMMIT", None)),
+        "rollback": lambda conn: seen.append(("ROLLBACK", None)),
+    }
+    for name, listener in listeners.items():
+        event.listen(engine, name, listener)
     try:
         run()
     finally:
-        event.remove(engine, "before_cursor_execute", listener)
+        for name, listener in listeners.items():
+            event.remove(engine, name, listener)
     return seen
 
 
-def test_a_list_read_sends_no_begin_nor_commit_and_its_audit_row_commits_as_written(backoffice_app, session, as_staff,
-                                                                                   manager, coverage_request):
+def test_a_list_read_sends_no_begin_and_its_audit_row_commits_as_written(backoffice_app, session, as_staff, manager,
+                                                                         coverage_request):
     coverage_request()
     client = as_staff(manager)
-    seen = _autocommit_by_statement(backoffice_app, lambda: client.get("/prises-en-charge/"))
-    words = [word for word, _autocommit in seen]
-    assert words[-1] == "INSERT" and set(words[:-1]) == {"SELECT"} and all(a for _w, a in seen)
+    seen = _statements_and_ends(backoffice_app, lambda: client.get("/prises-en-charge/"))
+    reads = [status for word, status in seen if word == "SELECT"]
+    assert reads and set(reads) == {pq.TransactionStatus.IDLE}  # each read on its own: no BEGIN sent
+    writes = [word for word, _status in seen if word not in ("SELECT", "ROLLBACK")]
+    assert writes == ["INSERT", "COMMIT"]
     session.expire_all()
     assert session.scalar(select(AuditEvent.id).where(AuditEvent.action == "backoffice.listed")) is not None
 
@@ -191,8 +201,13 @@ def test_the_idle_sign_out_on_a_list_page_writes_in_one_transaction(backoffice_a
     login_staff(backoffice_client, agent)
     with backoffice_client.session_transaction() as sess:
         sess["last_seen"] = int(time.time()) - 24 * 3600
-    seen = _autocommit_by_statement(backoffice_app, lambda: backoffice_client.get("/prises-en-charge/"))
-    assert {"UPDATE", "INSERT"} <= {word for word, _a in seen} and not any(a for _w, a in seen)
+    seen = _statements_and_ends(backoffice_app, lambda: backoffice_client.get("/prises-en-charge/"))
+    words = [word for word, _status in seen]
+    first_write = next(i for i, word in enumerate(words) if word not in ("SELECT", "COMMIT", "ROLLBACK"))
+    written = words[first_write:words.index("COMMIT", first_write)]
+    assert {"UPDATE", "INSERT"} <= set(written)  # the session's end and its audit row: one COMMIT for both
+    assert all(status == pq.TransactionStatus.INTRANS for word, status in seen[first_write:]
+               if word not in ("COMMIT", "ROLLBACK"))
 
 
 # -- list frames: a list page is its template rendered once per role and list state, filled in per request ----
@@ -297,12 +312,18 @@ def test_the_sign_in_check_decrypts_no_totp_secret_of_the_staff_member(session, 
         assert client.get(path).status_code == 200, path
 
 
-def test_only_a_list_read_skips_the_rate_limiter(backoffice_app):
-    from backoffice.extensions import _reading_a_list
+def test_a_list_read_skips_the_rate_limiter_unless_a_limit_of_the_whole_app_counts_it(as_staff, manager,
+                                                                                       coverage_request):
+    from flask_limiter import ApplicationLimit
 
-    with backoffice_app.test_request_context("/prises-en-charge/"):
-        assert _reading_a_list()
-    for path, method in (("/connexion", "POST"), ("/connexion", "GET"), ("/mot-de-passe", "POST"),
-                         ("/prises-en-charge/action/", "POST"), ("/prises-en-charge/suivante/", "POST")):
-        with backoffice_app.test_request_context(path, method=method):
-            assert not _reading_a_list(), (method, path)
+    from backoffice.extensions import limiter
+
+    coverage_request()
+    client = as_staff(manager)
+    assert {client.get("/prises-en-charge/").status_code for _ in range(5)} == {200}
+    limiter.limit_manager.set_application_limits([ApplicationLimit("2 per minute").bind(limiter)])
+    try:
+        statuses = [client.get("/prises-en-charge/").status_code for _ in range(3)]
+    finally:
+        limiter.limit_manager.set_application_limits([])
+    assert statuses == [200, 200, 429]

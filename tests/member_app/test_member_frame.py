@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+import time
+
 from flask_login import current_user, login_required
 from psycopg import pq
 from sqlalchemy import select, text
@@ -233,3 +236,27 @@ def test_the_sign_in_check_reads_the_embedded_sqlite_database_as_sqlalchemy_does
         assert signed_in_member(embedded, key, session_policy=SessionPolicy(), now=utcnow(),
                                 ahead=member_contracts_reads()) is not None
         assert [c.number for c in member_contracts(embedded, member.id)] == ["C40SOCLE"]
+
+
+def _sign_out_token(client, path: str = "/") -> str:
+    page = client.get(path).get_data(as_text=True)
+    return re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+
+
+def test_a_sessions_csrf_token_is_signed_once_a_minute_and_stays_its_own(member_app, session, monkeypatch):
+    import web
+
+    first, second = member_app.test_client(), member_app.test_client()
+    login_member(first, make_member(session))
+    login_member(second, make_member(session, password=None))
+    token = _sign_out_token(first)
+    assert _sign_out_token(first, "/mes-informations") == token  # the same minute: not signed again
+    _sign_out_token(second)
+    others = _sign_out_token(second, "/mes-informations")  # each session's own, whichever page signed it
+    assert others != token
+    later = time.time() + web.CSRF_SIGNED_FOR_SECONDS
+    monkeypatch.setattr(web.time, "time", lambda: later)
+    assert _sign_out_token(first) != token  # the next minute: signed anew
+    assert first.post("/deconnexion", data={"csrf_token": others}).status_code == 400  # never another session's
+    assert first.post("/deconnexion", data={"csrf_token": token}).status_code == 302  # the earlier one still holds
+    assert second.post("/deconnexion", data={"csrf_token": others}).status_code == 302
