@@ -107,7 +107,7 @@ _CSRF_SIGNERS: dict[str, URLSafeTimedSerializer] = {}
 
 
 def install_csrf(app: Flask, csrf) -> None:
-    """CSRF protection of every POST (Flask-WTF's ``csrf``), its templates' ``csrf_token()`` being :func:`csrf_token`."""
+    """CSRF protection of every POST (Flask-WTF's ``csrf``); templates' ``csrf_token()`` is :func:`csrf_token`."""
     csrf.init_app(app)
     # Flask-WTF gives templates its own generate_csrf twice: as a global and by a context processor (which
     # would win over the global, and runs for every template).

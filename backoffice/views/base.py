@@ -22,7 +22,7 @@ from flask_admin.model import typefmt
 from flask_admin.model.helpers import get_mdict_item_or_list
 from flask_login import current_user
 from markupsafe import Markup, escape
-from sqlalchemy import and_, asc, bindparam, desc, inspect, literal_column, select, union_all
+from sqlalchemy import ARRAY, Integer, and_, any_, asc, bindparam, desc, inspect, literal_column, select, union_all
 from sqlalchemy.orm import defer, joinedload, load_only, raiseload
 
 from models import pagination
@@ -161,19 +161,22 @@ class ListPlan:
     def __post_init__(self) -> None:
         # Statements of table columns, run on the driver where they can (models.db.DriverRead.fits): no ORM or
         # Core result step to go through.
-        self.read = DriverRead(self.statement) if self.ids is None and DriverRead.fits(self.statement) else None
+        self.rows_read = DriverRead(self.statement) if DriverRead.fits(self.statement) else None
+        self.ids_read = DriverRead(self.ids) if self.ids is not None and DriverRead.fits(self.ids) else None
+
+    @staticmethod
+    def _run(read: DriverRead | None, statement, values: dict):
+        connection = db.session.connection()
+        return read.all(connection, values) if read is not None else connection.execute(statement, values)
 
     def rows(self, cursor: pagination.Cursor | None) -> list:
         """The page's plain rows after (or before) ``cursor``."""
         values = {f"cursor_{i}": value for i, value in enumerate(cursor.values)} if cursor else {}
-        if self.read is not None:
-            return [self.build(row, self.extra) for row in self.read.all(db.session.connection(), values)]
-        connection = db.session.connection()
         if self.ids is None:
-            return [self.build(row, self.extra) for row in connection.execute(self.statement, values)]
-        ids = [row[-1] for row in connection.execute(self.ids, values)]
+            return [self.build(row, self.extra) for row in self._run(self.rows_read, self.statement, values)]
+        ids = [row[-1] for row in self._run(self.ids_read, self.ids, values)]
         found = {row.id: row for row in (self.build(row, self.extra)
-                                         for row in connection.execute(self.statement, {"ids": ids}))}
+                                         for row in self._run(self.rows_read, self.statement, {"ids": ids}))}
         return [found[i] for i in ids if i in found]
 
 
@@ -518,7 +521,13 @@ class StaffModelView(StaffAccessMixin, ModelView):
         merged = union.subquery()
         ordered = [merged.c[f"k{i}"] for i in range(len(columns))]
         ids = select(*ordered).order_by(*pagination.ordering(ordered, descending, cursor)).offset(offset).limit(limit)
-        by_id = super(StaffModelView, self).get_query().filter(self.model.id.in_(bindparam("ids", expanding=True)))
+        # The page's ids as one array parameter on PostgreSQL (the statement then runs on the driver); SQLite has
+        # no arrays: an IN list there.
+        if db.session.get_bind().dialect.name == "postgresql":
+            page_ids = self.model.id == any_(bindparam("ids", type_=ARRAY(Integer)))
+        else:
+            page_ids = self.model.id.in_(bindparam("ids", expanding=True))
+        by_id = super(StaffModelView, self).get_query().filter(page_ids)
         statement, extra = self._rows_statement(by_id, columns, 0, None)
         return ListPlan(self._row_reader()[3], statement, extra, ids)
 
