@@ -233,8 +233,7 @@ class DriverRead:
         (the reimbursements) runs on its own, where its plan is made for the member's value."""
         connection = session.connection()
         if not ahead or connection.dialect.name != "postgresql":
-            rows = self._run(connection, parameters, one=True)
-            return rows[0] if rows else None
+            return self.first(connection, parameters)
         reads = tuple(read for read, _values in ahead)
         combined = _riding(self, reads, key, key_value)
         values = dict(parameters)
