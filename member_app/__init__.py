@@ -9,8 +9,8 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 import jobs
 from web import (
-    PageSessionInterface, configure_database, install_input_guard, install_security_headers, refuse_unsafe_start,
-    install_csrf, skip_idle_limit_checks,
+    PageSessionInterface, configure_database, install_csrf, install_input_guard, install_security_headers,
+    refuse_unsafe_start, skip_idle_limit_checks,
 )
 from web.availability import install_health_check, install_outage_page
 

@@ -169,9 +169,7 @@ class DriverRead:
     def fits(query) -> bool:
         """Whether ``query`` can run on the driver: its values written in the SQL at execution (IN lists,
         literal_execute) are its own fixed values, never a caller's parameter."""
-        compiled = query.compile()
-        return not compiled.post_compile_params and all(
-            bind.value is not None or bind.callable is not None for bind in compiled.literal_execute_params)
+        return _fixed_values_only(query.compile())
 
     def _prepare(self, dialect) -> tuple:
         compiled = self.query.compile(dialect=dialect)
@@ -179,7 +177,7 @@ class DriverRead:
         if compiled.post_compile_params or compiled.literal_execute_params:
             # Values SQLAlchemy writes into the SQL at each execution (literal_execute, as the IN list a partial
             # index needs): written once here, so they must be the statement's own values.
-            if not self.fits(self.query):
+            if not _fixed_values_only(compiled):
                 raise TypeError("a DriverRead writes only its statement's own literal values in its SQL (fits)")
             others = {name: None for bind, name in compiled.bind_names.items()
                       if bind not in compiled.literal_execute_params}
@@ -309,6 +307,11 @@ class DriverRead:
                     values[index] = process(values[index])
             converted.append(tuple(values))
         return converted
+
+
+def _fixed_values_only(compiled) -> bool:
+    return not compiled.post_compile_params and all(
+        bind.value is not None or bind.callable is not None for bind in compiled.literal_execute_params)
 
 
 #: Key of ``Session.info`` holding the rows read ahead (DriverRead.first_with) until the page reads them.

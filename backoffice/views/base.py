@@ -497,16 +497,18 @@ class StaffModelView(StaffAccessMixin, ModelView):
         """The statements of a page of the list, built once for the same staff member, sort, search, filters and
         page (the cursor's values are parameters): building them costs more than running them."""
         # The statements are a function of this key alone: the rows a staff member may see depend on their id
-        # and role (scope, list_parts, the "me" filter), the due-date filter on today's date. A view whose rows
-        # depend on anything else must not read plain rows (list_load_only).
-        staff = current_staff()
+        # and role (scope, list_parts, the "me" filter), the due-date filter on today's date; their SQL on the
+        # database's dialect (an array of ids on PostgreSQL). A view whose rows depend on anything else must not
+        # read plain rows (list_load_only).
+        staff, dialect = current_staff(), db.session.get_bind().dialect.name
         key = (self.endpoint, staff.id, staff.role, sort_column, bool(sort_desc), search,
                tuple(tuple(f) for f in filters or ()), offset, limit, None if cursor is None else cursor.before,
-               datetime.now(PARIS).date())
-        return _PLANS.get(key, lambda: self._build_plan(search, filters, offset, limit, cursor, columns, descending))
+               datetime.now(PARIS).date(), dialect)
+        return _PLANS.get(key, lambda: self._build_plan(search, filters, offset, limit, cursor, columns, descending,
+                                                        dialect))
 
     def _build_plan(self, search, filters, offset: int, limit: int, cursor: pagination.Cursor | None,
-                    columns: list, descending: bool) -> ListPlan:
+                    columns: list, descending: bool, dialect: str) -> ListPlan:
         if cursor is not None:  # the cursor's values as parameters of the statement
             cursor = pagination.Cursor(tuple(bindparam(f"cursor_{i}", type_=_table_column(column).type)
                                              for i, column in enumerate(columns)), cursor.before)
@@ -523,7 +525,7 @@ class StaffModelView(StaffAccessMixin, ModelView):
         ids = select(*ordered).order_by(*pagination.ordering(ordered, descending, cursor)).offset(offset).limit(limit)
         # The page's ids as one array parameter on PostgreSQL (the statement then runs on the driver); SQLite has
         # no arrays: an IN list there.
-        if db.session.get_bind().dialect.name == "postgresql":
+        if dialect == "postgresql":
             page_ids = self.model.id == any_(bindparam("ids", type_=ARRAY(Integer)))
         else:
             page_ids = self.model.id.in_(bindparam("ids", expanding=True))
