@@ -14,7 +14,7 @@ from typing import TypeVar
 from flask import Flask, current_app, g, request
 from markupsafe import Markup, escape
 
-from web import HTML_ESCAPES
+from web import escape_text
 from web.kept import Kept
 
 from .i18n import current_language
@@ -59,7 +59,7 @@ def part_text(text) -> Markup:
 def fill(pattern: Markup, values: Mapping[str, object]) -> Markup:
     """A part with ``%(name)s`` placeholders filled with ``values``, each escaped (a person's section, a line
     whose part depends on its kind)."""
-    return Markup(str(pattern) % {name: str(value).translate(HTML_ESCAPES) for name, value in values.items()})
+    return Markup(str(pattern) % {name: escape_text(str(value)) for name, value in values.items()})
 
 
 def fill_lines(pattern: Markup, lines: Iterable[Mapping[str, object]]) -> Markup:
@@ -67,7 +67,7 @@ def fill_lines(pattern: Markup, lines: Iterable[Mapping[str, object]]) -> Markup
     escaped: ``pattern % line`` for each line, without a Markup and an escaping helper per value (a page fills
     hundreds of cells)."""
     text = str(pattern)
-    return Markup("\n".join(text % {name: str(value).translate(HTML_ESCAPES) for name, value in line.items()}
+    return Markup("\n".join(text % {name: escape_text(str(value)) for name, value in line.items()}
                             for line in lines))
 
 

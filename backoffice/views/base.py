@@ -33,7 +33,7 @@ from models.base import utcnow
 from models.errors import DomainError
 from models.formats import PARIS, date_fr
 from models.staff.entities import StaffRole, StaffUser
-from web import HTML_ESCAPES, client_ip, csp_nonce, csrf_token
+from web import client_ip, csp_nonce, csrf_token, escape_text
 from web.kept import Kept
 
 from ..auth.views import staff_signed_in
@@ -232,13 +232,10 @@ def _path_value(row, path: list[str]):
     return row
 
 
-_NEEDS_ESCAPE = re.compile("[&<>\"']").search
-
-
 def _cell_text(value: Any) -> str:
     """``value`` escaped as markupsafe.escape does; a plain text without special characters, most cells, as it is."""
     if type(value) is str:
-        return value.translate(HTML_ESCAPES) if _NEEDS_ESCAPE(value) else value
+        return escape_text(value)
     return str(escape(value))
 
 

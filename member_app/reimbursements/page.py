@@ -18,7 +18,7 @@ from markupsafe import Markup
 from models.contracts import reimbursements as model
 from models.contracts.entities import CareKind, PaidTo
 from models.formats import date_fr, money
-from web import HTML_ESCAPES
+from web import escape_text
 
 from ..i18n import translate
 from ..layout import part
@@ -26,7 +26,7 @@ from .forms import FilterForm
 
 
 def _escaped(text) -> str:
-    return str(text).translate(HTML_ESCAPES)
+    return escape_text(str(text))
 
 
 def rows(lines: Sequence[model.ReimbursementLine], language: str) -> str:
@@ -37,8 +37,8 @@ def rows(lines: Sequence[model.ReimbursementLine], language: str) -> str:
     payees = {p: _escaped(translate(p.label)) for p in PaidTo}
     pending = _escaped(_("En cours"))
     return "\n".join([pattern % {
-        "care_on": date_fr(line.care_on), "beneficiary": line.beneficiary.translate(HTML_ESCAPES),
-        "act": line.act.translate(HTML_ESCAPES), "spent": money(line.spent_cents, language),
+        "care_on": date_fr(line.care_on), "beneficiary": escape_text(line.beneficiary),
+        "act": escape_text(line.act), "spent": money(line.spent_cents, language),
         "social_security": money(line.social_security_cents, language), "mese": money(line.mese_cents, language),
         "left_to_pay": money(line.left_to_pay_cents, language), "paid_to": payees[line.paid_to],
         "paid_on": date_fr(line.paid_on) if line.paid_on else pending} for line in lines])

@@ -569,7 +569,7 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id', name=op.f('pk_reimbursement'))
     )
     op.create_index(op.f('ix_reimbursement_beneficiary_id'), 'reimbursement', ['beneficiary_id'], unique=False)
-    op.create_index('ix_reimbursement_member_care', 'reimbursement', ['member_id', sa.literal_column('care_on DESC'), sa.literal_column('id DESC')], unique=False, postgresql_include=['beneficiary_id', 'care_kind', 'spent_cents', 'social_security_cents', 'mese_cents', 'left_to_pay_cents'])
+    op.create_index('ix_reimbursement_member_care', 'reimbursement', ['member_id', sa.literal_column('care_on DESC'), sa.literal_column('id DESC')], unique=False, postgresql_include=['beneficiary_id', 'care_kind', 'spent_cents', 'social_security_cents', 'mese_cents', 'left_to_pay_cents', 'act', 'paid_to', 'paid_on'])
     op.create_table('reimbursement_total',
     sa.Column('member_id', sa.Integer(), nullable=False),
     sa.Column('beneficiary_id', sa.Integer(), nullable=False),
@@ -740,7 +740,7 @@ def downgrade() -> None:
     op.drop_index(op.f('ix_request_file_member_id'), table_name='request_file')
     op.drop_table('request_file')
     op.drop_table('reimbursement_total')
-    op.drop_index('ix_reimbursement_member_care', table_name='reimbursement', postgresql_include=['beneficiary_id', 'care_kind', 'spent_cents', 'social_security_cents', 'mese_cents', 'left_to_pay_cents'])
+    op.drop_index('ix_reimbursement_member_care', table_name='reimbursement', postgresql_include=['beneficiary_id', 'care_kind', 'spent_cents', 'social_security_cents', 'mese_cents', 'left_to_pay_cents', 'act', 'paid_to', 'paid_on'])
     op.drop_index(op.f('ix_reimbursement_beneficiary_id'), table_name='reimbursement')
     op.drop_table('reimbursement')
     op.drop_index(op.f('ix_pending_bank_change_member_id'), table_name='pending_bank_change')

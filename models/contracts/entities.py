@@ -221,12 +221,13 @@ class Reimbursement(Base):
     """One reimbursed act: what was spent, who paid what, and when MESE paid."""
 
     __tablename__ = "reimbursement"
-    # The page's order (newest care first, then newest row) read from the index alone, page after page; the
-    # columns the filters read and the totals sum are carried in it, so the totals of a family's selection are an
-    # index-only scan (no visit to the table's rows).
+    # The page's order (newest care first, then newest row) read from the index alone, page after page; every
+    # column a page shows, filters on and sums is carried in it, so a page's lines and the totals of a family's
+    # selection are index-only scans (no visit to the table's rows).
     __table_args__ = (Index("ix_reimbursement_member_care", "member_id", text("care_on DESC"), text("id DESC"),
                             postgresql_include=["beneficiary_id", "care_kind", "spent_cents", "social_security_cents",
-                                                "mese_cents", "left_to_pay_cents"]),)
+                                                "mese_cents", "left_to_pay_cents", "act", "paid_to",
+                                                "paid_on"]),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     member_id: Mapped[int] = mapped_column(ForeignKey("member.id"))

@@ -17,7 +17,7 @@ from datetime import date
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Date, Integer, Select, String, bindparam, func, select, true, type_coerce
+from sqlalchemy import BigInteger, Date, Integer, Select, String, bindparam, cast, func, select, true, type_coerce
 from sqlalchemy.orm import Session
 
 from ..db import DriverRead
@@ -200,15 +200,15 @@ def _filter_params(filters: ReimbursementFilters) -> dict:
 def _page_and_totals(shape: tuple[bool, bool, bool, bool], before: bool | None, limit: int) -> DriverRead:
     """A page of lines and the totals of every selected row, in one statement (one round trip): the totals'
     single row joined to the page's lines (read as :func:`_built` reads them), so a page with no line still
-    gives one row, its line columns NULL. Read straight on the driver (the page members load most)."""
+    gives one row, its line columns NULL. Its rows come in no set order (reimbursement_page_and_totals orders the
+    page's 26 lines itself, rather than PostgreSQL sorting what its index already gave in order). Read straight on
+    the driver (the page members load most)."""
     totals = _built("totals", shape, None, None).subquery("totals")
     page = _built("lines", shape, before, limit).subquery("page")
-    order = ordering((page.c.care_on, page.c.id), True, None if before is None else Cursor((), before=before))
     # The kinds of care and payees read as the text they are stored as, made members by a look-up
     # (reimbursement_page_and_totals): the type's conversion costs more per value than the rest of the row.
     columns = [type_coerce(c, String) if c.name in ("care_kind", "paid_to") else c for c in page.c]
-    return DriverRead(select(*totals.c, *columns).select_from(totals.outerjoin(page, true()))
-                      .order_by(*order))
+    return DriverRead(select(*totals.c, *columns).select_from(totals.outerjoin(page, true())))
 
 
 @lru_cache(maxsize=128)
@@ -222,8 +222,9 @@ def _built(what: str, shape: tuple[bool, bool, bool, bool], before: bool | None,
     source = ReimbursementTotal if what == "totals" and not (start or end) else Reimbursement
     if what == "totals":
         count = func.sum(source.count) if source is ReimbursementTotal else func.count()
-        statement = select(func.coalesce(count, 0), *(func.coalesce(func.sum(getattr(source, name)), 0)
-                                                      for name in SUMMED))
+        # As bigint: PostgreSQL's sum of a bigint is a numeric, which the driver reads as a Decimal per value.
+        statement = select(*(cast(func.coalesce(total, 0), BigInteger) for total in (
+            count, *(func.sum(getattr(source, name)) for name in SUMMED))))
     else:
         statement = select(*_COLUMNS)
     statement = statement.where(source.member_id == bindparam("member_id"))
@@ -334,10 +335,16 @@ def reimbursement_page_and_totals(session: Session, member_id: int, filters: Rei
     read in one statement."""
     read = _page_and_totals(_shape(filters), None if cursor is None else cursor.before, size + 1)
     rows = read.rows(session, {"member_id": member_id, **_page_params(filters, cursor)})
-    totals = Totals(*(int(v) for v in rows[0][:5]))
+    totals = Totals(*rows[0][:5])
     lines = [ReimbursementLine(row[5], row[6], names.get(row[7], ""), row[8], _CARE_KINDS[row[9]], row[10], row[11],
                                row[12], row[13], _PAYEES[row[14]], row[15]) for row in rows if row[5] is not None]
+    # In the order of the cursor: newest care first, or oldest first when reading back towards newer lines.
+    lines.sort(key=_line_order, reverse=not (cursor and cursor.before))
     return _page(lines, cursor, size), totals
+
+
+def _line_order(line: ReimbursementLine) -> tuple[date, int]:
+    return line.care_on, line.id
 
 
 def reimbursement_totals(session: Session, member_id: int, filters: ReimbursementFilters) -> Totals:

@@ -251,8 +251,9 @@ def test_the_list_uses_the_index_of_its_order_and_never_counts_the_table(client,
     indexes = session.execute(sql("SELECT indexdef FROM pg_indexes WHERE indexname = 'ix_reimbursement_member_care'"))
     definition = indexes.scalar()
     assert "(member_id, care_on DESC, id DESC)" in definition
-    # The totals of a period are an index-only scan: the index carries what the filters read and the totals sum.
-    assert ("INCLUDE (beneficiary_id, care_kind, spent_cents, social_security_cents, mese_cents, left_to_pay_cents)"
+    # The lines and the totals of a period are index-only scans: the index carries every column they read.
+    assert ("INCLUDE (beneficiary_id, care_kind, spent_cents, social_security_cents, mese_cents, left_to_pay_cents, "
+            "act, paid_to, paid_on)"
             in definition)
     statements, _response = statements_of(client, URL)
     reimbursement_queries = [s for s in statements if "FROM reimbursement" in s]
@@ -367,3 +368,28 @@ def test_the_page_reads_the_embedded_sqlite_database_as_sqlalchemy_does(tmp_path
                                                      names={p.id: p.full_name for p in people})
         assert totals.count == 2 and [line.care_on for line in page.lines] == [date(2025, 6, 1), date(2025, 1, 5)]
         assert page.lines[0].paid_on is None and page.lines[0].beneficiary == people[2].full_name
+
+
+@pytest.mark.parametrize("backwards", [False, True])
+def test_a_page_orders_its_lines_itself_whatever_order_the_database_gives(session, member, monkeypatch, backwards):
+    """The page's statement has no ORDER BY of its own (its 26 lines come from the index in order, the join with
+    the totals keeps it in practice, SQL does not promise it): the lines are put in the cursor's order in Python."""
+    from models.contracts import reimbursements as model
+    from models.db import DriverRead
+    from models.pagination import Cursor
+
+    for day in range(1, 8):
+        add(session, member, care_on=date(2025, 3, day))
+    names = {p.id: p.full_name for p in model.family_people(session, member.id)}
+    cursor = Cursor((date(2025, 2, 1), 0), before=True) if backwards else None  # newer than 1 February
+    rows = DriverRead.rows
+
+    def shuffled(self, session_, parameters):
+        found = rows(self, session_, parameters)
+        return found[:1] + found[1:][::-1] if len(found) > 2 else found
+
+    monkeypatch.setattr(DriverRead, "rows", shuffled)
+    page, totals = model.reimbursement_page_and_totals(session, member.id, model.ReimbursementFilters(), cursor,
+                                                       names=names)
+    assert totals.count == 7 and type(totals.spent_cents) is int
+    assert [line.care_on.day for line in page.lines] == [7, 6, 5, 4, 3, 2, 1]
