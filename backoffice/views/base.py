@@ -22,7 +22,7 @@ from flask_admin.model import typefmt
 from flask_admin.model.helpers import get_mdict_item_or_list
 from flask_login import current_user
 from markupsafe import Markup, escape
-from sqlalchemy import ARRAY, Integer, and_, any_, asc, bindparam, desc, inspect, literal_column, select, union_all
+from sqlalchemy import and_, asc, bindparam, desc, inspect, literal_column, select, union_all
 from sqlalchemy.orm import defer, joinedload, load_only, raiseload
 
 from models import pagination
@@ -150,34 +150,24 @@ _PLANS: Kept["ListPlan"] = Kept(500)
 
 @dataclass
 class ListPlan:
-    """The statements of a page of a list, built once: the rows' statement and, for a list in several parts,
-    the statement of the page's ids, merged from its parts."""
+    """The statement of a page of a list, built once (a list in several parts merges them in it)."""
 
     build: Any
     statement: Any
     extra: list[str]
-    ids: Any = None
 
     def __post_init__(self) -> None:
         # Statements of table columns, run on the driver where they can (models.db.DriverRead.fits): no ORM or
         # Core result step to go through.
         self.rows_read = DriverRead(self.statement) if DriverRead.fits(self.statement) else None
-        self.ids_read = DriverRead(self.ids) if self.ids is not None and DriverRead.fits(self.ids) else None
-
-    @staticmethod
-    def _run(read: DriverRead | None, statement, values: dict):
-        connection = db.session.connection()
-        return read.all(connection, values) if read is not None else connection.execute(statement, values)
 
     def rows(self, cursor: pagination.Cursor | None) -> list:
         """The page's plain rows after (or before) ``cursor``."""
         values = {f"cursor_{i}": value for i, value in enumerate(cursor.values)} if cursor else {}
-        if self.ids is None:
-            return [self.build(row, self.extra) for row in self._run(self.rows_read, self.statement, values)]
-        ids = [row[-1] for row in self._run(self.ids_read, self.ids, values)]
-        found = {row.id: row for row in (self.build(row, self.extra)
-                                         for row in self._run(self.rows_read, self.statement, {"ids": ids}))}
-        return [found[i] for i in ids if i in found]
+        connection = db.session.connection()
+        found = (self.rows_read.all(connection, values) if self.rows_read is not None
+                 else connection.execute(self.statement, values))
+        return [self.build(row, self.extra) for row in found]
 
 
 def _encrypted_columns(model) -> list:
@@ -494,18 +484,17 @@ class StaffModelView(StaffAccessMixin, ModelView):
         """The statements of a page of the list, built once for the same staff member, sort, search, filters and
         page (the cursor's values are parameters): building them costs more than running them."""
         # The statements are a function of this key alone: the rows a staff member may see depend on their id
-        # and role (scope, list_parts, the "me" filter), the due-date filter on today's date; their SQL on the
-        # database's dialect (an array of ids on PostgreSQL). A view whose rows depend on anything else must not
-        # read plain rows (list_load_only).
-        staff, dialect = current_staff(), db.session.get_bind().dialect.name
+        # and role (scope, list_parts, the "me" filter), the due-date filter on today's date (a plan holds no
+        # database's SQL: models.db.DriverRead compiles it per dialect). A view whose rows depend on anything else
+        # must not read plain rows (list_load_only).
+        staff = current_staff()
         key = (self.endpoint, staff.id, staff.role, sort_column, bool(sort_desc), search,
                tuple(tuple(f) for f in filters or ()), offset, limit, None if cursor is None else cursor.before,
-               datetime.now(PARIS).date(), dialect)
-        return _PLANS.get(key, lambda: self._build_plan(search, filters, offset, limit, cursor, columns, descending,
-                                                        dialect))
+               datetime.now(PARIS).date())
+        return _PLANS.get(key, lambda: self._build_plan(search, filters, offset, limit, cursor, columns, descending))
 
     def _build_plan(self, search, filters, offset: int, limit: int, cursor: pagination.Cursor | None,
-                    columns: list, descending: bool, dialect: str) -> ListPlan:
+                    columns: list, descending: bool) -> ListPlan:
         if cursor is not None:  # the cursor's values as parameters of the statement
             cursor = pagination.Cursor(tuple(bindparam(f"cursor_{i}", type_=_table_column(column).type)
                                              for i, column in enumerate(columns)), cursor.before)
@@ -514,21 +503,16 @@ class StaffModelView(StaffAccessMixin, ModelView):
         if len(parts) == 1:
             statement, extra = self._rows_statement(parts[0], columns, offset, limit, descending, cursor)
             return ListPlan(self._row_reader()[3], statement, extra)
-        # Several parts: each part's first rows through its own index, merged, then loaded by id.
+        # Several parts: each part's first rows through its own index, merged, and the page's rows loaded by their
+        # ids, in one statement (one round trip; the ids were a statement of their own).
         keys = [column.label(f"k{i}") for i, column in enumerate(columns)]
         union = union_all(*(select(part.with_entities(*keys).limit(offset + limit).subquery()) for part in parts))
         merged = union.subquery()
         ordered = [merged.c[f"k{i}"] for i in range(len(columns))]
-        ids = select(*ordered).order_by(*pagination.ordering(ordered, descending, cursor)).offset(offset).limit(limit)
-        # The page's ids as one array parameter on PostgreSQL (the statement then runs on the driver); SQLite has
-        # no arrays: an IN list there.
-        if dialect == "postgresql":
-            page_ids = self.model.id == any_(bindparam("ids", type_=ARRAY(Integer)))
-        else:
-            page_ids = self.model.id.in_(bindparam("ids", expanding=True))
-        by_id = super(StaffModelView, self).get_query().filter(page_ids)
-        statement, extra = self._rows_statement(by_id, columns, 0, None)
-        return ListPlan(self._row_reader()[3], statement, extra, ids)
+        ids = (select(ordered[-1].label("id")).order_by(*pagination.ordering(ordered, descending, cursor))
+               .offset(literal_column(str(int(offset)))).limit(literal_column(str(int(limit)))))
+        statement, extra = self._rows_statement(None, columns, 0, None, descending, cursor, page=ids.subquery())
+        return ListPlan(self._row_reader()[3], statement, extra)
 
     @staticmethod
     def _keyset(query, columns, descending: bool, cursor: pagination.Cursor | None):
@@ -555,9 +539,10 @@ class StaffModelView(StaffAccessMixin, ModelView):
         return reader
 
     def _rows_statement(self, query, order_columns, offset: int, limit: int | None, descending: bool = False,
-                        cursor: pagination.Cursor | None = None):
-        """The statement of the plain rows of ``query`` (filtered and ordered by ``order_columns``), with the
-        keys of the order columns it reads besides the list's own.
+                        cursor: pagination.Cursor | None = None, page=None):
+        """The statement of the plain rows of ``query`` (filtered and ordered by ``order_columns``), or of the
+        rows whose ids ``page`` (a subquery with an ``id`` column) selects, with the keys of the order columns it
+        reads besides the list's own.
 
         One statement: the page of the list's own table first (LIMIT and OFFSET written in the SQL, so that
         PostgreSQL keeps one plan for it), then its related rows joined to those few rows."""
@@ -566,13 +551,14 @@ class StaffModelView(StaffAccessMixin, ModelView):
         # result steps.
         order = [_table_column(column) for column in order_columns]
         extra = [column for column in order if column.key not in own]
-        page = query.with_entities(self.model.id)
-        # LIMIT and OFFSET written in the SQL text (trusted integers), so the statement runs as compiled.
-        if offset:
-            page = page.offset(literal_column(str(int(offset))))
-        if limit is not None:
-            page = page.limit(literal_column(str(int(limit))))
-        page = page.subquery()
+        if page is None:
+            page = query.with_entities(self.model.id)
+            # LIMIT and OFFSET written in the SQL text (trusted integers), so the statement runs as compiled.
+            if offset:
+                page = page.offset(literal_column(str(int(offset))))
+            if limit is not None:
+                page = page.limit(literal_column(str(int(limit))))
+            page = page.subquery()
         table = self.model.__table__
         source = table.join(page, page.c.id == table.c.id)
         for alias, _columns, on in joins:

@@ -90,7 +90,7 @@ def test_no_list_counts_its_table(backoffice_app, as_staff, manager, admin, cove
 def test_an_agent_sees_open_requests_and_their_own_closed_ones_on_every_page(session, as_staff, agent, manager,
                                                                              coverage_request):
     start = utcnow() - timedelta(days=2)
-    rows = [coverage_request(created_at=start + timedelta(minutes=i)) for i in range(45)]
+    rows = [coverage_request(created_at=start + timedelta(minutes=i)) for i in range(75)]
     for i, request in enumerate(rows):
         if i % 3 == 0:
             request.status, request.assigned_to_id = RequestStatus.DONE, agent.id  # mine, closed
@@ -101,9 +101,34 @@ def test_an_agent_sees_open_requests_and_their_own_closed_ones_on_every_page(ses
     client = as_staff(agent)
     first = client.get("/prises-en-charge/?flt0_0=all").get_data(as_text=True)
     second = client.get(links(first)["Page suivante ›"]).get_data(as_text=True)
-    assert references(first) + references(second) == visible
+    third = client.get(links(second)["Page suivante ›"]).get_data(as_text=True)
+    assert references(first) + references(second) + references(third) == visible
+    assert "avant=" in links(third)["‹ Page précédente"]
+    back = client.get(links(third)["‹ Page précédente"]).get_data(as_text=True)
+    assert references(back) == references(second)
     done = client.get("/prises-en-charge/?flt0_0=done").get_data(as_text=True)
-    assert references(done) == [r.reference for i, r in enumerate(rows) if i % 3 == 0]
+    assert references(done) == [r.reference for i, r in enumerate(rows) if i % 3 == 0][:20]
+
+
+def test_an_agents_list_in_parts_is_one_statement(backoffice_app, as_staff, agent, coverage_request):
+    """The agent's scope is read in parts (open requests, their own closed ones), each through its index; the
+    parts are merged and the page's rows loaded in the same statement: one round trip, as any list."""
+    from backoffice.extensions import db
+
+    coverage_request()
+    client = as_staff(agent)
+    client.get("/prises-en-charge/?flt0_0=all")  # the list's statement built, the session's cookie settled
+    statements = []
+    with backoffice_app.app_context():
+        engine = db.engine
+    listener = lambda *args: statements.append(args[2])  # noqa: E731
+    event.listen(engine, "before_cursor_execute", listener)
+    try:
+        assert client.get("/prises-en-charge/?flt0_0=all").status_code == 200
+    finally:
+        event.remove(engine, "before_cursor_execute", listener)
+    listing = [s for s in statements if "FROM hospital_coverage_request" in s]
+    assert len(listing) == 1 and "UNION ALL" in listing[0]
 
 
 def test_search_by_member_number_through_the_list(session, as_staff, manager, coverage_request):
