@@ -223,10 +223,12 @@ def _path_value(row, path: list[str]):
 
 
 def _cell_text(value: Any) -> str:
-    """``value`` escaped as markupsafe.escape does; a plain text without special characters, most cells, as it is."""
+    """``value`` as markupsafe.escape writes it (HTML it gives of itself, else its text escaped), as a plain str:
+    no Markup object per cell."""
     if type(value) is str:
         return escape_text(value)
-    return str(escape(value))
+    html = getattr(value, "__html__", None)
+    return str(html()) if html is not None else escape_text(str(value))
 
 
 def _clip(value: Any, limit: int = 100) -> str:
