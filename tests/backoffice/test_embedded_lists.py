@@ -30,8 +30,8 @@ LISTS = ("/prises-en-charge/", "/prises-en-charge/?flt0_0=all", "/prises-en-char
 def test_every_list_answers_on_the_embedded_database_for_an_agent_and_a_manager(tmp_path, backoffice_config,
                                                                                  models_config, as_staff, agent,
                                                                                  coverage_request):
-    # The same agent's list read first on PostgreSQL, in the same process: its statements (an array of ids there)
-    # must not be taken for SQLite's.
+    # The same agent's list read first on PostgreSQL, in the same process: its plan, kept, must give SQLite its
+    # own SQL (models.db.DriverRead compiles per dialect).
     coverage_request()
     assert as_staff(agent).get("/prises-en-charge/?flt0_0=all").status_code == 200
     url = f"sqlite:///{tmp_path / 'embedded.db'}"
