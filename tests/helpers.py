@@ -43,13 +43,12 @@ def login_staff(client, staff: StaffUser) -> str:
 
 
 def statements_of(client, path: str) -> tuple[list[str], object]:
-    """The SQL statements the member area sends to answer ``client.get(path)``, and the response."""
+    """The SQL statements the client's app (member area or back office) sends to answer ``client.get(path)``, and
+    the response."""
     from sqlalchemy import event
 
-    from member_app.extensions import db
-
     with client.application.app_context():
-        engine = db.engine
+        engine = client.application.extensions["sqlalchemy"].engine
     seen: list[str] = []
 
     def record(_conn, _cursor, statement, *_args) -> None:

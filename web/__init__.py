@@ -14,6 +14,7 @@ from flask.sessions import SecureCookieSessionInterface
 from flask_sqlalchemy_lite import SQLAlchemy
 from flask_wtf.csrf import generate_csrf
 from itsdangerous import URLSafeTimedSerializer
+from markupsafe import escape
 from werkzeug.sansio.utils import host_is_trusted
 
 from models.config import ModelsConfig
@@ -26,10 +27,9 @@ from models.files import storage
 from .kept import Kept
 
 
-def _escape_replacing(text: str) -> str:
-    """``text`` escaped as markupsafe's ``escape`` writes it (its pure-Python way)."""
-    return (text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("'", "&#39;")
-            .replace('"', "&#34;"))
+def _escape_public(text: str) -> str:
+    """``text`` escaped by markupsafe's public ``escape``, as a plain str."""
+    return str(escape(text))
 
 
 try:
@@ -40,7 +40,7 @@ except ImportError:  # markupsafe without its compiled speedups, or a release th
     _escape_c = None
 
 #: ``escape_text(text)``: a str escaped for HTML as markupsafe.escape escapes it, returned as a plain str.
-escape_text = _escape_c or _escape_replacing
+escape_text = _escape_c or _escape_public
 
 
 def configure_database(app: Flask, db: SQLAlchemy, config: ModelsConfig) -> None:

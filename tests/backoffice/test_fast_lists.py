@@ -14,7 +14,7 @@ from models.base import utcnow
 from models.requests.entities import HospitalCoverageRequest, RequestStatus
 from models.staff.entities import StaffRole
 from tests.factories import make_member, make_staff
-from tests.helpers import login_staff
+from tests.helpers import login_staff, statements_of
 
 REFERENCE = re.compile(r"<td>(PEC-\d{4}-\d{6})</td>")
 
@@ -110,23 +110,14 @@ def test_an_agent_sees_open_requests_and_their_own_closed_ones_on_every_page(ses
     assert references(done) == [r.reference for i, r in enumerate(rows) if i % 3 == 0][:20]
 
 
-def test_an_agents_list_in_parts_is_one_statement(backoffice_app, as_staff, agent, coverage_request):
+def test_an_agents_list_in_parts_is_one_statement(as_staff, agent, coverage_request):
     """The agent's scope is read in parts (open requests, their own closed ones), each through its index; the
     parts are merged and the page's rows loaded in the same statement: one round trip, as any list."""
-    from backoffice.extensions import db
-
     coverage_request()
     client = as_staff(agent)
     client.get("/prises-en-charge/?flt0_0=all")  # the list's statement built, the session's cookie settled
-    statements = []
-    with backoffice_app.app_context():
-        engine = db.engine
-    listener = lambda *args: statements.append(args[2])  # noqa: E731
-    event.listen(engine, "before_cursor_execute", listener)
-    try:
-        assert client.get("/prises-en-charge/?flt0_0=all").status_code == 200
-    finally:
-        event.remove(engine, "before_cursor_execute", listener)
+    statements, response = statements_of(client, "/prises-en-charge/?flt0_0=all")
+    assert response.status_code == 200
     listing = [s for s in statements if "FROM hospital_coverage_request" in s]
     assert len(listing) == 1 and "UNION ALL" in listing[0]
 
@@ -152,19 +143,9 @@ def test_lists_never_decrypt_a_nir_or_a_totp_secret(session, as_staff, manager, 
     assert as_staff(admin).get("/personnel/").status_code == 200
 
 
-def test_a_list_loads_no_whole_member_row(backoffice_app, as_staff, manager, coverage_request):
-    from backoffice.extensions import db
-
+def test_a_list_loads_no_whole_member_row(as_staff, manager, coverage_request):
     coverage_request()
-    statements = []
-    with backoffice_app.app_context():
-        engine = db.engine
-    listener = lambda *args: statements.append(args[2])  # noqa: E731
-    event.listen(engine, "before_cursor_execute", listener)
-    try:
-        as_staff(manager).get("/prises-en-charge/")
-    finally:
-        event.remove(engine, "before_cursor_execute", listener)
+    statements, _response = statements_of(as_staff(manager), "/prises-en-charge/")
     listing = [s for s in statements if "FROM hospital_coverage_request" in s]
     assert listing and all("member_1.nir" not in s and "email" not in s for s in listing)
 
@@ -247,8 +228,6 @@ def _page(client, path: str) -> tuple[str, str]:
 
 def test_a_list_frame_is_filled_for_each_request_and_staff_member(session, as_staff, new_client, manager,
                                                                    coverage_request):
-    from tests.helpers import login_staff
-
     made = coverage_request()
     other = make_staff(session, StaffRole.MANAGER)
     other.full_name = "Odile Autre"
@@ -276,8 +255,6 @@ def test_a_list_frame_is_filled_for_each_request_and_staff_member(session, as_st
 
 
 def test_a_list_frame_is_one_role_s(as_staff, new_client, agent, manager, coverage_request):
-    from tests.helpers import login_staff
-
     coverage_request()
     managers = as_staff(manager).get("/prises-en-charge/").get_data(as_text=True)
     agents_client = new_client()
@@ -311,8 +288,6 @@ def test_a_message_and_an_empty_list_go_through_the_template(as_staff, manager, 
 
 
 def test_a_list_s_statements_are_built_for_each_staff_member(session, as_staff, new_client, coverage_request):
-    from tests.helpers import login_staff
-
     colleague = make_staff(session, StaffRole.AGENT)
     newcomer = make_staff(session, StaffRole.AGENT)
     mine, open_one = coverage_request(), coverage_request()
